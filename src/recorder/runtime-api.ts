@@ -1,0 +1,62 @@
+/**
+ * The contract between instrumented code and the recorder.
+ *
+ * The instrumenter (src/instrument) rewrites every function of a target module to call these
+ * methods; the recorder (src/recorder) implements them. The object lives on
+ * `globalThis.__stackscope` (installed by the preload before any target module runs), and each
+ * instrumented module starts with a prologue that reads it into a module-local constant:
+ *
+ *   const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(url, ["name\tline\tcol", ...]);
+ *
+ * (after a hashbang and directive prologue). Function ids are `__ssb$ + k`, k being the index of
+ * the function in that table. Method names are one or two letters because they appear once per
+ * function in every instrumented module.
+ *
+ * Plain (sync) function:
+ *   function f(a) { const __t$ = __ss$.en(); try { BODY } finally { __ss$.ex(__ssb$ + k, __t$); } }
+ *
+ * Async function, generator, async generator (kind 1, 2, 3):
+ *   async function f() { const __f$ = __ss$.fn(__ssb$ + k, 1); try { BODY' } finally { __ss$.fx(__f$); } }
+ * where in BODY' (only the function's own awaits/yields, not nested functions'):
+ *   await X   ->  __ss$.re(__f$, await __ss$.su(__f$, X))
+ *   yield X   ->  __ss$.re(__f$, yield __ss$.su(__f$, X))
+ *   catch (e) { ... }  and  finally { ... }  blocks start with  __ss$.re(__f$);
+ * so a rejected await or a generator's .throw() still marks the resumption.
+ */
+export interface Frame {
+  /** function id */
+  id: number;
+  /** 1 async function, 2 generator, 3 async generator */
+  kind: number;
+  /** instance number of this call (links an async call to its continuations) */
+  inst: number;
+  /** start of the call, µs */
+  callStart: number;
+  /** start of the current running segment, µs */
+  segStart: number;
+  /** depth of the current running segment */
+  depth: number;
+  /** true between su() and re() */
+  suspended: boolean;
+  /** number of segments so far (0 = the synchronous first segment) */
+  seg: number;
+}
+
+export interface Runtime {
+  /** Register a module's function table; returns the base id. Entries are "name\tline\tcol" (1-based line, 0-based col, original source positions). */
+  reg(url: string, fns: string[]): number;
+  /** Sync function entry; returns the start token. */
+  en(): number;
+  /** Sync function exit. */
+  ex(id: number, token: number): void;
+  /** Async / generator function entry. */
+  fn(id: number, kind: number): Frame;
+  /** Before an await / yield: ends the running segment. Returns v unchanged. */
+  su<T>(frame: Frame, v: T): T;
+  /** After an await / yield (or in a catch/finally): starts a new segment if suspended. Returns v unchanged. */
+  re<T>(frame: Frame, v?: T): T;
+  /** Async / generator body exit (from the finally). */
+  fx(frame: Frame): void;
+}
+
+export const RUNTIME_GLOBAL = '__stackscope';
