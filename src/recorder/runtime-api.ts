@@ -6,7 +6,7 @@
  * `globalThis.__stackscope` (installed by the preload before any target module runs), and each
  * instrumented module starts with a prologue that reads it into a module-local constant:
  *
- *   const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(url, ["name\tline\tcol", ...]);
+ *   const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(file, ["name\tline\tcol", ...]);
  *
  * (after a hashbang and directive prologue). Function ids are `__ssb$ + k`, k being the index of
  * the function in that table. Method names are one or two letters because they appear once per
@@ -43,8 +43,13 @@ export interface Frame {
 }
 
 export interface Runtime {
-  /** Register a module's function table; returns the base id. Entries are "name\tline\tcol" (1-based line, 0-based col, original source positions). */
-  reg(url: string, fns: string[]): number;
+  /**
+   * Register a module's function table; returns the base id. `file` is the original source file
+   * (absolute path or URL; for TypeScript the .ts file). Entries are "name\tline\tcol" (1-based
+   * line, 0-based col, in original source positions after source maps), or "name\tline\tcol\tfile"
+   * when a function maps to another original file than `file` (bundles).
+   */
+  reg(file: string, fns: string[]): number;
   /** Sync function entry; returns the start token. */
   en(): number;
   /** Sync function exit. */
