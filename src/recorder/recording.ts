@@ -1,0 +1,56 @@
+/**
+ * What the recorder hands to the trace builder: the raw recording of one thread.
+ * This is the boundary between "record" (hot, in the observed process) and "write" (cold,
+ * possibly in another process: the `stackscope trace` CLI converts dumps after the program exits).
+ */
+import type { FunctionInfo } from '../model/frame.js';
+
+/** Record kinds, stored in the low 2 bits of a record's code (code = id * 4 + kind). */
+export const enum RecordKind {
+  /** a synchronous call (or one running segment of a generator): id = function id */
+  Call = 0,
+  /** one running segment of an async function: the first (sync) one or a continuation after an await */
+  AsyncSegment = 1,
+  /** the whole lifetime of an async call, from call to settle (body completion) */
+  AsyncLifetime = 2,
+  /** a user span (stackscope span API): id = index in spanNames */
+  Span = 3,
+}
+
+/** Fields per record in `records`: [code, start µs, end µs, depth, inst]. */
+export const RECORD_STRIDE = 5;
+
+/** A slice or instant from Node itself (diagnostics channels, GC), rare enough to keep as objects. */
+export interface NodeEvent {
+  /** 'X' slice or 'I' instant */
+  ph: 'X' | 'I';
+  name: string;
+  /** category: 'http', 'net', 'gc', 'child_process', 'worker', 'fetch', 'span', ... */
+  cat: string;
+  /** µs on this thread's clock (same clock as records) */
+  ts: number;
+  dur?: number;
+  args?: Record<string, unknown>;
+}
+
+export interface ThreadRecording {
+  pid: number;
+  /** 0 for the main thread, worker threadId otherwise */
+  tid: number;
+  threadName: string;
+  /** performance.timeOrigin of the thread, ms since the epoch; aligns threads' clocks */
+  timeOrigin: number;
+  /** index = function id */
+  functions: FunctionInfo[];
+  /** index = span id (RecordKind.Span) */
+  spanNames: string[];
+  /** RECORD_STRIDE numbers per record, oldest first; times are µs since timeOrigin */
+  records: Float64Array;
+  /** number of records in `records` */
+  count: number;
+  /** records lost to ring-buffer overflow (the oldest ones) */
+  dropped: number;
+  nodeEvents: NodeEvent[];
+  /** nodeEvents lost to their own cap */
+  droppedNodeEvents: number;
+}
