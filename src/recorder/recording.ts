@@ -54,3 +54,16 @@ export interface ThreadRecording {
   /** nodeEvents lost to their own cap */
   droppedNodeEvents: number;
 }
+
+/** All threads of one process (or of one bench strategy), as one process row in DevTools. */
+export interface ProcessRecording {
+  pid: number;
+  /** process row label, e.g. "node app.js" or a bench strategy name */
+  name: string;
+  threads: ThreadRecording[];
+  /**
+   * µs added to every timestamp of this process when writing (0 = keep the threads' own clocks).
+   * Lets bench align strategies that ran one after another so they start at the same time.
+   */
+  shiftUs?: number;
+}
