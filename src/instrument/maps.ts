@@ -1,0 +1,87 @@
+/**
+ * Source-map plumbing for the instrumenter: reading the map that came with the code (tsx, a
+ * bundler, tsc), mapping positions back through it, and writing the map of our own edits.
+ */
+import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from '@jridgewell/trace-mapping';
+import remapping from '@jridgewell/remapping';
+import type MagicString from 'magic-string';
+
+/** A raw (JSON) source map, version 3. */
+export interface RawSourceMap {
+  version: number;
+  sources: (string | null)[];
+  names: string[];
+  mappings: string;
+  file?: string | null;
+  sourceRoot?: string;
+  sourcesContent?: (string | null)[] | null;
+  [key: string]: unknown;
+}
+
+/** `//# sourceMappingURL=...` as the last comment of a file (also the legacy `//@` form). */
+const MAP_COMMENT = /(?:^|\n)[ \t]*\/\/[#@][ \t]*sourceMappingURL=([^\s'"`]+)[ \t]*\r?\n?[\s]*$/;
+
+/** Where the map comment starts (offset of the `//`), and its URL; undefined when there is none. */
+export function findMapComment(source: string): { start: number; url: string } | undefined {
+  const m = MAP_COMMENT.exec(source);
+  if (!m) return undefined;
+  return { start: source.indexOf('//', m.index), url: m[1]! };
+}
+
+/** Decodes an inline `data:application/json;base64,...` map; undefined for other URLs. */
+export function decodeDataUrl(url: string): RawSourceMap | undefined {
+  const m = /^data:application\/json[^,]*?(;base64)?,(.*)$/s.exec(url);
+  if (!m) return undefined;
+  const text = m[1] ? Buffer.from(m[2]!, 'base64').toString('utf8') : decodeURIComponent(m[2]!);
+  return JSON.parse(text) as RawSourceMap;
+}
+
+export function inlineMapComment(map: object): string {
+  return '//# sourceMappingURL=data:application/json;charset=utf-8;base64,' +
+    Buffer.from(JSON.stringify(map)).toString('base64');
+}
+
+export interface OriginalPosition { source: string; line: number; col: number }
+
+/**
+ * Maps generated positions (1-based line, 0-based col) to the original source through the input
+ * map. A function's start often sits between two mapping segments (esbuild maps tokens, not
+ * every character), so we take the nearest segment before it on the line, else the next one.
+ */
+export class PositionMapper {
+  private readonly trace?: TraceMap;
+
+  constructor(inputMap: RawSourceMap | undefined, file: string) {
+    if (inputMap) this.trace = new TraceMap(inputMap as any, file);
+  }
+
+  /** The original file of the whole module: the map's only (or first) source. */
+  originalFile(fallback: string): string {
+    const sources = this.trace?.resolvedSources.filter((s): s is string => !!s) ?? [];
+    return sources[0] ?? fallback;
+  }
+
+  map(line: number, col: number): OriginalPosition | undefined {
+    if (!this.trace) return undefined;
+    for (const bias of [GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const) {
+      const p = originalPositionFor(this.trace, { line, column: col, bias });
+      if (p.source != null && p.line != null && p.column != null) {
+        return { source: p.source, line: p.line, col: p.column };
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The map of the instrumented code. Every original token keeps a mapping (`hires: 'boundary'`)
+ * so V8 stack positions resolve exactly. With `inputMap` the result is composed so it points to
+ * the original source (e.g. the .ts file); without it, it points to the code as loaded.
+ */
+export function outputMap(ms: MagicString, file: string, inputMap: RawSourceMap | undefined): RawSourceMap {
+  const own = ms.generateMap({ hires: 'boundary', source: file, includeContent: true });
+  const ownRaw = JSON.parse(own.toString()) as RawSourceMap;
+  if (!inputMap) return ownRaw;
+  const composed = remapping([ownRaw as any, inputMap as any], () => null);
+  return JSON.parse(composed.toString()) as RawSourceMap;
+}

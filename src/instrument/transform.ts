@@ -1,0 +1,303 @@
+/**
+ * The source transform: gives every function of a module entry/exit hooks, exactly in the shape
+ * documented in src/recorder/runtime-api.ts, without changing what the program does.
+ *
+ * Rules that keep the program identical:
+ * - Only insert text, never move it, and never insert a newline: every original token stays on
+ *   its line, so line numbers in stack traces are unchanged even without source maps.
+ * - Parameters are untouched (function `length`, defaults, destructuring), and the hooks go after
+ *   the function's own directive prologue, so `'use strict'` stays a directive.
+ * - Awaited and yielded values pass through `su()` / `re()` unchanged: no extra promise, no
+ *   extra microtask tick.
+ * - A function whose body we cannot wrap without changing its meaning is left alone (see
+ *   `wrapChangesMeaning`).
+ */
+import { parse, type Node } from 'acorn';
+import MagicString from 'magic-string';
+import { functionName } from './names.js';
+import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, outputMap, type RawSourceMap } from './maps.js';
+import { wrapChangesMeaning } from './scope-check.js';
+
+export type { RawSourceMap } from './maps.js';
+
+export interface InstrumentOptions {
+  /** absolute path or URL of the module, as the loader knows it */
+  file: string;
+  format: 'module' | 'commonjs';
+  /** map of `source` to its original (e.g. tsx's); read from an inline comment when omitted */
+  inputMap?: RawSourceMap;
+  /** true: the output map goes to the original source; false: to the code as loaded */
+  composeMaps: boolean;
+}
+
+/** 0 sync function, 1 async function, 2 generator, 3 async generator (runtime-api kinds). */
+export type FunctionKind = 0 | 1 | 2 | 3;
+
+export interface InstrumentedFunction {
+  /** index k in the module's table: the runtime id is `base + k` */
+  k: number;
+  name: string;
+  /** original source file (after source maps) */
+  file: string;
+  /** 1-based line, 0-based col, in the original source */
+  line: number;
+  col: number;
+  kind: FunctionKind;
+}
+
+export interface InstrumentResult {
+  /** instrumented code, ending with an inline source map comment */
+  code: string;
+  map: RawSourceMap;
+  /** the file passed to `reg()`: the original source when there is an input map */
+  file: string;
+  functions: InstrumentedFunction[];
+}
+
+/** A module that does not parse; positions are in the original source. */
+export class InstrumentSyntaxError extends Error {
+  constructor(message: string, readonly file: string, readonly line: number, readonly column: number) {
+    super(message);
+    this.name = 'InstrumentSyntaxError';
+  }
+}
+
+type AnyNode = Node & Record<string, any>;
+
+const FUNCTION_TYPES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+
+/** The function whose body we are in, as far as await/yield/try ownership goes. */
+interface FnContext {
+  kind: FunctionKind;
+  /** false: not instrumented (or not a function: class static block, field initialiser) */
+  traced: boolean;
+}
+const BARRIER: FnContext = { kind: 0, traced: false };
+
+export function instrument(source: string, opts: InstrumentOptions): InstrumentResult {
+  const mapComment = findMapComment(source);
+  const inputMap = opts.inputMap ?? (mapComment ? decodeDataUrl(mapComment.url) : undefined);
+  const mapper = new PositionMapper(inputMap, opts.file);
+  const lines = lineStarts(source);
+
+  let ast: AnyNode;
+  try {
+    ast = parse(source, {
+      ecmaVersion: 'latest',
+      sourceType: opts.format === 'module' ? 'module' : 'script',
+      allowHashBang: true,
+      allowReturnOutsideFunction: opts.format === 'commonjs',
+      preserveParens: true, // so `() => ({})` bodies and `await (x)` keep their parentheses in our edits
+    }) as AnyNode;
+  } catch (err: any) {
+    const pos: number = typeof err?.pos === 'number' ? err.pos : 0;
+    const { line, col } = lineCol(lines, pos);
+    const mapped = mapper.map(line, col);
+    const message = String(err?.message ?? err).replace(/ \(\d+:\d+\)$/, '');
+    throw new InstrumentSyntaxError(message, mapped?.source ?? opts.file, mapped?.line ?? line, mapped?.col ?? col);
+  }
+
+  const moduleFile = mapper.originalFile(opts.file);
+  const ms = new MagicString(source);
+  const functions: InstrumentedFunction[] = [];
+  const ancestors: AnyNode[] = [];
+
+  // --- edits, applied children-first (see the note on insertion order at the end of the file) ---
+
+  function addFunction(fn: AnyNode): FnContext {
+    const kind = ((fn.async ? 1 : 0) + (fn.generator ? 2 : 0)) as FunctionKind;
+    if (fn.body.type === 'BlockStatement' && wrapChangesMeaning(fn)) return BARRIER;
+    const parent = ancestors[ancestors.length - 2];
+    const isMember = parent && (parent.type === 'MethodDefinition' || (parent.type === 'Property' && parent.value === fn && (parent.method || parent.kind !== 'init')));
+    const startPos = isMember ? parent.start : fn.start;
+    const { line, col } = lineCol(lines, startPos);
+    const mapped = mapper.map(line, col);
+    functions.push({
+      k: functions.length,
+      name: functionName(ancestors, source),
+      file: mapped?.source ?? moduleFile,
+      line: mapped?.line ?? line,
+      col: mapped?.col ?? col,
+      kind,
+    });
+    fn.__k = functions.length - 1;
+    return { kind, traced: true };
+  }
+
+  function wrapFunction(fn: AnyNode, ctx: FnContext): void {
+    const k: number = fn.__k;
+    const open = ctx.kind === 0
+      ? 'const __t$ = __ss$.en(); try {'
+      : `const __f$ = __ss$.fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
+    const close = ctx.kind === 0
+      ? `} finally { __ss$.ex(__ssb$ + ${k}, __t$); }`
+      : '} finally { __ss$.fx(__f$); }';
+    const body = fn.body as AnyNode;
+    if (body.type === 'BlockStatement') {
+      // after the function's own directives ('use strict' must stay the first statement)
+      let at = body.start + 1;
+      let sep = ' ';
+      const directives = (body.body as AnyNode[]).filter((s, i, all) => s.directive !== undefined && all.slice(0, i).every((p) => p.directive !== undefined));
+      const last = directives[directives.length - 1];
+      if (last) {
+        at = last.end;
+        if (source[last.end - 1] !== ';') sep = '; ';
+      }
+      ms.appendLeft(at, `${sep}${open} `);
+      ms.appendLeft(body.end - 1, ` ${close} `);
+    } else {
+      // expression-bodied arrow: `x => EXPR` becomes `x => { ...; try { return EXPR; } finally {...} }`.
+      // The opening goes right before EXPR (not after `=>`) so `return` and EXPR share a line.
+      ms.prependRight(body.start, `{ ${open} return `);
+      ms.appendLeft(body.end, `; ${close} }`);
+    }
+  }
+
+  function rewriteAwaitOrYield(node: AnyNode): void {
+    // `await X` -> `__ss$.re(__f$, await __ss$.su(__f$, X))`; same for yield and yield*.
+    const keywordEnd = node.type === 'YieldExpression' && node.delegate
+      ? source.indexOf('*', skipTrivia(source, node.start + 5)) + 1
+      : node.start + 5;
+    ms.prependRight(node.start, '__ss$.re(__f$, ');
+    if (node.type === 'YieldExpression' && !node.argument) {
+      ms.appendLeft(keywordEnd, ' __ss$.su(__f$, void 0))');
+    } else {
+      ms.appendLeft(keywordEnd, ' __ss$.su(__f$,');
+      ms.appendLeft(node.end, '))');
+    }
+  }
+
+  function markResumeAtBlockStart(block: AnyNode): void {
+    ms.appendLeft(block.start + 1, ' __ss$.re(__f$);');
+  }
+
+  /**
+   * `for await (x of Y) BODY`: each iteration awaits `it.next()` implicitly, so we mark the
+   * suspension before every implicit await and the resumption after it:
+   *   { for await (x of __ss$.su(__f$, Y)) { __ss$.re(__f$); try { BODY } finally { __ss$.su(__f$); } } __ss$.re(__f$); }
+   * The `finally` runs on normal completion, `continue`, `break`, `return` and throw, which are
+   * exactly the ways to reach the next implicit await (next() or the closing return()).
+   */
+  function rewriteForAwait(node: AnyNode): void {
+    ms.prependRight(node.right.start, '__ss$.su(__f$, ');
+    ms.appendLeft(node.right.end, ')');
+    ms.prependRight(node.body.start, '{ __ss$.re(__f$); try { ');
+    ms.appendLeft(node.body.end, ' } finally { __ss$.su(__f$); } }');
+    // wrap the loop with its labels, so `continue label` still targets the loop
+    let target = node;
+    for (let i = ancestors.length - 2; i >= 0 && ancestors[i]!.type === 'LabeledStatement'; i--) target = ancestors[i]!;
+    ms.prependRight(target.start, '{ ');
+    ms.appendLeft(target.end, ' __ss$.re(__f$); }');
+  }
+
+  function visit(node: AnyNode, ctx: FnContext | undefined): void {
+    ancestors.push(node);
+    let inner = ctx;
+    if (FUNCTION_TYPES.has(node.type)) inner = addFunction(node);
+    else if (node.type === 'StaticBlock' || node.type === 'PropertyDefinition') inner = BARRIER;
+
+    for (const key in node) {
+      if (key === '__k') continue;
+      const value = node[key];
+      if (Array.isArray(value)) {
+        for (const child of value) if (child && typeof child.type === 'string') visit(child, inner);
+      } else if (value && typeof value === 'object' && typeof value.type === 'string') {
+        visit(value, inner);
+      }
+    }
+
+    const owner = ctx && ctx.traced && ctx.kind !== 0 ? ctx : undefined;
+    switch (node.type) {
+      case 'FunctionDeclaration': case 'FunctionExpression': case 'ArrowFunctionExpression':
+        if (inner!.traced) wrapFunction(node, inner!);
+        break;
+      case 'AwaitExpression':
+        if (owner && owner.kind & 1) rewriteAwaitOrYield(node);
+        break;
+      case 'YieldExpression':
+        if (owner && owner.kind & 2) rewriteAwaitOrYield(node);
+        break;
+      case 'TryStatement':
+        // a rejected await or a generator's throw()/return() lands here without passing re()
+        if (owner) {
+          if (node.handler) markResumeAtBlockStart(node.handler.body);
+          if (node.finalizer) markResumeAtBlockStart(node.finalizer);
+        }
+        break;
+      case 'ForOfStatement':
+        if (owner && node.await) rewriteForAwait(node);
+        break;
+    }
+    ancestors.pop();
+  }
+
+  visit(ast, undefined);
+
+  if (functions.length > 0) {
+    const table = functions.map((f) => [f.name, f.line, f.col, ...(f.file === moduleFile ? [] : [f.file])].join('\t'));
+    const { at, sep } = prologuePosition(ast, source);
+    ms.appendLeft(at, `${sep}const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(${JSON.stringify(moduleFile)}, ${JSON.stringify(table)});`);
+  }
+
+  // the input's map comment is replaced by ours
+  if (mapComment) ms.remove(mapComment.start, mapComment.start + source.slice(mapComment.start).trimEnd().length);
+  const map = outputMap(ms, opts.file, opts.composeMaps ? inputMap : undefined);
+  let code = ms.toString();
+  if (!code.endsWith('\n')) code += '\n';
+  code += inlineMapComment(map);
+  return { code, map, file: moduleFile, functions };
+}
+
+/** Where the module prologue goes: after a hashbang line and the directive prologue. */
+function prologuePosition(ast: AnyNode, source: string): { at: number; sep: string } {
+  let at = 0;
+  let sep = '';
+  if (source.startsWith('#!')) {
+    const nl = source.indexOf('\n');
+    at = nl < 0 ? source.length : nl + 1;
+    if (nl < 0) sep = '\n'; // a file that is only a hashbang: the one place we must add a line
+  }
+  for (const stmt of ast.body as AnyNode[]) {
+    if (stmt.directive === undefined) break;
+    at = stmt.end;
+    sep = source[stmt.end - 1] === ';' ? ' ' : '; ';
+  }
+  return { at, sep };
+}
+
+/** Offsets where each line starts ('\n' line breaks, like source maps and magic-string). */
+function lineStarts(source: string): number[] {
+  const starts = [0];
+  for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+function lineCol(starts: number[], pos: number): { line: number; col: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, col: pos - starts[lo]! };
+}
+
+/** Skips whitespace and comments from `pos` (to find the `*` of `yield /* c *\/ * x`). */
+function skipTrivia(source: string, pos: number): number {
+  for (;;) {
+    const rest = source.slice(pos, pos + 2);
+    if (/^\s/.test(rest)) pos++;
+    else if (rest === '/*') pos = source.indexOf('*/', pos + 2) + 2;
+    else if (rest === '//') pos = source.indexOf('\n', pos);
+    else return pos;
+  }
+}
+
+/*
+ * Note on insertion order. Several edits can land on the same offset (`async () => await x` puts
+ * the arrow's opening and the await's opening at the same place). magic-string keeps them in a
+ * stable order if: openings use prependRight (a later call lands before an earlier one), closings
+ * and mid-node text use appendLeft (a later call lands after), and nodes are edited children
+ * first. Then an outer node's opening precedes an inner one's, and its closing follows it.
+ */
