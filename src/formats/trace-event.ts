@@ -85,9 +85,12 @@ export class TraceEventWriter {
   }
 }
 
-/** Fast hand-formatted `X` event (name must already be a JSON string literal). */
-export function completeEventJson(nameJson: string, ts: number, dur: number, pid: number, tid: number, argsJson?: string): string {
-  return `{"ph":"X","name":${nameJson},"ts":${round3(ts)},"dur":${round3(dur)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
+/**
+ * Fast hand-formatted `X` event (name must already be a JSON string literal). `cat`, when given,
+ * must be a plain identifier (no quotes or backslashes); flows bind to slices by ts, pid, tid and cat.
+ */
+export function completeEventJson(nameJson: string, ts: number, dur: number, pid: number, tid: number, argsJson?: string, cat?: string): string {
+  return `{"ph":"X","name":${nameJson},${cat ? `"cat":"${cat}",` : ''}"ts":${round3(ts)},"dur":${round3(dur)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
 }
 
 /** µs with ns precision: keeps files short without losing timing fidelity. */

@@ -1,0 +1,361 @@
+/**
+ * Recordings → Chrome trace-event JSON that the DevTools Performance panel shows truthfully.
+ *
+ * What DevTools does with a generic trace decides the layout (facts in ../shared/DESIGN.md):
+ * each (pid, tid) with X/I events is a track, and a slice that crosses another on its track is
+ * dropped silently. So:
+ *  - the thread's own track holds what nests by construction on one JS stack: sync calls, the
+ *    running segments of async functions, user spans;
+ *  - async lifetimes (call → settle) overlap freely, so they go to "async N" lanes, packed so that
+ *    each lane only nests or follows (lanes.ts), a child preferring its parent's lane;
+ *  - anything that still would cross (a span straddling an await, odd truncation) is moved to an
+ *    "overflow N" lane and counted, never lost;
+ *  - Node's own events get one track (plus lanes) per category (node-tracks.ts);
+ *  - flow arrows link an async call's segments (flows.ts).
+ *
+ * Memory stays flat in the number of records: only typed arrays proportional to it (indices,
+ * flags), events are formatted one by one and streamed by TraceEventWriter.
+ */
+import fs from 'node:fs';
+import { frameLabel, type FunctionInfo } from '../model/frame.js';
+import { RecordKind, RECORD_STRIDE, type ProcessRecording, type ThreadRecording } from '../recorder/recording.js';
+import {
+  TraceEventWriter, completeEventJson, round3, processNameEvent, threadNameEvent, threadSortEvent,
+} from '../formats/trace-event.js';
+import { LanePacker, NestingCheck, engineDur } from './lanes.js';
+import { writeSegmentFlows } from './flows.js';
+import { writeNodeTracks } from './node-tracks.js';
+
+export interface WriteTraceOptions {
+  /** merged into the trace's top-level `metadata` */
+  metadata?: Record<string, unknown>;
+}
+
+export interface WriteTraceResult {
+  /** trace events written (slices, instants, flows, metadata events) */
+  events: number;
+  /** X slices written */
+  slices: number;
+  /** records lost to ring-buffer overflow, summed over all threads */
+  droppedRecords: number;
+}
+
+/** Prefix of a continuation segment's name: the function resumed after an await (or yield). */
+export const RESUMED_PREFIX = 'resumed: ';
+/** cat of async segment slices, and of the flows bound to them. */
+export const ASYNC_CAT = 'async';
+
+/** Writes `processes` as one trace file. Throws the fs error if `outPath` cannot be written. */
+export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
+  const writer = new TraceEventWriter(outPath);
+  const ctx = new BuildContext(writer);
+  let closed = false;
+  try {
+    const bases = timeBases(processes);
+    const usedPids = new Set<number>();
+    processes.forEach((proc, p) => {
+      // Two recordings with the same pid (bench strategies run in one process) must stay two rows.
+      let pid = proc.pid;
+      while (usedPids.has(pid)) pid++;
+      usedPids.add(pid);
+      ctx.beginProcess(pid, proc);
+      const threads = proc.threads.map((th, t) => ({ th, base: bases[p]![t]! })).sort((a, b) => a.th.tid - b.th.tid);
+      for (const { th, base } of threads) writeThread(ctx, pid, th, base);
+    });
+    const metadata = ctx.metadata(opts.metadata);
+    closed = true;
+    writer.close(metadata);
+  } finally {
+    if (!closed) writer.close({ error: 'trace writing failed' });
+  }
+  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords };
+}
+
+/**
+ * Per thread, the number to add to its own µs to get the trace's µs. Absolute time is
+ * timeOrigin·1000 + t, but 1.7e15 µs in a double keeps only ~0.25 µs; subtracting the smallest
+ * timeOrigin first keeps every term small, so ns survive. The earliest event lands at ts = 1
+ * (DevTools ignores ts = 0 for the bounds).
+ */
+function timeBases(processes: ProcessRecording[]): number[][] {
+  let refOrigin = Infinity;
+  for (const proc of processes) for (const th of proc.threads) refOrigin = Math.min(refOrigin, th.timeOrigin);
+  if (!Number.isFinite(refOrigin)) refOrigin = 0;
+  const offsets = processes.map((proc) => proc.threads.map((th) => (th.timeOrigin - refOrigin) * 1000 + (proc.shiftUs ?? 0)));
+  let min = Infinity;
+  processes.forEach((proc, p) => proc.threads.forEach((th, t) => {
+    const first = earliest(th);
+    if (first < Infinity) min = Math.min(min, offsets[p]![t]! + first);
+  }));
+  if (!Number.isFinite(min)) min = 0;
+  return offsets.map((row) => row.map((off) => off - min + 1));
+}
+
+function earliest(th: ThreadRecording): number {
+  let min = Infinity;
+  const rec = th.records;
+  for (let i = 0, o = 1; i < th.count; i++, o += RECORD_STRIDE) {
+    const s = rec[o]!;
+    if (s < min) min = s;
+  }
+  for (const ev of th.nodeEvents) if (ev.ts < min) min = ev.ts;
+  return min;
+}
+
+interface DropInfo { pid: number; tid: number; thread: string; records: number; nodeEvents: number }
+
+/** Track allocation, counters and metadata shared by all threads of the trace. */
+export class BuildContext {
+  slices = 0;
+  droppedRecords = 0;
+  droppedNodeEvents = 0;
+  overflowSlices = 0;
+  private drops: DropInfo[] = [];
+  private sortIndex = 0;
+  private usedTids = new Set<number>();
+  private nextTid = 100_000;
+  private nextFlowId = 1;
+  pid = 0;
+
+  constructor(readonly writer: TraceEventWriter) {}
+
+  beginProcess(pid: number, proc: ProcessRecording): void {
+    this.pid = pid;
+    this.sortIndex = 0;
+    this.usedTids = new Set(proc.threads.map((t) => t.tid));
+    this.nextTid = 100_000;
+    this.writer.write(processNameEvent(pid, proc.name));
+  }
+
+  /** Names a track and puts it next in the process's order. */
+  nameTrack(tid: number, name: string): void {
+    this.writer.write(threadNameEvent(this.pid, tid, name));
+    this.writer.write(threadSortEvent(this.pid, tid, this.sortIndex++));
+  }
+
+  /** A fresh tid (no real thread's) for a synthetic track, named and ordered now. */
+  newTrack(name: string): number {
+    while (this.usedTids.has(this.nextTid)) this.nextTid++;
+    const tid = this.nextTid++;
+    this.usedTids.add(tid);
+    this.nameTrack(tid, name);
+    return tid;
+  }
+
+  flowId(): number { return this.nextFlowId++; }
+
+  slice(json: string): void {
+    this.writer.writeRaw(json);
+    this.slices++;
+  }
+
+  noteDrops(pid: number, th: ThreadRecording): void {
+    this.droppedRecords += th.dropped;
+    this.droppedNodeEvents += th.droppedNodeEvents;
+    if (th.dropped > 0 || th.droppedNodeEvents > 0) {
+      this.drops.push({ pid, tid: th.tid, thread: th.threadName, records: th.dropped, nodeEvents: th.droppedNodeEvents });
+    }
+  }
+
+  metadata(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const md: Record<string, unknown> = {
+      source: 'stackscope',
+      'stackscope-version': stackscopeVersion(),
+      droppedRecords: this.droppedRecords,
+      droppedNodeEvents: this.droppedNodeEvents,
+      overflowSlices: this.overflowSlices,
+    };
+    if (this.drops.length > 0) {
+      md.dropped = this.drops;
+      md.droppedNote = 'the oldest records of these threads were lost to ring-buffer overflow (raise the buffer capacity to keep them)';
+    }
+    if (this.overflowSlices > 0) {
+      md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
+    }
+    return { ...md, ...extra };
+  }
+}
+
+let versionCache: string | undefined;
+function stackscopeVersion(): string {
+  if (versionCache === undefined) {
+    try {
+      // src/trace/build.ts and dist/trace/build.js are both two levels below package.json.
+      const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+      versionCache = pkg.version ?? 'unknown';
+    } catch {
+      versionCache = 'unknown';
+    }
+  }
+  return versionCache;
+}
+
+/** JSON texts per function id, built once per thread on first use (a hot loop formats millions). */
+class Names {
+  private name: (string | undefined)[] = [];
+  private resumed: (string | undefined)[] = [];
+  private args: (string | undefined)[] = [];
+  private spans: (string | undefined)[] = [];
+
+  constructor(private readonly functions: FunctionInfo[], private readonly spanNames: string[]) {}
+
+  label(id: number): string {
+    const fn = this.functions[id];
+    return fn ? frameLabel(fn) : `function #${id}`;
+  }
+  nameJson(id: number): string {
+    return (this.name[id] ??= JSON.stringify(this.label(id)));
+  }
+  resumedJson(id: number): string {
+    return (this.resumed[id] ??= JSON.stringify(RESUMED_PREFIX + this.label(id)));
+  }
+  /** `{"src":"file:line:col"}`: the column is the one thing the name does not already say. */
+  argsJson(id: number): string | undefined {
+    const fn = this.functions[id];
+    if (!fn || !fn.file) return undefined;
+    return (this.args[id] ??= JSON.stringify({ src: `${fn.file}:${fn.line}:${fn.col}` }));
+  }
+  spanJson(id: number): string {
+    return (this.spans[id] ??= JSON.stringify(this.spanNames[id] ?? `span #${id}`));
+  }
+}
+
+const enum F { Code = 0, Start = 1, End = 2, Depth = 3, Inst = 4 }
+
+function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: number): void {
+  const rec = th.records;
+  const n = Math.min(th.count, Math.floor(rec.length / RECORD_STRIDE));
+  const tid = th.tid;
+  const names = new Names(th.functions, th.spanNames);
+  const prefix = tid === 0 ? '' : `${th.threadName} `;
+  ctx.noteDrops(pid, th);
+  ctx.nameTrack(tid, th.threadName);
+
+  const at = (i: number, f: F): number => rec[i * RECORD_STRIDE + f]!;
+  const kindOf = (i: number): number => at(i, F.Code) % 4;
+  const idOf = (i: number): number => (at(i, F.Code) - kindOf(i)) / 4;
+
+  // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
+  let nMain = 0, nLife = 0, nSeg = 0;
+  for (let i = 0; i < n; i++) {
+    const k = kindOf(i);
+    if (k === RecordKind.AsyncLifetime) nLife++;
+    else { nMain++; if (k === RecordKind.AsyncSegment) nSeg++; }
+  }
+  const main = new Uint32Array(nMain), life = new Uint32Array(nLife), seg = new Uint32Array(nSeg);
+  for (let i = 0, a = 0, b = 0, c = 0; i < n; i++) {
+    const k = kindOf(i);
+    if (k === RecordKind.AsyncLifetime) life[b++] = i;
+    else { main[a++] = i; if (k === RecordKind.AsyncSegment) seg[c++] = i; }
+  }
+  const byStart = (x: number, y: number): number =>
+    (at(x, F.Start) - at(y, F.Start)) || (at(y, F.End) - at(x, F.End)) || (at(x, F.Depth) - at(y, F.Depth)) || (x - y);
+  const byInst = (x: number, y: number): number => (at(x, F.Inst) - at(y, F.Inst)) || byStart(x, y);
+  seg.sort(byInst);
+  life.sort(byInst);
+
+  /** position in `life` of the lifetime of async call `inst`, or -1 */
+  const lifeOf = (inst: number): number => {
+    let lo = 0, hi = nLife - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = at(life[mid]!, F.Inst);
+      if (v === inst) return mid;
+      if (v < inst) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  };
+
+  // Which segments are continuations. A call's first segment starts at the call itself, i.e.
+  // with its lifetime; when the ring dropped it, the lifetime still tells (its start is earlier
+  // than every kept segment). Without a lifetime (call still pending at the dump) the earliest
+  // kept segment is taken as the first.
+  const resumed = new Uint8Array(n);
+  for (let g = 0; g < nSeg;) {
+    const inst = at(seg[g]!, F.Inst);
+    let e = g + 1;
+    while (e < nSeg && at(seg[e]!, F.Inst) === inst) e++;
+    const lp = lifeOf(inst);
+    const firstKept = lp < 0 || at(seg[g]!, F.Start) <= at(life[lp]!, F.Start);
+    for (let k = firstKept ? g + 1 : g; k < e; k++) resumed[seg[k]!] = 1;
+    g = e;
+  }
+
+  // The thread's own track, in DevTools order, checked as DevTools will build it.
+  main.sort(byStart);
+  const check = new NestingCheck();
+  const parentInst = new Float64Array(nLife).fill(NaN);
+  const overflow: number[] = [];
+  const writer = ctx.writer;
+  if (th.dropped > 0 && nMain > 0) {
+    // Said on the timeline too, where the missing beginning would otherwise look like idle time.
+    const ts = round3(base + at(main[0]!, F.Start));
+    writer.writeRaw(`{"ph":"I","s":"t","name":${JSON.stringify(`${th.dropped} older records dropped (ring buffer full)`)},"ts":${ts},"pid":${pid},"tid":${tid}}`);
+  }
+  for (let m = 0; m < nMain; m++) {
+    const i = main[m]!;
+    const kind = kindOf(i);
+    const ts = round3(base + at(i, F.Start));
+    const isSeg = kind === RecordKind.AsyncSegment;
+    const dur = check.accept(ts, engineDur(ts, base + at(i, F.End)), isSeg ? at(i, F.Inst) : -1);
+    if (dur < 0) { overflow.push(i); continue; }
+    ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, tid));
+    if (isSeg && resumed[i] === 0) {
+      const parent = check.enclosingTag();
+      const lp = parent >= 0 ? lifeOf(at(i, F.Inst)) : -1;
+      if (lp >= 0) parentInst[lp] = parent;
+    }
+  }
+
+  // Async lifetimes on lanes; a child goes to its parent's lane first, where an awaited child
+  // nests under the parent and reads as a call tree.
+  if (nLife > 0) {
+    const order = new Uint32Array(nLife);
+    for (let p = 0; p < nLife; p++) order[p] = p;
+    order.sort((x, y) => byStart(life[x]!, life[y]!));
+    const laneOf = new Int32Array(nLife).fill(-1);
+    const packer = new LanePacker();
+    const laneTids: number[] = [];
+    for (let o = 0; o < nLife; o++) {
+      const p = order[o]!;
+      const i = life[p]!;
+      const ts = round3(base + at(i, F.Start));
+      const dur = engineDur(ts, base + at(i, F.End));
+      const pp = Number.isNaN(parentInst[p]!) ? -1 : lifeOf(parentInst[p]!);
+      const lane = packer.place(ts, ts + dur, pp >= 0 ? laneOf[pp]! : -1);
+      laneOf[p] = lane;
+      while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}async ${laneTids.length + 1}`));
+      const id = idOf(i);
+      ctx.slice(completeEventJson(names.nameJson(id), ts, dur, pid, laneTids[lane]!, names.argsJson(id)));
+    }
+  }
+
+  // Safety net: what would cross on the thread's track is kept on overflow lanes.
+  const movedTo = new Map<number, number>();
+  if (overflow.length > 0) {
+    ctx.overflowSlices += overflow.length;
+    const packer = new LanePacker();
+    const laneTids: number[] = [];
+    for (const i of overflow) {
+      const kind = kindOf(i);
+      const ts = round3(base + at(i, F.Start));
+      const dur = engineDur(ts, base + at(i, F.End));
+      const lane = packer.place(ts, ts + dur);
+      while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}overflow ${laneTids.length + 1}`));
+      const laneTid = laneTids[lane]!;
+      if (kind === RecordKind.AsyncSegment) movedTo.set(i, laneTid);
+      ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, laneTid));
+    }
+  }
+
+  writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid);
+  writeNodeTracks(ctx, th, base, pid, prefix);
+}
+
+function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number): string {
+  if (kind === RecordKind.Span) return completeEventJson(names.spanJson(id), ts, dur, pid, tid);
+  if (kind === RecordKind.AsyncSegment) {
+    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, names.argsJson(id), ASYNC_CAT);
+  }
+  return completeEventJson(names.nameJson(id), ts, dur, pid, tid, names.argsJson(id));
+}

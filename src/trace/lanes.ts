@@ -1,0 +1,101 @@
+/**
+ * Packing slices onto tracks ("lanes") so that DevTools draws every one of them.
+ *
+ * The DevTools trace engine builds each track's tree with one stack (TreeHelpers.treify): after
+ * sorting by start (longer first on ties), a slice that starts at or after the top's end pops it;
+ * a slice that ends after the top's end is dropped without a word. The checks here mirror those
+ * comparisons exactly, on the same doubles the engine will parse back from the file, so "fits"
+ * here means "drawn" there.
+ */
+import { round3 } from '../formats/trace-event.js';
+
+/**
+ * Times as DevTools will see them: `ts` is what we print, `end` is `ts + dur` computed the way the
+ * engine computes it (printed dur re-added in floating point), so nesting checks agree bit for bit.
+ */
+export function engineDur(ts: number, rawEnd: number): number {
+  const d = round3(round3(rawEnd) - ts);
+  return d < 0 ? 0 : d;
+}
+
+/**
+ * Largest printable dur with `ts + dur <= limit`. Used when a child's end passes its parent's by a
+ * rounding artefact only (sub-ns), which must not cost the child its place in the tree.
+ */
+export function durWithin(ts: number, limit: number): number {
+  let d = round3(limit - ts);
+  while (d > 0 && ts + d > limit) d = round3(d - 0.001);
+  return d < 0 ? 0 : d;
+}
+
+/** Below this, a child ending after its parent is float noise from printing 3 decimals. */
+export const NOISE_US = 0.0015;
+
+/**
+ * Greedy lane assignment for slices fed in DevTools order (start ascending, longer first).
+ * On each lane slices either nest or do not overlap.
+ */
+export class LanePacker {
+  /** per lane: ends of the slices still open at the current start time, innermost last */
+  private stacks: number[][] = [];
+
+  get count(): number { return this.stacks.length; }
+
+  /**
+   * Places a slice and returns its lane (0-based). `preferred` is tried first, so a child can
+   * land under its parent even when an earlier lane is free.
+   */
+  place(ts: number, end: number, preferred = -1): number {
+    if (preferred >= 0 && preferred < this.stacks.length && this.tryPlace(preferred, ts, end)) return preferred;
+    for (let lane = 0; lane < this.stacks.length; lane++) {
+      if (lane !== preferred && this.tryPlace(lane, ts, end)) return lane;
+    }
+    this.stacks.push([end]);
+    return this.stacks.length - 1;
+  }
+
+  private tryPlace(lane: number, ts: number, end: number): boolean {
+    const stack = this.stacks[lane]!;
+    while (stack.length > 0 && ts >= stack[stack.length - 1]!) stack.pop();
+    if (stack.length > 0 && end > stack[stack.length - 1]!) return false;
+    stack.push(end);
+    return true;
+  }
+}
+
+/**
+ * Checks one track's slices, fed in DevTools order, for proper nesting; answers how the slice can
+ * stay on the track. Used on the thread's own track, where calls, segments and spans nest by
+ * construction unless a user span straddles an await or records were truncated oddly.
+ */
+export class NestingCheck {
+  private stack: number[] = [];
+  private tags: number[] = [];
+
+  /**
+   * Returns the dur to print if the slice nests (possibly trimmed by float noise), or -1 if it
+   * would cross the slice it starts in. `tag` (>= 0) marks slices `enclosingTag` should find.
+   */
+  accept(ts: number, dur: number, tag = -1): number {
+    const stack = this.stack;
+    while (stack.length > 0 && ts >= stack[stack.length - 1]!) { stack.pop(); this.tags.pop(); }
+    let end = ts + dur;
+    if (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (end > top) {
+        if (end - top > NOISE_US) return -1;
+        dur = durWithin(ts, top);
+        end = ts + dur;
+      }
+    }
+    stack.push(end);
+    this.tags.push(tag);
+    return dur;
+  }
+
+  /** Tag of the innermost tagged slice enclosing the last accepted one, or -1. */
+  enclosingTag(): number {
+    for (let i = this.tags.length - 2; i >= 0; i--) if (this.tags[i]! >= 0) return this.tags[i]!;
+    return -1;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Node's own events (diagnostics channels, GC) on tracks of their own, one per category, so they
+ * never cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
+ */
+import { completeEventJson, round3 } from '../formats/trace-event.js';
+import type { NodeEvent, ThreadRecording } from '../recorder/recording.js';
+import type { BuildContext } from './build.js';
+import { LanePacker, engineDur } from './lanes.js';
+
+const TITLES: Record<string, string> = {
+  http: 'HTTP',
+  'http.server': 'HTTP server',
+  'http.client': 'HTTP client',
+  fetch: 'fetch',
+  undici: 'fetch',
+  net: 'net',
+  gc: 'GC',
+  child_process: 'child process',
+  worker: 'worker threads',
+  span: 'spans',
+};
+
+/** Track title of a node event category. */
+export function nodeTrackTitle(cat: string): string {
+  return TITLES[cat] ?? cat;
+}
+
+export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: number, pid: number, prefix: string): void {
+  if (th.nodeEvents.length === 0) return;
+  const byCat = new Map<string, NodeEvent[]>();
+  for (const ev of th.nodeEvents) {
+    if (!Number.isFinite(ev.ts)) continue;
+    let list = byCat.get(ev.cat);
+    if (!list) byCat.set(ev.cat, (list = []));
+    list.push(ev);
+  }
+  for (const [cat, list] of byCat) {
+    // DevTools order: by start, longer first.
+    list.sort((a, b) => (a.ts - b.ts) || ((b.dur ?? 0) - (a.dur ?? 0)));
+    const title = prefix + nodeTrackTitle(cat);
+    const packer = new LanePacker();
+    const laneTids: number[] = [];
+    const catJson = JSON.stringify(cat);
+    for (const ev of list) {
+      const ts = round3(base + ev.ts);
+      const dur = ev.ph === 'X' ? engineDur(ts, base + ev.ts + Math.max(0, ev.dur ?? 0)) : 0;
+      // An instant always fits lane 0: nothing can end inside a zero-length event.
+      const lane = packer.place(ts, ts + dur, 0);
+      while (laneTids.length <= lane) laneTids.push(ctx.newTrack(laneTids.length === 0 ? title : `${title} ${laneTids.length + 1}`));
+      const tid = laneTids[lane]!;
+      const argsJson = ev.args && Object.keys(ev.args).length > 0 ? safeJson(ev.args) : undefined;
+      const nameJson = JSON.stringify(ev.name || cat);
+      if (ev.ph === 'X') {
+        ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson).replace('"ph":"X",', `"ph":"X","cat":${catJson},`));
+      } else {
+        ctx.writer.writeRaw(`{"ph":"I","s":"t","name":${nameJson},"cat":${catJson},"ts":${ts},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`);
+      }
+    }
+  }
+}
+
+/** Node events' args come from user-visible objects; never let one break the whole file. */
+function safeJson(v: unknown): string | undefined {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+  } catch {
+    return undefined;
+  }
+}
