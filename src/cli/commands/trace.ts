@@ -1,9 +1,97 @@
-import type { CommandModule } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { UserError } from '../../util/errors.js';
+import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 
-// Placeholder until the trace command lands; owned by the trace work.
-export const traceCommand: CommandModule = {
+const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
+
+/**
+ * `stackscope trace <script> [args..]`. The program owns stdout/stderr while it runs; stackscope's
+ * own lines go to stderr after it has finished. `--json` prints the summary as one JSON line on
+ * stderr too (stdout carries the program's output and must stay byte-identical).
+ */
+export const traceCommand: CommandModule<object, { '--'?: unknown[] }> = {
   command: 'trace',
-  describe: 'trace (not yet available)',
-  handler: () => { throw new UserError('trace is not available yet'); },
+  describe: 'Run a Node.js/TypeScript program with every call of its own code traced; write a Chrome trace (trace.json)',
+  // Everything after `trace` is handed to the inner parser below: yargs cannot stop at the script
+  // inside a command (halt-at-non-option there halts at the command word itself).
+  builder: (y: Argv) => y.parserConfiguration({ 'halt-at-non-option': true, 'populate--': true }).help(false) as Argv<{ '--'?: unknown[] }>,
+  handler: async (argv) => {
+    const tokens = (argv['--'] ?? []).map(String);
+    if (tokens[0] === 'trace') tokens.shift();
+    const opts = await parseTraceArgs(tokens);
+    const result = await runTrace(opts);
+    report(result, opts.json);
+    finish(result);
+  },
 };
+
+/** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
+export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
+  const argv = (await yargs(tokens)
+    .scriptName('stackscope trace')
+    .usage('$0 [options] <script> [args..]\n\nRun a program with every call of its own code traced and write a Chrome trace.\nOptions go before the script; everything after the script is passed to the program.')
+    .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true, 'greedy-arrays': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .option('out', { alias: 'o', type: 'string', default: 'trace.json', describe: 'where to write the trace' })
+    .option('include', { type: 'string', array: true, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**")' })
+    .option('exclude', { type: 'string', array: true, describe: 'do not trace files matching this glob (repeatable)' })
+    .option('buffer-size', { type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' })
+    .option('min-duration', { type: 'number', describe: 'drop calls shorter than this many µs' })
+    .option('max-depth', { type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' })
+    .option('node-arg', { type: 'string', array: true, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
+    .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object on stderr (stdout belongs to the program)' })
+    .example('$0 app.js', 'trace app.js, write trace.json')
+    .example('$0 -o out/run.json src/server.ts --port 8080', 'trace a TypeScript entry; --port 8080 goes to the program')
+    .example('$0 --min-duration 50 --exclude "src/gen/**" -- app.mjs input.txt', 'only calls of 50 µs or more, skip generated code')
+    .epilogue(`Open the trace: ${OPEN_HINT}`)
+    .strict()
+    .version(false)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => { throw err instanceof UserError ? err : new UserError(msg ?? (err ? err.message : 'bad arguments')); })
+    .parseAsync()) as ParsedTraceArgs;
+  const rest = (argv['--'] ?? []).map(String);
+  const script = rest.shift();
+  if (!script) throw new UserError('give the script to trace: stackscope trace [options] <script> [args..]');
+  for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
+    if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
+  }
+  return {
+    script, args: rest, out: argv.out, include: argv.include, exclude: argv.exclude,
+    // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
+    bufferSize: argv['buffer-size'], minDurationUs: argv['min-duration'], maxDepth: argv['max-depth'],
+    nodeArgs: argv['node-arg'], json: argv.json,
+  };
+}
+
+interface ParsedTraceArgs {
+  out: string;
+  include?: string[];
+  exclude?: string[];
+  'buffer-size'?: number;
+  'min-duration'?: number;
+  'max-depth'?: number;
+  'node-arg'?: string[];
+  json: boolean;
+  '--'?: unknown[];
+}
+
+function report(r: TraceResult, json: boolean): void {
+  if (json) {
+    process.stderr.write(JSON.stringify({ trace: r.tracePath, events: r.events, dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal }) + '\n');
+    return;
+  }
+  const lines = [`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${r.threads} thread${r.threads === 1 ? '' : 's'})`];
+  if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
+  lines.push(`stackscope: open it in ${OPEN_HINT}`);
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+/** Leaves the way the program left: same exit code, or the same signal. */
+function finish(r: TraceResult): void {
+  if (r.signal) {
+    process.kill(process.pid, r.signal);
+    return;
+  }
+  process.exitCode = r.exitCode ?? 1;
+}

@@ -1,0 +1,198 @@
+/**
+ * Everything the recorder learns from diagnostics channels and perf_hooks rather than from
+ * instrumented code: user spans (`stackscope:span`), Node's own HTTP/fetch/net/child_process/
+ * worker_threads channels, and GC pauses. Events are rare compared with calls, so they are kept
+ * as objects (NodeEvent), bounded by the recorder's cap.
+ *
+ * Every subscriber is wrapped by `guard`: a failure in the profiler must never reach the program.
+ */
+import diagnostics_channel from 'node:diagnostics_channel';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
+import type { Recorder } from './runtime.js';
+import { SPAN_CHANNEL, isThenable, type SpanContext } from './span.js';
+
+type Listener = (message: unknown, name: string | symbol) => void;
+
+let reported = false;
+function guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  return (...args: A) => {
+    try {
+      fn(...args);
+    } catch (err) {
+      if (!reported) {
+        reported = true;
+        process.stderr.write(`stackscope: event recording failed (${err instanceof Error ? err.message : String(err)}); continuing\n`);
+      }
+    }
+  };
+}
+
+/** Subscribes the recorder to every event source; returns a function that unsubscribes all. */
+export function attachChannels(rec: Recorder): () => void {
+  const undo: Array<() => void> = [];
+  const sub = (name: string, fn: Listener) => {
+    const g = guard(fn);
+    // The module-level subscribe holds the channel strongly (channel objects are weak in Node 20).
+    diagnostics_channel.subscribe(name, g);
+    undo.push(() => diagnostics_channel.unsubscribe(name, g));
+  };
+
+  attachSpans(rec, undo);
+  attachHttp(rec, sub);
+  attachFetch(rec, sub);
+  attachInstants(rec, sub);
+  attachGc(rec, undo);
+
+  return () => {
+    for (const u of undo.splice(0)) {
+      try { u(); } catch { /* already detached */ }
+    }
+  };
+}
+
+const START = Symbol('stackscope.start');
+const INST = Symbol('stackscope.inst');
+
+function attachSpans(rec: Recorder, undo: Array<() => void>): void {
+  const tc = diagnostics_channel.tracingChannel<unknown, SpanContext>(SPAN_CHANNEL);
+  const finish = (ctx: SpanContext) => {
+    const start = ctx[START];
+    if (typeof start !== 'number') return;
+    rec.recordSpan(ctx.name, start, rec.nowUs(), Number(ctx[INST]) || 0);
+  };
+  const handlers = {
+    start: guard((ctx: SpanContext) => {
+      ctx[INST] = rec.nextInstance();
+      ctx[START] = rec.nowUs();
+    }),
+    // A span whose function returned a promise ends at asyncEnd instead.
+    end: guard((ctx: SpanContext) => { if (!isThenable(ctx.result)) finish(ctx); }),
+    asyncStart: () => {},
+    asyncEnd: guard(finish),
+    error: () => {},
+  };
+  tc.subscribe(handlers);
+  undo.push(() => tc.unsubscribe(handlers));
+}
+
+type Sub = (name: string, fn: Listener) => void;
+
+interface HttpReq { method?: string; path?: string; host?: string; url?: string }
+interface HttpRes { statusCode?: number }
+
+function attachHttp(rec: Recorder, sub: Sub): void {
+  // Keyed by the request object so concurrent requests never mix; WeakMap so aborted ones vanish.
+  const serverStarts = new WeakMap<object, number>();
+  sub('http.server.request.start', (m) => {
+    const { request } = m as { request: object };
+    serverStarts.set(request, rec.nowUs());
+  });
+  sub('http.server.response.finish', (m) => {
+    const { request, response } = m as { request: HttpReq & object; response: HttpRes };
+    const start = serverStarts.get(request);
+    if (start === undefined) return;
+    serverStarts.delete(request);
+    const end = rec.nowUs();
+    const path = (request.url ?? '').split('?')[0];
+    rec.addNodeEvent({ ph: 'X', name: `HTTP ${request.method ?? ''} ${path}`, cat: 'http', ts: start, dur: end - start, args: { status: response.statusCode, url: request.url } });
+  });
+
+  const clientStarts = new WeakMap<object, number>();
+  sub('http.client.request.start', (m) => {
+    const { request } = m as { request: object };
+    clientStarts.set(request, rec.nowUs());
+  });
+  sub('http.client.response.finish', (m) => {
+    const { request, response } = m as { request: HttpReq & object; response: HttpRes };
+    const start = clientStarts.get(request);
+    if (start === undefined) return;
+    clientStarts.delete(request);
+    const end = rec.nowUs();
+    rec.addNodeEvent({ ph: 'X', name: `HTTP ${request.method ?? ''} ${request.host ?? ''}${request.path ?? ''} (client)`, cat: 'http', ts: start, dur: end - start, args: { status: response.statusCode } });
+  });
+}
+
+interface UndiciReq { method?: string; origin?: string; path?: string }
+
+function attachFetch(rec: Recorder, sub: Sub): void {
+  const starts = new WeakMap<object, { start: number; status?: number }>();
+  const finish = (request: UndiciReq & object, error?: unknown) => {
+    const s = starts.get(request);
+    if (!s) return;
+    starts.delete(request);
+    const end = rec.nowUs();
+    const args: Record<string, unknown> = { status: s.status };
+    if (error !== undefined) args.error = error instanceof Error ? error.message : String(error);
+    rec.addNodeEvent({ ph: 'X', name: `fetch ${request.method ?? ''} ${request.origin ?? ''}${request.path ?? ''}`, cat: 'fetch', ts: s.start, dur: end - s.start, args });
+  };
+  sub('undici:request:create', (m) => {
+    const { request } = m as { request: object };
+    starts.set(request, { start: rec.nowUs() });
+  });
+  sub('undici:request:headers', (m) => {
+    const { request, response } = m as { request: object; response?: HttpRes };
+    const s = starts.get(request);
+    if (s) s.status = response?.statusCode;
+  });
+  sub('undici:request:trailers', (m) => finish((m as { request: object }).request));
+  sub('undici:request:error', (m) => {
+    const { request, error } = m as { request: object; error: unknown };
+    finish(request, error);
+  });
+}
+
+function attachInstants(rec: Recorder, sub: Sub): void {
+  const instant = (name: string, cat: string, args?: Record<string, unknown>) =>
+    rec.addNodeEvent({ ph: 'I', name, cat, ts: rec.nowUs(), args });
+  sub('net.client.socket', () => instant('net connect', 'net'));
+  sub('net.server.socket', (m) => {
+    const { socket } = m as { socket?: { remoteAddress?: string; remotePort?: number } };
+    instant('net accept', 'net', { remote: socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : undefined });
+  });
+  sub('child_process', (m) => {
+    const { process: child } = m as { process?: { pid?: number; spawnfile?: string } };
+    instant(`spawn ${child?.spawnfile ?? ''}`.trim(), 'child_process', { pid: child?.pid });
+  });
+  sub('worker_threads', (m) => {
+    const { worker } = m as { worker?: { threadId?: number } };
+    instant(`worker ${worker?.threadId ?? ''} start`, 'worker', { threadId: worker?.threadId });
+  });
+}
+
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
+
+/** GC pauses as slices. Entries arrive asynchronously, so `flushGc` drains them before a dump. */
+let gcObserver: PerformanceObserver | undefined;
+let gcRecorder: Recorder | undefined;
+
+function addGcEntries(entries: PerformanceEntry[]): void {
+  const rec = gcRecorder;
+  if (!rec) return;
+  for (const e of entries) {
+    const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0;
+    rec.addNodeEvent({ ph: 'X', name: `GC (${GC_KINDS[kind] ?? 'other'})`, cat: 'gc', ts: e.startTime * 1000, dur: e.duration * 1000 });
+  }
+}
+
+function attachGc(rec: Recorder, undo: Array<() => void>): void {
+  gcRecorder = rec;
+  const obs = new PerformanceObserver(guard((list) => addGcEntries(list.getEntries())));
+  obs.observe({ entryTypes: ['gc'] });
+  gcObserver = obs;
+  undo.push(() => {
+    obs.disconnect();
+    if (gcObserver === obs) gcObserver = undefined;
+  });
+}
+
+/** Moves GC entries still queued in the observer into the recorder (call before a snapshot). */
+export function flushGc(): void {
+  try {
+    if (gcObserver) addGcEntries(gcObserver.takeRecords());
+  } catch { /* best effort */ }
+}

@@ -1,0 +1,37 @@
+/**
+ * The configuration the `stackscope trace` session hands to the preload of the traced process
+ * (and, through the inherited environment, to its workers and forked children).
+ */
+export const TRACE_ENV = 'STACKSCOPE_TRACE';
+
+export interface PreloadConfig {
+  /** directory where every thread writes its dump */
+  dumpDir: string;
+  include: string[];
+  exclude: string[];
+  cwd: string;
+  typescript: boolean;
+  bufferSize?: number;
+  minDurationUs?: number;
+  maxDepth?: number;
+  cacheDir?: string;
+}
+
+/** Parses the environment variable; undefined when absent (the process is not being traced). */
+export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): PreloadConfig | undefined {
+  const raw = env[TRACE_ENV];
+  if (!raw) return undefined;
+  const c = JSON.parse(raw) as Partial<PreloadConfig>;
+  if (typeof c.dumpDir !== 'string') throw new Error(`${TRACE_ENV} has no dumpDir`);
+  return {
+    dumpDir: c.dumpDir,
+    include: Array.isArray(c.include) ? c.include.map(String) : [],
+    exclude: Array.isArray(c.exclude) ? c.exclude.map(String) : [],
+    cwd: typeof c.cwd === 'string' ? c.cwd : process.cwd(),
+    typescript: Boolean(c.typescript),
+    bufferSize: typeof c.bufferSize === 'number' ? c.bufferSize : undefined,
+    minDurationUs: typeof c.minDurationUs === 'number' ? c.minDurationUs : undefined,
+    maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
+    cacheDir: typeof c.cacheDir === 'string' ? c.cacheDir : undefined,
+  };
+}

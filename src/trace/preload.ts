@@ -1,0 +1,86 @@
+/**
+ * Loaded with `node --import <this file> script` by `stackscope trace` (and inherited by worker
+ * threads and forked children through execArgv). Installs the recorder as the runtime that
+ * instrumented code calls, installs the instrumenter's load hooks, and makes sure this thread's
+ * recording reaches the dump directory however the thread ends.
+ *
+ * Rule: the traced program must behave as untraced. Any failure here is one line on stderr and
+ * the program goes on; exit codes, signals and the program's own output are left alone.
+ */
+import path from 'node:path';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { Recorder } from '../recorder/runtime.js';
+import { attachChannels } from '../recorder/channels.js';
+import { setCurrentRecorder } from '../recorder/current.js';
+import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
+import { dumpThread } from '../recorder/lifecycle.js';
+import { attachSnapshotResponder } from '../recorder/snapshot-bus.js';
+
+function warn(what: string, err: unknown): void {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`stackscope: ${what}: ${msg.split('\n')[0]}\n`);
+}
+
+function processLabel(cwd: string): string {
+  const script = process.argv[1] ? path.relative(cwd, process.argv[1]) || process.argv[1] : '';
+  return ['node', script, ...process.argv.slice(2)].filter(Boolean).join(' ');
+}
+
+async function installHooksFor(cfg: PreloadConfig): Promise<void> {
+  // Resolved at run time so the recorder builds and runs even where the instrumenter is absent.
+  const hooksUrl = new URL('../instrument/hooks.js', import.meta.url).href;
+  const mod = (await import(hooksUrl)) as { installHooks?: (c: unknown) => unknown };
+  if (typeof mod.installHooks !== 'function') throw new Error('instrumenter has no installHooks');
+  await mod.installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
+}
+
+/** Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP. */
+function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
+  const dump = () => dumpThread(rec, cfg.dumpDir, label, warn);
+  process.on('exit', dump);
+  if (!isMainThread) return; // signals are delivered to the main thread only
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      // The program has its own handler: it decides what happens; 'exit' dumps if it exits.
+      if (process.listenerCount(sig) > 1) return;
+      dump();
+      process.removeListener(sig, onSignal);
+      // With no listener left Node restores the default action, so the process dies by the signal as untraced.
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+async function main(): Promise<void> {
+  let cfg: PreloadConfig | undefined;
+  try {
+    cfg = readPreloadConfig();
+  } catch (err) {
+    warn('bad trace configuration, not tracing', err);
+    return;
+  }
+  if (!cfg) return; // e.g. a child started with a cleared environment: run untraced, silently
+  let rec: Recorder;
+  try {
+    rec = new Recorder({
+      capacity: cfg.bufferSize, minDurationUs: cfg.minDurationUs, maxDepth: cfg.maxDepth, cwd: cfg.cwd,
+      tid: isMainThread ? 0 : threadId, threadName: isMainThread ? 'main' : `worker ${threadId}`,
+    });
+    setCurrentRecorder(rec);
+  } catch (err) {
+    warn('could not start the recorder, not tracing', err);
+    return;
+  }
+  arrangeDumps(rec, cfg, processLabel(cfg.cwd));
+  try {
+    await installHooksFor(cfg);
+  } catch (err) {
+    warn('could not install the instrumenter, functions will not be traced', err);
+  }
+  // After the hooks: their loader thread is stackscope's own, not the program's worker.
+  try { attachChannels(rec); } catch (err) { warn('could not subscribe to Node events', err); }
+  try { attachSnapshotResponder(rec); } catch (err) { warn('could not enable on-demand snapshots', err); }
+}
+
+await main();

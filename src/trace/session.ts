@@ -1,0 +1,142 @@
+/**
+ * One `stackscope trace` run: validate, run the program under the preload, gather the threads'
+ * dumps, write trace.json. The program runs in a child process so that its exit code, signals and
+ * stdio are its own; stackscope only watches from outside and converts afterwards.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UserError } from '../util/errors.js';
+import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
+import { readDumpDir } from '../recorder/dump.js';
+import { groupProcesses } from '../recorder/group.js';
+import type { ProcessRecording } from '../recorder/recording.js';
+
+type WriteTrace = (outPath: string, processes: ProcessRecording[], opts?: { metadata?: Record<string, unknown> }) => { events: number; slices: number; droppedRecords: number };
+
+/** The trace builder (src/trace/build.ts), loaded lazily so the recorder never depends on it at load time. */
+export async function loadWriteTrace(): Promise<WriteTrace> {
+  const url = new URL('./build.js', import.meta.url).href;
+  const mod = (await import(url)) as { writeTrace?: WriteTrace };
+  if (typeof mod.writeTrace !== 'function') throw new Error('the trace builder (trace/build.js) has no writeTrace');
+  return mod.writeTrace;
+}
+
+export interface TraceOptions {
+  script: string;
+  args: string[];
+  out: string;
+  include?: string[];
+  exclude?: string[];
+  bufferSize?: number;
+  minDurationUs?: number;
+  maxDepth?: number;
+  nodeArgs?: string[];
+  cwd?: string;
+  /** keep the per-thread dumps here instead of a temp dir that is deleted (tests, debugging) */
+  dumpDir?: string;
+}
+
+export interface TraceResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  tracePath: string;
+  events: number;
+  /** records lost to ring overflow plus Node events lost to their cap, all threads */
+  dropped: number;
+  threads: number;
+}
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const TS_ENTRY = /\.(ts|mts|cts|tsx)$/i;
+
+export const PRELOAD_PATH = fileURLToPath(new URL('./preload.js', import.meta.url));
+
+export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
+  const cwd = path.resolve(opts.cwd ?? process.cwd());
+  const script = path.resolve(cwd, opts.script);
+  const out = path.resolve(cwd, opts.out);
+  validate(opts, script, out);
+
+  const ownDumpDir = !opts.dumpDir;
+  const dumpDir = opts.dumpDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'stackscope-'));
+  fs.mkdirSync(dumpDir, { recursive: true });
+  try {
+    const cfg: PreloadConfig = {
+      dumpDir, cwd, include: opts.include ?? [], exclude: opts.exclude ?? [], typescript: TS_ENTRY.test(script),
+      bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
+    };
+    const { exitCode, signal } = await runChild(script, opts, cwd, cfg);
+
+    const threads = readDumpDir(dumpDir, (file, err) =>
+      process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`));
+    const processes = groupProcesses(threads);
+    const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
+    const writeTrace = await loadWriteTrace();
+    const summary = writeTrace(out, processes, {
+      metadata: {
+        'stackscope-version': await version(),
+        command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
+        exitCode, signal, droppedRecords: dropped,
+        bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
+      },
+    });
+    return { exitCode, signal, tracePath: out, events: summary.events, dropped, threads: threads.length };
+  } finally {
+    if (ownDumpDir) fs.rmSync(dumpDir, { recursive: true, force: true });
+  }
+}
+
+/** Everything that can be checked before the program runs is checked before it runs. */
+function validate(opts: TraceOptions, script: string, out: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(script);
+  } catch {
+    throw new UserError(`script not found: ${opts.script}`);
+  }
+  if (!st.isFile()) throw new UserError(`not a file: ${opts.script}`);
+  checkWritable(out, opts.out);
+  for (const [name, v] of [['--buffer-size', opts.bufferSize], ['--min-duration', opts.minDurationUs], ['--max-depth', opts.maxDepth]] as const) {
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UserError(`${name} must be a non-negative number`);
+  }
+  if (opts.bufferSize !== undefined && opts.bufferSize < 1) throw new UserError('--buffer-size must be at least 1');
+}
+
+/** Opens the output for append (creating nothing that stays): the truest test of "writable". */
+function checkWritable(out: string, shown: string): void {
+  const existed = fs.existsSync(out);
+  try {
+    fs.closeSync(fs.openSync(out, 'a'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    throw new UserError(`cannot write the trace to ${shown}${code ? ` (${code})` : ''}`);
+  }
+  if (!existed) fs.rmSync(out, { force: true });
+}
+
+function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadConfig): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', pathToFileURL(PRELOAD_PATH).href, script, ...opts.args], {
+      cwd, stdio: 'inherit', env: { ...process.env, [TRACE_ENV]: JSON.stringify(cfg) },
+    });
+    // While the program runs, signals are its business: pass them on and do not die of them
+    // ourselves, or the trace of a Ctrl-C'd program would never be written.
+    const forward = (sig: NodeJS.Signals) => { try { child.kill(sig); } catch { /* already gone */ } };
+    for (const sig of FORWARDED) process.on(sig, forward);
+    const done = () => { for (const sig of FORWARDED) process.removeListener(sig, forward); };
+    child.once('error', (err) => { done(); reject(new UserError(`could not start node: ${err.message}`)); });
+    child.once('exit', (exitCode, signal) => { done(); resolve({ exitCode, signal }); });
+  });
+}
+
+async function version(): Promise<string> {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '';
+  } catch {
+    return '';
+  }
+}
