@@ -10,7 +10,7 @@ import { flushGc } from '../recorder/channels.js';
 import { groupProcesses } from '../recorder/group.js';
 import { requestSnapshots } from '../recorder/snapshot-bus.js';
 import type { ThreadRecording } from '../recorder/recording.js';
-import { loadWriteTrace } from './session.js';
+import { writeTrace } from './build.js';
 
 export { span } from '../recorder/span.js';
 
@@ -58,7 +58,6 @@ export async function saveTrace(outPath: string, opts: { timeoutMs?: number } = 
   const threads = [own, ...others.filter((t) => !(t.pid === own.pid && t.tid === own.tid))];
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
-  const writeTrace = await loadWriteTrace();
   const summary = writeTrace(path.resolve(outPath), processes, {
     metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}`, droppedRecords: dropped },
   });

@@ -29,9 +29,8 @@ function processLabel(cwd: string): string {
 async function installHooksFor(cfg: PreloadConfig): Promise<void> {
   // Resolved at run time so the recorder builds and runs even where the instrumenter is absent.
   const hooksUrl = new URL('../instrument/hooks.js', import.meta.url).href;
-  const mod = (await import(hooksUrl)) as { installHooks?: (c: unknown) => unknown };
-  if (typeof mod.installHooks !== 'function') throw new Error('instrumenter has no installHooks');
-  await mod.installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
+  const mod = (await import(hooksUrl)) as typeof import('../instrument/hooks.js');
+  mod.installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
 }
 
 /** Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP. */

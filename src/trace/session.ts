@@ -12,17 +12,7 @@ import { UserError } from '../util/errors.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
 import { groupProcesses } from '../recorder/group.js';
-import type { ProcessRecording } from '../recorder/recording.js';
-
-type WriteTrace = (outPath: string, processes: ProcessRecording[], opts?: { metadata?: Record<string, unknown> }) => { events: number; slices: number; droppedRecords: number };
-
-/** The trace builder (src/trace/build.ts), loaded lazily so the recorder never depends on it at load time. */
-export async function loadWriteTrace(): Promise<WriteTrace> {
-  const url = new URL('./build.js', import.meta.url).href;
-  const mod = (await import(url)) as { writeTrace?: WriteTrace };
-  if (typeof mod.writeTrace !== 'function') throw new Error('the trace builder (trace/build.js) has no writeTrace');
-  return mod.writeTrace;
-}
+import { writeTrace } from './build.js';
 
 export interface TraceOptions {
   script: string;
@@ -74,7 +64,6 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`));
     const processes = groupProcesses(threads);
     const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
-    const writeTrace = await loadWriteTrace();
     const summary = writeTrace(out, processes, {
       metadata: {
         'stackscope-version': await version(),
