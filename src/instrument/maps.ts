@@ -61,9 +61,13 @@ export class PositionMapper {
     return sources[0] ?? fallback;
   }
 
-  map(line: number, col: number): OriginalPosition | undefined {
+  get hasMap(): boolean { return this.trace !== undefined; }
+
+  /** `nearestAfter: false` finds only a segment at or before the position on its line. */
+  map(line: number, col: number, nearestAfter = true): OriginalPosition | undefined {
     if (!this.trace) return undefined;
-    for (const bias of [GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const) {
+    const biases = nearestAfter ? [GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const : [GREATEST_LOWER_BOUND] as const;
+    for (const bias of biases) {
       const p = originalPositionFor(this.trace, { line, column: col, bias });
       if (p.source != null && p.line != null && p.column != null) {
         return { source: p.source, line: p.line, col: p.column };

@@ -28,6 +28,13 @@ export interface InstrumentOptions {
   inputMap?: RawSourceMap;
   /** true: the output map goes to the original source; false: to the code as loaded */
   composeMaps: boolean;
+  /**
+   * 'always' (default): end the code with an inline map comment. 'with-input-map': only when the
+   * code came with a map. Node formats stack frames of files that have a map differently from
+   * native V8 frames (ESM URLs become paths, the uncaught-error excerpt moves its caret), so the
+   * loaders keep plain JavaScript map-less: its line numbers are exact anyway.
+   */
+  mapComment?: 'always' | 'with-input-map';
 }
 
 /** 0 sync function, 1 async function, 2 generator, 3 async generator (runtime-api kinds). */
@@ -111,7 +118,10 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     const isMember = parent && (parent.type === 'MethodDefinition' || (parent.type === 'Property' && parent.value === fn && (parent.method || parent.kind !== 'init')));
     const startPos = isMember ? parent.start : fn.start;
     const { line, col } = lineCol(lines, startPos);
-    const mapped = mapper.map(line, col);
+    const mapped = mapper.map(line, col, false);
+    // With a map, code before the first mapped token of its line was made by the tool, not the
+    // user: esbuild's `__name` helper that tsx prepends. It is not worth a trace slice.
+    if (mapper.hasMap && !mapped) return BARRIER;
     functions.push({
       k: functions.length,
       name: functionName(ancestors, source),
@@ -240,11 +250,13 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   }
 
   // the input's map comment is replaced by ours
-  if (mapComment) ms.remove(mapComment.start, mapComment.start + source.slice(mapComment.start).trimEnd().length);
+  if (mapComment && (inputMap || opts.mapComment !== 'with-input-map')) ms.remove(mapComment.start, mapComment.start + source.slice(mapComment.start).trimEnd().length);
   const map = outputMap(ms, opts.file, opts.composeMaps ? inputMap : undefined);
   let code = ms.toString();
-  if (!code.endsWith('\n')) code += '\n';
-  code += inlineMapComment(map);
+  if (opts.mapComment !== 'with-input-map' || inputMap) {
+    if (!code.endsWith('\n')) code += '\n';
+    code += inlineMapComment(map);
+  }
   return { code, map, file: moduleFile, functions };
 }
 

@@ -1,0 +1,98 @@
+/**
+ * installHooks(): makes every module loaded from now on go through the instrumenter. Called by the
+ * trace preload in the main thread, after the runtime is on globalThis.
+ *
+ * Chain order matters: module hooks registered later run first. We register tsx first and our
+ * ESM hook second, so ours calls tsx through `nextLoad` and instruments tsx's JavaScript output
+ * (which carries an inline source map to the .ts file). CommonJS goes through `_compile`, which tsx
+ * also calls with its output.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire, register } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { createModuleTransformer, type TransformerSettings } from './module-transformer.js';
+import { patchCommonJs } from './cjs-hook.js';
+
+export interface HooksConfig {
+  /** globs (relative to cwd) that add files to the default scope */
+  include: string[];
+  /** globs (relative to cwd) that remove files; they win over include */
+  exclude: string[];
+  cwd: string;
+  /** where instrumented modules are cached; default node_modules/.cache/stackscope; false: no cache */
+  cacheDir?: string | false;
+  /** run TypeScript through tsx (registered before our hooks) */
+  typescript: boolean;
+  /** force source-mapped stack traces on (default: leave as the user and tsx set them) */
+  sourceMaps?: boolean;
+}
+
+export interface InstalledHooks {
+  settings: TransformerSettings;
+  /** undoes the CommonJS patch (ESM hooks cannot be unregistered on Node 20) */
+  uninstallCommonJs(): void;
+}
+
+const require = createRequire(import.meta.url);
+const selfRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export function installHooks(config: HooksConfig): InstalledHooks {
+  // decided before we turn source maps on ourselves
+  const composeMaps = config.typescript || config.sourceMaps === true || userEnabledSourceMaps();
+
+  if (config.typescript) registerTsx();
+
+  const settings: TransformerSettings = {
+    include: config.include,
+    exclude: config.exclude,
+    cwd: config.cwd,
+    selfRoot,
+    cacheDir: config.cacheDir === false ? undefined : config.cacheDir ?? defaultCacheDir(config.cwd),
+    composeMaps,
+    version: stackscopeVersion(),
+  };
+
+  register(new URL('./esm-hooks.js', import.meta.url).href, import.meta.url, { data: settings });
+  const uninstallCommonJs = patchCommonJs(createModuleTransformer(settings));
+
+  // Source maps stay as the user (or tsx) set them. Turning them on ourselves would make Node
+  // format every mapped frame its own way (see README of this folder / transform mapComment).
+  if (config.sourceMaps) process.setSourceMapsEnabled(true);
+  return { settings, uninstallCommonJs };
+}
+
+/** --enable-source-maps on the command line or in NODE_OPTIONS (or already turned on by a preload). */
+export function userEnabledSourceMaps(): boolean {
+  const flag = '--enable-source-maps';
+  return (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true ||
+    process.execArgv.includes(flag) || (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(flag);
+}
+
+/**
+ * tsx's ESM hooks plus its CommonJS require hook, synchronously. `require('tsx/esm/api').register()`
+ * cannot be used: tsx 4.23's CommonJS build of that API resolves its hooks file relative to the
+ * wrong folder (ERR_MODULE_NOT_FOUND .../dist/esm/api/esm/index.mjs), and the ESM build would make
+ * this function async. `tsx/esm` is the hooks module itself (what `--import tsx` registers).
+ */
+function registerTsx(): void {
+  register('tsx/esm', import.meta.url, { data: {} }); // tsx's initialize() insists on data
+  (require('tsx/cjs/api') as { register(): unknown }).register();
+  process.setSourceMapsEnabled(true); // as tsx's own register() does: stacks point into the .ts
+}
+
+function defaultCacheDir(cwd: string): string {
+  const nodeModules = path.join(cwd, 'node_modules');
+  return fs.existsSync(nodeModules)
+    ? path.join(nodeModules, '.cache', 'stackscope')
+    : path.join(os.tmpdir(), 'stackscope-cache');
+}
+
+function stackscopeVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(selfRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The one entry point both loaders (ESM hooks thread, CommonJS `_compile` patch) use: decide
+ * whether a module is in scope, instrument it (through the disk cache), and never let a failure of
+ * ours break the program: on any error we print one line and hand back the original source.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { instrument, InstrumentSyntaxError } from './transform.js';
+import { findMapComment, decodeDataUrl, type RawSourceMap } from './maps.js';
+import { makeScope, toFilePath, type ScopeConfig } from './scope.js';
+import { TransformCache } from './cache.js';
+
+/** Everything the loaders need; plain data, so it can be sent to the ESM hooks thread. */
+export interface TransformerSettings extends ScopeConfig {
+  cacheDir?: string;
+  composeMaps: boolean;
+  /** stackscope version, part of the cache key */
+  version: string;
+}
+
+export type ModuleTransformer = (source: string, file: string, format: 'module' | 'commonjs') => string;
+
+export function createModuleTransformer(settings: TransformerSettings): ModuleTransformer {
+  const inScope = makeScope(settings);
+  const cache = settings.cacheDir ? new TransformCache(settings.cacheDir) : undefined;
+  const reported = new Set<string>();
+
+  function report(file: string, what: string): void {
+    if (reported.has(file)) return;
+    reported.add(file);
+    try { fs.writeSync(2, `stackscope: cannot instrument ${what} (loaded untraced)\n`); } catch { /* no stderr */ }
+  }
+
+  return (source, file, format) => {
+    if (!inScope(file)) return source;
+    if (source.includes('globalThis.__stackscope, __ssb$')) return source; // already ours
+    try {
+      const external = readExternalMap(source, file);
+      const key = cache?.key([settings.version, file, format, String(settings.composeMaps), external?.text, source]);
+      const hit = key ? cache!.get(key) : undefined;
+      if (hit !== undefined) return hit;
+      const { code } = instrument(source, { file, format, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' });
+      if (key) cache!.set(key, code);
+      return code;
+    } catch (err) {
+      const shown = toFilePath(file) ?? file;
+      if (err instanceof InstrumentSyntaxError) {
+        report(file, `${toFilePath(err.file) ?? err.file}:${err.line}:${err.column}: ${err.message}`);
+      } else {
+        report(file, `${shown}: ${(err as Error)?.message ?? err}`);
+      }
+      return source;
+    }
+  };
+}
+
+/** A `//# sourceMappingURL=file.js.map` next to the module (inline maps are read by instrument()). */
+function readExternalMap(source: string, file: string): { map: RawSourceMap; text: string } | undefined {
+  const comment = findMapComment(source);
+  if (!comment || comment.url.startsWith('data:')) return undefined;
+  if (decodeDataUrl(comment.url)) return undefined;
+  const modulePath = toFilePath(file);
+  if (!modulePath) return undefined;
+  try {
+    const mapPath = comment.url.startsWith('file:') ? toFilePath(comment.url)! : path.resolve(path.dirname(modulePath), decodeURIComponent(comment.url));
+    const text = fs.readFileSync(mapPath, 'utf8');
+    return { map: JSON.parse(text) as RawSourceMap, text };
+  } catch {
+    return undefined; // a missing map is not our problem: positions stay generated ones
+  }
+}
