@@ -1,0 +1,248 @@
+/**
+ * The recorder in-process: runtime contract semantics (depth, async segments and lifetimes,
+ * generators), ring overflow, filters, the call channel, spans and the dump format round trip.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { Recorder, CALL_CHANNEL, type CallMessage } from '../src/recorder/runtime.js';
+import { RECORD_STRIDE, RecordKind, type ThreadRecording } from '../src/recorder/recording.js';
+import { attachChannels } from '../src/recorder/channels.js';
+import { span } from '../src/recorder/span.js';
+import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
+import { groupProcesses } from '../src/recorder/group.js';
+
+interface Rec { kind: number; id: number; start: number; end: number; depth: number; inst: number }
+function records(r: ThreadRecording): Rec[] {
+  const out: Rec[] = [];
+  for (let i = 0; i < r.count * RECORD_STRIDE; i += RECORD_STRIDE) {
+    const code = r.records[i]!;
+    out.push({ kind: code & 3, id: Math.floor(code / 4), start: r.records[i + 1]!, end: r.records[i + 2]!, depth: r.records[i + 3]!, inst: r.records[i + 4]! });
+  }
+  return out;
+}
+
+function busy(us: number): void {
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end) { /* spin */ }
+}
+
+test('reg builds the function table with display paths and returns base ids', () => {
+  const rec = new Recorder({ capacity: 10, cwd: '/proj' });
+  assert.equal(rec.reg('file:///proj/src/a.js', ['f\t3\t4', 'Store.get\t10\t2']), 0);
+  assert.equal(rec.reg('/proj/b.ts', ['g\t1\t0\t/proj/orig.ts']), 2);
+  assert.deepEqual(rec.functions, [
+    { name: 'f', file: 'src/a.js', line: 3, col: 4 },
+    { name: 'Store.get', file: 'src/a.js', line: 10, col: 2 },
+    { name: 'g', file: 'orig.ts', line: 1, col: 0 },
+  ]);
+});
+
+test('sync calls record start, end and depth; oldest first', () => {
+  const rec = new Recorder({ capacity: 100 });
+  const base = rec.reg('/x.js', ['outer\t1\t0', 'inner\t2\t0']);
+  const inner = () => { const t = rec.en(); try { busy(50); } finally { rec.ex(base + 1, t); } };
+  const outer = () => { const t = rec.en(); try { inner(); inner(); } finally { rec.ex(base, t); } };
+  outer();
+  const rs = records(rec.snapshot());
+  assert.deepEqual(rs.map((r) => [r.id, r.depth, r.kind]), [[1, 1, 0], [1, 1, 0], [0, 0, 0]]);
+  assert.ok(rs[2]!.start <= rs[0]!.start && rs[2]!.end >= rs[1]!.end, 'outer encloses inner');
+  assert.ok(rs[0]!.end - rs[0]!.start >= 50, 'µs units');
+  assert.ok(Math.abs(rs[0]!.start / 1000 - performance.now()) < 5000, 'µs since timeOrigin');
+});
+
+test('a throwing call is still recorded and depth recovers', () => {
+  const rec = new Recorder({ capacity: 10 });
+  const f = () => { const t = rec.en(); try { throw new Error('x'); } finally { rec.ex(0, t); } };
+  assert.throws(f);
+  assert.throws(f);
+  assert.deepEqual(records(rec.snapshot()).map((r) => r.depth), [0, 0]);
+});
+
+test('ring overflow keeps the newest records and counts drops', () => {
+  const rec = new Recorder({ capacity: 4 });
+  for (let i = 0; i < 10; i++) { const t = rec.en(); rec.ex(i, t); }
+  const snap = rec.snapshot();
+  assert.equal(snap.count, 4);
+  assert.equal(snap.dropped, 6);
+  assert.deepEqual(records(snap).map((r) => r.id), [6, 7, 8, 9]);
+  rec.clear();
+  assert.equal(rec.snapshot().count, 0);
+  assert.equal(rec.snapshot().dropped, 0);
+});
+
+test('min-duration and max-depth filters apply at exit', () => {
+  const rec = new Recorder({ capacity: 100, minDurationUs: 20_000, maxDepth: 2 });
+  const call = (id: number, us: number, body?: () => void) => { const t = rec.en(); try { busy(us); body?.(); } finally { rec.ex(id, t); } };
+  call(0, 21_000, () => call(1, 21_000, () => call(2, 21_000)));
+  call(3, 0);
+  assert.deepEqual(records(rec.snapshot()).map((r) => r.id), [1, 0]);
+});
+
+test('async function: segments around awaits, lifetime, instance numbers, depth', async () => {
+  const rec = new Recorder({ capacity: 100 });
+  const af = async () => {
+    const f = rec.fn(7, 1);
+    try {
+      rec.re(f, await rec.su(f, new Promise((r) => setTimeout(r, 5))));
+      rec.re(f, await rec.su(f, 1));
+    } finally { rec.fx(f); }
+  };
+  const t = rec.en();
+  const p1 = af();
+  const p2 = af();
+  rec.ex(1, t);
+  await Promise.all([p1, p2]);
+  const rs = records(rec.snapshot());
+  const seg = rs.filter((r) => r.kind === RecordKind.AsyncSegment);
+  const life = rs.filter((r) => r.kind === RecordKind.AsyncLifetime);
+  assert.equal(seg.length, 6);
+  assert.equal(life.length, 2);
+  assert.deepEqual(life.map((r) => r.inst).sort(), [1, 2]);
+  // first segments run inside the sync caller (depth 1), continuations from the microtask queue (depth 0)
+  assert.deepEqual(seg.filter((r) => r.inst === 1).map((r) => r.depth), [1, 0, 0]);
+  const l1 = life.find((r) => r.inst === 1)!;
+  assert.ok(l1.end - l1.start >= 4000, 'lifetime spans the 5 ms sleep');
+  assert.equal(rs.find((r) => r.id === 1)!.depth, 0, 'caller depth unaffected by the suspended calls');
+});
+
+test('generator segments are Call records; no lifetime', () => {
+  const rec = new Recorder({ capacity: 100 });
+  function* g() {
+    const f = rec.fn(3, 2);
+    try {
+      rec.re(f, yield rec.su(f, 1));
+      rec.re(f, yield rec.su(f, 2));
+    } finally { rec.fx(f); }
+  }
+  const it = g();
+  assert.deepEqual([...it], [1, 2]);
+  const rs = records(rec.snapshot());
+  assert.equal(rs.length, 3);
+  assert.ok(rs.every((r) => r.kind === RecordKind.Call && r.id === 3));
+});
+
+test('generator closed while suspended: no extra segment, depth intact', () => {
+  const rec = new Recorder({ capacity: 100 });
+  function* g() {
+    const f = rec.fn(3, 2);
+    try { rec.re(f, yield rec.su(f, 1)); } finally { rec.fx(f); }
+  }
+  const it = g();
+  it.next();
+  it.return(undefined);
+  const t = rec.en(); rec.ex(9, t);
+  const rs = records(rec.snapshot());
+  assert.equal(rs.length, 2);
+  assert.equal(rs[1]!.depth, 0);
+});
+
+test('stackscope:call is published only with subscribers', () => {
+  const rec = new Recorder({ capacity: 10 });
+  rec.reg('/w/a.js', ['f\t2\t0']);
+  const got: CallMessage[] = [];
+  const onMsg = (m: unknown) => got.push(m as CallMessage);
+  let t = rec.en(); rec.ex(0, t);
+  diagnostics_channel.subscribe(CALL_CHANNEL, onMsg);
+  try {
+    t = rec.en(); rec.ex(0, t);
+  } finally {
+    diagnostics_channel.unsubscribe(CALL_CHANNEL, onMsg);
+  }
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.name, 'f');
+  assert.equal(got[0]!.line, 2);
+  assert.ok(got[0]!.end >= got[0]!.start);
+});
+
+test('our own subscribers swallow malformed messages (one stderr line, no throw)', () => {
+  const rec = new Recorder({ capacity: 10 });
+  const detach = attachChannels(rec);
+  const write = process.stderr.write;
+  const lines: string[] = [];
+  process.stderr.write = ((s: string) => { lines.push(String(s)); return true; }) as typeof process.stderr.write;
+  try {
+    assert.doesNotThrow(() => diagnostics_channel.channel('http.server.request.start').publish(undefined));
+    assert.doesNotThrow(() => diagnostics_channel.channel('http.server.response.finish').publish(null));
+  } finally {
+    process.stderr.write = write;
+    detach();
+  }
+  assert.ok(lines.length <= 1 && lines.every((l) => l.startsWith('stackscope: ')), lines.join(''));
+});
+
+test('spans (sync, async, rejected) become Span records; untraced span is transparent', async () => {
+  assert.equal(span('none', () => 5), 5);
+  const rec = new Recorder({ capacity: 100 });
+  const detach = attachChannels(rec);
+  try {
+    assert.equal(span('s1', () => { busy(100); return 1; }), 1);
+    assert.equal(await span('s2', async () => { await new Promise((r) => setTimeout(r, 3)); return 2; }), 2);
+    await assert.rejects(span('s3', async () => { throw new Error('no'); }), /no/);
+    assert.throws(() => span('s4', () => { throw new Error('sync no'); }), /sync no/);
+  } finally {
+    detach();
+  }
+  const snap = rec.snapshot();
+  const rs = records(snap).filter((r) => r.kind === RecordKind.Span);
+  assert.deepEqual(rs.map((r) => snap.spanNames[r.id]), ['s1', 's2', 's3', 's4']);
+  assert.ok(rs[1]!.end - rs[1]!.start >= 2500, 'async span lasts until settled');
+});
+
+test('Node events: HTTP server request becomes a slice with status', async () => {
+  const http = await import('node:http');
+  const rec = new Recorder({ capacity: 10 });
+  const detach = attachChannels(rec);
+  try {
+    const server = http.createServer((req, res) => { res.statusCode = 201; res.end('ok'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const res = await fetch(`http://127.0.0.1:${port}/hello?x=1`);
+    await res.text();
+    await new Promise((r) => server.close(r));
+  } finally {
+    detach();
+  }
+  const names = rec.nodeEvents.map((e) => `${e.cat}:${e.ph}:${e.name}`);
+  assert.ok(names.includes('http:X:HTTP GET /hello'), names.join(', '));
+  assert.ok(names.some((n) => n.startsWith('fetch:X:fetch GET http://127.0.0.1')), names.join(', '));
+  assert.equal(rec.nodeEvents.find((e) => e.name === 'HTTP GET /hello')!.args!.status, 201);
+});
+
+test('Node events are capped and drops counted', () => {
+  const rec = new Recorder({ capacity: 10, nodeEventCap: 2 });
+  for (let i = 0; i < 5; i++) rec.addNodeEvent({ ph: 'I', name: 'e', cat: 'net', ts: i });
+  assert.equal(rec.nodeEvents.length, 2);
+  assert.equal(rec.snapshot().droppedNodeEvents, 3);
+});
+
+test('dump round trip, one process per pid, threads in tid order', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-dump-'));
+  try {
+    const main = new Recorder({ capacity: 8, pid: 100, tid: 0, cwd: '/p' });
+    main.reg('/p/a.js', ['f\t1\t0', 'g\t2\t5\t/p/b.js']);
+    for (let i = 0; i < 11; i++) { const t = main.en(); main.ex(i % 2, t); }
+    main.addNodeEvent({ ph: 'X', name: 'GC (minor)', cat: 'gc', ts: 5, dur: 1 });
+    main.spanId('my span');
+    const worker = new Recorder({ capacity: 8, pid: 100, tid: 2, threadName: 'worker 2' });
+    const child = new Recorder({ capacity: 8, pid: 200, tid: 0 });
+    writeDump(dir, worker.snapshot(), 'node app.js');
+    const snap = main.snapshot();
+    const file = writeDump(dir, snap, 'node app.js');
+    writeDump(dir, child.snapshot(), 'node app.js child');
+    fs.writeFileSync(path.join(dir, 'junk.ssdump'), 'nope');
+
+    const back = readDump(file).recording;
+    assert.deepEqual({ ...back, records: [...back.records] }, { ...snap, records: [...snap.records] });
+    const errors: string[] = [];
+    const all = readDumpDir(dir, (f) => errors.push(f));
+    assert.deepEqual(errors, ['junk.ssdump']);
+    const procs = groupProcesses(all);
+    assert.deepEqual(procs.map((p) => [p.pid, p.name, p.threads.map((t) => t.tid)]), [[100, 'node app.js', [0, 2]], [200, 'node app.js child', [0]]]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
