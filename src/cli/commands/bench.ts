@@ -1,9 +1,40 @@
 import type { CommandModule } from 'yargs';
-import { UserError } from '../../util/errors.js';
+import { bench, formatReport, type BenchMode } from '../../bench/index.js';
+import { progressBar } from '../../bench/progress.js';
 
-// Placeholder until the bench command lands; owned by the bench work.
-export const benchCommand: CommandModule = {
-  command: 'bench',
-  describe: 'bench (not yet available)',
-  handler: () => { throw new UserError('bench is not available yet'); },
+interface BenchArgs {
+  file: string;
+  runs?: number;
+  warmup?: number;
+  mode: BenchMode;
+  out?: string;
+  json: boolean;
+  strategy?: string[];
+  interval: number;
+}
+
+export const benchCommand: CommandModule<object, BenchArgs> = {
+  command: 'bench <file>',
+  describe: 'run the strategies of a bench file side by side, with statistics and a trace or profile per strategy',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'bench file (.ts or .js) exporting defineBench({...})' })
+      .option('runs', { type: 'number', describe: 'measured runs per strategy (default: the bench\'s, else 10)' })
+      .option('warmup', { type: 'number', describe: 'unmeasured runs per strategy first (default: the bench\'s, else 1)' })
+      .option('mode', { choices: ['off', 'trace', 'sample'] as const, default: 'off' as BenchMode, describe: 'observe runs with the tracer or the sampler' })
+      .option('out', { type: 'string', describe: 'output folder for traces/profiles (default stackscope-out/<bench>)' })
+      .option('strategy', { type: 'string', array: true, describe: 'run only this strategy (repeatable)' })
+      .option('interval', { type: 'number', default: 1000, describe: 'sampling interval in µs (sample mode)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+  handler: async (args) => {
+    const bar = progressBar();
+    const report = await bench({
+      file: args.file, runs: args.runs, warmup: args.warmup, mode: args.mode, outDir: args.out,
+      strategies: args.strategy, sampleIntervalUs: args.interval,
+      onProgress: (d, t, label) => bar.update(d, t, label),
+    }).finally(() => bar.done());
+    process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    // A failed strategy fails the command (for CI), after the others were measured and reported.
+    if (report.failures.length) process.exitCode = 1;
+  },
 };

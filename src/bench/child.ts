@@ -1,0 +1,112 @@
+/**
+ * Entry of a bench child process (forked by the harness, see runner.ts). Loads the bench file,
+ * runs `setup`, then runs strategies one at a time as the parent asks, timing each run and, in
+ * trace or sample mode, keeping a representative recording per strategy for the outputs.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { findBench, type BenchDefinition } from './define.js';
+import { CHILD_CONFIG_ENV, type ChildConfig, type ChildFiles, type FromChild, type ToChild } from './protocol.js';
+import { Keeper, liveRecorder, sampleObserver, traceObserver, type Observer, type TracedRun } from './observe.js';
+import { writeSampleOutputs, writeTraceOutputs } from './outputs.js';
+import type { CpuProfile } from '../formats/cpuprofile.js';
+
+const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig;
+const send = (m: FromChild) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`.split('\n')[0]!;
+  return String(err);
+}
+
+async function fatal(message: string): Promise<never> {
+  await send({ t: 'fatal', message });
+  process.exit(1);
+}
+
+let def: BenchDefinition<unknown>;
+try {
+  const mod = (await import(pathToFileURL(path.resolve(config.file)).href)) as Record<string, unknown>;
+  const found = findBench(mod);
+  if (typeof found === 'string') await fatal(found);
+  def = found as BenchDefinition<unknown>;
+} catch (err) {
+  def = await fatal(`failed to load: ${errorText(err)}`);
+}
+
+let ctx: unknown;
+try {
+  ctx = def.setup ? await def.setup() : undefined;
+} catch (err) {
+  await fatal(`setup failed: ${errorText(err)}`);
+}
+
+type Observed = { observer: Observer<unknown>; keeper: Keeper<unknown> };
+let observed: Observed | undefined;
+let closeObserver = () => {};
+const warnings: string[] = [];
+if (config.mode === 'trace') {
+  const recorder = liveRecorder();
+  if (!recorder) await fatal('trace mode: the tracer is not loaded in the bench process');
+  observed = { observer: traceObserver(recorder!), keeper: new Keeper() };
+} else if (config.mode === 'sample') {
+  const s = sampleObserver(config.sampleIntervalUs ?? 1000);
+  observed = { observer: s, keeper: new Keeper() };
+  closeObserver = () => s.close();
+}
+
+async function run(strategy: string, record: boolean): Promise<FromChild> {
+  const fn = def.strategies[strategy];
+  if (!fn) return { t: 'done', strategy, ms: NaN, error: `no strategy named "${strategy}"` };
+  const watch = record ? observed : undefined;
+  await watch?.observer.before();
+  const t0 = performance.now();
+  let error: string | undefined;
+  try {
+    await fn(ctx);
+  } catch (err) {
+    error = errorText(err);
+  }
+  const ms = performance.now() - t0;
+  if (watch) {
+    const rec = await watch.observer.after();
+    if (!error) watch.keeper.offer(strategy, ms, rec);
+  }
+  return error ? { t: 'done', strategy, ms, error } : { t: 'done', strategy, ms };
+}
+
+async function finish(outDir: string | null): Promise<void> {
+  let files: ChildFiles = {};
+  try {
+    if (outDir && observed && config.mode === 'trace') {
+      files = await writeTraceOutputs(outDir, observed.keeper.entries() as [string, TracedRun][]);
+    } else if (outDir && observed && config.mode === 'sample') {
+      files = writeSampleOutputs(outDir, observed.keeper.entries() as [string, CpuProfile][]);
+    }
+  } catch (err) {
+    warnings.push(`could not write outputs: ${errorText(err)}`);
+  }
+  closeObserver();
+  try {
+    await def.teardown?.(ctx);
+  } catch (err) {
+    warnings.push(`teardown failed: ${errorText(err)}`);
+  }
+  await send({ t: 'finished', files, warnings });
+  process.exit(0);
+}
+
+// One message at a time: a strategy must never overlap another in the same process.
+let queue = Promise.resolve();
+process.on('message', (m: ToChild) => {
+  queue = queue.then(async () => {
+    if (m.t === 'run') await send(await run(m.strategy, m.record));
+    else if (m.t === 'finish') await finish(m.outDir);
+  });
+});
+// The parent went away (Ctrl-C, crash): release what setup acquired and go.
+process.on('disconnect', () => {
+  void Promise.resolve(def.teardown?.(ctx)).catch(() => {}).finally(() => process.exit(1));
+});
+
+await send({ t: 'ready', name: def.name, strategies: Object.keys(def.strategies), runs: def.runs, warmup: def.warmup });

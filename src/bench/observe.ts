@@ -1,0 +1,91 @@
+/**
+ * What a bench child does around a strategy run to observe it: nothing, keep the tracer's
+ * recording of the run, or keep a V8 CPU profile of it. Each observer keeps one representative
+ * recording per strategy (the run closest to the strategy's median so far), because a trace of
+ * an outlier run would explain the wrong thing.
+ */
+import inspector from 'node:inspector';
+import type { ThreadRecording } from '../recorder/recording.js';
+import { RUNTIME_GLOBAL } from '../recorder/runtime-api.js';
+import type { CpuProfile } from '../formats/cpuprofile.js';
+import { median } from './stats.js';
+
+export interface Observer<R> {
+  /** called just before the timed region */
+  before(): Promise<void> | void;
+  /** called just after it; returns what was recorded */
+  after(): Promise<R> | R;
+}
+
+/** Holds the representative recording per strategy. */
+export class Keeper<R> {
+  private kept = new Map<string, { ms: number; rec: R }>();
+  private times = new Map<string, number[]>();
+
+  offer(strategy: string, ms: number, rec: R): void {
+    const ts = this.times.get(strategy) ?? [];
+    ts.push(ms);
+    this.times.set(strategy, ts);
+    const mid = median(ts);
+    const cur = this.kept.get(strategy);
+    if (!cur || Math.abs(ms - mid) <= Math.abs(cur.ms - mid)) this.kept.set(strategy, { ms, rec });
+  }
+
+  entries(): [string, R][] {
+    return [...this.kept].map(([k, v]) => [k, v.rec]);
+  }
+}
+
+/** The live recorder's in-process handle (the tracer's getRecorder() contract). */
+interface RecorderHandle {
+  snapshot(): ThreadRecording;
+  clear(): void;
+}
+
+export function liveRecorder(): RecorderHandle | undefined {
+  const rt = (globalThis as Record<string, unknown>)[RUNTIME_GLOBAL] as Partial<RecorderHandle> | undefined;
+  return rt && typeof rt.snapshot === 'function' && typeof rt.clear === 'function' ? (rt as RecorderHandle) : undefined;
+}
+
+export interface TracedRun {
+  rec: ThreadRecording;
+  /** the run's start on the recording's clock (µs since timeOrigin), to align strategies */
+  startUs: number;
+}
+
+export function traceObserver(recorder: RecorderHandle): Observer<TracedRun> {
+  let startUs = 0;
+  return {
+    before() {
+      recorder.clear();
+      startUs = performance.now() * 1000;
+    },
+    after() {
+      return { rec: recorder.snapshot(), startUs };
+    },
+  };
+}
+
+export function sampleObserver(intervalUs: number): Observer<CpuProfile> & { close(): void } {
+  const session = new inspector.Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+  let enabled = false;
+  return {
+    async before() {
+      if (!enabled) {
+        await post('Profiler.enable');
+        await post('Profiler.setSamplingInterval', { interval: intervalUs });
+        enabled = true;
+      }
+      await post('Profiler.start');
+    },
+    async after() {
+      return (await post<{ profile: CpuProfile }>('Profiler.stop')).profile;
+    },
+    close() {
+      session.disconnect();
+    },
+  };
+}

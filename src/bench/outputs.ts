@@ -1,0 +1,90 @@
+/**
+ * Output files of a bench: traces (one per strategy plus a combined one with the strategies
+ * aligned one above the other), CPU profiles and folded stacks per strategy, and differential
+ * folded stacks (flamegraph's difffolded.pl format) between strategies.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ProcessRecording } from '../recorder/recording.js';
+import { writeCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
+import { foldedFrame, formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
+import { cpuProfileFolded } from '../compare/load.js';
+import type { ChildFiles } from './protocol.js';
+import type { TracedRun } from './observe.js';
+
+/** A strategy name as a file name: readable, and safe on every OS. */
+export function fileStem(strategy: string): string {
+  return strategy.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '') || 'strategy';
+}
+
+type WriteTrace = (outPath: string, processes: ProcessRecording[], opts?: Record<string, unknown>) => unknown;
+
+async function loadWriteTrace(): Promise<WriteTrace> {
+  // The tracer's trace builder owns the ThreadRecording -> trace-event mapping (async lanes,
+  // flows, Node events); resolved at run time so bench builds without it.
+  const spec = new URL('../trace/build.js', import.meta.url).href;
+  const mod = (await import(spec)) as { writeTrace?: WriteTrace };
+  if (typeof mod.writeTrace !== 'function') throw new Error('the trace builder has no writeTrace');
+  return mod.writeTrace;
+}
+
+export async function writeTraceOutputs(dir: string, runs: [string, TracedRun][]): Promise<ChildFiles> {
+  fs.mkdirSync(dir, { recursive: true });
+  const writeTrace = await loadWriteTrace();
+  const traces: Record<string, string> = {};
+  const procs: ProcessRecording[] = [];
+  // All strategies ran in this process, on one clock: shifting each run's start onto the first
+  // one's makes DevTools show them starting together, one process row per strategy.
+  const base = Math.min(...runs.map(([, r]) => r.startUs));
+  runs.forEach(([name, run], i) => {
+    const file = path.join(dir, `${fileStem(name)}.trace.json`);
+    writeTrace(file, [{ pid: i + 1, name, threads: [run.rec] }]);
+    traces[name] = file;
+    procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
+  });
+  const combinedTrace = path.join(dir, 'compare.trace.json');
+  writeTrace(combinedTrace, procs);
+  return { traces, combinedTrace };
+}
+
+export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][]): ChildFiles {
+  fs.mkdirSync(dir, { recursive: true });
+  const cpuprofiles: Record<string, string> = {};
+  const folded: Record<string, string> = {};
+  for (const [name, profile] of profiles) {
+    const stem = path.join(dir, fileStem(name));
+    writeCpuProfile(`${stem}.cpuprofile`, profile);
+    cpuprofiles[name] = `${stem}.cpuprofile`;
+    fs.writeFileSync(`${stem}.folded`, formatFolded(cpuProfileFolded(profile, 'samples')));
+    folded[name] = `${stem}.folded`;
+  }
+  return { cpuprofiles, folded };
+}
+
+/**
+ * difffolded.pl output: `stack count1 count2` per stack present in either input, so
+ * `flamegraph.pl` draws the second profile coloured by the change from the first.
+ */
+export function formatDiffFolded(before: FoldedStacks, after: FoldedStacks): string {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  const rows = [...keys].map((k) => [k, Math.round(before.get(k) ?? 0), Math.round(after.get(k) ?? 0)] as const);
+  rows.sort((a, b) => b[1] + b[2] - (a[1] + a[2]) || (a[0] < b[0] ? -1 : 1));
+  return rows.map(([k, a, b]) => `${k} ${a} ${b}`).join('\n') + (rows.length ? '\n' : '');
+}
+
+/** Writes `diff.<base>.<other>.folded` for every strategy against the baseline (the fastest). */
+export function writeDiffFolded(dir: string, folded: Record<string, string>, baseline: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const baseFile = folded[baseline];
+  if (!baseFile) return out;
+  const base = parseFolded(fs.readFileSync(baseFile, 'utf8'));
+  for (const [name, file] of Object.entries(folded)) {
+    if (name === baseline) continue;
+    const target = path.join(dir, `diff.${fileStem(baseline)}.${fileStem(name)}.folded`);
+    fs.writeFileSync(target, formatDiffFolded(base, parseFolded(fs.readFileSync(file, 'utf8'))));
+    out[name] = target;
+  }
+  return out;
+}
+
+

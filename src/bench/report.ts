@@ -1,0 +1,79 @@
+/** Turns raw timings into the bench report: statistics per strategy, ranking, significance. */
+import { compareSamples, summarize, type Comparison, type Summary } from './stats.js';
+import type { RawResults } from './runner.js';
+import type { ChildFiles } from './protocol.js';
+
+export interface StrategyResult extends Summary {
+  strategy: string;
+  opsPerSec: number;
+  /** median / fastest's median (1 for the fastest) */
+  ratio: number;
+  /** against the fastest; null for the fastest itself */
+  vsFastest: Comparison | null;
+  /** human verdict: "fastest", "1.92× slower", "no significant difference" */
+  verdict: string;
+  timesMs: number[];
+}
+
+export interface TimingTable {
+  label: string;
+  fastest: string | null;
+  strategies: StrategyResult[];
+}
+
+export interface BenchReport {
+  bench: string;
+  file: string;
+  mode: RawResults['mode'];
+  runs: number;
+  warmup: number;
+  order: string;
+  /** untraced timings (the real comparison) */
+  untraced: TimingTable;
+  /** timings under the tracer or sampler, with the slowdown it caused per strategy */
+  observed?: TimingTable & { overhead: Record<string, number> };
+  failures: { strategy: string; error: string }[];
+  outputs: ChildFiles & { dir?: string; diffFolded?: Record<string, string> };
+  warnings: string[];
+}
+
+export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>): TimingTable {
+  const ok = Object.keys(times).filter((s) => failed[s] === undefined && times[s]!.length > 0);
+  const stats = new Map(ok.map((s) => [s, summarize(times[s]!)]));
+  const fastest = ok.length ? ok.reduce((a, b) => (stats.get(b)!.median < stats.get(a)!.median ? b : a)) : null;
+  const strategies = ok.map((s): StrategyResult => {
+    const st = stats.get(s)!;
+    const vs = s === fastest ? null : compareSamples(times[s]!, times[fastest!]!);
+    const verdict = vs === null ? 'fastest' : vs.significant ? `${vs.ratio.toFixed(2)}× slower` : 'no significant difference';
+    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]! };
+  });
+  strategies.sort((a, b) => a.median - b.median);
+  return { label, fastest, strategies };
+}
+
+export function buildReport(raw: RawResults): BenchReport {
+  const untraced = buildTable('untraced', raw.untraced, raw.errors);
+  let observed: BenchReport['observed'];
+  if (raw.observed) {
+    const t = buildTable(raw.mode === 'trace' ? 'traced' : 'sampled', raw.observed, raw.errors);
+    const overhead: Record<string, number> = {};
+    for (const s of t.strategies) {
+      const base = untraced.strategies.find((u) => u.strategy === s.strategy);
+      if (base) overhead[s.strategy] = s.median / base.median;
+    }
+    observed = { ...t, overhead };
+  }
+  return {
+    bench: raw.name,
+    file: raw.file,
+    mode: raw.mode,
+    runs: raw.runs,
+    warmup: raw.warmup,
+    order: 'shuffled every round, all strategies and processes interleaved',
+    untraced,
+    observed,
+    failures: Object.entries(raw.errors).map(([strategy, error]) => ({ strategy, error })),
+    outputs: { ...raw.files, ...(raw.outDir ? { dir: raw.outDir } : {}) },
+    warnings: raw.warnings,
+  };
+}

@@ -1,0 +1,50 @@
+/** Function-by-function difference between two profiles, largest change first. */
+import type { FunctionTimes, ProfileTimes } from './model.js';
+
+export interface FunctionDiff {
+  label: string;
+  a: FunctionTimes | null;
+  b: FunctionTimes | null;
+  /** b.self - a.self (in the common unit, or in percentage points of share when units differ) */
+  selfDelta: number;
+  totalDelta: number;
+  /** self share of each profile's grand total, 0..1 */
+  selfShareA: number;
+  selfShareB: number;
+}
+
+export interface ProfileDiff {
+  a: Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal'>;
+  b: Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal'>;
+  /** 'us' or 'samples' when both profiles share it; 'share' (fractions) when they do not */
+  unit: 'us' | 'samples' | 'share';
+  rows: FunctionDiff[];
+}
+
+/**
+ * Rows are sorted by the size of the change in self time, then in total time: self time is where
+ * the work is, so the function that got cheaper or dearer tops the list rather than its callers,
+ * whose totals move by the same amount.
+ */
+export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
+  const unit = a.unit === b.unit ? a.unit : 'share';
+  const norm = (p: ProfileTimes, v: number) => (unit === 'share' ? (p.grandTotal > 0 ? v / p.grandTotal : 0) : v);
+  const labels = new Set([...a.functions.keys(), ...b.functions.keys()]);
+  const rows: FunctionDiff[] = [];
+  for (const label of labels) {
+    const fa = a.functions.get(label) ?? null;
+    const fb = b.functions.get(label) ?? null;
+    rows.push({
+      label,
+      a: fa,
+      b: fb,
+      selfDelta: norm(b, fb?.self ?? 0) - norm(a, fa?.self ?? 0),
+      totalDelta: norm(b, fb?.total ?? 0) - norm(a, fa?.total ?? 0),
+      selfShareA: a.grandTotal > 0 ? (fa?.self ?? 0) / a.grandTotal : 0,
+      selfShareB: b.grandTotal > 0 ? (fb?.self ?? 0) / b.grandTotal : 0,
+    });
+  }
+  rows.sort((x, y) => Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1));
+  const head = (p: ProfileTimes) => ({ file: p.file, kind: p.kind, unit: p.unit, grandTotal: p.grandTotal });
+  return { a: head(a), b: head(b), unit, rows };
+}

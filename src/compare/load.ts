@@ -1,0 +1,128 @@
+/**
+ * Loads a trace.json, .cpuprofile or folded file into per-function times (model.ts).
+ *
+ * Traces: per track (pid, tid), `X` slices nest; self = dur - direct children's dur, and total
+ * skips a slice nested in a slice of the same function so recursion is not counted twice. Slices
+ * that are not function calls (async lifetimes drawn on their own lanes, Node events such as
+ * http or gc) are left out, since their time overlaps the calls that did the work.
+ * Sampled profiles: each sample's weight goes to its leaf's self time and to the total of every
+ * function on its stack.
+ */
+import fs from 'node:fs';
+import { displayPath, frameLabel } from '../model/frame.js';
+import { forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { addStack, parseFolded, type FoldedStacks } from '../formats/folded.js';
+import type { TraceEvent } from '../formats/trace-event.js';
+import { UserError } from '../util/errors.js';
+import { addStackTimes, entry, type FunctionTimes, type ProfileTimes } from './model.js';
+
+/** V8 pseudo-frames that are not CPU spent in JavaScript functions. */
+const NOT_CPU = new Set(['(idle)', '(root)']);
+
+/** The shared label of a V8 call frame (1-based line, like the tracer's). */
+export function cpuFrameLabel(node: CpuProfileNode): string {
+  const cf = node.callFrame;
+  const name = cf.functionName || (cf.url ? '(anonymous)' : '(program)');
+  if (!cf.url) return name;
+  return frameLabel({ name, file: displayPath(cf.url), line: cf.lineNumber + 1 });
+}
+
+/** Folded stacks from a cpuprofile, weighted by sample count or by µs. */
+export function cpuProfileFolded(profile: CpuProfile, weight: 'samples' | 'us', labelOf = cpuFrameLabel): FoldedStacks {
+  const stacks: FoldedStacks = new Map();
+  forEachSampleStack(profile, (stack, us) => {
+    const frames = stack.map(labelOf);
+    if (frames.length === 0 || NOT_CPU.has(frames[frames.length - 1]!)) return;
+    addStack(stacks, frames, weight === 'samples' ? 1 : us);
+  });
+  return stacks;
+}
+
+function fromStacks(file: string, kind: ProfileTimes['kind'], unit: ProfileTimes['unit'], stacks: FoldedStacks): ProfileTimes {
+  const functions = new Map<string, FunctionTimes>();
+  let grandTotal = 0;
+  for (const [key, count] of stacks) {
+    addStackTimes(functions, key.split(';'), count);
+    grandTotal += count;
+  }
+  return { file, kind, unit, grandTotal, functions };
+}
+
+/** Categories of slices that are not calls of a function (see the tracer's trace builder). */
+const NON_CALL_CATS = /(^|,)(async|lifetime|http|net|fetch|gc|child_process|worker|node|span|profile)(,|$)/;
+
+function isCallSlice(e: TraceEvent): boolean {
+  return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && !(e.cat && NON_CALL_CATS.test(e.cat));
+}
+
+export function traceTimes(file: string, events: TraceEvent[]): ProfileTimes {
+  // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track.
+  const asyncTracks = new Set<string>();
+  for (const e of events) {
+    if (e.ph === 'M' && e.name === 'thread_name' && /async/i.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);
+  }
+  const tracks = new Map<string, TraceEvent[]>();
+  for (const e of events) {
+    if (!isCallSlice(e)) continue;
+    const key = `${e.pid}:${e.tid ?? 0}`;
+    if (asyncTracks.has(key)) continue;
+    let list = tracks.get(key);
+    if (!list) tracks.set(key, (list = []));
+    list.push(e);
+  }
+  const functions = new Map<string, FunctionTimes>();
+  let grandTotal = 0;
+  for (const slices of tracks.values()) {
+    // DevTools order: by start, the longer first on ties, so parents come before children.
+    slices.sort((a, b) => a.ts! - b.ts! || b.dur! - a.dur!);
+    const stack: { e: TraceEvent; end: number; childDur: number }[] = [];
+    const open = new Map<string, number>(); // label -> how many of it are on the stack
+    const close = () => {
+      const top = stack.pop()!;
+      const f = entry(functions, top.e.name, true);
+      const self = Math.max(0, top.e.dur! - top.childDur);
+      f.self += self;
+      grandTotal += self;
+      const n = open.get(top.e.name)! - 1;
+      if (n === 0) { open.delete(top.e.name); f.total += top.e.dur!; } else open.set(top.e.name, n);
+    };
+    for (const e of slices) {
+      const end = e.ts! + e.dur!;
+      while (stack.length && e.ts! >= stack[stack.length - 1]!.end) close();
+      const parent = stack[stack.length - 1];
+      if (parent && end > parent.end + 0.002) continue; // crosses its parent: DevTools drops it too
+      if (parent) parent.childDur += e.dur!;
+      entry(functions, e.name, true).calls!++;
+      stack.push({ e, end, childDur: 0 });
+      open.set(e.name, (open.get(e.name) ?? 0) + 1);
+    }
+    while (stack.length) close();
+  }
+  return { file, kind: 'trace', unit: 'us', grandTotal, functions };
+}
+
+/** Reads any of the three formats, telling them apart by content rather than by extension. */
+export function loadProfile(file: string): ProfileTimes {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const head = text.trimStart()[0];
+  if (head === '{' || head === '[') {
+    let data: unknown;
+    try { data = JSON.parse(text); } catch (err) { throw new UserError(`${file}: not valid JSON: ${(err as Error).message}`); }
+    if (Array.isArray(data)) return traceTimes(file, data as TraceEvent[]);
+    const obj = data as Record<string, unknown>;
+    if (Array.isArray(obj.traceEvents)) return traceTimes(file, obj.traceEvents as TraceEvent[]);
+    if (Array.isArray(obj.nodes)) return fromStacks(file, 'cpuprofile', 'us', cpuProfileFolded(obj as unknown as CpuProfile, 'us'));
+    throw new UserError(`${file}: JSON but neither a trace (traceEvents) nor a .cpuprofile (nodes)`);
+  }
+  try {
+    return fromStacks(file, 'folded', 'samples', parseFolded(text));
+  } catch (err) {
+    throw new UserError(`${file}: not a trace, .cpuprofile or folded file (${(err as Error).message})`);
+  }
+}
