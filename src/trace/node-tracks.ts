@@ -30,8 +30,9 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
   const byCat = new Map<string, NodeEvent[]>();
   for (const ev of th.nodeEvents) {
     if (!Number.isFinite(ev.ts)) continue;
-    let list = byCat.get(ev.cat);
-    if (!list) byCat.set(ev.cat, (list = []));
+    const key = trackKey(ev);
+    let list = byCat.get(key);
+    if (!list) byCat.set(key, (list = []));
     list.push(ev);
   }
   for (const [cat, list] of byCat) {
@@ -40,8 +41,8 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
     const title = prefix + nodeTrackTitle(cat);
     const packer = new LanePacker();
     const laneTids: number[] = [];
-    const catJson = JSON.stringify(cat);
     for (const ev of list) {
+      const catJson = JSON.stringify(ev.cat);
       const ts = round3(base + ev.ts);
       const dur = ev.ph === 'X' ? engineDur(ts, base + ev.ts + Math.max(0, ev.dur ?? 0)) : 0;
       // An instant always fits lane 0: nothing can end inside a zero-length event.
@@ -57,6 +58,15 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
       }
     }
   }
+}
+
+/**
+ * Server and client sides of HTTP answer different questions (what did we serve / what did we
+ * wait for), so they get separate tracks even when recorded under one 'http' category.
+ */
+function trackKey(ev: NodeEvent): string {
+  if (ev.cat !== 'http') return ev.cat;
+  return /\(client\)$/.test(ev.name) ? 'http.client' : 'http.server';
 }
 
 /** Node events' args come from user-visible objects; never let one break the whole file. */
