@@ -1,0 +1,222 @@
+/**
+ * `stackscope trace` end to end on real processes: the program behaves as untraced (exit code,
+ * signal, stdout, stderr), every way out writes the trace, workers and forks are recorded,
+ * overflow and filters are reported, bad input is one line and a non-zero exit.
+ * Needs dist/ (npm test builds it first).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readTraceFile, type TraceEvent } from '../src/formats/trace-event.js';
+
+const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+const cli = path.join(root, 'dist/cli/index.js');
+const fx = (name: string) => path.join('fixtures/trace', name);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-trace-cli-'));
+let seq = 0;
+const outFile = () => path.join(tmp, `t${seq++}.json`);
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+function run(args: string[], opts: { onStdout?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => { stdout += d; opts.onStdout?.(stdout, child); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+const traced = (args: string[], o?: Parameters<typeof run>[1]) => run([cli, 'trace', ...args], o);
+const untraced = (script: string, args: string[] = []) => run([script, ...args]);
+
+/** stackscope's own lines come after the program's output, all prefixed. */
+function split(stderr: string): { program: string; own: string[] } {
+  const lines = stderr.split('\n');
+  const own = lines.filter((l) => l.startsWith('stackscope: ') || l.startsWith('{"trace":'));
+  const program = lines.filter((l) => !(l.startsWith('stackscope: ') || l.startsWith('{"trace":'))).join('\n');
+  return { program, own };
+}
+
+function slices(file: string): TraceEvent[] {
+  return readTraceFile(file).traceEvents.filter((e) => e.ph === 'X');
+}
+function countByName(events: TraceEvent[], prefix: string): number {
+  return events.filter((e) => e.name.startsWith(prefix)).length;
+}
+
+async function sameAsUntraced(script: string, args: string[], expectCode: number): Promise<TraceEvent[]> {
+  const out = outFile();
+  const [t, u] = await Promise.all([traced(['-o', out, script, ...args]), untraced(script, args)]);
+  assert.equal(u.code, expectCode, 'untraced exit code');
+  assert.equal(t.code, expectCode, `traced exit code; stderr: ${t.stderr}`);
+  assert.equal(t.stdout, u.stdout);
+  const { program, own } = split(t.stderr);
+  assert.equal(program, u.stderr);
+  assert.match(own.join('\n'), /trace written to .*events/);
+  assert.match(own.join('\n'), /Chrome DevTools → Performance → Load profile/);
+  return slices(out);
+}
+
+test('normal exit: output identical, calls recorded', async () => {
+  const s = await sameAsUntraced(fx('rec-basic.mjs'), ['ok', '10'], 0);
+  assert.equal(countByName(s, 'work '), 2);
+  assert.equal(countByName(s, 'leaf '), 13);
+  assert.ok(s.some((e) => e.name.startsWith('pause ')));
+});
+
+test('process.exitCode = 3 is kept', async () => {
+  await sameAsUntraced(fx('rec-basic.mjs'), ['code3', '4'], 3);
+});
+
+test('early process.exit(7): calls before the exit are in the trace', async () => {
+  const s = await sameAsUntraced(fx('rec-basic.mjs'), ['exit7', '4'], 7);
+  assert.equal(countByName(s, 'work '), 3);
+});
+
+test('uncaught exception: exit 1, same stdout, error on stderr, trace written', async () => {
+  const out = outFile();
+  const [t, u] = await Promise.all([traced(['-o', out, fx('rec-basic.mjs'), 'throw', '4']), untraced(fx('rec-basic.mjs'), ['throw', '4'])]);
+  assert.equal(u.code, 1);
+  assert.equal(t.code, 1);
+  assert.equal(t.stdout, u.stdout);
+  // The exact stack rendering is the instrumenter's (source maps); the message must be there.
+  assert.match(split(t.stderr).program, /Error: boom from rec-basic/);
+  assert.equal(countByName(slices(out), 'leaf '), 7);
+});
+
+test('SIGTERM: the program dies by the signal after the trace is written', async () => {
+  const out = outFile();
+  let sent = false;
+  const t = await traced(['-o', out, fx('rec-basic.mjs'), 'hang', '3'], {
+    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+  });
+  assert.equal(t.signal, 'SIGTERM', `code ${t.code}; stderr: ${t.stderr}`);
+  assert.ok(countByName(slices(out), 'work ') >= 3, 'interval calls recorded');
+});
+
+test('SIGTERM with the program\'s own handler: the handler decides', async () => {
+  const out = outFile();
+  let sent = false;
+  const t = await traced(['-o', out, fx('rec-basic.mjs'), 'handler', '3'], {
+    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+  });
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(t.signal, null);
+  assert.match(t.stdout, /own handler/);
+  assert.equal(countByName(slices(out), 'work '), 2);
+});
+
+test('worker threads are dumped as their own tracks', async () => {
+  const out = outFile();
+  const t = await traced(['-o', out, fx('rec-worker.mjs')]);
+  assert.equal(t.code, 0, t.stderr);
+  const events = readTraceFile(out).traceEvents;
+  const names = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, String(e.args?.name)]));
+  const perThread = new Map<string, number>();
+  for (const e of events) if (e.ph === 'X' && e.name.startsWith('square ')) perThread.set(names.get(e.tid) ?? '?', (perThread.get(names.get(e.tid) ?? '?') ?? 0) + 1);
+  const workerCounts = [...perThread].filter(([n]) => n.startsWith('worker ')).map(([, c]) => c).sort((a, b) => a - b);
+  assert.deepEqual(workerCounts, [10, 20]);
+  assert.equal(perThread.get('main'), 5);
+  assert.match(t.stderr, /3 threads/);
+});
+
+test('forked child processes are recorded under their own pid', async () => {
+  const out = outFile();
+  const t = await traced(['-o', out, fx('rec-fork.mjs')]);
+  assert.equal(t.code, 0, t.stderr);
+  const s = slices(out);
+  const parent = s.find((e) => e.name.startsWith('inParent '));
+  const child = s.find((e) => e.name.startsWith('inChild '));
+  assert.ok(parent && child);
+  assert.notEqual(parent.pid, child.pid);
+});
+
+test('ring overflow: newest kept, drops reported on stderr, in --json and in the metadata', async () => {
+  const out = outFile();
+  const t = await traced(['--json', '--buffer-size', '5', '-o', out, fx('rec-basic.mjs'), 'ok', '50']);
+  assert.equal(t.code, 0);
+  const summary = JSON.parse(split(t.stderr).own.find((l) => l.startsWith('{'))!) as { dropped: number; events: number; trace: string; exitCode: number };
+  assert.ok(summary.dropped >= 50, JSON.stringify(summary));
+  assert.equal(summary.exitCode, 0);
+  assert.equal(summary.trace, out);
+  const file = readTraceFile(out);
+  assert.equal(file.metadata?.droppedRecords, summary.dropped);
+  // the newest records survive: the continuation of pause() and its work(3)
+  assert.ok(slices(out).some((e) => e.name.startsWith('resumed: pause')));
+  const t2 = await traced(['--buffer-size', '5', '-o', outFile(), fx('rec-basic.mjs'), 'ok', '50']);
+  assert.match(t2.stderr, /oldest events dropped/);
+});
+
+test('--max-depth and --min-duration filter calls', async () => {
+  const out = outFile();
+  await traced(['--max-depth', '1', '-o', out, fx('rec-basic.mjs'), 'ok', '10']);
+  let s = slices(out);
+  assert.equal(countByName(s, 'leaf '), 0);
+  assert.equal(countByName(s, 'work '), 1);
+  const out2 = outFile();
+  await traced(['--min-duration', '5000000', '-o', out2, fx('rec-basic.mjs'), 'ok', '10']);
+  s = slices(out2);
+  assert.equal(countByName(s, 'work '), 0);
+  assert.equal(countByName(s, 'leaf '), 0);
+});
+
+test('arguments after the script go to the program, options included; `--` works', async () => {
+  const t = await traced(['-o', outFile(), fx('rec-args.mjs'), 'a', '--json', '-o', 'x', '007']);
+  assert.equal(t.stdout.trim(), JSON.stringify(['a', '--json', '-o', 'x', '007']));
+  assert.ok(!split(t.stderr).own.some((l) => l.startsWith('{')), 'stackscope did not take --json');
+  const t2 = await traced(['-o', outFile(), '--', fx('rec-args.mjs'), '--help']);
+  assert.equal(t2.stdout.trim(), JSON.stringify(['--help']));
+});
+
+test('spans from the API appear as slices', async () => {
+  const out = outFile();
+  const t = await traced(['-o', out, fx('rec-span.mjs')]);
+  assert.match(t.stdout, /tracing/);
+  const s = slices(out);
+  assert.equal(countByName(s, 'sync-span'), 1);
+  assert.equal(countByName(s, 'async-span'), 1);
+});
+
+test('TypeScript entry', async () => {
+  const out = outFile();
+  const t = await traced(['-o', out, fx('rec-typed.ts')]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(t.stdout, 'steps 4\n');
+  assert.equal(countByName(slices(out), 'norm (fixtures/trace/rec-typed.ts:3)'), 4);
+});
+
+test('bad input: one line on stderr, non-zero exit, program not run', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['no-such-script.js'], /script not found: no-such-script\.js/],
+    [['-o', path.join(tmp, 'missing-dir', 'x.json'), fx('rec-args.mjs')], /cannot write the trace/],
+    [['-o', tmp, fx('rec-args.mjs')], /cannot write the trace/],
+    [['--bogus', fx('rec-args.mjs')], /Unknown argument: bogus/],
+    [['--buffer-size', 'lots', fx('rec-args.mjs')], /buffer-size/],
+    [[], /give the script/],
+  ];
+  for (const [args, re] of cases) {
+    const t = await traced(args);
+    assert.notEqual(t.code, 0, args.join(' '));
+    assert.equal(t.stdout, '', `program must not run: ${args.join(' ')}`);
+    const lines = t.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, t.stderr);
+    assert.match(lines[0]!, re);
+  }
+});
+
+test('--help shows examples', async () => {
+  const t = await traced(['--help']);
+  assert.equal(t.code, 0);
+  assert.match(t.stdout, /stackscope trace/);
+  assert.match(t.stdout, /Examples:/);
+  assert.match(t.stdout, /--min-duration/);
+});
+
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
