@@ -1,0 +1,95 @@
+/**
+ * What tracing costs, measured against the untraced run in the same invocation:
+ *   - ns added per traced call, on a call-heavy fixture (recursive fib: nothing but calls);
+ *   - slowdown of a realistic workload (JSON round trip, sort, grouping, string building).
+ * The traced runs go through the real preload: instrumenter load hooks + recorder runtime
+ * (the same as `stackscope trace`, minus converting the dumps to trace.json, which happens after
+ * the program and is not part of its run time).
+ * Each fixture times its own workload (median of in-process rounds after warm-up), so process
+ * start-up and instrumentation at load time are excluded; runs are interleaved untraced/traced
+ * and the medians of the runs are compared.
+ *
+ *   node --import tsx benchmarks/trace-overhead.ts [--runs 7] [--json]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+const preload = path.join(root, 'dist/trace/preload.js');
+const argv = process.argv.slice(2);
+const runs = Math.max(5, Number(argv[argv.indexOf('--runs') + 1]) || 7);
+const asJson = argv.includes('--json');
+
+if (!fs.existsSync(preload)) {
+  process.stderr.write('trace-overhead: build first (npm run build)\n');
+  process.exit(2);
+}
+
+interface Sample { ms: number; calls?: number }
+
+function runOnce(fixture: string, args: string[], traced: boolean): Sample {
+  const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-'));
+  try {
+    const env = { ...process.env };
+    const nodeArgs: string[] = [];
+    if (traced) {
+      env.STACKSCOPE_TRACE = JSON.stringify({ dumpDir, include: [], exclude: [], cwd: root, typescript: false, cacheDir: path.join(os.tmpdir(), 'ss-bench-cache') });
+      nodeArgs.push('--import', pathToFileURL(preload).href);
+    } else {
+      delete env.STACKSCOPE_TRACE;
+    }
+    const r = spawnSync(process.execPath, [...nodeArgs, path.join(root, fixture), ...args], { cwd: root, env, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${fixture} failed (${r.status}): ${r.stderr}`);
+    if (traced && !fs.readdirSync(dumpDir).some((f) => f.endsWith('.ssdump'))) throw new Error('traced run wrote no dump: not really traced');
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample;
+  } finally {
+    fs.rmSync(dumpDir, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function measure(fixture: string, args: string[]): { untraced: number; traced: number; calls?: number } {
+  const u: number[] = [];
+  const t: number[] = [];
+  let calls: number | undefined;
+  for (let i = 0; i < runs; i++) {
+    u.push(runOnce(fixture, args, false).ms);
+    const s = runOnce(fixture, args, true);
+    t.push(s.ms);
+    calls = s.calls;
+  }
+  return { untraced: median(u), traced: median(t), calls };
+}
+
+const calls = measure('fixtures/trace/rec-bench-calls.mjs', ['25', '7']);
+const mix = measure('fixtures/trace/rec-bench-mix.mjs', ['20000', '7']);
+const nsPerCall = ((calls.traced - calls.untraced) * 1e6) / calls.calls!;
+
+const result = {
+  node: process.version,
+  runs,
+  callHeavy: { fixture: 'fib(25)', calls: calls.calls, untracedMs: calls.untraced, tracedMs: calls.traced, ratio: calls.traced / calls.untraced, nsPerCallAdded: nsPerCall },
+  realistic: { fixture: 'json/sort/group/format, 20k records', untracedMs: mix.untraced, tracedMs: mix.traced, ratio: mix.traced / mix.untraced },
+};
+
+if (asJson) {
+  console.log(JSON.stringify(result, null, 2));
+} else {
+  const f = (x: number, d = 2) => x.toFixed(d);
+  const rows = [
+    ['workload', 'untraced ms', 'traced ms', 'ratio', 'ns added/call'],
+    [`call-heavy ${result.callHeavy.fixture}, ${calls.calls} calls`, f(calls.untraced), f(calls.traced), `${f(result.callHeavy.ratio, 1)}x`, f(nsPerCall, 1)],
+    [`realistic ${result.realistic.fixture}`, f(mix.untraced), f(mix.traced), `${f(result.realistic.ratio, 2)}x`, ''],
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log(`trace overhead on Node ${process.version}, median of ${runs} interleaved runs each`);
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+}
