@@ -58,7 +58,7 @@ export function installHooks(config: HooksConfig): InstalledHooks {
   const uninstallCommonJs = patchCommonJs(createModuleTransformer(settings));
 
   // Source maps stay as the user (or tsx) set them. Turning them on ourselves would make Node
-  // format every mapped frame its own way (see README of this folder / transform mapComment).
+  // format every mapped frame its own way (see `mapComment` in transform.ts).
   if (config.sourceMaps) process.setSourceMapsEnabled(true);
   return { settings, uninstallCommonJs };
 }
