@@ -10,6 +10,8 @@ import { CHILD_CONFIG_ENV, type ChildConfig, type ChildFiles, type FromChild, ty
 import { Keeper, liveRecorder, sampleObserver, traceObserver, type Observer, type TracedRun } from './observe.js';
 import { writeSampleOutputs, writeTraceOutputs } from './outputs.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
+import type { FoldedStacks } from '../formats/folded.js';
+import { dropObserverSamples, remapProfile, strategyFolded } from './sampled.js';
 
 const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig;
 const send = (m: FromChild) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
@@ -46,13 +48,21 @@ let observed: Observed | undefined;
 let closeObserver = () => {};
 const warnings: string[] = [];
 if (config.mode === 'trace') {
-  const recorder = liveRecorder();
-  if (!recorder) await fatal('trace mode: the tracer is not loaded in the bench process');
-  observed = { observer: traceObserver(recorder!), keeper: new Keeper() };
+  if (!liveRecorder()) await fatal('trace mode: the tracer is not loaded in the bench process');
+  const { getRecorder } = await import('../trace/api.js');
+  observed = { observer: traceObserver(getRecorder()), keeper: new Keeper() };
 } else if (config.mode === 'sample') {
   const s = sampleObserver(config.sampleIntervalUs ?? 1000);
   observed = { observer: s, keeper: new Keeper() };
   closeObserver = () => s.close();
+}
+
+const foldedBy = new Map<string, FoldedStacks>();
+
+/** Outputs in the bench's own strategy order, whatever order the runs came in. */
+function inOrder<R>(entries: [string, R][]): [string, R][] {
+  const names = Object.keys(def.strategies);
+  return entries.sort((a, b) => names.indexOf(a[0]) - names.indexOf(b[0]));
 }
 
 async function run(strategy: string, record: boolean): Promise<FromChild> {
@@ -70,7 +80,14 @@ async function run(strategy: string, record: boolean): Promise<FromChild> {
   const ms = performance.now() - t0;
   if (watch) {
     const rec = await watch.observer.after();
-    if (!error) watch.keeper.offer(strategy, ms, rec);
+    if (!error) {
+      watch.keeper.offer(strategy, ms, rec);
+      // Folded stacks add up every measured run: more samples, and the same runs per strategy.
+      if (config.mode === 'sample') {
+        const folded = foldedBy.get(strategy) ?? new Map();
+        foldedBy.set(strategy, strategyFolded(dropObserverSamples(remapProfile(rec as CpuProfile)), folded));
+      }
+    }
   }
   return error ? { t: 'done', strategy, ms, error } : { t: 'done', strategy, ms };
 }
@@ -79,9 +96,9 @@ async function finish(outDir: string | null): Promise<void> {
   let files: ChildFiles = {};
   try {
     if (outDir && observed && config.mode === 'trace') {
-      files = await writeTraceOutputs(outDir, observed.keeper.entries() as [string, TracedRun][]);
+      files = await writeTraceOutputs(outDir, inOrder(observed.keeper.entries() as [string, TracedRun][]));
     } else if (outDir && observed && config.mode === 'sample') {
-      files = writeSampleOutputs(outDir, observed.keeper.entries() as [string, CpuProfile][]);
+      files = writeSampleOutputs(outDir, inOrder(observed.keeper.entries() as [string, CpuProfile][]), foldedBy);
     }
   } catch (err) {
     warnings.push(`could not write outputs: ${errorText(err)}`);

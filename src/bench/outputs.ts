@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ProcessRecording } from '../recorder/recording.js';
 import { writeCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
-import { foldedFrame, formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
-import { cpuProfileFolded } from '../compare/load.js';
+import { formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { ChildFiles } from './protocol.js';
 import type { TracedRun } from './observe.js';
 
@@ -47,7 +46,7 @@ export async function writeTraceOutputs(dir: string, runs: [string, TracedRun][]
   return { traces, combinedTrace };
 }
 
-export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][]): ChildFiles {
+export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][], foldedBy: Map<string, FoldedStacks>): ChildFiles {
   fs.mkdirSync(dir, { recursive: true });
   const cpuprofiles: Record<string, string> = {};
   const folded: Record<string, string> = {};
@@ -55,7 +54,7 @@ export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][]
     const stem = path.join(dir, fileStem(name));
     writeCpuProfile(`${stem}.cpuprofile`, profile);
     cpuprofiles[name] = `${stem}.cpuprofile`;
-    fs.writeFileSync(`${stem}.folded`, formatFolded(cpuProfileFolded(profile, 'samples')));
+    fs.writeFileSync(`${stem}.folded`, formatFolded(foldedBy.get(name) ?? new Map()));
     folded[name] = `${stem}.folded`;
   }
   return { cpuprofiles, folded };

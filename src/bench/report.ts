@@ -63,6 +63,10 @@ export function buildReport(raw: RawResults): BenchReport {
     }
     observed = { ...t, overhead };
   }
+  const warnings = [...raw.warnings];
+  if (minRankP(raw.runs) >= 0.05 && untraced.strategies.length > 1) {
+    warnings.push(`with ${raw.runs} runs per strategy no difference can be shown significant (the rank test's smallest p is ${minRankP(raw.runs).toFixed(2)}): use --runs 5 or more`);
+  }
   return {
     bench: raw.name,
     file: raw.file,
@@ -74,6 +78,13 @@ export function buildReport(raw: RawResults): BenchReport {
     observed,
     failures: Object.entries(raw.errors).map(([strategy, error]) => ({ strategy, error })),
     outputs: { ...raw.files, ...(raw.outDir ? { dir: raw.outDir } : {}) },
-    warnings: raw.warnings,
+    warnings,
   };
+}
+
+/** Smallest two-sided Mann-Whitney p with n runs on each side: complete separation, 2 / C(2n, n). */
+function minRankP(n: number): number {
+  let c = 1;
+  for (let i = 1; i <= n; i++) c = (c * (n + i)) / i;
+  return Math.min(1, 2 / c);
 }

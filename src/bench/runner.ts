@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type ChildFiles, type FromChild, type ToChild } from './protocol.js';
 import { tracerLaunch } from './launch.js';
+import { TRACE_ENV } from '../recorder/config.js';
 
 export interface RunOptions {
   file: string;
@@ -117,11 +118,15 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
   const baseArgv = ['--import', tsxLoader()];
   const children: BenchChild[] = [];
   const cleanEnv = { ...process.env };
-  delete cleanEnv.NODE_OPTIONS; // the untraced child must really be untraced
+  delete cleanEnv.NODE_OPTIONS;
+  delete cleanEnv[TRACE_ENV]; // the untraced child must really be untraced
   children.push(new BenchChild('untraced', { file, mode: 'off' }, baseArgv, cleanEnv));
+  let cleanup = () => {};
   if (mode === 'trace') {
-    const launch = await tracerLaunch(file);
-    children.push(new BenchChild('observed', { file, mode }, [...baseArgv, ...launch.execArgv], { ...cleanEnv, ...launch.env }));
+    // The preload registers tsx itself, ahead of the instrumenter: no second `--import tsx`.
+    const launch = tracerLaunch(file);
+    cleanup = launch.cleanup;
+    children.push(new BenchChild('observed', { file, mode }, launch.execArgv, { ...cleanEnv, ...launch.env }));
   } else if (mode === 'sample') {
     children.push(new BenchChild('observed', { file, mode, sampleIntervalUs: opts.sampleIntervalUs ?? 1000 }, baseArgv, cleanEnv));
   }
@@ -183,5 +188,6 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
+    cleanup();
   }
 }

@@ -27,6 +27,7 @@ export interface ProfileDiff {
  * whose totals move by the same amount.
  */
 export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
+  b = alignNames(a, b);
   const unit = a.unit === b.unit ? a.unit : 'share';
   const norm = (p: ProfileTimes, v: number) => (unit === 'share' ? (p.grandTotal > 0 ? v / p.grandTotal : 0) : v);
   const labels = new Set([...a.functions.keys(), ...b.functions.keys()]);
@@ -47,4 +48,37 @@ export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
   rows.sort((x, y) => Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1));
   const head = (p: ProfileTimes) => ({ file: p.file, kind: p.kind, unit: p.unit, grandTotal: p.grandTotal });
   return { a: head(a), b: head(b), unit, rows };
+}
+
+const LOCATION = / \(([^()]+:\d+)\)$/;
+
+/**
+ * A sampled profile names a method by its bare name (`loadFolder`), the tracer by its qualified
+ * one (`MessageStore.loadFolder`), both at the same `file:line`. When one function of each sits
+ * at a location and their labels differ, B's takes A's label so the two rows become one.
+ */
+function alignNames(a: ProfileTimes, b: ProfileTimes): ProfileTimes {
+  const byLoc = (p: ProfileTimes) => {
+    const m = new Map<string, string[]>();
+    for (const label of p.functions.keys()) {
+      const loc = LOCATION.exec(label)?.[1];
+      if (loc) m.set(loc, [...(m.get(loc) ?? []), label]);
+    }
+    return m;
+  };
+  const locA = byLoc(a);
+  const locB = byLoc(b);
+  const rename = new Map<string, string>();
+  for (const [loc, labelsB] of locB) {
+    const labelsA = locA.get(loc);
+    if (labelsA?.length === 1 && labelsB.length === 1 && labelsA[0] !== labelsB[0]) rename.set(labelsB[0]!, labelsA[0]!);
+  }
+  if (rename.size === 0) return b;
+  const functions = new Map(b.functions);
+  for (const [from, to] of rename) {
+    const f = functions.get(from)!;
+    functions.delete(from);
+    functions.set(to, { ...f, label: to });
+  }
+  return { ...b, functions };
 }

@@ -48,18 +48,25 @@ function fromStacks(file: string, kind: ProfileTimes['kind'], unit: ProfileTimes
   return { file, kind, unit, grandTotal, functions };
 }
 
-/** Categories of slices that are not calls of a function (see the tracer's trace builder). */
-const NON_CALL_CATS = /(^|,)(async|lifetime|http|net|fetch|gc|child_process|worker|node|span|profile)(,|$)/;
-
+/**
+ * The tracer writes calls without a category and async running segments with cat "async" (a
+ * continuation named "resumed: <label>"); Node's own events (http, gc, net...) carry their own
+ * category and sit on their own tracks.
+ */
 function isCallSlice(e: TraceEvent): boolean {
-  return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && !(e.cat && NON_CALL_CATS.test(e.cat));
+  return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && (!e.cat || e.cat === ASYNC_CAT);
 }
+
+const ASYNC_CAT = 'async';
+const RESUMED_PREFIX = 'resumed: ';
+/** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
+const ASYNC_LANE = /(^|\s)async \d+$/;
 
 export function traceTimes(file: string, events: TraceEvent[]): ProfileTimes {
   // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track.
   const asyncTracks = new Set<string>();
   for (const e of events) {
-    if (e.ph === 'M' && e.name === 'thread_name' && /async/i.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);
+    if (e.ph === 'M' && e.name === 'thread_name' && ASYNC_LANE.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);
   }
   const tracks = new Map<string, TraceEvent[]>();
   for (const e of events) {
@@ -70,21 +77,22 @@ export function traceTimes(file: string, events: TraceEvent[]): ProfileTimes {
     if (!list) tracks.set(key, (list = []));
     list.push(e);
   }
+  const labelOf = (e: TraceEvent) => (e.name.startsWith(RESUMED_PREFIX) ? e.name.slice(RESUMED_PREFIX.length) : e.name);
   const functions = new Map<string, FunctionTimes>();
   let grandTotal = 0;
   for (const slices of tracks.values()) {
     // DevTools order: by start, the longer first on ties, so parents come before children.
     slices.sort((a, b) => a.ts! - b.ts! || b.dur! - a.dur!);
-    const stack: { e: TraceEvent; end: number; childDur: number }[] = [];
+    const stack: { e: TraceEvent; label: string; end: number; childDur: number }[] = [];
     const open = new Map<string, number>(); // label -> how many of it are on the stack
     const close = () => {
       const top = stack.pop()!;
-      const f = entry(functions, top.e.name, true);
+      const f = entry(functions, top.label, true);
       const self = Math.max(0, top.e.dur! - top.childDur);
       f.self += self;
       grandTotal += self;
-      const n = open.get(top.e.name)! - 1;
-      if (n === 0) { open.delete(top.e.name); f.total += top.e.dur!; } else open.set(top.e.name, n);
+      const n = open.get(top.label)! - 1;
+      if (n === 0) { open.delete(top.label); f.total += top.e.dur!; } else open.set(top.label, n);
     };
     for (const e of slices) {
       const end = e.ts! + e.dur!;
@@ -92,9 +100,12 @@ export function traceTimes(file: string, events: TraceEvent[]): ProfileTimes {
       const parent = stack[stack.length - 1];
       if (parent && end > parent.end + 0.002) continue; // crosses its parent: DevTools drops it too
       if (parent) parent.childDur += e.dur!;
-      entry(functions, e.name, true).calls!++;
-      stack.push({ e, end, childDur: 0 });
-      open.set(e.name, (open.get(e.name) ?? 0) + 1);
+      const label = labelOf(e);
+      // A continuation is the same call resumed, not a new call.
+      if (label === e.name) entry(functions, label, true).calls!++;
+      else entry(functions, label, true);
+      stack.push({ e, label, end, childDur: 0 });
+      open.set(label, (open.get(label) ?? 0) + 1);
     }
     while (stack.length) close();
   }
