@@ -58,8 +58,18 @@ export interface DtTrace {
 
 type AnyEvent = { name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; cat?: string; args?: Record<string, unknown> };
 
+// The engine's handlers keep their state in module-level variables, and parse() yields between
+// chunks: two parses in flight corrupt each other. One at a time.
+let queue: Promise<unknown> = Promise.resolve();
+
 /** Parses a trace file (or its events) with the DevTools engine. */
-export async function parseWithDevTools(input: string | { traceEvents: unknown[]; metadata?: Record<string, unknown> }): Promise<DtTrace> {
+export function parseWithDevTools(input: string | { traceEvents: unknown[]; metadata?: Record<string, unknown> }): Promise<DtTrace> {
+  const next = queue.then(() => parseNow(input));
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+async function parseNow(input: string | { traceEvents: unknown[]; metadata?: Record<string, unknown> }): Promise<DtTrace> {
   const file = typeof input === 'string' ? JSON.parse(fs.readFileSync(input, 'utf8')) as { traceEvents: unknown[]; metadata?: Record<string, unknown> } : input;
   const events = file.traceEvents as Array<Record<string, unknown>>;
   const model = Trace.TraceModel.Model.createWithAllHandlers();
