@@ -17,7 +17,15 @@ const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig;
 const send = (m: FromChild) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
 
 function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`.split('\n')[0]!;
+  // tsx/esbuild syntax errors put the useful part in `errors`, after a "Transform failed" line.
+  const first = (err as { errors?: { text?: string; location?: { line: number; column: number } }[] })?.errors?.[0];
+  if (first?.text) return `syntax error: ${first.text}${first.location ? ` (line ${first.location.line}:${first.location.column})` : ''}`;
+  if (err instanceof Error) {
+    // Through the ESM loader only the message survives: "Transform failed with 1 error:\n<file>:L:C: ERROR: text".
+    const detail = /:(\d+):(\d+): ERROR: (.*)/.exec(err.message);
+    if (detail) return `syntax error: ${detail[3]} (line ${detail[1]}:${detail[2]})`;
+    return `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`.split('\n')[0]!;
+  }
   return String(err);
 }
 

@@ -1,0 +1,129 @@
+/**
+ * The bench harness end to end, through the real CLI in child processes: statistics on
+ * strategies of known cost, failures, bad bench files, and the combined trace as DevTools reads it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseWithDevTools, treeText } from './helpers/devtools.js';
+import type { BenchReport, StrategyResult } from '../src/bench/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist/cli/index.js');
+
+function stackscope(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function benchJson(...args: string[]): { report: BenchReport; code: number | null; stderr: string } {
+  const r = stackscope('bench', ...args, '--json');
+  assert.ok(r.stdout.trim().startsWith('{'), `no JSON report; stderr: ${r.stderr}`);
+  return { report: JSON.parse(r.stdout) as BenchReport, code: r.code, stderr: r.stderr };
+}
+
+const byName = (rows: StrategyResult[], name: string) => {
+  const row = rows.find((r) => r.strategy === name);
+  assert.ok(row, `no row for ${name}`);
+  return row;
+};
+
+test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strategies are not different', () => {
+  const { report, code } = benchJson('fixtures/bench/synthetic.bench.ts', '--runs', '8', '--warmup', '1');
+  assert.equal(code, 0);
+  const rows = report.untraced.strategies;
+  assert.equal(rows.length, 3);
+  assert.equal(rows[2]!.strategy, 'ten-ms', 'the 10 ms strategy ranks last');
+  assert.ok(['five-ms', 'five-ms-again'].includes(report.untraced.fastest!));
+  const ten = byName(rows, 'ten-ms');
+  assert.ok(ten.ratio > 1.85 && ten.ratio < 2.15, `ratio ${ten.ratio}`);
+  assert.equal(ten.vsFastest!.significant, true);
+  assert.ok(ten.vsFastest!.ci[0] > 1.5, 'CI of a 2x gap stays far above 1');
+  assert.match(ten.verdict, /slower/);
+  const twin = rows.find((r) => r.strategy !== report.untraced.fastest && r.strategy.startsWith('five'))!;
+  assert.equal(twin.vsFastest!.significant, false, `identical strategies reported different: ${JSON.stringify(twin.vsFastest)}`);
+  assert.equal(twin.verdict, 'no significant difference');
+  for (const r of rows) {
+    assert.equal(r.runs, 8);
+    assert.equal(r.timesMs.length, 8);
+    assert.ok(r.min <= r.median && r.median <= r.p95, 'min <= median <= p95');
+    assert.ok(Math.abs(r.opsPerSec - 1000 / r.mean) < 1e-6);
+  }
+  assert.ok(Math.abs(byName(rows, 'five-ms').median - 5) < 0.5, 'a 5 ms strategy measures ~5 ms');
+});
+
+test('a text report names the winner and says how significance is decided', () => {
+  const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--runs', '5', '--strategy', 'five-ms', '--strategy', 'ten-ms');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /five-ms .*fastest/);
+  assert.match(r.stdout, /ten-ms .*2\.0\d× slower \(×2\.0\d, 95% CI/);
+  assert.match(r.stdout, /Mann-Whitney/);
+  assert.doesNotMatch(r.stdout, /five-ms-again/, '--strategy filters');
+});
+
+test('a throwing strategy is reported by name with its error while the others still run', () => {
+  const { report, code } = benchJson('fixtures/bench/throws.bench.ts', '--runs', '3');
+  assert.equal(code, 1, 'a failed strategy fails the command');
+  assert.deepEqual(report.failures, [{ strategy: 'broken', error: 'mailbox exploded' }]);
+  assert.deepEqual(report.untraced.strategies.map((s) => s.strategy), ['ok']);
+  assert.equal(report.untraced.strategies[0]!.runs, 3);
+  const text = stackscope('bench', 'fixtures/bench/throws.bench.ts', '--runs', '2');
+  assert.match(text.stdout, /FAILED broken: mailbox exploded/);
+});
+
+test('bad bench files give one line naming the file and the problem, and a non-zero exit', () => {
+  const cases: [string[], RegExp][] = [
+    [['fixtures/bench/no-export.bench.ts'], /^stackscope: fixtures\/bench\/no-export\.bench\.ts: no bench exported/],
+    [['fixtures/bench/setup-throws.bench.ts'], /^stackscope: fixtures\/bench\/setup-throws\.bench\.ts: setup failed: cannot reach the mail server$/],
+    [['fixtures/bench/synthetic.bench.ts', '--strategy', 'nope'], /^stackscope: fixtures\/bench\/synthetic\.bench\.ts: no strategy named "nope" \(the bench has: five-ms, ten-ms, five-ms-again\)$/],
+    [['fixtures/bench/missing.bench.ts'], /^stackscope: fixtures\/bench\/missing\.bench\.ts: no such bench file$/],
+    [['fixtures/bench/syntax-error.bench.ts'], /^stackscope: fixtures\/bench\/syntax-error\.bench\.ts: failed to load: syntax error: Unexpected "}" \(line 3:36\)$/],
+  ];
+  for (const [args, expected] of cases) {
+    const r = stackscope('bench', ...args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, `one line for ${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr.trimEnd(), expected);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('trace mode: untraced timings alongside, one trace per strategy, and a combined trace with one aligned process per strategy', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-test-'));
+  try {
+    const { report, code } = benchJson('fixtures/bench/synthetic.bench.ts', '--mode', 'trace', '--runs', '3', '--out', out);
+    assert.equal(code, 0);
+    assert.ok(report.observed, 'traced timings are reported');
+    assert.equal(report.observed!.label, 'traced');
+    assert.equal(report.untraced.strategies.length, 3, 'untraced timings from the same invocation');
+    for (const s of ['five-ms', 'ten-ms', 'five-ms-again']) {
+      assert.ok(report.observed!.overhead[s]! > 0.5, `observer cost for ${s}`);
+      assert.ok(fs.existsSync(report.outputs.traces![s]!), `trace of ${s}`);
+    }
+    assert.equal(report.outputs.combinedTrace, path.join(out, 'compare.trace.json'));
+
+    const dt = await parseWithDevTools(report.outputs.combinedTrace!);
+    assert.equal(dt.dropped, 0, 'no slice dropped for bad nesting');
+    const mains = dt.tracks.filter((t) => t.threadName === 'main');
+    assert.deepEqual(mains.map((t) => t.processName).sort(), ['five-ms', 'five-ms-again', 'ten-ms']);
+    assert.equal(new Set(mains.map((t) => t.pid)).size, 3, 'one process per strategy');
+    for (const t of mains) {
+      const tree = treeText(t);
+      const body = t.processName === 'ten-ms' ? 'tenMs' : 'fiveMs';
+      const other = body === 'tenMs' ? 'fiveMs' : 'tenMs';
+      assert.match(tree, new RegExp(`^${t.processName} \\(fixtures/bench/synthetic\\.bench\\.ts:\\d+\\)\\n  ${body} \\(fixtures/bench/busy\\.ts:\\d+\\)\\n    spin \\(fixtures/bench/busy\\.ts:2\\)`), tree);
+      assert.doesNotMatch(tree, new RegExp(other), `${t.processName} holds only its own calls`);
+      const top = t.entries.find((e) => e.depth === 0)!;
+      const expected = body === 'tenMs' ? 10_000 : 5_000;
+      assert.ok(Math.abs(top.dur - expected) < expected * 0.2, `${t.processName} lasts ~${expected} µs: ${top.dur}`);
+    }
+    const starts = mains.map((t) => Math.min(...t.entries.map((e) => e.ts)));
+    assert.ok(Math.max(...starts) - Math.min(...starts) < 1000, `strategies start together: ${starts}`);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
