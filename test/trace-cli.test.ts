@@ -127,6 +127,21 @@ test('worker threads are dumped as their own tracks', async () => {
   assert.match(t.stderr, /3 threads/);
 });
 
+test('a worker killed by the main thread\'s exit or by a signal is dumped by the main thread', async () => {
+  const spins = (file: string) => readTraceFile(file).traceEvents.filter((e) => e.ph === 'X' && e.name.startsWith('spin ') && e.tid !== 0).length;
+  const out = outFile();
+  const t = await traced(['--buffer-size', '1000', '-o', out, fx('rec-worker-exit.mjs')]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal(spins(out), 1000);
+  const out2 = outFile();
+  let sent = false;
+  const t2 = await traced(['--buffer-size', '1000', '-o', out2, fx('rec-worker-exit.mjs'), 'hang'], {
+    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+  });
+  assert.equal(t2.signal, 'SIGTERM', t2.stderr);
+  assert.equal(spins(out2), 1000);
+});
+
 test('forked child processes are recorded under their own pid', async () => {
   const out = outFile();
   const t = await traced(['-o', out, fx('rec-fork.mjs')]);
@@ -190,6 +205,20 @@ test('TypeScript entry', async () => {
   assert.equal(t.code, 0, t.stderr);
   assert.equal(t.stdout, 'steps 4\n');
   assert.equal(countByName(slices(out), 'norm (fixtures/trace/rec-typed.ts:3)'), 4);
+});
+
+test('saveTrace on demand includes live workers; getRecorder snapshot and clear', async () => {
+  const out = outFile();
+  const saved = outFile();
+  const t = await traced(['-o', out, fx('rec-save.mjs'), saved]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.deepEqual(JSON.parse(t.stdout), { tracing: true, threads: 2, before: 5, after: 1 });
+  const s = slices(saved);
+  const tids = new Set(s.filter((e) => e.name.startsWith('step ')).map((e) => e.tid));
+  assert.equal(tids.size, 2, 'main and worker steps');
+  assert.equal(countByName(s, 'step '), 7);
+  // after clear() the main thread starts over: one step in the final trace
+  assert.equal(countByName(slices(out).filter((e) => e.tid === 0), 'step '), 1);
 });
 
 test('bad input: one line on stderr, non-zero exit, program not run', async () => {

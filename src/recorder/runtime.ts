@@ -27,6 +27,14 @@ export interface RecorderOptions {
   pid?: number;
   tid?: number;
   threadName?: string;
+  /** put the ring in shared memory so another thread can read it (worker threads: see workers.ts) */
+  shared?: boolean;
+}
+
+/** Told about table growth, so a thread reading a shared ring can name its records. */
+export interface TableListener {
+  functionsAdded(base: number, fns: FunctionInfo[]): void;
+  spanAdded(id: number, name: string): void;
 }
 
 export const DEFAULT_CAPACITY = 1_000_000;
@@ -71,15 +79,15 @@ export class Recorder implements Runtime {
   tid: number;
   threadName: string;
 
+  listener: TableListener | undefined;
+
   private buf: Float64Array;
+  /** [records ever written]; shared memory when the ring is, so readers see how far it got */
+  private readonly ctl: Float64Array;
   /** ring size in numbers (capacity * RECORD_STRIDE) */
   private readonly end: number;
   /** next write position, in numbers */
   private w = 0;
-  /** true once the ring has wrapped: every slot holds a record */
-  private wrapped = false;
-  /** records ever written (drops = total - capacity once wrapped) */
-  private total = 0;
   private depth = 0;
   private inst = 0;
   /** min duration in ms (ring times are ms) */
@@ -93,7 +101,9 @@ export class Recorder implements Runtime {
 
   constructor(opts: RecorderOptions = {}) {
     const capacity = Math.max(1, Math.floor(opts.capacity ?? DEFAULT_CAPACITY));
-    this.buf = new Float64Array(capacity * RECORD_STRIDE);
+    const bytes = capacity * RECORD_STRIDE * 8;
+    this.buf = new Float64Array(opts.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.ctl = new Float64Array(opts.shared ? new SharedArrayBuffer(8) : new ArrayBuffer(8));
     this.end = this.buf.length;
     this.minMs = Math.max(0, opts.minDurationUs ?? 0) / 1000;
     this.maxDepth = opts.maxDepth ?? Infinity;
@@ -112,6 +122,9 @@ export class Recorder implements Runtime {
     for (const entry of fns) {
       const [name = '', line = '0', col = '0', other] = entry.split('\t');
       this.functions.push({ name, file: other ? this.display(other) : shown, line: Number(line) || 0, col: Number(col) || 0 });
+    }
+    if (this.listener) {
+      try { this.listener.functionsAdded(base, this.functions.slice(base)); } catch { /* the ring stays readable locally */ }
     }
     return base;
   }
@@ -185,9 +198,9 @@ export class Recorder implements Runtime {
     b[w + 3] = depth;
     b[w + 4] = inst;
     w += RECORD_STRIDE;
-    if (w === this.end) { w = 0; this.wrapped = true; }
+    if (w === this.end) w = 0;
     this.w = w;
-    this.total++;
+    this.ctl[0]++;
   }
 
   private publish(id: number, start: number, end: number): void {
@@ -221,6 +234,9 @@ export class Recorder implements Runtime {
       id = this.spanNames.length;
       this.spanNames.push(name);
       this.spanIds.set(name, id);
+      if (this.listener) {
+        try { this.listener.spanAdded(id, name); } catch { /* see reg */ }
+      }
     }
     return id;
   }
@@ -242,11 +258,17 @@ export class Recorder implements Runtime {
   }
 
   get count(): number {
-    return this.wrapped ? this.end / RECORD_STRIDE : this.w / RECORD_STRIDE;
+    return Math.min(this.ctl[0]!, this.end / RECORD_STRIDE);
   }
 
   get dropped(): number {
-    return this.total - this.count;
+    return this.ctl[0]! - this.count;
+  }
+
+  /** The shared ring and counter (only when created with `shared: true`). */
+  get sharedRing(): { buf: SharedArrayBuffer; ctl: SharedArrayBuffer } | undefined {
+    const b = this.buf.buffer, c = this.ctl.buffer;
+    return b instanceof SharedArrayBuffer && c instanceof SharedArrayBuffer ? { buf: b, ctl: c } : undefined;
   }
 
   get capacity(): number {
@@ -255,18 +277,7 @@ export class Recorder implements Runtime {
 
   /** Copy of everything recorded so far, oldest first, times in µs. */
   snapshot(): ThreadRecording {
-    const n = this.count * RECORD_STRIDE;
-    const out = new Float64Array(n);
-    if (this.wrapped) {
-      out.set(this.buf.subarray(this.w), 0);
-      out.set(this.buf.subarray(0, this.w), this.end - this.w);
-    } else {
-      out.set(this.buf.subarray(0, n), 0);
-    }
-    for (let i = 0; i < n; i += RECORD_STRIDE) {
-      out[i + 1] *= 1000;
-      out[i + 2] *= 1000;
-    }
+    const { records, count, dropped } = copyRing(this.buf, this.ctl[0]!);
     return {
       pid: this.pid,
       tid: this.tid,
@@ -274,9 +285,9 @@ export class Recorder implements Runtime {
       timeOrigin: performance.timeOrigin,
       functions: this.functions.slice(),
       spanNames: this.spanNames.slice(),
-      records: out,
-      count: n / RECORD_STRIDE,
-      dropped: this.dropped,
+      records,
+      count,
+      dropped,
       nodeEvents: this.nodeEvents.slice(),
       droppedNodeEvents: this.droppedNodeEvents,
     };
@@ -285,9 +296,31 @@ export class Recorder implements Runtime {
   /** Forgets all records and Node events (function and span tables stay: ids remain valid). */
   clear(): void {
     this.w = 0;
-    this.wrapped = false;
-    this.total = 0;
+    this.ctl[0] = 0;
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;
   }
+}
+
+/**
+ * Oldest-first copy of a ring that has had `total` records written, times converted ms → µs.
+ * Works on another thread's shared ring too: the position follows from `total` alone.
+ */
+export function copyRing(buf: Float64Array, total: number): { records: Float64Array; count: number; dropped: number } {
+  const cap = buf.length / RECORD_STRIDE;
+  const count = Math.min(total, cap);
+  const n = count * RECORD_STRIDE;
+  const out = new Float64Array(n);
+  if (total > cap) {
+    const w = (total % cap) * RECORD_STRIDE;
+    out.set(buf.subarray(w), 0);
+    out.set(buf.subarray(0, w), buf.length - w);
+  } else {
+    out.set(buf.subarray(0, n), 0);
+  }
+  for (let i = 0; i < n; i += RECORD_STRIDE) {
+    out[i + 1] *= 1000;
+    out[i + 2] *= 1000;
+  }
+  return { records: out, count, dropped: total - count };
 }

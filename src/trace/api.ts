@@ -8,7 +8,7 @@ import { isMainThread, threadId } from 'node:worker_threads';
 import { currentRecorder } from '../recorder/current.js';
 import { flushGc } from '../recorder/channels.js';
 import { groupProcesses } from '../recorder/group.js';
-import { requestSnapshots } from '../recorder/snapshot-bus.js';
+import { workerRegistry } from '../recorder/workers.js';
 import type { ThreadRecording } from '../recorder/recording.js';
 import { writeTrace } from './build.js';
 
@@ -44,16 +44,16 @@ export interface SaveTraceResult {
 }
 
 /**
- * Writes a trace of everything recorded so far by every thread of this process that answers
- * within `timeoutMs` (a worker stuck in a synchronous loop cannot answer and is left out).
- * Recording goes on afterwards.
+ * Writes a trace of everything recorded so far. Called on the main thread it includes every
+ * worker thread (read from their shared rings, even one busy in a loop); called in a worker, that
+ * worker only. Recording goes on afterwards. Synchronous: usable in an 'exit' handler.
  */
-export async function saveTrace(outPath: string, opts: { timeoutMs?: number } = {}): Promise<SaveTraceResult> {
+export function saveTrace(outPath: string): SaveTraceResult {
   const rec = currentRecorder();
   if (!rec) throw new Error('stackscope: not tracing (run the program with `stackscope trace`)');
   flushGc();
   const own = rec.snapshot();
-  const others = await requestSnapshots(opts.timeoutMs ?? 250);
+  const others = isMainThread ? workerRegistry()?.snapshots() ?? [] : [];
   const label = ['node', process.argv[1] ? path.relative(process.cwd(), process.argv[1]) : '', ...process.argv.slice(2)].filter(Boolean).join(' ');
   const threads = [own, ...others.filter((t) => !(t.pid === own.pid && t.tid === own.tid))];
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));

@@ -14,7 +14,8 @@ import { attachChannels } from '../recorder/channels.js';
 import { setCurrentRecorder } from '../recorder/current.js';
 import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
 import { dumpThread } from '../recorder/lifecycle.js';
-import { attachSnapshotResponder } from '../recorder/snapshot-bus.js';
+import { writeDump } from '../recorder/dump.js';
+import { announceWorker, workerRegistry } from '../recorder/workers.js';
 
 function warn(what: string, err: unknown): void {
   const msg = err instanceof Error ? err.message : String(err);
@@ -33,11 +34,29 @@ async function installHooksFor(cfg: PreloadConfig): Promise<void> {
   mod.installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
 }
 
-/** Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP. */
+/**
+ * Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP.
+ * The main thread also dumps the workers that could not dump themselves (killed by its exit).
+ */
 function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
-  const dump = () => dumpThread(rec, cfg.dumpDir, label, warn);
+  if (!isMainThread) {
+    const link = announceWorker(rec);
+    process.on('exit', () => {
+      dumpThread(rec, cfg.dumpDir, label, warn);
+      link.done();
+    });
+    return; // signals are delivered to the main thread only
+  }
+  const registry = workerRegistry(true)!;
+  const dump = () => {
+    dumpThread(rec, cfg.dumpDir, label, warn);
+    try {
+      for (const w of registry.snapshots({ skipDone: true })) writeDump(cfg.dumpDir, w, label);
+    } catch (err) {
+      warn('could not save the trace of worker threads', err);
+    }
+  };
   process.on('exit', dump);
-  if (!isMainThread) return; // signals are delivered to the main thread only
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
       // The program has its own handler: it decides what happens; 'exit' dumps if it exits.
@@ -64,7 +83,7 @@ async function main(): Promise<void> {
   try {
     rec = new Recorder({
       capacity: cfg.bufferSize, minDurationUs: cfg.minDurationUs, maxDepth: cfg.maxDepth, cwd: cfg.cwd,
-      tid: isMainThread ? 0 : threadId, threadName: isMainThread ? 'main' : `worker ${threadId}`,
+      tid: isMainThread ? 0 : threadId, threadName: isMainThread ? 'main' : `worker ${threadId}`, shared: !isMainThread,
     });
     setCurrentRecorder(rec);
   } catch (err) {
@@ -79,7 +98,6 @@ async function main(): Promise<void> {
   }
   // After the hooks: their loader thread is stackscope's own, not the program's worker.
   try { attachChannels(rec); } catch (err) { warn('could not subscribe to Node events', err); }
-  try { attachSnapshotResponder(rec); } catch (err) { warn('could not enable on-demand snapshots', err); }
 }
 
 await main();

@@ -1,0 +1,116 @@
+/**
+ * Lets the main thread read worker threads' recordings without their help.
+ *
+ * A worker killed by the main thread's `process.exit()` or by a signal never runs its own 'exit'
+ * handler, and a worker stuck in a synchronous loop cannot answer a message. So each worker
+ * records into a ring in shared memory and announces it (plus every growth of its function and
+ * span tables) on a BroadcastChannel. The main thread drains that channel synchronously
+ * (`receiveMessageOnPort`), which works even inside its own 'exit' handler, and copies the rings.
+ */
+import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
+import type { FunctionInfo } from '../model/frame.js';
+import { copyRing, type Recorder } from './runtime.js';
+import type { ThreadRecording } from './recording.js';
+
+const BUS = 'stackscope:workers';
+
+type Msg =
+  | { type: 'hello'; pid: number; tid: number; threadName: string; timeOrigin: number; buf: SharedArrayBuffer; ctl: SharedArrayBuffer }
+  | { type: 'fns'; tid: number; base: number; fns: FunctionInfo[] }
+  | { type: 'span'; tid: number; id: number; name: string }
+  | { type: 'done'; tid: number };
+
+interface RemoteThread {
+  pid: number;
+  tid: number;
+  threadName: string;
+  timeOrigin: number;
+  buf: Float64Array;
+  ctl: Float64Array;
+  functions: FunctionInfo[];
+  spanNames: string[];
+  /** the worker wrote its own dump */
+  done: boolean;
+}
+
+function openBus(): BroadcastChannel {
+  const bc = new BroadcastChannel(BUS);
+  // The channel must never keep a thread alive that would otherwise exit.
+  (bc as unknown as { unref(): void }).unref();
+  return bc;
+}
+
+/** In a worker: share the (shared-memory) recorder's ring and tables with the main thread. */
+export function announceWorker(rec: Recorder): { done(): void } {
+  const ring = rec.sharedRing;
+  if (!ring) throw new Error('worker recorder must be created with shared: true');
+  const bc = openBus();
+  const tid = rec.tid;
+  const post = (m: Msg) => bc.postMessage(m);
+  post({ type: 'hello', pid: rec.pid, tid, threadName: rec.threadName, timeOrigin: performance.timeOrigin, buf: ring.buf, ctl: ring.ctl });
+  if (rec.functions.length) post({ type: 'fns', tid, base: 0, fns: rec.functions.slice() });
+  rec.spanNames.forEach((name, id) => post({ type: 'span', tid, id, name }));
+  rec.listener = {
+    functionsAdded: (base, fns) => post({ type: 'fns', tid, base, fns }),
+    spanAdded: (id, name) => post({ type: 'span', tid, id, name }),
+  };
+  return { done: () => post({ type: 'done', tid }) };
+}
+
+/** In the main thread: keeps track of the workers' shared rings. */
+export class WorkerRegistry {
+  private readonly bc = openBus();
+  private readonly threads = new Map<number, RemoteThread>();
+
+  constructor() {
+    this.bc.onmessage = (ev: unknown) => this.handle((ev as { data: Msg }).data);
+  }
+
+  /** Every worker ever seen (their rings stay readable after they exit), after draining the channel. */
+  snapshots(opts: { skipDone?: boolean } = {}): ThreadRecording[] {
+    this.drain();
+    const out: ThreadRecording[] = [];
+    for (const t of this.threads.values()) {
+      if (opts.skipDone && t.done) continue;
+      const { records, count, dropped } = copyRing(t.buf, t.ctl[0]!);
+      out.push({
+        pid: t.pid, tid: t.tid, threadName: t.threadName, timeOrigin: t.timeOrigin,
+        functions: t.functions.slice(), spanNames: t.spanNames.slice(),
+        records, count, dropped, nodeEvents: [], droppedNodeEvents: 0,
+      });
+    }
+    return out;
+  }
+
+  private drain(): void {
+    for (let m = receiveMessageOnPort(this.bc as never); m; m = receiveMessageOnPort(this.bc as never)) {
+      this.handle((m as { message: Msg }).message);
+    }
+  }
+
+  private handle(m: Msg): void {
+    try {
+      if (m.type === 'hello') {
+        this.threads.set(m.tid, {
+          pid: m.pid, tid: m.tid, threadName: m.threadName, timeOrigin: m.timeOrigin,
+          buf: new Float64Array(m.buf), ctl: new Float64Array(m.ctl), functions: [], spanNames: [], done: false,
+        });
+        return;
+      }
+      const t = this.threads.get(m.tid);
+      if (!t) return;
+      if (m.type === 'fns') m.fns.forEach((f, i) => { t.functions[m.base + i] = f; });
+      else if (m.type === 'span') t.spanNames[m.id] = m.name;
+      else if (m.type === 'done') t.done = true;
+    } catch { /* a malformed message only costs that worker's trace */ }
+  }
+}
+
+const REGISTRY = Symbol.for('stackscope.workerRegistry');
+
+/** The main thread's registry, created on first use; undefined in workers (they see only themselves). */
+export function workerRegistry(create = false): WorkerRegistry | undefined {
+  const g = globalThis as { [REGISTRY]?: WorkerRegistry };
+  if (!g[REGISTRY] && create) g[REGISTRY] = new WorkerRegistry();
+  return g[REGISTRY];
+}
