@@ -28,12 +28,14 @@ function stackscope(...args: string[]) {
 
 const HOT = /^MessageStore\.loadFolder \(fixtures\/mailbox\/store\.ts:\d+\)$/;
 
-/** Share of a strategy run's wall time spent inside the hot function (its outermost calls). */
+/**
+ * Share of a strategy run's JavaScript time (the top-level slices of its main track: calls and
+ * the running segments of async functions, network waits excluded) spent in the hot function.
+ */
 function hotShare(t: DtTrack): number {
-  const top = t.entries.filter((e) => e.depth === 0);
-  const span = Math.max(...top.map((e) => e.ts + e.dur)) - Math.min(...top.map((e) => e.ts));
+  const busy = t.entries.filter((e) => e.depth === 0).reduce((s, e) => s + e.dur, 0);
   const hot = t.entries.filter((e) => HOT.test(e.name) && !e.path.some((p) => HOT.test(p)));
-  return hot.reduce((s, e) => s + e.dur, 0) / span;
+  return hot.reduce((s, e) => s + e.dur, 0) / busy;
 }
 
 test('trace mode: the planted reload is a clear share of "batched", drops in "batched-fixed", and tops compare', async (t) => {
@@ -49,9 +51,9 @@ test('trace mode: the planted reload is a clear share of "batched", drops in "ba
     const main = (name: string) => dt.tracks.find((t) => t.processName === name && t.threadName === 'main')!;
     const buggy = hotShare(main('batched'));
     const fixed = hotShare(main('batched-fixed'));
-    assert.ok(buggy > 0.2, `loadFolder takes a clear share of the buggy sync: ${(buggy * 100).toFixed(1)}%`);
+    assert.ok(buggy > 0.3, `loadFolder takes a clear share of the buggy sync: ${(buggy * 100).toFixed(1)}%`);
     assert.ok(fixed < buggy / 5, `and far less once fixed: ${(fixed * 100).toFixed(1)}% vs ${(buggy * 100).toFixed(1)}%`);
-    t.diagnostic(`loadFolder share of the traced run: batched ${(buggy * 100).toFixed(1)}%, batched-fixed ${(fixed * 100).toFixed(1)}%`);
+    t.diagnostic(`loadFolder share of the traced run's JS time: batched ${(buggy * 100).toFixed(1)}%, batched-fixed ${(fixed * 100).toFixed(1)}%`);
     // The call tree shows where it comes from.
     const hot = main('batched').entries.find((e) => HOT.test(e.name))!;
     assert.ok(hot.path.some((p) => p.startsWith('FolderCache.get (fixtures/mailbox/cache.ts:')), hot.path.join(' > '));
@@ -83,7 +85,7 @@ test('sample mode: folded stacks per strategy and a differential folded file sho
     };
     const buggy = share(folded('batched'));
     const fixed = share(folded('batched-fixed'));
-    assert.ok(buggy > 0.2 && fixed < buggy / 4, `sampled self share of loadFolder: ${buggy.toFixed(2)} vs ${fixed.toFixed(2)}`);
+    assert.ok(buggy > 0.15 && fixed < buggy / 4, `sampled self share of loadFolder: ${buggy.toFixed(2)} vs ${fixed.toFixed(2)}`);
     t.diagnostic(`loadFolder self share of samples: batched ${(buggy * 100).toFixed(1)}%, batched-fixed ${(fixed * 100).toFixed(1)}%`);
     for (const k of folded('batched').keys()) assert.doesNotMatch(k, /bench\/(child|observe)\.js/, 'harness frames are cut');
 

@@ -27,7 +27,7 @@ export interface ProfileDiff {
  * whose totals move by the same amount.
  */
 export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
-  b = alignNames(a, b);
+  [a, b] = alignNames(a, b);
   const unit = a.unit === b.unit ? a.unit : 'share';
   const norm = (p: ProfileTimes, v: number) => (unit === 'share' ? (p.grandTotal > 0 ? v / p.grandTotal : 0) : v);
   const labels = new Set([...a.functions.keys(), ...b.functions.keys()]);
@@ -55,9 +55,10 @@ const LOCATION = / \(([^()]+:\d+)\)$/;
 /**
  * A sampled profile names a method by its bare name (`loadFolder`), the tracer by its qualified
  * one (`MessageStore.loadFolder`), both at the same `file:line`. When one function of each sits
- * at a location and their labels differ, B's takes A's label so the two rows become one.
+ * at a location and their labels differ, both take the longer (more qualified) label so the two
+ * rows become one.
  */
-function alignNames(a: ProfileTimes, b: ProfileTimes): ProfileTimes {
+function alignNames(a: ProfileTimes, b: ProfileTimes): [ProfileTimes, ProfileTimes] {
   const byLoc = (p: ProfileTimes) => {
     const m = new Map<string, string[]>();
     for (const label of p.functions.keys()) {
@@ -67,18 +68,23 @@ function alignNames(a: ProfileTimes, b: ProfileTimes): ProfileTimes {
     return m;
   };
   const locA = byLoc(a);
-  const locB = byLoc(b);
   const rename = new Map<string, string>();
-  for (const [loc, labelsB] of locB) {
+  for (const [loc, labelsB] of byLoc(b)) {
     const labelsA = locA.get(loc);
-    if (labelsA?.length === 1 && labelsB.length === 1 && labelsA[0] !== labelsB[0]) rename.set(labelsB[0]!, labelsA[0]!);
+    if (labelsA?.length !== 1 || labelsB.length !== 1 || labelsA[0] === labelsB[0]) continue;
+    const [la, lb] = [labelsA[0]!, labelsB[0]!];
+    if (a.functions.has(lb) || b.functions.has(la)) continue; // the other name is taken: leave both
+    const canonical = la.length >= lb.length ? la : lb;
+    rename.set(la, canonical).set(lb, canonical);
   }
-  if (rename.size === 0) return b;
-  const functions = new Map(b.functions);
-  for (const [from, to] of rename) {
-    const f = functions.get(from)!;
-    functions.delete(from);
-    functions.set(to, { ...f, label: to });
-  }
-  return { ...b, functions };
+  if (rename.size === 0) return [a, b];
+  const apply = (p: ProfileTimes): ProfileTimes => {
+    const functions = new Map<string, FunctionTimes>();
+    for (const [label, f] of p.functions) {
+      const to = rename.get(label) ?? label;
+      functions.set(to, to === label ? f : { ...f, label: to });
+    }
+    return { ...p, functions };
+  };
+  return [apply(a), apply(b)];
 }

@@ -1,0 +1,113 @@
+/** `compare`: per-function times from traces, cpuprofiles and folded stacks, and their diff. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { traceTimes, loadProfile, diffProfiles, compareProfiles } from '../src/compare/index.js';
+import type { TraceEvent } from '../src/formats/trace-event.js';
+import type { CpuProfile } from '../src/formats/cpuprofile.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist/cli/index.js');
+const X = (name: string, ts: number, dur: number, extra: Partial<TraceEvent> = {}): TraceEvent => ({ ph: 'X', name, ts, dur, pid: 1, tid: 0, ...extra });
+
+function tmp(name: string, content: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compare-test-'));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+test('trace: self = dur - children, total counts recursion once, calls count slices', () => {
+  const p = traceTimes('t', [
+    X('main (a.ts:1)', 1, 100),
+    X('fib (a.ts:5)', 10, 60),
+    X('fib (a.ts:5)', 20, 40),
+    X('fib (a.ts:5)', 30, 10),
+    X('leaf (a.ts:9)', 70, 20),
+  ]);
+  const f = (l: string) => p.functions.get(l)!;
+  assert.deepEqual(f('main (a.ts:1)'), { label: 'main (a.ts:1)', calls: 1, self: 20, total: 100 });
+  assert.deepEqual(f('fib (a.ts:5)'), { label: 'fib (a.ts:5)', calls: 3, self: 60, total: 60 });
+  assert.deepEqual(f('leaf (a.ts:9)'), { label: 'leaf (a.ts:9)', calls: 1, self: 20, total: 20 });
+  assert.equal(p.grandTotal, 100);
+});
+
+test('trace: async segments count, continuations join their function, lifetimes and Node events do not', () => {
+  const p = traceTimes('t', [
+    { ph: 'M', name: 'thread_name', pid: 1, tid: 7, args: { name: 'async 1' } },
+    X('sync (a.ts:2)', 1, 10, { cat: 'async' }),
+    X('resumed: sync (a.ts:2)', 50, 5, { cat: 'async' }),
+    X('sync (a.ts:2)', 1, 60, { tid: 7 }), // lifetime lane
+    X('GET /x', 11, 39, { cat: 'http', tid: 8 }),
+    X('other', 100, 4, { tid: 1 }), // another thread's track
+  ]);
+  const f = p.functions.get('sync (a.ts:2)')!;
+  assert.equal(f.calls, 1);
+  assert.equal(f.self, 15);
+  assert.equal(f.total, 15);
+  assert.equal(p.functions.has('GET /x'), false);
+  assert.equal(p.functions.get('other')!.self, 4);
+});
+
+test('cpuprofile and folded: sample weights to leaf self and to every frame total', () => {
+  const prof: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [2, 4] },
+      { id: 2, callFrame: { functionName: 'main', scriptId: 1, url: 'file:///x/app.js', lineNumber: 0, columnNumber: 0 }, children: [3] },
+      { id: 3, callFrame: { functionName: 'hot', scriptId: 1, url: 'file:///x/app.js', lineNumber: 9, columnNumber: 0 } },
+      { id: 4, callFrame: { functionName: '(idle)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 } },
+    ],
+    startTime: 0, endTime: 400, samples: [3, 3, 2, 4, 3], timeDeltas: [0, 100, 100, 100, 100],
+  };
+  const cp = loadProfile(tmp('p.cpuprofile', JSON.stringify(prof)));
+  assert.equal(cp.kind, 'cpuprofile');
+  assert.equal(cp.functions.get('hot (/x/app.js:10)')!.self, 200); // the last sample has no weight
+  assert.equal(cp.functions.get('main (/x/app.js:1)')!.total, 300);
+  assert.equal(cp.functions.has('(idle)'), false);
+  const fo = loadProfile(tmp('p.folded', 'main;rec;rec;hot 3\nmain 1\n'));
+  assert.equal(fo.unit, 'samples');
+  assert.deepEqual(fo.functions.get('rec'), { label: 'rec', calls: null, self: 0, total: 3 });
+  assert.equal(fo.functions.get('main')!.self, 1);
+  assert.equal(fo.grandTotal, 4);
+});
+
+test('diff: sorted by largest change in self time; a bare name matches a qualified one at the same place', () => {
+  // shares: A main 50%, loadFolder 16.7%, parse 33.3%; B main 30%, loadFolder 50%, parse 20%
+  const a = loadProfile(tmp('a.folded', 'main (s.ts:1);loadFolder (s.ts:48) 1\nmain (s.ts:1);parse (s.ts:9) 2\nmain (s.ts:1) 3\n'));
+  const b = traceTimes('b', [X('main (s.ts:1)', 1, 200), X('Store.loadFolder (s.ts:48)', 2, 100), X('parse (s.ts:9)', 160, 40)]);
+  const d = diffProfiles(a, b);
+  assert.equal(d.unit, 'share', 'µs and samples compare as shares');
+  assert.deepEqual(d.rows.map((r) => r.label), ['Store.loadFolder (s.ts:48)', 'main (s.ts:1)', 'parse (s.ts:9)']);
+  assert.ok(Math.abs(d.rows[0]!.selfDelta - (0.5 - 1 / 6)) < 1e-9);
+  assert.equal(d.rows[0]!.a!.self, 1);
+  assert.equal(d.rows[0]!.b!.calls, 1);
+  assert.equal(d.rows.filter((r) => r.label.includes('loadFolder')).length, 1);
+});
+
+test('compare CLI: text and JSON, one-line errors for bad input', () => {
+  const a = tmp('a.folded', 'main;slow 90\nmain;fast 10\n');
+  const b = tmp('b.folded', 'main;slow 10\nmain;fast 12\n');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'compare', ...args], { encoding: 'utf8' });
+  const text = run(a, b);
+  assert.equal(text.status, 0, text.stderr);
+  const rows = text.stdout.split('\n');
+  const header = rows.findIndex((l) => l.startsWith('function'));
+  assert.match(rows[header + 1]!, /^slow\s+\?\s+\?\s+90\s+10\s+−80/);
+  const json = JSON.parse(run(a, b, '--json').stdout) as ReturnType<typeof compareProfiles>;
+  assert.equal(json.rows[0]!.label, 'slow');
+  assert.equal(json.rows[0]!.selfDelta, -80);
+  for (const [args, re] of [
+    [[a, '/nope/x.json'], /^stackscope: \/nope\/x\.json: no such file$/],
+    [[a, tmp('bad.json', '{"foo":1}')], /bad\.json: JSON but neither a trace/],
+    [[a, tmp('bad.txt', 'not folded\n')], /bad\.txt: not a trace, \.cpuprofile or folded file/],
+  ] as [string[], RegExp][]) {
+    const r = run(...args);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+    assert.match(r.stderr.trimEnd(), re);
+  }
+});
