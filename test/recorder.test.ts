@@ -62,6 +62,19 @@ test('a throwing call is still recorded and depth recovers', () => {
   assert.deepEqual(records(rec.snapshot()).map((r) => r.depth), [0, 0]);
 });
 
+test('calls still running at a snapshot (e.g. around process.exit) are closed at "now"', () => {
+  const rec = new Recorder({ capacity: 10 });
+  const outer = rec.en(4);
+  const anon = rec.en(); // no id: cannot be named, not closed
+  const inner = rec.en(5);
+  const t = rec.en(6); rec.ex(6, t);
+  const rs = records(rec.snapshot());
+  assert.deepEqual(rs.map((r) => [r.id, r.depth]), [[6, 3], [5, 2], [4, 0]]);
+  assert.ok(rs[2]!.start <= rs[1]!.start && rs[1]!.end <= rs[2]!.end);
+  rec.ex(5, inner); rec.ex(0, anon); rec.ex(4, outer);
+  assert.deepEqual(records(rec.snapshot()).map((r) => r.id), [6, 5, 0, 4]);
+});
+
 test('ring overflow keeps the newest records and counts drops', () => {
   const rec = new Recorder({ capacity: 4 });
   for (let i = 0; i < 10; i++) { const t = rec.en(); rec.ex(i, t); }

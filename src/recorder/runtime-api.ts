@@ -50,8 +50,12 @@ export interface Runtime {
    * when a function maps to another original file than `file` (bundles).
    */
   reg(file: string, fns: string[]): number;
-  /** Sync function entry; returns the start token. */
-  en(): number;
+  /**
+   * Sync function entry; returns the start token. Passing the function id (optional, same id as
+   * given to ex) lets the recorder close calls still running when the process exits, e.g. the
+   * function that called process.exit(): `const __t$ = __ss$.en(__ssb$ + k);`.
+   */
+  en(id?: number): number;
   /** Sync function exit. */
   ex(id: number, token: number): void;
   /** Async / generator function entry. */
