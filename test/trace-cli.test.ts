@@ -113,6 +113,20 @@ test('SIGTERM with the program\'s own handler: the handler decides', async () =>
   assert.equal(countByName(slices(out), 'work '), 2);
 });
 
+test('a program stuck in a sync loop still dies of a repeated SIGINT', async () => {
+  let sent = false;
+  const t = await traced(['-o', outFile(), fx('rec-stuck.mjs')], {
+    onStdout: (s, child) => {
+      if (sent || !s.includes('ready')) return;
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 100);
+      setTimeout(() => child.kill('SIGINT'), 800);
+    },
+  });
+  assert.equal(t.signal, 'SIGINT', t.stderr);
+  assert.match(t.stderr, /does not respond to SIGINT/);
+});
+
 test('worker threads are dumped as their own tracks', async () => {
   const out = outFile();
   const t = await traced(['-o', out, fx('rec-worker.mjs')]);

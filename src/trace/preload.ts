@@ -15,6 +15,7 @@ import { setCurrentRecorder } from '../recorder/current.js';
 import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
 import { dumpThread } from '../recorder/lifecycle.js';
 import { writeDump } from '../recorder/dump.js';
+import { markSignalSeen } from '../recorder/signals.js';
 import { announceWorker, workerRegistry } from '../recorder/workers.js';
 
 function warn(what: string, err: unknown): void {
@@ -59,6 +60,7 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
   process.on('exit', dump);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
+      markSignalSeen(cfg.dumpDir);
       // The program has its own handler: it decides what happens; 'exit' dumps if it exits.
       if (process.listenerCount(sig) > 1) return;
       dump();

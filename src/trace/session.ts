@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
+import { signalSeen } from '../recorder/signals.js';
 import { groupProcesses } from '../recorder/group.js';
 import { writeTrace } from './build.js';
 
@@ -40,6 +41,7 @@ export interface TraceResult {
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const STUCK_AFTER_MS = 500;
 const TS_ENTRY = /\.(ts|mts|cts|tsx)$/i;
 
 export const PRELOAD_PATH = fileURLToPath(new URL('./preload.js', import.meta.url));
@@ -113,11 +115,29 @@ function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadC
     });
     // While the program runs, signals are its business: pass them on and do not die of them
     // ourselves, or the trace of a Ctrl-C'd program would never be written.
-    const forward = (sig: NodeJS.Signals) => { try { child.kill(sig); } catch { /* already gone */ } };
+    let firstSignalAt = 0;
+    let killedFor: NodeJS.Signals | null = null;
+    const forward = (sig: NodeJS.Signals) => {
+      const now = Date.now();
+      // Asked again, and the program has not run a line of JS since the first signal: it is
+      // stuck in a synchronous loop, where untraced it would have died at once.
+      if (firstSignalAt && now - firstSignalAt >= STUCK_AFTER_MS && child.pid !== undefined && !signalSeen(cfg.dumpDir, child.pid)) {
+        process.stderr.write(`stackscope: the program does not respond to ${sig} (busy in a synchronous loop?); killing it, its trace is lost\n`);
+        killedFor = sig;
+        try { child.kill('SIGKILL'); } catch { /* already gone */ }
+        return;
+      }
+      if (!firstSignalAt) firstSignalAt = now;
+      try { child.kill(sig); } catch { /* already gone */ }
+    };
     for (const sig of FORWARDED) process.on(sig, forward);
     const done = () => { for (const sig of FORWARDED) process.removeListener(sig, forward); };
     child.once('error', (err) => { done(); reject(new UserError(`could not start node: ${err.message}`)); });
-    child.once('exit', (exitCode, signal) => { done(); resolve({ exitCode, signal }); });
+    child.once('exit', (exitCode, signal) => {
+      done();
+      // Leave as the untraced program would have: by the signal that was asked for, not SIGKILL.
+      resolve({ exitCode, signal: signal === 'SIGKILL' && killedFor ? killedFor : signal });
+    });
   });
 }
 
