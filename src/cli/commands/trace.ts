@@ -29,7 +29,11 @@ export const traceCommand: CommandModule<object, { '--'?: unknown[] }> = {
 export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
   const argv = (await yargs(tokens)
     .scriptName('stackscope trace')
-    .usage('$0 [options] <script> [args..]\n\nRun a program with every call of its own code traced and write a Chrome trace.\nOptions go before the script; everything after the script is passed to the program.')
+    .usage('$0 [options] <script> [args..]')
+    .epilogue('Runs the program with every call of its own code traced and writes a Chrome trace.\n'
+      + 'Options go before the script; everything after the script is passed to the program.\n'
+      + 'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n'
+      + `Open the trace: ${OPEN_HINT}`)
     .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true, 'greedy-arrays': false, 'parse-numbers': false, 'parse-positional-numbers': false })
     .option('out', { alias: 'o', type: 'string', default: 'trace.json', describe: 'where to write the trace' })
     .option('include', { type: 'string', array: true, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**")' })
@@ -40,14 +44,13 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .option('node-arg', { type: 'string', array: true, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
     .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object on stderr (stdout belongs to the program)' })
     .example('$0 app.js', 'trace app.js, write trace.json')
-    .example('$0 -o out/run.json src/server.ts --port 8080', 'trace a TypeScript entry; --port 8080 goes to the program')
+    .example('$0 -o out/run.json src/server.ts --port 8080', 'a TypeScript entry; --port 8080 is for the program')
     .example('$0 --min-duration 50 --exclude "src/gen/**" -- app.mjs input.txt', 'only calls of 50 µs or more, skip generated code')
-    .epilogue(`Open the trace: ${OPEN_HINT}`)
     .strict()
     .version(false)
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .wrap(Math.min(120, process.stdout.columns || 120))
     .fail((msg, err) => { throw err instanceof UserError ? err : new UserError(msg ?? (err ? err.message : 'bad arguments')); })
     .parseAsync()) as ParsedTraceArgs;
   const rest = (argv['--'] ?? []).map(String);
