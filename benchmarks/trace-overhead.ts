@@ -77,7 +77,10 @@ const result = {
   node: process.version,
   runs,
   callHeavy: { fixture: 'fib(25)', calls: calls.calls, untracedMs: calls.untraced, tracedMs: calls.traced, ratio: calls.traced / calls.untraced, nsPerCallAdded: nsPerCall },
-  realistic: { fixture: 'json/sort/group/format, 20k records', untracedMs: mix.untraced, tracedMs: mix.traced, ratio: mix.traced / mix.untraced },
+  realistic: {
+    fixture: 'json/sort/group/format, 20k records', calls: mix.calls, untracedMs: mix.untraced, tracedMs: mix.traced,
+    ratio: mix.traced / mix.untraced, nsPerCallAdded: mix.calls ? ((mix.traced - mix.untraced) * 1e6) / mix.calls : undefined,
+  },
 };
 
 if (asJson) {
@@ -87,7 +90,8 @@ if (asJson) {
   const rows = [
     ['workload', 'untraced ms', 'traced ms', 'ratio', 'ns added/call'],
     [`call-heavy ${result.callHeavy.fixture}, ${calls.calls} calls`, f(calls.untraced), f(calls.traced), `${f(result.callHeavy.ratio, 1)}x`, f(nsPerCall, 1)],
-    [`realistic ${result.realistic.fixture}`, f(mix.untraced), f(mix.traced), `${f(result.realistic.ratio, 2)}x`, ''],
+    [`realistic ${result.realistic.fixture}, ${mix.calls ?? '?'} calls`, f(mix.untraced), f(mix.traced), `${f(result.realistic.ratio, 2)}x`,
+      result.realistic.nsPerCallAdded === undefined ? '' : f(result.realistic.nsPerCallAdded, 1)],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`trace overhead on Node ${process.version}, median of ${runs} interleaved runs each`);

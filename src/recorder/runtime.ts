@@ -279,6 +279,11 @@ export class Recorder implements Runtime {
     return Math.min(this.ctl[0]!, this.end / RECORD_STRIDE);
   }
 
+  /** records ever written since the last clear (kept + dropped) */
+  get recorded(): number {
+    return this.ctl[0]!;
+  }
+
   get dropped(): number {
     return this.ctl[0]! - this.count;
   }
