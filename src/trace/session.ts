@@ -37,7 +37,10 @@ export interface TraceResult {
   events: number;
   /** records lost to ring overflow plus Node events lost to their cap, all threads */
   dropped: number;
+  /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
+  /** set when the trace could not be written (the program's status is still valid) */
+  writeError?: string;
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -66,15 +69,21 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`));
     const processes = groupProcesses(threads);
     const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
-    const summary = writeTrace(out, processes, {
-      metadata: {
-        'stackscope-version': await version(),
-        command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
-        exitCode, signal, droppedRecords: dropped,
-        bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
-      },
-    });
-    return { exitCode, signal, tracePath: out, events: summary.events, dropped, threads: threads.length };
+    const base = { exitCode, signal, tracePath: out, dropped, threads: threads.length };
+    try {
+      const summary = writeTrace(out, processes, {
+        metadata: {
+          'stackscope-version': await version(),
+          command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
+          exitCode, signal, droppedRecords: dropped,
+          bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
+        },
+      });
+      return { ...base, events: summary.events };
+    } catch (err) {
+      // The program has run: its exit status must still come through, so this is reported, not thrown.
+      return { ...base, events: 0, writeError: err instanceof Error ? err.message : String(err) };
+    }
   } finally {
     if (ownDumpDir) fs.rmSync(dumpDir, { recursive: true, force: true });
   }

@@ -81,9 +81,14 @@ interface ParsedTraceArgs {
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.tracePath, events: r.events, dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError ? null : r.tracePath, events: r.events, dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
+  if (r.writeError) {
+    process.stderr.write(`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}\n`);
+    return;
+  }
+  if (r.threads === 0) process.stderr.write('stackscope: no recording was saved (was the program killed with SIGKILL?)\n');
   const lines = [`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${r.threads} thread${r.threads === 1 ? '' : 's'})`];
   if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
   lines.push(`stackscope: open it in ${OPEN_HINT}`);
