@@ -30,7 +30,10 @@ if (!fs.existsSync(preload)) {
 
 interface Sample { ms: number; calls?: number }
 
-function runOnce(fixture: string, args: string[], traced: boolean): Sample {
+// A no-op subscriber to `stackscope:call`: what another tool listening to the tracer costs.
+const SUBSCRIBER = 'data:text/javascript,import dc from "node:diagnostics_channel"; let n = 0; dc.subscribe("stackscope:call", () => { n++; });';
+
+function runOnce(fixture: string, args: string[], traced: boolean, subscribed = false): Sample {
   const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-'));
   try {
     const env = { ...process.env };
@@ -38,6 +41,7 @@ function runOnce(fixture: string, args: string[], traced: boolean): Sample {
     if (traced) {
       env.STACKSCOPE_TRACE = JSON.stringify({ dumpDir, include: [], exclude: [], cwd: root, typescript: false, cacheDir: path.join(os.tmpdir(), 'ss-bench-cache') });
       nodeArgs.push('--import', pathToFileURL(preload).href);
+      if (subscribed) nodeArgs.push('--import', SUBSCRIBER);
     } else {
       delete env.STACKSCOPE_TRACE;
     }
@@ -56,20 +60,22 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function measure(fixture: string, args: string[]): { untraced: number; traced: number; calls?: number } {
+function measure(fixture: string, args: string[], withSubscriber = false): { untraced: number; traced: number; subscribed?: number; calls?: number } {
   const u: number[] = [];
   const t: number[] = [];
+  const sub: number[] = [];
   let calls: number | undefined;
   for (let i = 0; i < runs; i++) {
     u.push(runOnce(fixture, args, false).ms);
     const s = runOnce(fixture, args, true);
     t.push(s.ms);
     calls = s.calls;
+    if (withSubscriber) sub.push(runOnce(fixture, args, true, true).ms);
   }
-  return { untraced: median(u), traced: median(t), calls };
+  return { untraced: median(u), traced: median(t), subscribed: withSubscriber ? median(sub) : undefined, calls };
 }
 
-const calls = measure('fixtures/trace/rec-bench-calls.mjs', ['25', '7']);
+const calls = measure('fixtures/trace/rec-bench-calls.mjs', ['25', '7'], true);
 const mix = measure('fixtures/trace/rec-bench-mix.mjs', ['20000', '7']);
 const nsPerCall = ((calls.traced - calls.untraced) * 1e6) / calls.calls!;
 
@@ -77,6 +83,10 @@ const result = {
   node: process.version,
   runs,
   callHeavy: { fixture: 'fib(25)', calls: calls.calls, untracedMs: calls.untraced, tracedMs: calls.traced, ratio: calls.traced / calls.untraced, nsPerCallAdded: nsPerCall },
+  callHeavyWithCallSubscriber: {
+    tracedMs: calls.subscribed!, ratio: calls.subscribed! / calls.untraced,
+    nsPerCallAdded: ((calls.subscribed! - calls.untraced) * 1e6) / calls.calls!,
+  },
   realistic: {
     fixture: 'json/sort/group/format, 20k records', calls: mix.calls, untracedMs: mix.untraced, tracedMs: mix.traced,
     ratio: mix.traced / mix.untraced, nsPerCallAdded: mix.calls ? ((mix.traced - mix.untraced) * 1e6) / mix.calls : undefined,
@@ -90,6 +100,7 @@ if (asJson) {
   const rows = [
     ['workload', 'untraced ms', 'traced ms', 'ratio', 'ns added/call'],
     [`call-heavy ${result.callHeavy.fixture}, ${calls.calls} calls`, f(calls.untraced), f(calls.traced), `${f(result.callHeavy.ratio, 1)}x`, f(nsPerCall, 1)],
+    ['  same, with a stackscope:call subscriber', f(calls.untraced), f(calls.subscribed!), `${f(result.callHeavyWithCallSubscriber.ratio, 1)}x`, f(result.callHeavyWithCallSubscriber.nsPerCallAdded, 1)],
     [`realistic ${result.realistic.fixture}, ${mix.calls ?? '?'} calls`, f(mix.untraced), f(mix.traced), `${f(result.realistic.ratio, 2)}x`,
       result.realistic.nsPerCallAdded === undefined ? '' : f(result.realistic.nsPerCallAdded, 1)],
   ];
