@@ -235,6 +235,27 @@ test('saveTrace on demand includes live workers; getRecorder snapshot and clear'
   assert.equal(countByName(slices(out).filter((e) => e.tid === 0), 'step '), 1);
 });
 
+test('a failing profiler costs one stderr line, never the program', async () => {
+  const preload = path.join(root, 'dist/trace/preload.js');
+  const u = await untraced(fx('rec-basic.mjs'), ['code3', '3']);
+  for (const cfg of ['{"dumpDir":"/nonexistent/stackscope-dir"}', '{not json']) {
+    const r = await new Promise<Run>((resolve) => {
+      const child = spawn(process.execPath, ['--import', preload, fx('rec-basic.mjs'), 'code3', '3'], {
+        cwd: root, env: { ...process.env, STACKSCOPE_TRACE: cfg }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '', stderr = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d; });
+      child.stderr.on('data', (d: Buffer) => { stderr += d; });
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, u.stdout);
+    const { program, own } = split(r.stderr);
+    assert.equal(program, u.stderr);
+    assert.equal(own.length, 1, r.stderr);
+  }
+});
+
 test('bad input: one line on stderr, non-zero exit, program not run', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['no-such-script.js'], /script not found: no-such-script\.js/],
