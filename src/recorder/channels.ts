@@ -52,17 +52,20 @@ export function attachChannels(rec: Recorder): () => void {
 
 const START = Symbol('stackscope.start');
 const INST = Symbol('stackscope.inst');
+const DEPTH = Symbol('stackscope.depth');
 
 function attachSpans(rec: Recorder, undo: Array<() => void>): void {
   const tc = diagnostics_channel.tracingChannel<unknown, SpanContext>(SPAN_CHANNEL);
   const finish = (ctx: SpanContext) => {
     const start = ctx[START];
     if (typeof start !== 'number') return;
-    rec.recordSpan(ctx.name, start, rec.nowUs(), Number(ctx[INST]) || 0);
+    rec.recordSpan(ctx.name, start, rec.nowUs(), Number(ctx[INST]) || 0, Number(ctx[DEPTH]) || 0);
   };
   const handlers = {
     start: guard((ctx: SpanContext) => {
       ctx[INST] = rec.nextInstance();
+      // An async span ends wherever its promise settles: keep the depth it started at.
+      ctx[DEPTH] = rec.currentDepth;
       ctx[START] = rec.nowUs();
     }),
     // A span whose function returned a promise ends at asyncEnd instead.

@@ -259,9 +259,14 @@ export class Recorder implements Runtime {
     return id;
   }
 
-  /** Records a user span; times in µs on the recording clock. */
-  recordSpan(name: string, startUs: number, endUs: number, inst: number): void {
-    this.push(this.spanId(name) * 4 + RecordKind.Span, startUs / 1000, endUs / 1000, this.depth, inst);
+  /** Records a user span; times in µs on the recording clock, depth as at its start. */
+  recordSpan(name: string, startUs: number, endUs: number, inst: number, depth: number = this.depth): void {
+    this.push(this.spanId(name) * 4 + RecordKind.Span, startUs / 1000, endUs / 1000, depth, inst);
+  }
+
+  /** Call depth right now (0 = no traced call running). */
+  get currentDepth(): number {
+    return this.depth;
   }
 
   /** A fresh instance number (shared with async calls, so flows never collide). */
