@@ -92,7 +92,11 @@ async function main(): Promise<void> {
     warn('could not start the recorder, not tracing', err);
     return;
   }
-  arrangeDumps(rec, cfg, processLabel(cfg.cwd));
+  try {
+    arrangeDumps(rec, cfg, processLabel(cfg.cwd));
+  } catch (err) {
+    warn('could not arrange saving the trace', err);
+  }
   try {
     await installHooksFor(cfg);
   } catch (err) {
