@@ -59,7 +59,7 @@ export function saveTrace(outPath: string): SaveTraceResult {
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
   const summary = writeTrace(path.resolve(outPath), processes, {
-    metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}`, droppedRecords: dropped },
+    metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
   });
   return { path: path.resolve(outPath), events: summary.events, threads: threads.length, dropped };
 }

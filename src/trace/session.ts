@@ -73,9 +73,8 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     try {
       const summary = writeTrace(out, processes, {
         metadata: {
-          'stackscope-version': await version(),
           command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
-          exitCode, signal, droppedRecords: dropped,
+          exitCode, signal,
           bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
         },
       });
@@ -148,13 +147,4 @@ function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadC
       resolve({ exitCode, signal: signal === 'SIGKILL' && killedFor ? killedFor : signal });
     });
   });
-}
-
-async function version(): Promise<string> {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '';
-  } catch {
-    return '';
-  }
 }
