@@ -1,0 +1,147 @@
+/**
+ * The agent's worker thread: holds an inspector session to the main thread, turns profiler windows
+ * into bounded stack tables, and serves them over HTTP. Living off the main thread is what lets the
+ * endpoint answer while the application's JavaScript is busy.
+ */
+import os from 'node:os';
+import inspector from 'node:inspector';
+import { parentPort, workerData } from 'node:worker_threads';
+import { callFrameLabel, forEachTimedSample, isIdleFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { foldedKey } from '../formats/folded.js';
+import { diskSourceMaps, sourceMapProfile } from './source-maps.js';
+import { StackTable } from './stack-table.js';
+import { WindowHistory } from './history.js';
+import { StallLog, monotonicUs, type StallRange } from './stalls.js';
+import { WindowSampler } from './window-sampler.js';
+import { createAgentServer, type AgentState } from './server.js';
+import type { AgentConfig } from './agent-config.js';
+
+export type ToWorker = { type: 'stall'; range: StallRange } | { type: 'stop' };
+export type FromWorker = { type: 'ready'; port: number; host: string } | { type: 'error'; message: string } | { type: 'stopped' };
+
+const cfg = workerData as AgentConfig;
+const port = parentPort!;
+const send = (m: FromWorker): void => port.postMessage(m);
+
+// Profile timestamps are monotonic µs (process.hrtime); this converts them to wall-clock ms.
+const epochOffsetMs = Date.now() - monotonicUs() / 1000;
+const epochOfUs = (us: number): number => epochOffsetMs + us / 1000;
+
+const sourceMaps = diskSourceMaps();
+const startedMs = Date.now();
+const cumulative = new StackTable(cfg.maxStacks);
+let cumulativeStartMs = startedMs;
+let cumulativeEndMs = startedMs;
+const history = new WindowHistory(Math.random().toString(36).slice(2, 10), cfg.historyWindows);
+const stalls = new StallLog(epochOfUs);
+let idleSamples = 0;
+let windowsDone = 0;
+
+function labelled(profile: CpuProfile) {
+  sourceMapProfile(profile, sourceMaps);
+  const labels = new Map<CpuProfileNode, string>();
+  const keys = new Map<CpuProfileNode[], string | null>();
+  const table = new StackTable(cfg.maxStacks);
+  const timed: Array<{ ts: number; key: string | null }> = [];
+  let idle = 0;
+  forEachTimedSample(profile, ({ stack, ts }) => {
+    let key = keys.get(stack);
+    if (key === undefined) {
+      const leaf = stack[stack.length - 1];
+      key = !leaf || isIdleFrame(leaf.callFrame) ? null : foldedKey(stack.map((n) => {
+        let l = labels.get(n);
+        if (l === undefined) labels.set(n, (l = callFrameLabel(n.callFrame)));
+        return l;
+      }));
+      keys.set(stack, key);
+    }
+    timed.push({ ts, key });
+    if (key === null) idle++;
+    else table.add(key);
+  });
+  return { table, timed, idle };
+}
+
+function onWindow(profile: CpuProfile, intervalUs: number): void {
+  try {
+    const { table, timed, idle } = labelled(profile);
+    const startMs = epochOfUs(profile.startTime);
+    const endMs = epochOfUs(profile.endTime);
+    history.push({ startMs, endMs, intervalUs, samples: table.samples, stacks: table.stacks, foldedStacks: table.foldedStacks });
+    cumulative.addAll(table.stacks);
+    cumulativeEndMs = endMs;
+    idleSamples += idle;
+    windowsDone++;
+    stalls.addWindow(timed, profile.endTime);
+  } catch (err) {
+    send({ type: 'error', message: `could not process a profile window: ${(err as Error).message}` });
+  }
+}
+
+const session = new inspector.Session();
+session.connectToMainThread();
+const sampler = new WindowSampler(session, cfg.intervalUs, cfg.windowMs, onWindow);
+
+const state: AgentState = {
+  token: cfg.token,
+  cumulative,
+  get cumulativeStartMs() { return cumulativeStartMs; },
+  get cumulativeEndMs() { return cumulativeEndMs; },
+  reset() {
+    cumulative.clear();
+    cumulativeStartMs = cumulativeEndMs;
+  },
+  history,
+  meta: () => ({
+    pid: process.pid,
+    hostname: os.hostname(),
+    intervalUs: cfg.intervalUs,
+    windowMs: cfg.windowMs,
+    startedAt: new Date(startedMs).toISOString(),
+    samples: cumulative.samples,
+    windowStart: new Date(cumulativeStartMs).toISOString(),
+    windowEnd: new Date(cumulativeEndMs).toISOString(),
+    stacks: cumulative.stacks.size,
+    maxStacks: cfg.maxStacks,
+    foldedStacks: cumulative.foldedStacks,
+    foldedSamples: cumulative.foldedSamples,
+    idleSamples,
+    totalSamples: history.totalSamples,
+    windows: windowsDone,
+    historyWindows: history.size,
+    cursor: history.cursorOf(history.lastSeq),
+    stallThresholdMs: cfg.stallThresholdMs,
+    stalls: stalls.stalls.length,
+  }),
+  stalls: () => ({ thresholdMs: cfg.stallThresholdMs, stalls: stalls.stalls }),
+  busyRecording: () => sampler.busyRecording,
+  async record(seconds, intervalUs) {
+    const profile = await sampler.record(seconds, intervalUs);
+    sourceMapProfile(profile, sourceMaps);
+    return { profile, startEpochMs: epochOfUs(profile.startTime) };
+  },
+};
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'stall') stalls.addStall(m.range);
+  else if (m.type === 'stop') {
+    server.close();
+    sampler.stop().catch(() => undefined).finally(() => {
+      session.disconnect();
+      send({ type: 'stopped' });
+      port.close();
+    });
+  }
+});
+
+const server = createAgentServer(state);
+server.on('error', (err) => send({ type: 'error', message: `cannot listen on ${cfg.host}:${cfg.port}: ${err.message}` }));
+try {
+  await sampler.start();
+  server.listen(cfg.port, cfg.host, () => {
+    const addr = server.address();
+    send({ type: 'ready', port: typeof addr === 'object' && addr ? addr.port : cfg.port, host: cfg.host });
+  });
+} catch (err) {
+  send({ type: 'error', message: `cannot start the profiler: ${(err as Error).message}` });
+}

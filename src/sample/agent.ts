@@ -1,0 +1,114 @@
+/**
+ * The production agent, in-process: `startAgent()` starts the sampler's worker thread and the stall
+ * heartbeat, and resolves once the HTTP endpoint listens. Nothing here keeps the process alive, and
+ * no failure of the agent throws into the application after start: it is reported once on stderr.
+ */
+import path from 'node:path';
+import inspector from 'node:inspector';
+import { Worker, isMainThread } from 'node:worker_threads';
+import { resolveAgentConfig, type AgentOptions } from './agent-config.js';
+import { watchStalls } from './stalls.js';
+import type { FromWorker, ToWorker } from './agent-worker.js';
+
+export type { AgentOptions } from './agent-config.js';
+
+export interface Agent {
+  host: string;
+  port: number;
+  /** http://host:port */
+  url: string;
+  pid: number;
+  /** Closes the endpoint, publishes the last window and ends the worker. */
+  stop(): Promise<void>;
+}
+
+const RUNNING = Symbol.for('stackscope.agent');
+type Global = typeof globalThis & { [RUNNING]?: Promise<Agent> };
+
+let reported = false;
+/** The agent speaks at most once: a profiler must not flood the logs of the program it watches. */
+export function reportAgentFailure(message: string): void {
+  if (reported) return;
+  reported = true;
+  process.stderr.write(`stackscope agent: ${message}\n`);
+}
+
+/**
+ * Starts sampling the main thread and serving the endpoint. One agent per process: a second call
+ * returns the first agent. Call it from the main thread (the sampler always profiles the main thread).
+ */
+export function startAgent(options: AgentOptions = {}): Promise<Agent> {
+  const g = globalThis as Global;
+  if (g[RUNNING]) return g[RUNNING]!;
+  const p = launch(options);
+  g[RUNNING] = p;
+  p.catch(() => { delete g[RUNNING]; });
+  return p;
+}
+
+function launch(options: AgentOptions): Promise<Agent> {
+  if (!isMainThread) return Promise.reject(new Error('startAgent must be called on the main thread'));
+  const cfg = resolveAgentConfig(options);
+  primeInlineFrames();
+  const ext = path.extname(new URL(import.meta.url).pathname);
+  const workerUrl = new URL(`./agent-worker${ext}`, import.meta.url);
+  // The worker gets none of the application's preloads (its own APM agents, loaders); from sources
+  // (tests under tsx) it needs the TypeScript loader.
+  const execArgv = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
+  const worker = new Worker(workerUrl, { workerData: cfg, execArgv, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  const post = (m: ToWorker): void => worker.postMessage(m);
+
+  return new Promise<Agent>((resolve, reject) => {
+    let ready = false;
+    let stopStalls: (() => void) | null = null;
+    let onStopped: (() => void) | null = null;
+    // Listeners go on before unref(): a 'message' listener added later would ref the worker again.
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') {
+        ready = true;
+        stopStalls = watchStalls(cfg.stallThresholdMs, (range) => post({ type: 'stall', range }));
+        resolve({
+          host: m.host, port: m.port, url: `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`, pid: process.pid,
+          stop: () => new Promise<void>((done) => {
+            stopStalls?.();
+            onStopped = done;
+            post({ type: 'stop' });
+            // If the worker cannot finish (main thread about to exit), do not hang the caller.
+            setTimeout(done, 2000).unref();
+          }).finally(() => { delete (globalThis as Global)[RUNNING]; }),
+        });
+      } else if (m.type === 'stopped') {
+        onStopped?.();
+        void worker.terminate();
+      } else if (m.type === 'error') {
+        if (!ready) { void worker.terminate(); reject(new Error(m.message)); }
+        else reportAgentFailure(m.message);
+      }
+    });
+    worker.on('error', (err) => {
+      stopStalls?.();
+      if (!ready) reject(err);
+      else reportAgentFailure(`sampler stopped: ${err.message}`);
+    });
+    worker.on('exit', (code) => {
+      stopStalls?.();
+      onStopped?.();
+      if (!ready) reject(new Error(`agent worker exited (code ${code}) before it was ready`));
+    });
+    worker.unref();
+  });
+}
+
+/**
+ * V8 keeps the positions that let the profiler name inlined functions only in code optimised after
+ * a profiler has run once in the isolate. The worker's session starts tens of ms later, so run one
+ * empty profile here, synchronously, before the application's code gets hot.
+ */
+function primeInlineFrames(): void {
+  try {
+    const s = new inspector.Session();
+    s.connect();
+    for (const m of ['Profiler.enable', 'Profiler.start', 'Profiler.stop', 'Profiler.disable']) s.post(m);
+    s.disconnect();
+  } catch { /* inspector unavailable: frames of inlined functions go to their callers */ }
+}

@@ -1,0 +1,85 @@
+/**
+ * `stackscope sample -- script [args]`: runs the script in a child Node process with the profiling
+ * preload, then writes the profile in the chosen format. The child's stdio is inherited untouched;
+ * stackscope's own line goes to stderr after the program ends, and the caller exits as the program did.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { UserError } from '../util/errors.js';
+import { writeProfile } from './output.js';
+import type { ProfileFormat } from './options.js';
+import type { SampledRun } from './run-preload.js';
+
+export interface SampleRunOptions {
+  script: string;
+  args?: string[];
+  intervalUs?: number;
+  durationS?: number;
+  output: string;
+  format: ProfileFormat;
+  /** extra node flags for the child */
+  nodeArgs?: string[];
+  cwd?: string;
+}
+
+export interface SampleRunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** one line for stderr: what was written, or why nothing was */
+  summary: string;
+  samples: number;
+}
+
+const TS_EXT = /\.(ts|mts|cts|tsx)$/i;
+
+export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResult> {
+  const cwd = opts.cwd ?? process.cwd();
+  const scriptPath = path.resolve(cwd, opts.script);
+  if (!fs.existsSync(scriptPath) || !fs.statSync(scriptPath).isFile()) throw new UserError(`script not found: ${opts.script}`);
+  const intervalUs = opts.intervalUs ?? 1000;
+  const preload = new URL(`./run-preload${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href;
+  const tsx = TS_EXT.test(scriptPath) ? ['--import', import.meta.resolve('tsx')] : [];
+  const tmp = path.join(os.tmpdir(), `stackscope-sample-${process.pid}-${Date.now()}.json`);
+
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', preload, ...tsx, scriptPath, ...(opts.args ?? [])], {
+    cwd,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      STACKSCOPE_SAMPLE_OUT: tmp,
+      STACKSCOPE_SAMPLE_INTERVAL: String(intervalUs),
+      STACKSCOPE_SAMPLE_DURATION: String(opts.durationS ?? 0),
+    },
+  });
+
+  // Ctrl-C reaches the whole process group: let the program decide what it means and report after.
+  // Signals sent to stackscope alone are passed on.
+  const ignore = (): void => {};
+  const forward = (sig: NodeJS.Signals) => (): void => { child.kill(sig); };
+  const handlers: Array<[NodeJS.Signals, () => void]> = [['SIGINT', ignore], ['SIGTERM', forward('SIGTERM')], ['SIGHUP', forward('SIGHUP')]];
+  for (const [s, h] of handlers) process.on(s, h);
+
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (c, s) => resolve({ code: c, signal: s }));
+  }).finally(() => { for (const [s, h] of handlers) process.removeListener(s, h); });
+
+  let run: SampledRun;
+  try {
+    run = JSON.parse(fs.readFileSync(tmp, 'utf8')) as SampledRun;
+  } catch {
+    return { code, signal, samples: 0, summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written` };
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  const { profile } = run;
+  writeProfile(opts.output, profile, opts.format, {
+    pid: run.pid, intervalUs: run.intervalUs, startEpochMs: run.startEpochMs, cwd,
+    metadata: { script: opts.script, intervalUs: run.intervalUs },
+  });
+  const samples = profile.samples?.length ?? 0;
+  const secs = ((profile.endTime - profile.startTime) / 1e6).toFixed(2);
+  return { code, signal, samples, summary: `${samples} samples over ${secs} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})` };
+}

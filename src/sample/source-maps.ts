@@ -1,0 +1,127 @@
+/**
+ * Rewrites a V8 profile's call frames from generated positions to original ones (TypeScript, bundles),
+ * so every format names frames as the tracer does: the original file and the function's start line.
+ *
+ * Two ways to find a script's map: in the profiled process itself, Node's own cache
+ * (`module.findSourceMap`, filled when source maps are enabled, as tsx does for its in-memory output);
+ * from outside (the agent's worker thread, `attach`), the `sourceMappingURL` comment of the file on disk.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import module from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
+import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
+
+export type SourceMapLookup = (url: string) => TraceMap | null;
+
+function toPath(url: string): string | null {
+  if (url.startsWith('file:')) {
+    try { return fileURLToPath(url); } catch { return null; }
+  }
+  return path.isAbsolute(url) ? url : null;
+}
+
+/** Maps known to this process (Node's source map cache); empty unless source maps are enabled. */
+export function inProcessSourceMaps(): SourceMapLookup {
+  const cache = new Map<string, TraceMap | null>();
+  return (url) => {
+    if (cache.has(url)) return cache.get(url)!;
+    let map: TraceMap | null = null;
+    const p = toPath(url);
+    try {
+      const sm = module.findSourceMap(url) ?? (p ? module.findSourceMap(p) : undefined);
+      if (sm) map = new TraceMap(sm.payload as unknown as SourceMapInput, p ? pathToFileURL(p).href : url);
+    } catch { /* a broken map names frames by generated positions: better than failing */ }
+    cache.set(url, map);
+    return map;
+  };
+}
+
+const MAX_SCRIPT_BYTES = 64 << 20;
+
+/** Parses a `sourceMappingURL` (inline data: URL or a file next to the script) into a map. */
+export function mapFromComment(source: string, scriptUrl: string): TraceMap | null {
+  const m = /\/\/[#@]\s*sourceMappingURL=(\S+)\s*$/m.exec(source.slice(-(1 << 20)))
+    ?? /\/\/[#@]\s*sourceMappingURL=(\S+)/.exec(source);
+  if (!m) return null;
+  const ref = m[1]!;
+  const scriptPath = toPath(scriptUrl);
+  const base = scriptPath ? pathToFileURL(scriptPath).href : scriptUrl;
+  try {
+    if (ref.startsWith('data:')) {
+      const comma = ref.indexOf(',');
+      const meta = ref.slice(5, comma);
+      const body = ref.slice(comma + 1);
+      const json = meta.endsWith(';base64') ? Buffer.from(body, 'base64').toString('utf8') : decodeURIComponent(body);
+      return new TraceMap(json, base);
+    }
+    const mapUrl = new URL(ref, base);
+    if (mapUrl.protocol !== 'file:') return null;
+    return new TraceMap(fs.readFileSync(fileURLToPath(mapUrl), 'utf8'), mapUrl.href);
+  } catch {
+    return null;
+  }
+}
+
+/** Maps found through the scripts' files on disk. */
+export function diskSourceMaps(): SourceMapLookup {
+  const cache = new Map<string, TraceMap | null>();
+  return (url) => {
+    if (cache.has(url)) return cache.get(url)!;
+    let map: TraceMap | null = null;
+    const p = toPath(url);
+    if (p) {
+      try {
+        if (fs.statSync(p).size <= MAX_SCRIPT_BYTES) map = mapFromComment(fs.readFileSync(p, 'utf8'), url);
+      } catch { /* gone or unreadable: keep generated positions */ }
+    }
+    cache.set(url, map);
+    return map;
+  };
+}
+
+/** First lookup that knows the script wins. */
+export function chainSourceMaps(...lookups: SourceMapLookup[]): SourceMapLookup {
+  return (url) => {
+    for (const l of lookups) {
+      const m = l(url);
+      if (m) return m;
+    }
+    return null;
+  };
+}
+
+/** A call frame at its original position, or unchanged when no map covers it. */
+export function mapCallFrame(frame: CallFrame, lookup: SourceMapLookup): CallFrame {
+  if (!frame.url || frame.lineNumber < 0) return frame;
+  const map = lookup(frame.url);
+  if (!map) return frame;
+  // A module's top-level code sits at 0:0, before any mapping: it is the original file's line 1.
+  if (frame.lineNumber === 0 && frame.columnNumber === 0 && !frame.functionName) {
+    const source = map.resolvedSources[0];
+    return source ? { ...frame, url: source } : frame;
+  }
+  // V8 reports the function's own position (its parameter list); the closest mapping at or before
+  // it is the function's name or keyword, i.e. the start line a source transform reports.
+  const needle = { line: frame.lineNumber + 1, column: Math.max(0, frame.columnNumber) };
+  let pos = originalPositionFor(map, { ...needle, bias: GREATEST_LOWER_BOUND });
+  if (pos.source == null || pos.line == null) pos = originalPositionFor(map, { ...needle, bias: LEAST_UPPER_BOUND });
+  if (pos.source == null || pos.line == null) return frame;
+  return { ...frame, url: pos.source, lineNumber: pos.line - 1, columnNumber: pos.column ?? 0 };
+}
+
+/** Source-maps every node of a profile in place; returns it. */
+export function sourceMapProfile(profile: CpuProfile, lookup: SourceMapLookup): CpuProfile {
+  const seen = new Map<string, CallFrame>();
+  for (const n of profile.nodes) {
+    const f = n.callFrame;
+    const key = `${f.url}:${f.lineNumber}:${f.columnNumber}`;
+    let mapped = seen.get(key);
+    if (!mapped) seen.set(key, (mapped = mapCallFrame(f, lookup)));
+    n.callFrame = { ...f, url: mapped.url, lineNumber: mapped.lineNumber, columnNumber: mapped.columnNumber };
+    // Line ticks are in generated lines: wrong once frames are mapped, so drop them.
+    if (mapped !== f) delete n.positionTicks;
+  }
+  return profile;
+}
