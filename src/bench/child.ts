@@ -67,6 +67,14 @@ if (config.mode === 'trace') {
 
 const foldedBy = new Map<string, FoldedStacks>();
 
+// A promise a strategy forgot to await can reject after its run; it is that strategy's failure,
+// not a crash of the whole bench. Attributed to the running strategy, else to the next one.
+let current: string | undefined;
+let strayError: string | undefined;
+process.on('unhandledRejection', (reason) => {
+  strayError ??= `unhandled rejection${current ? '' : ' (after a run)'}: ${errorText(reason)}`;
+});
+
 /** Outputs in the bench's own strategy order, whatever order the runs came in. */
 function inOrder<R>(entries: [string, R][]): [string, R][] {
   const names = Object.keys(def.strategies);
@@ -80,11 +88,15 @@ async function run(strategy: string, record: boolean): Promise<FromChild> {
   await watch?.observer.before();
   const t0 = performance.now();
   let error: string | undefined;
+  current = strategy;
+  strayError = undefined;
   try {
     await fn(ctx);
   } catch (err) {
     error = errorText(err);
   }
+  current = undefined;
+  error ??= strayError;
   const ms = performance.now() - t0;
   if (watch) {
     const rec = await watch.observer.after();

@@ -115,6 +115,10 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
   const shown = opts.file;
   if (!fs.existsSync(file)) throw new UserError(`${shown}: no such bench file`);
   const mode = opts.mode ?? 'off';
+  for (const [flag, v, min] of [['--runs', opts.runs, 1], ['--warmup', opts.warmup, 0]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new UserError(`${flag} must be an integer >= ${min}`);
+  }
+  if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10)) throw new UserError('--interval must be at least 10 µs');
   const baseArgv = ['--import', tsxLoader()];
   const children: BenchChild[] = [];
   const cleanEnv = { ...process.env };
@@ -137,6 +141,15 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     const ready = readies[0]!;
     if (ready.t !== 'ready') throw new UserError(`${shown}: bench process did not start`);
 
+    const name = ready.name ?? path.basename(file).replace(/\.bench\.[cm]?[jt]s$|\.[cm]?[jt]s$/, '');
+    const outDir = opts.outDir === null || mode === 'off' ? null : path.resolve(opts.outDir ?? path.join('stackscope-out', name));
+    // Found out now, not after minutes of runs.
+    if (outDir) {
+      try { fs.mkdirSync(outDir, { recursive: true }); fs.accessSync(outDir, fs.constants.W_OK); } catch (err) {
+        throw new UserError(`cannot write outputs to ${opts.outDir ?? outDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+    }
+
     let strategies = ready.strategies;
     if (opts.strategies?.length) {
       const unknown = opts.strategies.filter((s) => !strategies.includes(s));
@@ -147,7 +160,6 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     }
     const runs = Math.max(1, Math.floor(opts.runs ?? ready.runs ?? 10));
     const warmup = Math.max(0, Math.floor(opts.warmup ?? ready.warmup ?? 1));
-    const name = ready.name ?? path.basename(file).replace(/\.bench\.[cm]?[jt]s$|\.[cm]?[jt]s$/, '');
 
     const times = children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
     const errors: Record<string, string> = {};
@@ -168,7 +180,6 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       }
     }
 
-    const outDir = opts.outDir === null || mode === 'off' ? null : path.resolve(opts.outDir ?? path.join('stackscope-out', name));
     const warnings: string[] = [];
     let files: ChildFiles = {};
     for (const child of children) {

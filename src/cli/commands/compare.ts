@@ -1,11 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { compareProfiles, formatCompare } from '../../compare/index.js';
+import { UserError } from '../../util/errors.js';
 
 interface CompareArgs {
   a: string;
   b: string;
   json: boolean;
-  top: number;
+  top?: number;
 }
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
@@ -16,13 +17,14 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .positional('a', { type: 'string', demandOption: true, describe: 'the baseline' })
       .positional('b', { type: 'string', demandOption: true, describe: 'the one to compare with it' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-      .option('top', { type: 'number', default: 20, describe: 'rows to show (text output)' }),
+      .option('top', { type: 'number', describe: 'rows to show (default: 20 in text, all in JSON)' }),
   handler: (args) => {
+    if (args.top !== undefined && !(Number.isInteger(args.top) && args.top > 0)) throw new UserError('--top must be a positive integer');
     const diff = compareProfiles(args.a, args.b);
     if (args.json) {
-      process.stdout.write(JSON.stringify({ ...diff, rows: diff.rows.slice(0, args.top > 0 ? args.top : undefined) }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ...diff, rows: diff.rows.slice(0, args.top) }, null, 2) + '\n');
     } else {
-      process.stdout.write(formatCompare(diff, args.top > 0 ? args.top : diff.rows.length));
+      process.stdout.write(formatCompare(diff, args.top ?? 20));
     }
   },
 };
