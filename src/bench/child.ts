@@ -116,7 +116,9 @@ async function finish(outDir: string | null): Promise<void> {
   let files: ChildFiles = {};
   try {
     if (outDir && observed && config.mode === 'trace') {
-      files = await writeTraceOutputs(outDir, inOrder(observed.keeper.entries() as [string, TracedRun][]));
+      const keeper = observed.keeper;
+      const meta = { bench: def.name ?? path.basename(config.file), benchFile: path.relative(process.cwd(), config.file) };
+      files = await writeTraceOutputs(outDir, inOrder(keeper.entries() as [string, TracedRun][]), meta, (s) => keeper.msOf(s));
     } else if (outDir && observed && config.mode === 'sample') {
       files = writeSampleOutputs(outDir, inOrder(observed.keeper.entries() as [string, CpuProfile][]), foldedBy);
     }

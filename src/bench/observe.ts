@@ -34,6 +34,11 @@ export class Keeper<R> {
   entries(): [string, R][] {
     return [...this.kept].map(([k, v]) => [k, v.rec]);
   }
+
+  /** Duration of the kept run, ms. */
+  msOf(strategy: string): number | undefined {
+    return this.kept.get(strategy)?.ms;
+  }
 }
 
 /** The live recorder's in-process handle (the tracer's getRecorder() contract). */

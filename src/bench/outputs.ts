@@ -27,7 +27,12 @@ async function loadWriteTrace(): Promise<WriteTrace> {
   return mod.writeTrace;
 }
 
-export async function writeTraceOutputs(dir: string, runs: [string, TracedRun][]): Promise<ChildFiles> {
+export async function writeTraceOutputs(
+  dir: string,
+  runs: [string, TracedRun][],
+  meta: Record<string, unknown> = {},
+  runMs: (strategy: string) => number | undefined = () => undefined,
+): Promise<ChildFiles> {
   fs.mkdirSync(dir, { recursive: true });
   const writeTrace = await loadWriteTrace();
   const traces: Record<string, string> = {};
@@ -37,12 +42,19 @@ export async function writeTraceOutputs(dir: string, runs: [string, TracedRun][]
   const base = Math.min(...runs.map(([, r]) => r.startUs));
   runs.forEach(([name, run], i) => {
     const file = path.join(dir, `${fileStem(name)}.trace.json`);
-    writeTrace(file, [{ pid: i + 1, name, threads: [run.rec] }]);
+    const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the median' };
+    writeTrace(file, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about } });
     traces[name] = file;
     procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
   });
   const combinedTrace = path.join(dir, 'compare.trace.json');
-  writeTrace(combinedTrace, procs);
+  writeTrace(combinedTrace, procs, {
+    metadata: {
+      ...meta,
+      strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
+      layout: 'one process per strategy; each shows its measured run closest to the median, shifted to start with the others',
+    },
+  });
   return { traces, combinedTrace };
 }
 
