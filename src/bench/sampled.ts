@@ -3,27 +3,18 @@
  * (tsx hands V8 one-line esbuild output, so raw positions are all "line 1"), and stacks without
  * the harness's own frames or the profiler's start/stop.
  */
-import { findSourceMap } from 'node:module';
 import { forEachSampleStack, type CpuProfile } from '../formats/cpuprofile.js';
 import { addStack, type FoldedStacks } from '../formats/folded.js';
 import { cpuFrameLabel } from '../compare/load.js';
+import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/source-maps.js';
 
-/** Rewrites call frames to original source positions where a source map is known. In place. */
+/** Rewrites call frames to original source positions, with the sampler's own mapping. In place. */
 export function remapProfile(profile: CpuProfile): CpuProfile {
-  for (const node of profile.nodes) {
-    const cf = node.callFrame;
-    if (!cf.url || cf.url.startsWith('node:')) continue;
-    let map;
-    try { map = findSourceMap(cf.url); } catch { map = undefined; }
-    if (!map) continue;
-    const e = map.findEntry(cf.lineNumber, cf.columnNumber) as { originalSource?: string; originalLine?: number; originalColumn?: number };
-    if (e.originalLine === undefined) continue;
-    cf.lineNumber = e.originalLine;
-    cf.columnNumber = e.originalColumn ?? 0;
-    if (e.originalSource && e.originalSource !== cf.url) cf.url = e.originalSource;
-  }
-  return profile;
+  return sourceMapProfile(profile, lookup);
 }
+
+// tsx registers its output's maps with Node's cache, where the in-process lookup finds them.
+const lookup = chainSourceMaps(inProcessSourceMaps(), diskSourceMaps());
 
 /**
  * Samples taken while the profiler was being started or stopped belong to no strategy: they are

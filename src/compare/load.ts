@@ -9,8 +9,7 @@
  * function on its stack.
  */
 import fs from 'node:fs';
-import { displayPath, frameLabel } from '../model/frame.js';
-import { forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { callFrameLabel, forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { addStack, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { TraceEvent } from '../formats/trace-event.js';
 import { UserError } from '../util/errors.js';
@@ -19,12 +18,9 @@ import { addStackTimes, entry, type FunctionTimes, type ProfileTimes } from './m
 /** V8 pseudo-frames that are not CPU spent in JavaScript functions. */
 const NOT_CPU = new Set(['(idle)', '(root)']);
 
-/** The shared label of a V8 call frame (1-based line, like the tracer's). */
+/** The shared label of a (source-mapped) V8 call frame: the sampler's naming, like the tracer's. */
 export function cpuFrameLabel(node: CpuProfileNode): string {
-  const cf = node.callFrame;
-  const name = cf.functionName || (cf.url ? '(anonymous)' : '(program)');
-  if (!cf.url) return name;
-  return frameLabel({ name, file: displayPath(cf.url), line: cf.lineNumber + 1 });
+  return callFrameLabel(node.callFrame);
 }
 
 /** Folded stacks from a cpuprofile, weighted by sample count or by µs. */
@@ -36,6 +32,32 @@ export function cpuProfileFolded(profile: CpuProfile, weight: 'samples' | 'us', 
     addStack(stacks, frames, weight === 'samples' ? 1 : us);
   });
   return stacks;
+}
+
+/**
+ * The sampled profiles inside a trace (`stackscope sample -o trace.json`, or Chrome's own):
+ * `ProfileChunk` events carry nodes (with parent links) and samples, per pid and profile id.
+ */
+export function profilesInTrace(events: TraceEvent[]): CpuProfile[] {
+  type Acc = { nodes: Map<number, CpuProfileNode>; parents: Map<number, number>; samples: number[]; deltas: number[] };
+  const byId = new Map<string, Acc>();
+  for (const e of events) {
+    if (e.ph !== 'P' || e.name !== 'ProfileChunk') continue;
+    const key = `${e.pid}:${e.id}`;
+    let acc = byId.get(key);
+    if (!acc) byId.set(key, (acc = { nodes: new Map(), parents: new Map(), samples: [], deltas: [] }));
+    const data = (e.args?.data ?? {}) as { cpuProfile?: { nodes?: (CpuProfileNode & { parent?: number })[]; samples?: number[] }; timeDeltas?: number[] };
+    for (const n of data.cpuProfile?.nodes ?? []) {
+      acc.nodes.set(n.id, { id: n.id, callFrame: n.callFrame, children: [] });
+      if (n.parent !== undefined) acc.parents.set(n.id, n.parent);
+    }
+    acc.samples.push(...(data.cpuProfile?.samples ?? []));
+    acc.deltas.push(...(data.timeDeltas ?? []));
+  }
+  return [...byId.values()].map((acc) => {
+    for (const [child, parent] of acc.parents) acc.nodes.get(parent)?.children!.push(child);
+    return { nodes: [...acc.nodes.values()], startTime: 0, endTime: 0, samples: acc.samples, timeDeltas: acc.deltas };
+  });
 }
 
 function fromStacks(file: string, kind: ProfileTimes['kind'], unit: ProfileTimes['unit'], stacks: FoldedStacks): ProfileTimes {
@@ -125,9 +147,16 @@ export function loadProfile(file: string): ProfileTimes {
   if (head === '{' || head === '[') {
     let data: unknown;
     try { data = JSON.parse(text); } catch (err) { throw new UserError(`${file}: not valid JSON: ${(err as Error).message}`); }
-    if (Array.isArray(data)) return traceTimes(file, data as TraceEvent[]);
     const obj = data as Record<string, unknown>;
-    if (Array.isArray(obj.traceEvents)) return traceTimes(file, obj.traceEvents as TraceEvent[]);
+    const events = Array.isArray(data) ? (data as TraceEvent[]) : Array.isArray(obj.traceEvents) ? (obj.traceEvents as TraceEvent[]) : undefined;
+    if (events) {
+      // A sampled trace: its only slice covers the profile; the samples are the data.
+      const sampled = profilesInTrace(events);
+      if (sampled.length === 0) return traceTimes(file, events);
+      const stacks: FoldedStacks = new Map();
+      for (const p of sampled) for (const [k, n] of cpuProfileFolded(p, 'us')) stacks.set(k, (stacks.get(k) ?? 0) + n);
+      return { ...fromStacks(file, 'cpuprofile', 'us', stacks), kind: 'trace' };
+    }
     if (Array.isArray(obj.nodes)) return fromStacks(file, 'cpuprofile', 'us', cpuProfileFolded(obj as unknown as CpuProfile, 'us'));
     throw new UserError(`${file}: JSON but neither a trace (traceEvents) nor a .cpuprofile (nodes)`);
   }
