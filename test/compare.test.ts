@@ -111,3 +111,19 @@ test('compare CLI: text and JSON, one-line errors for bad input', () => {
     assert.match(r.stderr.trimEnd(), re);
   }
 });
+
+test('a sampled trace (Profile/ProfileChunk events) compares by its samples, not its covering slice', async () => {
+  const { cpuProfileToTraceEvents } = await import('../src/formats/cpuprofile.js');
+  const prof: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [2] },
+      { id: 2, callFrame: { functionName: 'hot', scriptId: 1, url: 'file:///x/app.js', lineNumber: 4, columnNumber: 0 } },
+    ],
+    startTime: 1000, endTime: 1300, samples: [2, 2, 2, 2], timeDeltas: [0, 100, 100, 100],
+  };
+  const file = tmp('s.trace.json', JSON.stringify({ traceEvents: cpuProfileToTraceEvents(prof, { pid: 9 }) }));
+  const p = loadProfile(file);
+  assert.equal(p.kind, 'trace');
+  assert.deepEqual([...p.functions.keys()], ['hot (/x/app.js:5)']);
+  assert.equal(p.functions.get('hot (/x/app.js:5)')!.self, 300);
+});
