@@ -45,6 +45,11 @@ export function formatReport(r: BenchReport, cwd = process.cwd()): string {
     if (o.combinedTrace) out.push(`Combined trace (one process per strategy, aligned): ${rel(o.combinedTrace)}`);
     for (const [s, f] of Object.entries(o.traces ?? {})) out.push(`  ${s}: ${rel(f)}`);
     out.push('Open in Chrome DevTools: Performance panel → "Load profile…" (or drag the file in). Perfetto (ui.perfetto.dev) opens it too.');
+    const fastest = r.untraced.fastest;
+    const other = r.untraced.strategies.find((s) => s.strategy !== fastest)?.strategy;
+    if (fastest && other && o.traces?.[fastest] && o.traces[other]) {
+      out.push(`Function by function: stackscope compare ${rel(o.traces[fastest]!)} ${rel(o.traces[other]!)}`);
+    }
   }
   if (o.folded) {
     out.push('');

@@ -176,7 +176,8 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
         if (reply.t !== 'done') throw new UserError(`${shown}: unexpected message from the bench process`);
         if (reply.error !== undefined) errors[strategy] = reply.error;
         else if (measured) times[ci]![strategy]!.push(reply.ms);
-        opts.onProgress?.(++done, total, strategy);
+        const what = `${measured ? '' : 'warm-up '}${strategy}${children.length > 1 ? ` (${child.role === 'observed' ? mode + 'd' : 'untraced'})` : ''}`;
+        opts.onProgress?.(++done, total, what);
       }
     }
 
