@@ -24,7 +24,10 @@ function table(t: TimingTable, overhead?: Record<string, number>): string[] {
 }
 
 export function formatReport(r: BenchReport, cwd = process.cwd()): string {
-  const rel = (p: string) => path.relative(cwd, p) || p;
+  const rel = (p: string) => {
+    const r = path.relative(cwd, p);
+    return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
+  };
   const out: string[] = [];
   out.push(`${r.bench} (${r.file}): ${r.runs} runs per strategy after ${r.warmup} warm-up, order ${r.order}`);
   out.push('');
