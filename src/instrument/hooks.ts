@@ -7,6 +7,7 @@
  * (which carries an inline source map to the .ts file). CommonJS goes through `_compile`, which tsx
  * also calls with its output.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,10 +90,18 @@ function defaultCacheDir(cwd: string): string {
     : path.join(os.tmpdir(), 'stackscope-cache');
 }
 
+/**
+ * Part of the cache key: the package version plus a hash of the instrumenter's own compiled code,
+ * so a changed transform never serves stale cached output, even between releases.
+ */
 function stackscopeVersion(): string {
+  const h = createHash('sha256');
   try {
-    return (JSON.parse(fs.readFileSync(path.join(selfRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    h.update((JSON.parse(fs.readFileSync(path.join(selfRoot, 'package.json'), 'utf8')) as { version: string }).version);
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    for (const f of fs.readdirSync(here).filter((n) => n.endsWith('.js')).sort()) h.update(fs.readFileSync(path.join(here, f)));
   } catch {
-    return 'unknown';
+    h.update('unknown');
   }
+  return h.digest('hex').slice(0, 16);
 }

@@ -137,7 +137,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   function wrapFunction(fn: AnyNode, ctx: FnContext): void {
     const k: number = fn.__k;
     const open = ctx.kind === 0
-      ? 'const __t$ = __ss$.en(); try {'
+      ? `const __t$ = __ss$.en(__ssb$ + ${k}); try {`
       : `const __f$ = __ss$.fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
     const close = ctx.kind === 0
       ? `} finally { __ss$.ex(__ssb$ + ${k}, __t$); }`

@@ -13,7 +13,7 @@
  * function in every instrumented module.
  *
  * Plain (sync) function:
- *   function f(a) { const __t$ = __ss$.en(); try { BODY } finally { __ss$.ex(__ssb$ + k, __t$); } }
+ *   function f(a) { const __t$ = __ss$.en(__ssb$ + k); try { BODY } finally { __ss$.ex(__ssb$ + k, __t$); } }
  *
  * Async function, generator, async generator (kind 1, 2, 3):
  *   async function f() { const __f$ = __ss$.fn(__ssb$ + k, 1); try { BODY' } finally { __ss$.fx(__f$); } }

@@ -1,5 +1,5 @@
 /**
- * Loaded with `node --import <this file> script` by `stackscope trace` (and inherited by worker
+ * Loaded with `node --require <this file> script` by `stackscope trace` (and inherited by worker
  * threads and forked children through execArgv). Installs the recorder as the runtime that
  * instrumented code calls, installs the instrumenter's load hooks, and makes sure this thread's
  * recording reaches the dump directory however the thread ends.
@@ -17,6 +17,7 @@ import { dumpThread } from '../recorder/lifecycle.js';
 import { writeDump } from '../recorder/dump.js';
 import { markSignalSeen } from '../recorder/signals.js';
 import { announceWorker, workerRegistry } from '../recorder/workers.js';
+import { installHooks } from '../instrument/hooks.js';
 
 function warn(what: string, err: unknown): void {
   const msg = err instanceof Error ? err.message : String(err);
@@ -28,11 +29,22 @@ function processLabel(cwd: string): string {
   return ['node', script, ...process.argv.slice(2)].filter(Boolean).join(' ');
 }
 
-async function installHooksFor(cfg: PreloadConfig): Promise<void> {
-  // Resolved at run time so the recorder builds and runs even where the instrumenter is absent.
-  const hooksUrl = new URL('../instrument/hooks.js', import.meta.url).href;
-  const mod = (await import(hooksUrl)) as typeof import('../instrument/hooks.js');
-  mod.installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
+// `--require` preloads also run in the loader-hooks thread that module.register() starts (Node
+// strips only --import/--loader from its execArgv). That thread is Node's, not the program's: the
+// main thread marks it through the environment, which a new thread copies when it is created.
+const HOOKS_THREAD_ENV = 'STACKSCOPE_HOOKS_THREAD';
+
+function installHooksFor(cfg: PreloadConfig): void {
+  process.env[HOOKS_THREAD_ENV] = '1';
+  try {
+    installHooksNow(cfg);
+  } finally {
+    delete process.env[HOOKS_THREAD_ENV];
+  }
+}
+
+function installHooksNow(cfg: PreloadConfig): void {
+  installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
 }
 
 /**
@@ -72,7 +84,8 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
   }
 }
 
-async function main(): Promise<void> {
+function main(): void {
+  if (!isMainThread && process.env[HOOKS_THREAD_ENV] === '1') return;
   let cfg: PreloadConfig | undefined;
   try {
     cfg = readPreloadConfig();
@@ -98,7 +111,7 @@ async function main(): Promise<void> {
     warn('could not arrange saving the trace', err);
   }
   try {
-    await installHooksFor(cfg);
+    installHooksFor(cfg);
   } catch (err) {
     warn('could not install the instrumenter, functions will not be traced', err);
   }
@@ -106,4 +119,7 @@ async function main(): Promise<void> {
   try { attachChannels(rec); } catch (err) { warn('could not subscribe to Node events', err); }
 }
 
-await main();
+// Synchronous on purpose: the session loads this file with `--require` (require(esm), Node >= 20.19),
+// which forbids top-level await. `--import` would make Node run a CommonJS entry through its ESM
+// translator, changing the internal frames of the program's own stack traces.
+main();

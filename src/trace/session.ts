@@ -118,7 +118,7 @@ function checkWritable(out: string, shown: string): void {
 
 function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadConfig): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', pathToFileURL(PRELOAD_PATH).href, script, ...opts.args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--require', PRELOAD_PATH, script, ...opts.args], {
       cwd, stdio: 'inherit', env: { ...process.env, [TRACE_ENV]: JSON.stringify(cfg) },
     });
     // While the program runs, signals are its business: pass them on and do not die of them
