@@ -8,7 +8,7 @@
  *
  * MAILBOX_SIZE (messages, default 400) and MAILBOX_LATENCY_MS (per request, default 1) size it.
  */
-import { defineBench } from '../src/bench/define.js';
+import { defineBench } from 'stackscope';
 import { startMailServer, syncBatched, syncConcurrent, syncOneAtATime, type SyncResult } from '../fixtures/mailbox/index.js';
 
 const size = Number(process.env.MAILBOX_SIZE ?? 400);

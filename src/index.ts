@@ -1,3 +1,23 @@
 // Public library API: everything the CLI does is available from here.
+
+// trace: run a program with every call traced; in-process API for the traced program itself
+export { runTrace, type TraceOptions, type TraceResult } from './trace/session.js';
+export { isTracing, span, saveTrace, getRecorder, type SaveTraceResult, type ThreadRecorderHandle } from './trace/api.js';
+export { writeTrace, type WriteTraceOptions, type WriteTraceResult } from './trace/build.js';
+export type { ThreadRecording, ProcessRecording, NodeEvent } from './recorder/recording.js';
+
+// bench: strategies side by side, with statistics and a trace or profile per strategy
+export {
+  defineBench, bench, runBench, buildReport, formatReport,
+  type BenchDefinition, type Strategy, type BenchReport, type StrategyResult, type BenchMode,
+} from './bench/index.js';
+
+// compare: two traces or profiles, function by function
+export { compareProfiles, loadProfile, diffProfiles, formatCompare, type ProfileDiff, type FunctionDiff } from './compare/index.js';
+
+// formats and naming shared by every stage
 export { frameLabel, displayPath, type FunctionInfo } from './model/frame.js';
+export { TraceEventWriter, readTraceFile, type TraceEvent, type TraceFile } from './formats/trace-event.js';
+export { parseFolded, formatFolded, type FoldedStacks } from './formats/folded.js';
+export { readCpuProfile, writeCpuProfile, type CpuProfile } from './formats/cpuprofile.js';
 export { UserError } from './util/errors.js';
