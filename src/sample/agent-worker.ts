@@ -16,10 +16,10 @@ import { WindowSampler } from './window-sampler.js';
 import { createAgentServer, type AgentState } from './server.js';
 import type { AgentConfig } from './agent-config.js';
 
-export type ToWorker = { type: 'stall'; range: StallRange } | { type: 'stop' };
+export type ToWorker = { type: 'stall'; range: StallRange } | { type: 'stop' } | { type: 'exit' };
 export type FromWorker = { type: 'ready'; port: number; host: string } | { type: 'error'; message: string } | { type: 'stopped' };
 
-const cfg = workerData as AgentConfig;
+const cfg = workerData as AgentConfig & { exitAck: Int32Array };
 const port = parentPort!;
 const send = (m: FromWorker): void => port.postMessage(m);
 
@@ -124,6 +124,11 @@ const state: AgentState = {
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'stall') stalls.addStall(m.range);
+  else if (m.type === 'exit') {
+    session.disconnect();
+    Atomics.store(cfg.exitAck, 0, 1);
+    Atomics.notify(cfg.exitAck, 0);
+  }
   else if (m.type === 'stop') {
     server.close();
     sampler.stop().catch(() => undefined).finally(() => {

@@ -55,8 +55,23 @@ function launch(options: AgentOptions): Promise<Agent> {
   // The worker gets none of the application's preloads (its own APM agents, loaders); from sources
   // (tests under tsx) it needs the TypeScript loader.
   const execArgv = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
-  const worker = new Worker(workerUrl, { workerData: cfg, execArgv, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  // The worker acknowledges through this word that it let go of the main thread's inspector.
+  const exitAck = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(workerUrl, { workerData: { ...cfg, exitAck }, execArgv, resourceLimits: { maxOldGenerationSizeMb: 256 } });
   const post = (m: ToWorker): void => worker.postMessage(m);
+
+  // A session still connected when the process exits makes Node print "Waiting for the debugger to
+  // disconnect..." on stderr (after process.exit or an uncaught exception): have the worker
+  // disconnect first. Synchronous, as 'exit' handlers must be; bounded, so exit never hangs.
+  let alive = true;
+  const onExit = (): void => {
+    if (!alive) return;
+    try {
+      worker.postMessage({ type: 'exit' } satisfies ToWorker);
+      Atomics.wait(exitAck, 0, 0, 300);
+    } catch { /* exiting anyway */ }
+  };
+  process.on('exit', onExit);
 
   return new Promise<Agent>((resolve, reject) => {
     let ready = false;
@@ -91,6 +106,8 @@ function launch(options: AgentOptions): Promise<Agent> {
       else reportAgentFailure(`sampler stopped: ${err.message}`);
     });
     worker.on('exit', (code) => {
+      alive = false;
+      process.removeListener('exit', onExit);
       stopStalls?.();
       onStopped?.();
       if (!ready) reject(new Error(`agent worker exited (code ${code}) before it was ready`));
