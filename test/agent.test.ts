@@ -38,7 +38,16 @@ async function startApp(env: Record<string, string> = {}): Promise<Running> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let a: Running;
-before(async () => { a = await startApp(); await sleep(1500); });
+before(async () => {
+  a = await startApp();
+  // On a loaded machine the app gets less CPU: wait for enough samples rather than a fixed time.
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    await sleep(300);
+    const meta = await (await fetch(a.base + '/meta')).json() as { samples: number };
+    if (meta.samples >= 80) break;
+  }
+});
 after(() => { a.child.kill(); });
 
 test('GET / is flamegraph.pl folded text with the hot functions, metadata in headers', async () => {
