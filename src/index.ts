@@ -6,6 +6,12 @@ export { isTracing, span, saveTrace, getRecorder, type SaveTraceResult, type Thr
 export { writeTrace, type WriteTraceOptions, type WriteTraceResult } from './trace/build.js';
 export type { ThreadRecording, ProcessRecording, NodeEvent } from './recorder/recording.js';
 
+// sample: V8's sampling profiler for a run, for a running process, and as a production agent
+export { runSampled, type SampleRunOptions, type SampleRunResult } from './sample/run.js';
+export { attachAndProfile, type AttachOptions, type AttachResult } from './sample/attach.js';
+export { startAgent, type Agent, type AgentOptions } from './sample/agent.js';
+export { renderProfile, writeProfile } from './sample/output.js';
+
 // bench: strategies side by side, with statistics and a trace or profile per strategy
 export {
   defineBench, bench, runBench, buildReport, formatReport,
@@ -19,5 +25,6 @@ export { compareProfiles, loadProfile, diffProfiles, formatCompare, type Profile
 export { frameLabel, displayPath, type FunctionInfo } from './model/frame.js';
 export { TraceEventWriter, readTraceFile, type TraceEvent, type TraceFile } from './formats/trace-event.js';
 export { parseFolded, formatFolded, type FoldedStacks } from './formats/folded.js';
-export { readCpuProfile, writeCpuProfile, type CpuProfile } from './formats/cpuprofile.js';
+export { readCpuProfile, writeCpuProfile, selfTimeShares, type CpuProfile } from './formats/cpuprofile.js';
+export { cpuProfileToPprof, decodePprof } from './formats/pprof.js';
 export { UserError } from './util/errors.js';
