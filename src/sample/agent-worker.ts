@@ -8,7 +8,8 @@ import inspector from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
 import { callFrameLabel, forEachTimedSample, isIdleFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { foldedKey } from '../formats/folded.js';
-import { diskSourceMaps, sourceMapProfile } from './source-maps.js';
+import { chainSourceMaps, diskSourceMaps, sourceMapProfile } from './source-maps.js';
+import { MainThreadSourceMaps, type SourceMapAnswer, type SourceMapRequest } from './agent-source-maps.js';
 import { StackTable } from './stack-table.js';
 import { WindowHistory } from './history.js';
 import { StallLog, monotonicUs, type StallRange } from './stalls.js';
@@ -16,8 +17,8 @@ import { WindowSampler } from './window-sampler.js';
 import { createAgentServer, type AgentState } from './server.js';
 import type { AgentConfig } from './agent-config.js';
 
-export type ToWorker = { type: 'stall'; range: StallRange } | { type: 'stop' } | { type: 'exit' };
-export type FromWorker = { type: 'ready'; port: number; host: string } | { type: 'error'; message: string } | { type: 'stopped' };
+export type ToWorker = { type: 'stall'; range: StallRange } | { type: 'stop' } | { type: 'exit' } | SourceMapAnswer;
+export type FromWorker = { type: 'ready'; port: number; host: string } | { type: 'error'; message: string } | { type: 'stopped' } | SourceMapRequest;
 
 const cfg = workerData as AgentConfig & { exitAck: Int32Array };
 const port = parentPort!;
@@ -27,7 +28,21 @@ const send = (m: FromWorker): void => port.postMessage(m);
 const epochOffsetMs = Date.now() - monotonicUs() / 1000;
 const epochOfUs = (us: number): number => epochOffsetMs + us / 1000;
 
-const sourceMaps = diskSourceMaps();
+const diskMaps = diskSourceMaps();
+// Maps of scripts compiled in memory (tsx) exist only in the main thread: see agent-source-maps.ts.
+const mainMaps = new MainThreadSourceMaps(send);
+const sourceMaps = chainSourceMaps(diskMaps, mainMaps.lookup);
+
+/** Source-maps a profile, first fetching from the main thread the maps of scripts met for the first time. */
+async function mapProfile(profile: CpuProfile): Promise<CpuProfile> {
+  const unknown = new Set<string>();
+  for (const n of profile.nodes) {
+    const url = n.callFrame.url;
+    if (url && !unknown.has(url) && !diskMaps(url)) unknown.add(url);
+  }
+  await mainMaps.fetch(unknown);
+  return sourceMapProfile(profile, sourceMaps);
+}
 const startedMs = Date.now();
 const cumulative = new StackTable(cfg.maxStacks);
 let cumulativeStartMs = startedMs;
@@ -38,7 +53,6 @@ let idleSamples = 0;
 let windowsDone = 0;
 
 function labelled(profile: CpuProfile) {
-  sourceMapProfile(profile, sourceMaps);
   const labels = new Map<CpuProfileNode, string>();
   const keys = new Map<CpuProfileNode[], string | null>();
   const table = new StackTable(cfg.maxStacks);
@@ -62,20 +76,29 @@ function labelled(profile: CpuProfile) {
   return { table, timed, idle };
 }
 
+// Windows are processed in order, each after the maps it needs have arrived (usually at once).
+let windowQueue: Promise<void> = Promise.resolve();
 function onWindow(profile: CpuProfile, intervalUs: number): void {
-  try {
-    const { table, timed, idle } = labelled(profile);
-    const startMs = epochOfUs(profile.startTime);
-    const endMs = epochOfUs(profile.endTime);
-    history.push({ startMs, endMs, intervalUs, samples: table.samples, stacks: table.stacks, foldedStacks: table.foldedStacks });
-    cumulative.addAll(table.stacks);
-    cumulativeEndMs = endMs;
-    idleSamples += idle;
-    windowsDone++;
-    stalls.addWindow(timed, profile.endTime);
-  } catch (err) {
-    send({ type: 'error', message: `could not process a profile window: ${(err as Error).message}` });
-  }
+  // Every step catches: one bad window must not stop the queue (and with it all later windows).
+  windowQueue = windowQueue.then(async () => {
+    try {
+      addWindow(await mapProfile(profile), intervalUs);
+    } catch (err) {
+      send({ type: 'error', message: `could not process a profile window: ${(err as Error).message}` });
+    }
+  });
+}
+
+function addWindow(profile: CpuProfile, intervalUs: number): void {
+  const { table, timed, idle } = labelled(profile);
+  const startMs = epochOfUs(profile.startTime);
+  const endMs = epochOfUs(profile.endTime);
+  history.push({ startMs, endMs, intervalUs, samples: table.samples, stacks: table.stacks, foldedStacks: table.foldedStacks });
+  cumulative.addAll(table.stacks);
+  cumulativeEndMs = endMs;
+  idleSamples += idle;
+  windowsDone++;
+  stalls.addWindow(timed, profile.endTime);
 }
 
 const session = new inspector.Session();
@@ -116,14 +139,14 @@ const state: AgentState = {
   stalls: () => ({ thresholdMs: cfg.stallThresholdMs, stalls: stalls.stalls }),
   busyRecording: () => sampler.busyRecording,
   async record(seconds, intervalUs) {
-    const profile = await sampler.record(seconds, intervalUs);
-    sourceMapProfile(profile, sourceMaps);
+    const profile = await mapProfile(await sampler.record(seconds, intervalUs));
     return { profile, startEpochMs: epochOfUs(profile.startTime) };
   },
 };
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'stall') stalls.addStall(m.range);
+  else if (m.type === 'sourceMaps') mainMaps.answer(m);
   else if (m.type === 'exit') {
     session.disconnect();
     Atomics.store(cfg.exitAck, 0, 1);
@@ -131,7 +154,7 @@ port.on('message', (m: ToWorker) => {
   }
   else if (m.type === 'stop') {
     server.close();
-    sampler.stop().catch(() => undefined).finally(() => {
+    sampler.stop().catch(() => undefined).then(() => windowQueue).finally(() => {
       session.disconnect();
       send({ type: 'stopped' });
       port.close();

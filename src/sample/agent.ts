@@ -8,6 +8,7 @@ import inspector from 'node:inspector';
 import { Worker, isMainThread } from 'node:worker_threads';
 import { resolveAgentConfig, type AgentOptions } from './agent-config.js';
 import { watchStalls } from './stalls.js';
+import { answerSourceMapRequest } from './agent-source-maps.js';
 import type { FromWorker, ToWorker } from './agent-worker.js';
 
 export type { AgentOptions } from './agent-config.js';
@@ -79,7 +80,10 @@ function launch(options: AgentOptions): Promise<Agent> {
     let onStopped: (() => void) | null = null;
     // Listeners go on before unref(): a 'message' listener added later would ref the worker again.
     worker.on('message', (m: FromWorker) => {
-      if (m.type === 'ready') {
+      if (m.type === 'sourceMaps') {
+        // Only this thread has the maps of scripts compiled in memory (tsx): agent-source-maps.ts.
+        post(answerSourceMapRequest(m));
+      } else if (m.type === 'ready') {
         ready = true;
         stopStalls = watchStalls(cfg.stallThresholdMs, (range) => post({ type: 'stall', range }));
         resolve({

@@ -15,27 +15,66 @@ import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
 
-function toPath(url: string): string | null {
+/** The file a script URL names (file: URL or absolute path), or null (node: internals, eval, http). */
+export function toPath(url: string): string | null {
   if (url.startsWith('file:')) {
     try { return fileURLToPath(url); } catch { return null; }
   }
   return path.isAbsolute(url) ? url : null;
 }
 
-/** Maps known to this process (Node's source map cache); empty unless source maps are enabled. */
-export function inProcessSourceMaps(): SourceMapLookup {
+/**
+ * Scripts named in profiles are the program's modules, but over days an agent also meets
+ * `vm`/`new Function` scripts with fresh names: every per-URL cache here keeps at most this many
+ * entries (oldest forgotten first), so the agent's memory stays flat.
+ */
+const MAX_CACHED_SCRIPTS = 4096;
+
+/** A per-URL memo of `load`, bounded to MAX_CACHED_SCRIPTS entries. */
+function cachedLookup(load: (url: string) => TraceMap | null): SourceMapLookup {
   const cache = new Map<string, TraceMap | null>();
   return (url) => {
-    if (cache.has(url)) return cache.get(url)!;
-    let map: TraceMap | null = null;
-    const p = toPath(url);
-    try {
-      const sm = module.findSourceMap(url) ?? (p ? module.findSourceMap(p) : undefined);
-      if (sm) map = new TraceMap(sm.payload as unknown as SourceMapInput, p ? pathToFileURL(p).href : url);
-    } catch { /* a broken map names frames by generated positions: better than failing */ }
-    cache.set(url, map);
+    let map = cache.get(url);
+    if (map === undefined) {
+      map = load(url);
+      if (cache.size >= MAX_CACHED_SCRIPTS) cache.delete(cache.keys().next().value!);
+      cache.set(url, map);
+    }
     return map;
   };
+}
+
+/**
+ * The source map payload Node holds for a script of this thread (its source map cache, filled when
+ * source maps are enabled, as tsx does for its in-memory output), without `sourcesContent`: mapping
+ * positions never needs the sources, and the payload may travel to another thread. Never throws.
+ */
+export function findSourceMapPayload(url: string): SourceMapInput | null {
+  const p = toPath(url);
+  try {
+    const sm = module.findSourceMap(url) ?? (p ? module.findSourceMap(p) : undefined);
+    if (!sm) return null;
+    const { sourcesContent: _, ...payload } = sm.payload as unknown as Record<string, unknown>;
+    return payload as unknown as SourceMapInput;
+  } catch {
+    return null;
+  }
+}
+
+/** A TraceMap from a payload, its sources resolved against the script; null when unusable. */
+export function traceMapOf(url: string, payload: SourceMapInput | null | undefined): TraceMap | null {
+  if (!payload) return null;
+  const p = toPath(url);
+  try {
+    return new TraceMap(payload, p ? pathToFileURL(p).href : url);
+  } catch {
+    return null; // a broken map names frames by generated positions: better than failing
+  }
+}
+
+/** Maps known to this process (Node's source map cache); empty unless source maps are enabled. */
+export function inProcessSourceMaps(): SourceMapLookup {
+  return cachedLookup((url) => traceMapOf(url, findSourceMapPayload(url)));
 }
 
 const MAX_SCRIPT_BYTES = 64 << 20;
@@ -66,19 +105,15 @@ export function mapFromComment(source: string, scriptUrl: string): TraceMap | nu
 
 /** Maps found through the scripts' files on disk. */
 export function diskSourceMaps(): SourceMapLookup {
-  const cache = new Map<string, TraceMap | null>();
-  return (url) => {
-    if (cache.has(url)) return cache.get(url)!;
-    let map: TraceMap | null = null;
+  return cachedLookup((url) => {
     const p = toPath(url);
-    if (p) {
-      try {
-        if (fs.statSync(p).size <= MAX_SCRIPT_BYTES) map = mapFromComment(fs.readFileSync(p, 'utf8'), url);
-      } catch { /* gone or unreadable: keep generated positions */ }
+    if (!p) return null;
+    try {
+      return fs.statSync(p).size <= MAX_SCRIPT_BYTES ? mapFromComment(fs.readFileSync(p, 'utf8'), url) : null;
+    } catch {
+      return null; // gone or unreadable: keep generated positions
     }
-    cache.set(url, map);
-    return map;
-  };
+  });
 }
 
 /** First lookup that knows the script wins. */
