@@ -205,7 +205,7 @@ test('spans (sync, async, rejected) become Span records; untraced span is transp
   assert.ok(rs[1]!.end - rs[1]!.start >= 2500, 'async span lasts until settled');
 });
 
-test('Node events: HTTP server request becomes a slice with status', async () => {
+test('Node events: HTTP server and client requests are slices with status, one category per side', async () => {
   const http = await import('node:http');
   const rec = new Recorder({ capacity: 10 });
   const detach = attachChannels(rec);
@@ -215,12 +215,15 @@ test('Node events: HTTP server request becomes a slice with status', async () =>
     const port = (server.address() as { port: number }).port;
     const res = await fetch(`http://127.0.0.1:${port}/hello?x=1`);
     await res.text();
+    await new Promise<void>((r) => http.get(`http://127.0.0.1:${port}/viaget`, (got) => { got.resume(); got.on('end', r); }));
     await new Promise((r) => server.close(r));
   } finally {
     detach();
   }
   const names = rec.nodeEvents.map((e) => `${e.cat}:${e.ph}:${e.name}`);
-  assert.ok(names.includes('http:X:HTTP GET /hello'), names.join(', '));
+  assert.ok(names.includes('http.server:X:HTTP GET /hello'), names.join(', '));
+  assert.ok(names.includes('http.server:X:HTTP GET /viaget'), names.join(', '));
+  assert.ok(names.includes(`http.client:X:HTTP GET 127.0.0.1/viaget`), names.join(', '));
   assert.ok(names.some((n) => n.startsWith('fetch:X:fetch GET http://127.0.0.1')), names.join(', '));
   assert.equal(rec.nodeEvents.find((e) => e.name === 'HTTP GET /hello')!.args!.status, 201);
 });

@@ -83,36 +83,28 @@ type Sub = (name: string, fn: Listener) => void;
 interface HttpReq { method?: string; path?: string; host?: string; url?: string }
 interface HttpRes { statusCode?: number }
 
+/**
+ * HTTP requests as slices from request start to response finish, one category per side (what we
+ * served, what we waited for), so the trace builder puts each on its own track by category alone.
+ */
 function attachHttp(rec: Recorder, sub: Sub): void {
-  // Keyed by the request object so concurrent requests never mix; WeakMap so aborted ones vanish.
-  const serverStarts = new WeakMap<object, number>();
-  sub('http.server.request.start', (m) => {
-    const { request } = m as { request: object };
-    serverStarts.set(request, rec.nowUs());
-  });
-  sub('http.server.response.finish', (m) => {
-    const { request, response } = m as { request: HttpReq & object; response: HttpRes };
-    const start = serverStarts.get(request);
-    if (start === undefined) return;
-    serverStarts.delete(request);
-    const end = rec.nowUs();
-    const path = (request.url ?? '').split('?')[0];
-    rec.addNodeEvent({ ph: 'X', name: `HTTP ${request.method ?? ''} ${path}`, cat: 'http', ts: start, dur: end - start, args: { status: response.statusCode, url: request.url } });
-  });
-
-  const clientStarts = new WeakMap<object, number>();
-  sub('http.client.request.start', (m) => {
-    const { request } = m as { request: object };
-    clientStarts.set(request, rec.nowUs());
-  });
-  sub('http.client.response.finish', (m) => {
-    const { request, response } = m as { request: HttpReq & object; response: HttpRes };
-    const start = clientStarts.get(request);
-    if (start === undefined) return;
-    clientStarts.delete(request);
-    const end = rec.nowUs();
-    rec.addNodeEvent({ ph: 'X', name: `HTTP ${request.method ?? ''} ${request.host ?? ''}${request.path ?? ''} (client)`, cat: 'http', ts: start, dur: end - start, args: { status: response.statusCode } });
-  });
+  const timed = (side: 'server' | 'client', describe: (req: HttpReq, res: HttpRes) => { name: string; args: Record<string, unknown> }) => {
+    // Keyed by the request object so concurrent requests never mix; WeakMap so aborted ones vanish.
+    const starts = new WeakMap<object, number>();
+    sub(`http.${side}.request.start`, (m) => {
+      starts.set((m as { request: object }).request, rec.nowUs());
+    });
+    sub(`http.${side}.response.finish`, (m) => {
+      const { request, response } = m as { request: HttpReq & object; response: HttpRes };
+      const start = starts.get(request);
+      if (start === undefined) return;
+      starts.delete(request);
+      const { name, args } = describe(request, response);
+      rec.addNodeEvent({ ph: 'X', name, cat: `http.${side}`, ts: start, dur: rec.nowUs() - start, args });
+    });
+  };
+  timed('server', (req, res) => ({ name: `HTTP ${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`, args: { status: res.statusCode, url: req.url } }));
+  timed('client', (req, res) => ({ name: `HTTP ${req.method ?? ''} ${req.host ?? ''}${req.path ?? ''}`, args: { status: res.statusCode } }));
 }
 
 interface UndiciReq { method?: string; origin?: string; path?: string }

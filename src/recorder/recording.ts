@@ -25,7 +25,7 @@ export interface NodeEvent {
   /** 'X' slice or 'I' instant */
   ph: 'X' | 'I';
   name: string;
-  /** category: 'http', 'net', 'gc', 'child_process', 'worker', 'fetch', 'span', ... */
+  /** category: 'http.server', 'http.client', 'net', 'gc', 'child_process', 'worker', 'fetch', 'span', ... */
   cat: string;
   /** µs on this thread's clock (same clock as records) */
   ts: number;

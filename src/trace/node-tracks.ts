@@ -1,6 +1,7 @@
 /**
- * Node's own events (diagnostics channels, GC) on tracks of their own, one per category, so they
- * never cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
+ * Node's own events (diagnostics channels, GC) on tracks of their own, one per category (the
+ * recorder already separates the two sides of HTTP: 'http.server', 'http.client'), so they never
+ * cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
  */
 import { completeEventJson, round3 } from '../formats/trace-event.js';
 import type { NodeEvent, ThreadRecording } from '../recorder/recording.js';
@@ -8,11 +9,9 @@ import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
 
 const TITLES: Record<string, string> = {
-  http: 'HTTP',
   'http.server': 'HTTP server',
   'http.client': 'HTTP client',
   fetch: 'fetch',
-  undici: 'fetch',
   net: 'net',
   gc: 'GC',
   child_process: 'child process',
@@ -30,9 +29,8 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
   const byCat = new Map<string, NodeEvent[]>();
   for (const ev of th.nodeEvents) {
     if (!Number.isFinite(ev.ts)) continue;
-    const key = trackKey(ev);
-    let list = byCat.get(key);
-    if (!list) byCat.set(key, (list = []));
+    let list = byCat.get(ev.cat);
+    if (!list) byCat.set(ev.cat, (list = []));
     list.push(ev);
   }
   for (const [cat, list] of byCat) {
@@ -58,15 +56,6 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
       }
     }
   }
-}
-
-/**
- * Server and client sides of HTTP answer different questions (what did we serve / what did we
- * wait for), so they get separate tracks even when recorded under one 'http' category.
- */
-function trackKey(ev: NodeEvent): string {
-  if (ev.cat !== 'http') return ev.cat;
-  return /\(client\)$/.test(ev.name) ? 'http.client' : 'http.server';
 }
 
 /** Node events' args come from user-visible objects; never let one break the whole file. */
