@@ -80,6 +80,15 @@ test('early process.exit(7): calls before the exit are in the trace', async () =
   assert.equal(countByName(s, 'work '), 3);
 });
 
+test('calls in the program\'s own exit handlers are recorded (natural end, process.exit, uncaught error)', async () => {
+  for (const [arg, code] of [['', 0], ['exit', 4], ['throw', 1]] as const) {
+    const ev = await sameAsUntraced(fx('rec-exit-handlers.mjs'), arg ? [arg] : [], code);
+    const names = ev.filter((e) => e.name.startsWith('cleanup ')).map((e) => e.name);
+    assert.equal(names.length, 3, `${arg}: ${names.join(', ')}`);
+    assert.equal(countByName(ev, 'work '), 1);
+  }
+});
+
 test('uncaught exception: exit 1, same stdout, error on stderr, trace written', async () => {
   const out = outFile();
   const [t, u] = await Promise.all([traced(['-o', out, fx('rec-basic.mjs'), 'throw', '4']), untraced(fx('rec-basic.mjs'), ['throw', '4'])]);

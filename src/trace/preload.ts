@@ -13,7 +13,7 @@ import { Recorder } from '../recorder/runtime.js';
 import { attachChannels } from '../recorder/channels.js';
 import { setCurrentRecorder } from '../recorder/current.js';
 import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
-import { dumpThread } from '../recorder/lifecycle.js';
+import { afterExitListeners, dumpThread } from '../recorder/lifecycle.js';
 import { writeDump } from '../recorder/dump.js';
 import { markSignalSeen } from '../recorder/signals.js';
 import { announceWorker, workerRegistry } from '../recorder/workers.js';
@@ -48,13 +48,14 @@ function installHooksNow(cfg: PreloadConfig): void {
 }
 
 /**
- * Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP.
+ * Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP;
+ * at exit after the program's own exit handlers, so their calls are recorded too.
  * The main thread also dumps the workers that could not dump themselves (killed by its exit).
  */
 function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
   if (!isMainThread) {
     const link = announceWorker(rec);
-    process.on('exit', () => {
+    afterExitListeners(() => {
       dumpThread(rec, cfg.dumpDir, label, warn);
       link.done();
     });
@@ -69,7 +70,7 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
       warn('could not save the trace of worker threads', err);
     }
   };
-  process.on('exit', dump);
+  afterExitListeners(dump);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
       markSignalSeen(cfg.dumpDir);
