@@ -35,10 +35,16 @@ export interface RecorderOptions {
   shared?: boolean;
 }
 
-/** Told about table growth, so a thread reading a shared ring can name its records. */
+/**
+ * Told about table growth, so a thread reading a shared ring can name its records, and about Node
+ * events (objects, not in the ring), so it can keep them for a thread that cannot dump itself.
+ */
 export interface TableListener {
   functionsAdded(base: number, fns: FunctionInfo[]): void;
   spanAdded(id: number, name: string): void;
+  /** `ev` was kept, or (undefined) one more was dropped by the cap */
+  nodeEvent?(ev: NodeEvent | undefined): void;
+  cleared?(): void;
 }
 
 export const DEFAULT_CAPACITY = 1_000_000;
@@ -280,8 +286,12 @@ export class Recorder implements Runtime {
 
   /** Adds a Node event, bounded by the cap (overflow is counted, not kept). */
   addNodeEvent(ev: NodeEvent): void {
-    if (this.nodeEvents.length >= this.nodeEventCap) { this.droppedNodeEvents++; return; }
-    this.nodeEvents.push(ev);
+    const kept = this.nodeEvents.length < this.nodeEventCap;
+    if (kept) this.nodeEvents.push(ev);
+    else this.droppedNodeEvents++;
+    if (this.listener?.nodeEvent) {
+      try { this.listener.nodeEvent(kept ? ev : undefined); } catch { /* kept locally all the same */ }
+    }
   }
 
   get count(): number {
@@ -359,6 +369,9 @@ export class Recorder implements Runtime {
     this.ctl[0] = 0;
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;
+    if (this.listener?.cleared) {
+      try { this.listener.cleared(); } catch { /* see addNodeEvent */ }
+    }
   }
 }
 
