@@ -29,7 +29,15 @@ import { writeNodeTracks } from './node-tracks.js';
 export interface WriteTraceOptions {
   /** merged into the trace's top-level `metadata` */
   metadata?: Record<string, unknown>;
+  /**
+   * Called every PROGRESS_EVERY slices while writing, and once at the end: slices written so far
+   * and the total to expect (records plus Node events of all threads; a few land elsewhere).
+   */
+  onProgress?: (done: number, total: number) => void;
 }
+
+/** Slices between two progress calls: rare enough to cost nothing, often enough to move a bar. */
+const PROGRESS_EVERY = 1 << 16;
 
 export interface WriteTraceResult {
   /** trace events written (slices, instants, flows, metadata events) */
@@ -49,6 +57,11 @@ export const ASYNC_CAT = 'async';
 export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
   const writer = new TraceEventWriter(outPath);
   const ctx = new BuildContext(writer);
+  if (opts.onProgress) {
+    let total = 0;
+    for (const proc of processes) for (const th of proc.threads) total += th.count + th.nodeEvents.length;
+    ctx.progress = { report: opts.onProgress, total };
+  }
   let closed = false;
   try {
     const bases = timeBases(processes);
@@ -65,6 +78,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
     const metadata = ctx.metadata(opts.metadata);
     closed = true;
     writer.close(metadata);
+    ctx.progress?.report(ctx.slices, Math.max(ctx.slices, ctx.progress.total));
   } finally {
     if (!closed) writer.close({ error: 'trace writing failed' });
   }
@@ -116,6 +130,7 @@ export class BuildContext {
   private nextTid = 100_000;
   private nextFlowId = 1;
   pid = 0;
+  progress: { report: (done: number, total: number) => void; total: number } | undefined;
 
   constructor(readonly writer: TraceEventWriter) {}
 
@@ -146,7 +161,9 @@ export class BuildContext {
 
   slice(json: string): void {
     this.writer.writeRaw(json);
-    this.slices++;
+    if ((++this.slices & (PROGRESS_EVERY - 1)) === 0 && this.progress) {
+      this.progress.report(this.slices, Math.max(this.slices, this.progress.total));
+    }
   }
 
   noteDrops(pid: number, th: ThreadRecording): void {

@@ -28,6 +28,8 @@ export interface TraceOptions {
   cwd?: string;
   /** keep the per-thread dumps here instead of a temp dir that is deleted (tests, debugging) */
   dumpDir?: string;
+  /** progress of writing the trace (see WriteTraceOptions.onProgress) */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface TraceResult {
@@ -35,6 +37,8 @@ export interface TraceResult {
   signal: NodeJS.Signals | null;
   tracePath: string;
   events: number;
+  /** size of the trace file written, bytes (0 when none was) */
+  bytes: number;
   /** records lost to ring overflow plus Node events lost to their cap, all threads */
   dropped: number;
   /** number of thread recordings found (0: the program was killed before any could be saved) */
@@ -77,11 +81,12 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
           exitCode, signal,
           bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
         },
+        onProgress: opts.onProgress,
       });
-      return { ...base, events: summary.events };
+      return { ...base, events: summary.events, bytes: fs.statSync(out).size };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.
-      return { ...base, events: 0, writeError: err instanceof Error ? err.message : String(err) };
+      return { ...base, events: 0, bytes: 0, writeError: err instanceof Error ? err.message : String(err) };
     }
   } finally {
     if (ownDumpDir) fs.rmSync(dumpDir, { recursive: true, force: true });

@@ -19,7 +19,13 @@ export const traceCommand: CommandModule<object, { '--'?: unknown[] }> = {
     const tokens = (argv['--'] ?? []).map(String);
     if (tokens[0] === 'trace') tokens.shift();
     const opts = await parseTraceArgs(tokens);
-    const result = await runTrace(opts);
+    const progress = opts.json ? undefined : progressPrinter(process.stderr);
+    let result: TraceResult;
+    try {
+      result = await runTrace({ ...opts, onProgress: progress?.update });
+    } finally {
+      progress?.end();
+    }
     report(result, opts.json);
     finish(result);
   },
@@ -79,20 +85,64 @@ interface ParsedTraceArgs {
   '--'?: unknown[];
 }
 
+/**
+ * Beyond these DevTools struggles (../shared/DESIGN.md): 1M X events took ~15 s to load, and the
+ * whole file becomes one JS string, so ~512 MiB is a hard ceiling.
+ */
+export const LARGE_TRACE_EVENTS = 1_000_000;
+export const LARGE_TRACE_BYTES = 500 * 1024 * 1024;
+
+export function isLargeTrace(r: Pick<TraceResult, 'events' | 'bytes'>): boolean {
+  return r.events > LARGE_TRACE_EVENTS || r.bytes > LARGE_TRACE_BYTES;
+}
+
+/** stackscope's closing lines on stderr (without --json). */
+export function summaryLines(r: TraceResult): string[] {
+  if (r.writeError) return [`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}`];
+  const lines: string[] = [];
+  if (r.threads === 0) lines.push('stackscope: no recording was saved (was the program killed with SIGKILL?)');
+  lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${megabytes(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
+  if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
+  if (isLargeTrace(r)) {
+    lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MB): `
+      + 'record less with --min-duration <µs> (skip short calls) or --max-depth <n> (skip deep ones)');
+  }
+  lines.push(`stackscope: open it in ${OPEN_HINT}`);
+  return lines;
+}
+
+function megabytes(bytes: number): string {
+  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
+}
+
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError ? null : r.tracePath, events: r.events, dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
-  if (r.writeError) {
-    process.stderr.write(`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}\n`);
-    return;
-  }
-  if (r.threads === 0) process.stderr.write('stackscope: no recording was saved (was the program killed with SIGKILL?)\n');
-  const lines = [`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${r.threads} thread${r.threads === 1 ? '' : 's'})`];
-  if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
-  lines.push(`stackscope: open it in ${OPEN_HINT}`);
-  process.stderr.write(lines.join('\n') + '\n');
+  process.stderr.write(summaryLines(r).join('\n') + '\n');
+}
+
+/**
+ * A one-line progress display for writing the trace, redrawn in place at most every `intervalMs`
+ * and only once writing has taken `delayMs` (a small trace is written before anyone would look).
+ * Only on a terminal: redirected stderr (logs, CI, tests) gets no progress at all, just the summary.
+ */
+export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>, intervalMs = 100, delayMs = 300): { update: (done: number, total: number) => void; end: () => void } | undefined {
+  if (!stream.isTTY) return undefined;
+  let last = Date.now() + delayMs - intervalMs;
+  let shown = false;
+  return {
+    update: (done, total) => {
+      const now = Date.now();
+      if (now - last < intervalMs && !(shown && done >= total)) return;
+      last = now;
+      shown = true;
+      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
+      stream.write(`\r\x1b[Kstackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`);
+    },
+    end: () => { if (shown) stream.write('\r\x1b[K'); },
+  };
 }
 
 /** Leaves the way the program left: same exit code, or the same signal. */
