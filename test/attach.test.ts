@@ -38,6 +38,33 @@ test('attach profiles a running process, leaves it running and closes its inspec
   }
 });
 
+test('Ctrl-C while attached stops early, writes the profile and still closes the inspector', async () => {
+  const app = spawn(process.execPath, [path.join(root, 'fixtures/sample/agent-app.js')], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((r) => app.stdout!.once('data', () => r()));
+    const before = listeningPorts(app.pid!);
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-')), 'p.folded');
+    const at = spawn(process.execPath, [cli, 'attach', String(app.pid), '--duration', '60', '-o', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    at.stderr!.on('data', (d) => { err += d; });
+    // Once the inspector is up (a new listening port), give the profiler a moment, then Ctrl-C.
+    const deadline = Date.now() + 10_000;
+    while (listeningPorts(app.pid!).size === before.size && Date.now() < deadline) await sleep(100);
+    await sleep(1500);
+    const t = Date.now();
+    at.kill('SIGINT');
+    const code = await new Promise<number | null>((res) => at.on('exit', res));
+    assert.equal(code, 0, err);
+    assert.ok(Date.now() - t < 5000, 'stopped at once, not after 60 s');
+    assert.match(err, /stopped early by SIGINT\) → .*; inspector closed again\n$/);
+    assert.match(fs.readFileSync(out, 'utf8'), /crunchNumbers/);
+    assert.deepEqual([...listeningPorts(app.pid!)], [...before], 'inspector port closed');
+    assert.equal(app.exitCode, null, 'target still running');
+  } finally {
+    app.kill();
+  }
+});
+
 test('clear errors: missing PID, non-Node process, no permission, bad PID', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'attach', ...args], { encoding: 'utf8' });
   const sh = spawn('sleep', ['5']);

@@ -30,6 +30,8 @@ export interface AttachResult {
   inspectorWasOpen: boolean;
   /** the inspector port is closed again */
   closed: boolean;
+  /** sampling was cut short by SIGINT/SIGTERM */
+  interrupted?: NodeJS.Signals;
   port: number;
 }
 
@@ -218,35 +220,53 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
   let profile: CpuProfile;
   const t0 = Date.now();
   let startEpochMs = t0;
+  // Ctrl-C (or SIGTERM) while sampling must not leave the target with its profiler running and its
+  // inspector open (anyone on the machine could then attach to it): stop early, keep what was
+  // sampled, and close the inspector as on a normal end. A second signal is not ours to swallow.
+  let interrupt = (): void => {};
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => { interrupted ??= sig; interrupt(); };
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  for (const sig of signals) process.once(sig, onSignal);
   try {
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: intervalUs });
     await cdp.send('Profiler.start');
     startEpochMs = Date.now();
-    await sleep(opts.durationS * 1000);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, opts.durationS * 1000);
+      interrupt = () => { clearTimeout(timer); resolve(); };
+    });
     profile = (await cdp.send<{ profile: CpuProfile }>('Profiler.stop')).profile;
     await cdp.send('Profiler.disable');
     sourceMapProfile(profile, chainSourceMaps(await remoteSourceMaps(cdp), diskSourceMaps()));
   } catch (err) {
+    // Still leave the process as found: an inspector we opened is closed again.
+    if (!open) await closeInspector(cdp, pid, target.port);
     cdp.close();
     throw new UserError(`profiling PID ${pid} failed: ${(err as Error).message}`);
+  } finally {
+    for (const sig of signals) process.removeListener(sig, onSignal);
   }
 
-  let closed = false;
-  if (!open) {
-    // inspector.close() ends every session, ours included, so no reply comes: the closed socket
-    // and the port going away are the answer. process._debugEnd is the same call for targets where
-    // `require` is not in scope of the console API.
-    void cdp.send('Runtime.evaluate', {
-      expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
-      includeCommandLineAPI: true,
-    }).catch(() => undefined);
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline) {
-      await sleep(100);
-      if (!listeningPorts(pid).has(target.port)) { closed = true; break; }
-    }
-  }
+  const closed = open ? false : await closeInspector(cdp, pid, target.port);
   cdp.close();
-  return { profile, startEpochMs, intervalUs, inspectorWasOpen: !!open, closed, port: target.port };
+  return { profile, startEpochMs, intervalUs, inspectorWasOpen: !!open, closed, port: target.port, interrupted };
+}
+
+/** Closes the target's inspector (which we opened); true once its port is gone. */
+async function closeInspector(cdp: Cdp, pid: number, port: number): Promise<boolean> {
+  // inspector.close() ends every session, ours included, so no reply comes: the closed socket
+  // and the port going away are the answer. process._debugEnd is the same call for targets where
+  // `require` is not in scope of the console API.
+  void cdp.send('Runtime.evaluate', {
+    expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
+    includeCommandLineAPI: true,
+  }).catch(() => undefined);
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    await sleep(100);
+    if (!listeningPorts(pid).has(port)) return true;
+  }
+  return false;
 }

@@ -33,13 +33,28 @@ export class WindowHistory {
   /** samples in every window ever published (kept or dropped) */
   totalSamples = 0;
 
-  constructor(readonly instance: string, readonly maxWindows = 360) {}
+  /** distinct stacks summed over the kept windows */
+  private entries = 0;
+
+  /**
+   * `maxEntries` bounds memory whatever the windows hold: 360 windows of up to `maxStacks` (5000)
+   * long folded stacks each could reach gigabytes in an agent left on for days, past the worker's
+   * heap limit. Beyond it the oldest windows go, exactly as beyond `maxWindows` (a collector sees
+   * them as missed).
+   */
+  constructor(readonly instance: string, readonly maxWindows = 360, readonly maxEntries = 200_000) {}
 
   push(w: Omit<SampleWindow, 'seq'>): SampleWindow {
     const win = { ...w, seq: this.nextSeq++ };
     this.windows.push(win);
     this.totalSamples += win.samples;
-    if (this.windows.length > this.maxWindows) this.windows.splice(0, this.windows.length - this.maxWindows);
+    this.entries += win.stacks.size;
+    let drop = 0;
+    while (this.windows.length - drop > 1 && (this.windows.length - drop > this.maxWindows || this.entries > this.maxEntries)) {
+      this.entries -= this.windows[drop]!.stacks.size;
+      drop++;
+    }
+    if (drop) this.windows.splice(0, drop);
     return win;
   }
 

@@ -49,9 +49,10 @@ function authorised(req: http.IncomingMessage, token: string | undefined): boole
   if (!token) return true;
   const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
   if (!m) return false;
-  const a = Buffer.from(m[1]!.trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && crypto.timingSafeEqual(a, b);
+  // Compare fixed-length digests: timingSafeEqual needs equal lengths, and checking the lengths
+  // first would tell an attacker, by timing, how long the token is.
+  const digest = (v: string) => crypto.createHash('sha256').update(v).digest();
+  return crypto.timingSafeEqual(digest(m[1]!.trim()), digest(token));
 }
 
 function metaHeaders(state: AgentState): Record<string, string> {

@@ -67,6 +67,9 @@ export class StallLog {
   }
 
   addStall(r: StallRange): void {
+    // Pending stalls wait for the window that covers them; if windows stop coming (profiler
+    // failure), keep only the newest few rather than growing for days.
+    if (this.pending.length >= this.maxStalls) this.pending.shift();
     this.pending.push(r);
     this.resolve();
   }

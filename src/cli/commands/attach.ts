@@ -31,6 +31,8 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
     writeProfile(file, r.profile, format, { pid: Number(argv.pid), intervalUs, startEpochMs: r.startEpochMs, metadata: { attachedPid: Number(argv.pid) } });
     const n = r.profile.samples?.length ?? 0;
     const inspector = r.inspectorWasOpen ? 'its inspector was already open and stays open' : r.closed ? 'inspector closed again' : `warning: the inspector still listens on port ${r.port}`;
-    process.stderr.write(`stackscope: ${n} samples of PID ${argv.pid} over ${durationS} s → ${file} (${format}); ${inspector}\n`);
+    // Ctrl-C stops sampling early (attach.ts): say so, and how long was really sampled.
+    const secs = r.interrupted ? `${+((r.profile.endTime - r.profile.startTime) / 1e6).toFixed(1)} s (stopped early by ${r.interrupted})` : `${durationS} s`;
+    process.stderr.write(`stackscope: ${n} samples of PID ${argv.pid} over ${secs} → ${file} (${format}); ${inspector}\n`);
   },
 };
