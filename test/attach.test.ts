@@ -15,12 +15,17 @@ const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'dist/cli/index.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('attach profiles a running process, leaves it running and closes its inspector', async () => {
+/** A separately started Node process (the agent fixture without the agent), ready, its ports noted. */
+async function startTarget() {
   const app = spawn(process.execPath, [path.join(root, 'fixtures/sample/agent-app.js')], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  await new Promise<void>((r) => app.stdout!.once('data', () => r()));
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-')), 'p.folded');
+  return { app, before: listeningPorts(app.pid!), out };
+}
+
+test('attach profiles a running process, leaves it running and closes its inspector', async () => {
+  const { app, before, out } = await startTarget();
   try {
-    await new Promise<void>((r) => app.stdout!.once('data', () => r()));
-    const before = listeningPorts(app.pid!);
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-')), 'p.folded');
     const r = spawnSync(process.execPath, [cli, 'attach', String(app.pid), '--duration', '1', '-o', out], { cwd: root, encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /samples of PID \d+ over 1 s → .* \(folded\); inspector closed again\n$/);
@@ -39,11 +44,8 @@ test('attach profiles a running process, leaves it running and closes its inspec
 });
 
 test('Ctrl-C while attached stops early, writes the profile and still closes the inspector', async () => {
-  const app = spawn(process.execPath, [path.join(root, 'fixtures/sample/agent-app.js')], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const { app, before, out } = await startTarget();
   try {
-    await new Promise<void>((r) => app.stdout!.once('data', () => r()));
-    const before = listeningPorts(app.pid!);
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-')), 'p.folded');
     const at = spawn(process.execPath, [cli, 'attach', String(app.pid), '--duration', '60', '-o', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     at.stderr!.on('data', (d) => { err += d; });
