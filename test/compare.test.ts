@@ -127,3 +127,41 @@ test('a sampled trace (Profile/ProfileChunk events) compares by its samples, not
   assert.deepEqual([...p.functions.keys()], ['hot (/x/app.js:5)']);
   assert.equal(p.functions.get('hot (/x/app.js:5)')!.self, 300);
 });
+
+test('a combined trace: --a-process/--b-process (name or pid) compare two of its processes; a wrong name lists them', () => {
+  const M = (pid: number, name: string): TraceEvent => ({ ph: 'M', name: 'process_name', pid, tid: 0, args: { name } });
+  const file = tmp('compare.trace.json', JSON.stringify({ traceEvents: [
+    M(1, 'batched-fixed'), M(2, 'batched'),
+    X('sync (s.ts:1)', 1, 100, { pid: 1 }), X('loadFolder (s.ts:48)', 10, 5, { pid: 1 }),
+    X('sync (s.ts:1)', 1, 300, { pid: 2 }), X('loadFolder (s.ts:48)', 10, 200, { pid: 2 }),
+  ] }));
+  const all = loadProfile(file);
+  assert.equal(all.functions.get('loadFolder (s.ts:48)')!.self, 205, 'without a choice the processes add up');
+  assert.deepEqual(all.processes, ['batched-fixed (pid 1)', 'batched (pid 2)']);
+  const d = compareProfiles(file, file, { aProcess: 'batched-fixed', bProcess: '2' });
+  assert.equal(d.rows[0]!.label, 'loadFolder (s.ts:48)');
+  assert.equal(d.rows[0]!.selfDelta, 195);
+  assert.equal(d.a.process, 'batched-fixed (pid 1)');
+  assert.equal(d.b.process, 'batched (pid 2)');
+
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'compare', ...args], { encoding: 'utf8' });
+  const text = run(file, file, '--a-process', 'batched-fixed', '--b-process', 'batched');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^A: .*compare\.trace\.json \(trace, process batched-fixed \(pid 1\), /m);
+  assert.match(text.stdout, /^loadFolder \(s\.ts:48\) +1 +1 +5µs +200µs +\+195µs/m);
+  const both = JSON.parse(run(file, file, '--process', 'batched', '--json').stdout) as ReturnType<typeof compareProfiles>;
+  assert.equal(both.rows.every((r) => r.selfDelta === 0), true, '--process applies to both');
+  assert.match(run(file, file).stdout, /^note: A adds up 2 processes \(batched-fixed \(pid 1\), batched \(pid 2\)\); choose one with --a-process NAME$/m);
+
+  const folded = tmp('p.folded', 'main 1\n');
+  for (const [args, re] of [
+    [[file, file, '--b-process', 'nope'], /^stackscope: .*compare\.trace\.json: no process "nope" \(the trace has: batched-fixed \(pid 1\), batched \(pid 2\)\)$/],
+    [[folded, file, '--process', 'batched'], /^stackscope: .*p\.folded: a process can only be chosen in a trace/],
+  ] as [string[], RegExp][]) {
+    const r = run(...args);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trimEnd(), re);
+  }
+  assert.match(run('--help').stdout, /--a-process .*\n.*--b-process .*\n.*--process /);
+});

@@ -13,9 +13,11 @@ export interface FunctionDiff {
   selfShareB: number;
 }
 
+type ProfileHead = Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal' | 'process' | 'processes'>;
+
 export interface ProfileDiff {
-  a: Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal'>;
-  b: Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal'>;
+  a: ProfileHead;
+  b: ProfileHead;
   /** 'us' or 'samples' when both profiles share it; 'share' (fractions) when they do not */
   unit: 'us' | 'samples' | 'share';
   rows: FunctionDiff[];
@@ -46,7 +48,7 @@ export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
     });
   }
   rows.sort((x, y) => Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1));
-  const head = (p: ProfileTimes) => ({ file: p.file, kind: p.kind, unit: p.unit, grandTotal: p.grandTotal });
+  const head = ({ functions: _, ...rest }: ProfileTimes): ProfileHead => rest;
   return { a: head(a), b: head(b), unit, rows };
 }
 

@@ -134,8 +134,43 @@ export function traceTimes(file: string, events: TraceEvent[]): ProfileTimes {
   return { file, kind: 'trace', unit: 'us', grandTotal, functions };
 }
 
+/** A trace's processes, in order of pid, as `name (pid N)` (or `pid N` when unnamed). */
+function processesIn(events: TraceEvent[]): { pid: number; name: string | undefined; label: string }[] {
+  const names = new Map<number, string>();
+  const pids = new Set<number>();
+  for (const e of events) {
+    if (typeof e.pid !== 'number') continue;
+    pids.add(e.pid);
+    if (e.ph === 'M' && e.name === 'process_name' && typeof e.args?.name === 'string') names.set(e.pid, e.args.name);
+  }
+  return [...pids].sort((a, b) => a - b).map((pid) => {
+    const name = names.get(pid);
+    return { pid, name, label: name === undefined ? `pid ${pid}` : `${name} (pid ${pid})` };
+  });
+}
+
+/**
+ * Keeps the events of one process, chosen by name or pid (a bench's compare.trace.json holds one
+ * process per strategy; without a choice their times add up, which compares nothing).
+ */
+function pickProcess(file: string, events: TraceEvent[], want: string): { events: TraceEvent[]; label: string } {
+  const all = processesIn(events);
+  const named = all.filter((p) => p.name === want);
+  if (named.length > 1) throw new UserError(`${file}: ${named.length} processes are named "${want}" (pids ${named.map((p) => p.pid).join(', ')}): give a pid`);
+  const hit = named[0] ?? (/^\d+$/.test(want) ? all.find((p) => p.pid === Number(want)) : undefined);
+  if (!hit) {
+    throw new UserError(`${file}: no process "${want}" (the trace has: ${all.map((p) => p.label).join(', ') || 'none'})`);
+  }
+  return { events: events.filter((e) => e.pid === hit.pid), label: hit.label };
+}
+
+export interface LoadOptions {
+  /** traces only: compare this process (name or pid) instead of all of them added up */
+  process?: string;
+}
+
 /** Reads any of the three formats, telling them apart by content rather than by extension. */
-export function loadProfile(file: string): ProfileTimes {
+export function loadProfile(file: string, opts: LoadOptions = {}): ProfileTimes {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -148,18 +183,23 @@ export function loadProfile(file: string): ProfileTimes {
     let data: unknown;
     try { data = JSON.parse(text); } catch (err) { throw new UserError(`${file}: not valid JSON: ${(err as Error).message}`); }
     const obj = data as Record<string, unknown>;
-    const events = Array.isArray(data) ? (data as TraceEvent[]) : Array.isArray(obj.traceEvents) ? (obj.traceEvents as TraceEvent[]) : undefined;
-    if (events) {
+    const allEvents = Array.isArray(data) ? (data as TraceEvent[]) : Array.isArray(obj.traceEvents) ? (obj.traceEvents as TraceEvent[]) : undefined;
+    if (allEvents) {
+      const picked = opts.process === undefined ? undefined : pickProcess(file, allEvents, opts.process);
+      const events = picked?.events ?? allEvents;
+      const which = picked ? { process: picked.label, processes: [picked.label] } : { processes: processesIn(allEvents).map((p) => p.label) };
       // A sampled trace: its only slice covers the profile; the samples are the data.
       const sampled = profilesInTrace(events);
-      if (sampled.length === 0) return traceTimes(file, events);
+      if (sampled.length === 0) return { ...traceTimes(file, events), ...which };
       const stacks: FoldedStacks = new Map();
       for (const p of sampled) for (const [k, n] of cpuProfileFolded(p, 'us')) stacks.set(k, (stacks.get(k) ?? 0) + n);
-      return { ...fromStacks(file, 'cpuprofile', 'us', stacks), kind: 'trace' };
+      return { ...fromStacks(file, 'cpuprofile', 'us', stacks), kind: 'trace', ...which };
     }
+    if (opts.process !== undefined) throw new UserError(`${file}: a process can only be chosen in a trace, and this is a .cpuprofile`);
     if (Array.isArray(obj.nodes)) return fromStacks(file, 'cpuprofile', 'us', cpuProfileFolded(obj as unknown as CpuProfile, 'us'));
     throw new UserError(`${file}: JSON but neither a trace (traceEvents) nor a .cpuprofile (nodes)`);
   }
+  if (opts.process !== undefined) throw new UserError(`${file}: a process can only be chosen in a trace, and this is not one`);
   try {
     return fromStacks(file, 'folded', 'samples', parseFolded(text));
   } catch (err) {

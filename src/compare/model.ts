@@ -18,6 +18,10 @@ export interface ProfileTimes {
   unit: 'us' | 'samples';
   /** sum of self times: the profile's whole observed time */
   grandTotal: number;
+  /** traces: the one process compared (`name (pid N)`), when one was chosen */
+  process?: string;
+  /** traces: the processes whose times were added up (all of the file's, unless one was chosen) */
+  processes?: string[];
   functions: Map<string, FunctionTimes>;
 }
 

@@ -30,9 +30,20 @@ export function formatCompare(d: ProfileDiff, top: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   const unitNote = u === 'share' ? 'share of each profile (their units differ)' : u === 'us' ? 'time' : 'samples';
+  const about = (side: 'a' | 'b') => {
+    const p = d[side];
+    const which = p.process ? `, process ${p.process}` : '';
+    return `${side.toUpperCase()}: ${p.file} (${p.kind}${which}, ${fmt(p.grandTotal, p.unit === 'samples' ? 'samples' : 'us')}${p.unit === 'samples' ? ' samples' : ''})`;
+  };
+  // Several processes added up (a bench's compare.trace.json) are rarely what was meant.
+  const summed = (['a', 'b'] as const).filter((side) => !d[side].process && (d[side].processes?.length ?? 0) > 1).map((side) => {
+    const names = d[side].processes!;
+    return `note: ${side.toUpperCase()} adds up ${names.length} processes (${names.join(', ')}); choose one with --${side}-process NAME`;
+  });
   return [
-    `A: ${d.a.file} (${d.a.kind}, ${fmt(d.a.grandTotal, d.a.unit === 'samples' ? 'samples' : 'us')}${d.a.unit === 'samples' ? ' samples' : ''})`,
-    `B: ${d.b.file} (${d.b.kind}, ${fmt(d.b.grandTotal, d.b.unit === 'samples' ? 'samples' : 'us')}${d.b.unit === 'samples' ? ' samples' : ''})`,
+    about('a'),
+    about('b'),
+    ...summed,
     `by largest change in self ${unitNote}; top ${rows.length} of ${d.rows.length} functions`,
     '',
     line(header),
