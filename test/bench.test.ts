@@ -56,13 +56,82 @@ test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strat
   assert.ok(Math.abs(byName(rows, 'five-ms').median - 5) < 0.5, 'a 5 ms strategy measures ~5 ms');
 });
 
-test('a text report names the winner and says how significance is decided', () => {
+test('a text report names the winner, gives the ratio and its CI in short columns, and says once how significance is decided', () => {
   const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--runs', '5', '--strategy', 'five-ms', '--strategy', 'ten-ms');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /five-ms .*fastest/);
-  assert.match(r.stdout, /ten-ms .*2\.0\d× slower \(×2\.0\d, 95% CI/);
-  assert.match(r.stdout, /Mann-Whitney/);
+  assert.match(r.stdout, /^strategy +median +mean +p95 +min +stddev +runs +ops\/s +vs fastest +95% CI$/m);
+  assert.match(r.stdout, /^five-ms .*fastest$/m);
+  assert.match(r.stdout, /^ten-ms .*2\.0\d× slower +[12]\.\d\d–2\.\d\d$/m);
+  assert.equal(r.stdout.match(/Mann-Whitney/g)?.length, 1, 'the rule is stated once, under the table');
   assert.doesNotMatch(r.stdout, /five-ms-again/, '--strategy filters');
+  for (const line of r.stdout.split('\n')) assert.ok(line.length <= 100, `fits in 100 columns: ${line}`);
+});
+
+test('a run that never finishes fails its strategy as timed out; its process is replaced and the others are measured', () => {
+  const started = Date.now();
+  const { report, code } = benchJson('fixtures/bench/hangs.bench.ts', '--runs', '2');
+  assert.ok(Date.now() - started < 30_000, 'the bench ends');
+  assert.equal(code, 1, 'a timed-out strategy fails the command');
+  assert.equal(report.timeout, 1, 'the bench file sets the timeout');
+  // In the bench's order; the promise that rejects after its timeout is charged to no one.
+  assert.deepEqual(report.failures, [
+    { strategy: 'endless-loop', error: 'timed out after 1 s' },
+    { strategy: 'never-settles', error: 'timed out after 1 s' },
+  ]);
+  assert.deepEqual(report.untraced.strategies.map((s) => s.strategy).sort(), ['also-ok', 'ok']);
+  for (const s of report.untraced.strategies) assert.equal(s.runs, 2, `${s.strategy} ran every round`);
+  const text = stackscope('bench', 'fixtures/bench/hangs.bench.ts', '--runs', '1', '--timeout', '0.5', '--strategy', 'ok', '--strategy', 'endless-loop');
+  assert.equal(text.code, 1);
+  assert.match(text.stdout, /^FAILED endless-loop: timed out after 0\.5 s$/m, '--timeout wins over the bench file');
+  assert.match(text.stdout, /^ok +\d.* 1 +[\d.]+ +fastest$/m, 'the other strategy is measured');
+});
+
+test('trace mode: a strategy recorded by a process that is then replaced still gets its trace', async () => {
+  const { runBench } = (await import('../dist/bench/index.js')) as typeof import('../src/bench/index.js');
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-replaced-'));
+  try {
+    const raw = await runBench({
+      file: path.join(root, 'fixtures/bench/hangs.bench.ts'), mode: 'trace', runs: 1, warmup: 0, outDir: out,
+      strategies: ['ok', 'endless-loop'],
+      // The traced process records "ok", then hangs and is replaced: its recording of "ok" is lost.
+      order: (runs) => [...runs].sort((a, b) => Number(a.process === 'untraced') - Number(b.process === 'untraced') || Number(a.strategy !== 'ok') - Number(b.strategy !== 'ok')),
+    });
+    assert.deepEqual(raw.errors, { 'endless-loop': 'timed out after 1 s' });
+    assert.equal(raw.untraced.ok!.length, 1);
+    assert.equal(raw.observed!.ok!.length, 1);
+    assert.ok(fs.existsSync(raw.files.traces!.ok!), 'the replacement recorded "ok" again');
+    assert.deepEqual(Object.keys(raw.files.traces!), ['ok']);
+    assert.ok(raw.warnings.some((w) => /traced process was replaced .*; the outputs of ok come from one extra run$/.test(w)), raw.warnings.join('; '));
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('errors nobody awaited fail their own strategy, during or after its run', () => {
+  const { report, code } = benchJson('fixtures/bench/stray.bench.ts', '--runs', '2');
+  assert.equal(code, 1);
+  assert.deepEqual(report.failures, [
+    { strategy: 'forgot-await', error: 'unhandled rejection: forgot to await' },
+    { strategy: 'leaves-a-timer', error: 'uncaught exception after its run: late boom' },
+  ]);
+  assert.deepEqual(report.untraced.strategies.map((s) => [s.strategy, s.runs]), [['ok', 2]]);
+});
+
+test('an output folder that cannot be written is a one-line error, found before any run', () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-out-')), 'a-file');
+  fs.writeFileSync(file, '');
+  const cases: [string, RegExp][] = [[path.join(file, 'out'), /\(.*a-file is not a folder\)$/]];
+  // Under /proc, recursive mkdir never returns (ENOENT on a parent that exists, retried forever).
+  if (fs.existsSync('/proc/self')) cases.push(['/proc/stackscope-test/out', /\(cannot create \/proc\/stackscope-test: ENOENT\)$/]);
+  for (const [dir, reason] of cases) {
+    const started = Date.now();
+    const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--mode', 'trace', '--out', dir);
+    assert.ok(Date.now() - started < 10_000, `${dir}: answered at once`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trimEnd(), new RegExp(`^stackscope: cannot write outputs to ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `));
+    assert.match(r.stderr.trimEnd(), reason);
+  }
 });
 
 test('a throwing strategy is reported by name with its error while the others still run', () => {

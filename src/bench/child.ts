@@ -67,13 +67,19 @@ if (config.mode === 'trace') {
 
 const foldedBy = new Map<string, FoldedStacks>();
 
-// A promise a strategy forgot to await can reject after its run; it is that strategy's failure,
-// not a crash of the whole bench. Attributed to the running strategy, else to the next one.
+// An error nobody awaits (a promise a strategy forgot to await, a throwing timer callback) is
+// that strategy's failure, not a crash of the whole bench. It belongs to the strategy running,
+// else to the one that ran last (its leftover work is what still runs between runs). Sent at
+// once rather than with the run's reply: the run may never reply (it may then time out).
 let current: string | undefined;
-let strayError: string | undefined;
-process.on('unhandledRejection', (reason) => {
-  strayError ??= `unhandled rejection${current ? '' : ' (after a run)'}: ${errorText(reason)}`;
-});
+let lastRun: string | undefined;
+const stray = (kind: string) => (reason: unknown) => {
+  const owner = current ?? lastRun;
+  const when = current ? '' : owner ? ' after its run' : ' outside any run';
+  void send({ t: 'stray', strategy: owner, error: `${kind}${when}: ${errorText(reason)}` });
+};
+process.on('unhandledRejection', stray('unhandled rejection'));
+process.on('uncaughtException', stray('uncaught exception'));
 
 /** Outputs in the bench's own strategy order, whatever order the runs came in. */
 function inOrder<R>(entries: [string, R][]): [string, R][] {
@@ -88,15 +94,13 @@ async function run(strategy: string, record: boolean): Promise<FromChild> {
   await watch?.observer.before();
   const t0 = performance.now();
   let error: string | undefined;
-  current = strategy;
-  strayError = undefined;
+  current = lastRun = strategy;
   try {
     await fn(ctx);
   } catch (err) {
     error = errorText(err);
   }
   current = undefined;
-  error ??= strayError;
   const ms = performance.now() - t0;
   if (watch) {
     const rec = await watch.observer.after();
@@ -148,4 +152,4 @@ process.on('disconnect', () => {
   void Promise.resolve(def.teardown?.(ctx)).catch(() => {}).finally(() => process.exit(1));
 });
 
-await send({ t: 'ready', name: def.name, strategies: Object.keys(def.strategies), runs: def.runs, warmup: def.warmup });
+await send({ t: 'ready', name: def.name, strategies: Object.keys(def.strategies), runs: def.runs, warmup: def.warmup, timeout: def.timeout });

@@ -17,9 +17,14 @@ export interface BenchDefinition<Ctx = unknown> {
   teardown?: (ctx: Ctx) => Awaitable<void>;
   /** the strategies, by name; every run of a strategy must do the same amount of work */
   strategies: Record<string, Strategy<Ctx>>;
-  /** defaults for --runs and --warmup (the command line wins) */
+  /** defaults for --runs, --warmup and --timeout (the command line wins) */
   runs?: number;
   warmup?: number;
+  /**
+   * seconds one run of a strategy may take before it is failed as "timed out" and its process
+   * replaced, so one stuck strategy cannot hang the whole bench (default 60)
+   */
+  timeout?: number;
 }
 
 /** Marks the definition so the harness can tell it from any other default export. */
@@ -62,5 +67,13 @@ export function findBench(mod: Record<string, unknown>): BenchDefinition<unknown
   if (bad !== undefined) return `strategy "${bad}" is not a function`;
   if (def.setup !== undefined && typeof def.setup !== 'function') return '`setup` is not a function';
   if (def.teardown !== undefined && typeof def.teardown !== 'function') return '`teardown` is not a function';
+  // Checked here so a bad default reads as a problem of the file, not as NaN runs later.
+  for (const [key, ok, rule] of [
+    ['runs', Number.isInteger(def.runs) && def.runs! >= 1, 'an integer >= 1'],
+    ['warmup', Number.isInteger(def.warmup) && def.warmup! >= 0, 'an integer >= 0'],
+    ['timeout', typeof def.timeout === 'number' && def.timeout > 0 && Number.isFinite(def.timeout), 'a number of seconds > 0'],
+  ] as const) {
+    if (def[key] !== undefined && !ok) return `\`${key}\` must be ${rule}`;
+  }
   return def;
 }

@@ -1,8 +1,8 @@
 export { defineBench, type BenchDefinition, type Strategy } from './define.js';
-export { runBench, type RunOptions, type RawResults } from './runner.js';
+export { runBench, DEFAULT_TIMEOUT_S, type RunOptions, type RawResults, type RoundRun } from './runner.js';
 export { buildReport, type BenchReport, type StrategyResult, type TimingTable } from './report.js';
 export { formatReport } from './format.js';
-export { summarize, compareSamples, bootstrapRatioCI, mannWhitneyP, type Comparison } from './stats.js';
+export { summarize, compareSamples, compareToBaseline, holmAdjust, bootstrapRatioCI, mannWhitneyP, type Comparison } from './stats.js';
 export { formatDiffFolded } from './outputs.js';
 export type { BenchMode } from './protocol.js';
 

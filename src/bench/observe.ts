@@ -1,8 +1,7 @@
 /**
  * What a bench child does around a strategy run to observe it: nothing, keep the tracer's
  * recording of the run, or keep a V8 CPU profile of it. Each observer keeps one representative
- * recording per strategy (the run closest to the strategy's median so far), because a trace of
- * an outlier run would explain the wrong thing.
+ * recording per strategy, because a trace of an outlier run would explain the wrong thing.
  */
 import inspector from 'node:inspector';
 import type { ThreadRecording } from '../recorder/recording.js';
@@ -17,7 +16,11 @@ export interface Observer<R> {
   after(): Promise<R> | R;
 }
 
-/** Holds the representative recording per strategy. */
+/**
+ * Holds the representative recording per strategy: after each run, whichever of the kept and the
+ * new recording is closer to the median of all runs so far. Only one recording per strategy is held (a trace can be
+ * hundreds of MB), so the pick is close to, not always exactly at, the final median.
+ */
 export class Keeper<R> {
   private kept = new Map<string, { ms: number; rec: R }>();
   private times = new Map<string, number[]>();

@@ -10,6 +10,49 @@ import { writeCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
 import { formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { ChildFiles } from './protocol.js';
 import type { TracedRun } from './observe.js';
+import { UserError } from '../util/errors.js';
+
+/**
+ * Creates the output folder, or says in one line why it cannot be written; returns its absolute
+ * path. Not `mkdirSync(dir, { recursive: true })`: on Linux that never returns for a path under
+ * /proc (mkdir there gives ENOENT although the parent exists, and Node's recursive mkdir retries
+ * the parent forever). So: find the nearest existing ancestor, create the missing levels one at
+ * a time, and prove the folder writable by writing a file in it (root passes `access(W_OK)` even
+ * where nothing can be written).
+ */
+export function prepareOutDir(dir: string): string {
+  const abs = path.resolve(dir);
+  const why = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const fail = (reason: string) => new UserError(`cannot write outputs to ${dir} (${reason})`);
+  const missing: string[] = [];
+  let at = abs;
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(at, { throwIfNoEntry: false });
+    } catch (err) {
+      if (why(err) !== 'ENOTDIR') throw fail(`${at}: ${why(err)}`); // ENOTDIR: some ancestor is a file, found further up
+    }
+    if (st) {
+      if (!st.isDirectory()) throw fail(`${at} is not a folder`);
+      break;
+    }
+    missing.unshift(at);
+    if (path.dirname(at) === at) break;
+    at = path.dirname(at);
+  }
+  for (const level of missing) {
+    try { fs.mkdirSync(level); } catch (err) { throw fail(`cannot create ${level}: ${why(err)}`); }
+  }
+  const probe = path.join(abs, `.stackscope-write-test-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (err) {
+    throw fail(`cannot write in it: ${why(err)}`);
+  }
+  return abs;
+}
 
 /** A strategy name as a file name: readable, and safe on every OS. */
 export function fileStem(strategy: string): string {
@@ -33,7 +76,7 @@ export async function writeTraceOutputs(
   meta: Record<string, unknown> = {},
   runMs: (strategy: string) => number | undefined = () => undefined,
 ): Promise<ChildFiles> {
-  fs.mkdirSync(dir, { recursive: true });
+  prepareOutDir(dir);
   const writeTrace = await loadWriteTrace();
   const traces: Record<string, string> = {};
   const procs: ProcessRecording[] = [];
@@ -42,7 +85,7 @@ export async function writeTraceOutputs(
   const base = Math.min(...runs.map(([, r]) => r.startUs));
   runs.forEach(([name, run], i) => {
     const file = path.join(dir, `${fileStem(name)}.trace.json`);
-    const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the median' };
+    const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the running median (see Keeper)' };
     writeTrace(file, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about } });
     traces[name] = file;
     procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
@@ -52,14 +95,14 @@ export async function writeTraceOutputs(
     metadata: {
       ...meta,
       strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
-      layout: 'one process per strategy; each shows its measured run closest to the median, shifted to start with the others',
+      layout: 'one process per strategy; each shows its measured run closest to the running median, shifted to start with the others',
     },
   });
   return { traces, combinedTrace };
 }
 
 export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][], foldedBy: Map<string, FoldedStacks>): ChildFiles {
-  fs.mkdirSync(dir, { recursive: true });
+  prepareOutDir(dir);
   const cpuprofiles: Record<string, string> = {};
   const folded: Record<string, string> = {};
   for (const [name, profile] of profiles) {

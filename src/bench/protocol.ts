@@ -25,10 +25,15 @@ export type ToChild =
   | { t: 'finish'; outDir: string | null };
 
 export type FromChild =
-  | { t: 'ready'; name: string | undefined; strategies: string[]; runs?: number; warmup?: number }
+  | { t: 'ready'; name: string | undefined; strategies: string[]; runs?: number; warmup?: number; timeout?: number }
   /** the bench cannot run at all (load or setup failed); `message` names the problem */
   | { t: 'fatal'; message: string }
   | { t: 'done'; strategy: string; ms: number; error?: string }
+  /**
+   * an error nobody awaited (unhandled rejection, exception in a callback), sent as it happens:
+   * it fails `strategy` (the one running, else the one that ran last); no strategy: a warning
+   */
+  | { t: 'stray'; strategy: string | undefined; error: string }
   | { t: 'finished'; files: ChildFiles; warnings: string[] };
 
 /** Output files written by a child, by strategy. */

@@ -1,5 +1,5 @@
 /** Turns raw timings into the bench report: statistics per strategy, ranking, significance. */
-import { compareSamples, summarize, type Comparison, type Summary } from './stats.js';
+import { compareToBaseline, minRankP, runsNeeded, summarize, type Comparison, type Summary } from './stats.js';
 import type { RawResults } from './runner.js';
 import type { ChildFiles } from './protocol.js';
 
@@ -27,6 +27,8 @@ export interface BenchReport {
   mode: RawResults['mode'];
   runs: number;
   warmup: number;
+  /** seconds a run may take before its strategy fails as timed out */
+  timeout: number;
   order: string;
   /** untraced timings (the real comparison) */
   untraced: TimingTable;
@@ -40,13 +42,17 @@ export interface BenchReport {
 export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>): TimingTable {
   const ok = Object.keys(times).filter((s) => failed[s] === undefined && times[s]!.length > 0);
   const stats = new Map(ok.map((s) => [s, summarize(times[s]!)]));
+  // The first of equal medians, in the bench's order, so ties resolve the same way every time.
   const fastest = ok.length ? ok.reduce((a, b) => (stats.get(b)!.median < stats.get(a)!.median ? b : a)) : null;
+  const others = ok.filter((s) => s !== fastest);
+  const vsFastest = new Map(fastest === null ? [] : compareToBaseline(times[fastest]!, others.map((s) => times[s]!)).map((c, i) => [others[i]!, c]));
   const strategies = ok.map((s): StrategyResult => {
     const st = stats.get(s)!;
-    const vs = s === fastest ? null : compareSamples(times[s]!, times[fastest!]!);
+    const vs = vsFastest.get(s) ?? null;
     const verdict = vs === null ? 'fastest' : vs.significant ? `${vs.ratio.toFixed(2)}× slower` : 'no significant difference';
     return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]! };
   });
+  // A stable sort: equal medians keep the bench's order, so the fastest is still first on a tie.
   strategies.sort((a, b) => a.median - b.median);
   return { label, fastest, strategies };
 }
@@ -64,8 +70,9 @@ export function buildReport(raw: RawResults): BenchReport {
     observed = { ...t, overhead };
   }
   const warnings = [...raw.warnings];
-  if (minRankP(raw.runs) >= 0.05 && untraced.strategies.length > 1) {
-    warnings.push(`with ${raw.runs} runs per strategy no difference can be shown significant (the rank test's smallest p is ${minRankP(raw.runs).toFixed(2)}): use --runs 5 or more`);
+  const comparisons = untraced.strategies.length - 1;
+  if (comparisons > 0 && raw.runs < runsNeeded(comparisons)) {
+    warnings.push(`with ${raw.runs} run${raw.runs === 1 ? '' : 's'} per strategy no difference can be shown significant (the rank test's smallest p is ${minRankP(raw.runs).toFixed(3)}${comparisons > 1 ? `, before adjusting for ${comparisons} comparisons` : ''}): use --runs ${runsNeeded(comparisons)} or more`);
   }
   return {
     bench: raw.name,
@@ -73,18 +80,13 @@ export function buildReport(raw: RawResults): BenchReport {
     mode: raw.mode,
     runs: raw.runs,
     warmup: raw.warmup,
-    order: 'shuffled every round, all strategies and processes interleaved',
+    timeout: raw.timeout,
+    order: raw.order,
     untraced,
     observed,
-    failures: Object.entries(raw.errors).map(([strategy, error]) => ({ strategy, error })),
+    // In the bench's order, not in the order the failures happened to occur.
+    failures: raw.strategies.filter((s) => raw.errors[s] !== undefined).map((strategy) => ({ strategy, error: raw.errors[strategy]! })),
     outputs: { ...raw.files, ...(raw.outDir ? { dir: raw.outDir } : {}) },
     warnings,
   };
-}
-
-/** Smallest two-sided Mann-Whitney p with n runs on each side: complete separation, 2 / C(2n, n). */
-function minRankP(n: number): number {
-  let c = 1;
-  for (let i = 1; i <= n; i++) c = (c * (n + i)) / i;
-  return Math.min(1, 2 / c);
 }

@@ -20,7 +20,8 @@ export function summarize(xs: readonly number[]): Summary {
   const n = s.length;
   if (n === 0) return { runs: 0, median: NaN, mean: NaN, p95: NaN, min: NaN, max: NaN, stddev: NaN };
   const mean = s.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
+  // One run says nothing about spread: NaN (shown as "-"), not a reassuring 0.
+  const variance = n > 1 ? s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : NaN;
   return { runs: n, median: quantileSorted(s, 0.5), mean, p95: quantileSorted(s, 0.95), min: s[0]!, max: s[n - 1]!, stddev: Math.sqrt(variance) };
 }
 
@@ -133,30 +134,85 @@ function normalCdf(z: number): number {
   return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
 }
 
+/**
+ * When "slower" is claimed: the CI's lower bound clears 1 + MIN_EFFECT (gaps under ~1% are within
+ * what CPU frequency and scheduling do on a shared machine) and the rank test, Holm-adjusted for
+ * the number of strategies compared with the fastest, gives p < ALPHA.
+ */
+export const ALPHA = 0.05;
+export const MIN_EFFECT = 0.01;
+export const CONFIDENCE = 0.95;
+
 export interface Comparison {
-  /** median(this) / median(fastest) */
+  /** median(this) / median(baseline) */
   ratio: number;
   /** 95% bootstrap CI of the ratio */
   ci: [number, number];
-  /** Mann-Whitney two-sided p-value */
+  /** Mann-Whitney two-sided p-value of this comparison alone */
   p: number;
-  /** true only when both checks agree the gap is real and larger than minEffect */
+  /** p adjusted (Holm) for all the comparisons made against the same baseline */
+  pAdjusted: number;
+  /** true only when both checks agree the gap is real and larger than MIN_EFFECT */
   significant: boolean;
 }
 
 /**
- * Is `slow` really slower than `fast`? Yes only when the CI's lower bound clears 1 + minEffect
- * (gaps under ~1% are within what CPU frequency and scheduling do on a shared machine) and the
- * rank test agrees at `alpha`.
+ * Holm's step-down adjustment: with one test per strategy against the fastest, p < 0.05 on each
+ * would claim a false difference far more often than 5% of the time as strategies are added
+ * (and the fastest is itself picked from the same noisy data). Controls that family-wise error.
  */
+export function holmAdjust(ps: readonly number[]): number[] {
+  const order = ps.map((p, i) => [p, i] as const).sort((a, b) => a[0] - b[0]);
+  const out = new Array<number>(ps.length);
+  let running = 0;
+  order.forEach(([p, i], rank) => {
+    running = Math.max(running, Math.min(1, (ps.length - rank) * p));
+    out[i] = running;
+  });
+  return out;
+}
+
+/**
+ * Is each of `others` really slower than `baseline`? One family of comparisons, so the rank
+ * test's p-values are adjusted together (see holmAdjust).
+ */
+export function compareToBaseline(
+  baseline: readonly number[],
+  others: readonly (readonly number[])[],
+  { alpha = ALPHA, minEffect = MIN_EFFECT, seed = 1 } = {},
+): Comparison[] {
+  const raw = others.map((xs) => ({
+    ratio: median(xs) / median(baseline),
+    ci: bootstrapRatioCI(xs, baseline, { seed, confidence: CONFIDENCE }),
+    p: mannWhitneyP(xs, baseline),
+  }));
+  const adjusted = holmAdjust(raw.map((r) => r.p));
+  return raw.map((r, i) => ({
+    ...r,
+    pAdjusted: adjusted[i]!,
+    significant: others[i]!.length >= 2 && baseline.length >= 2 && r.ci[0] > 1 + minEffect && adjusted[i]! < alpha,
+  }));
+}
+
+/** One comparison on its own: is `slow` really slower than `fast`? */
 export function compareSamples(
   slow: readonly number[],
   fast: readonly number[],
-  { alpha = 0.05, minEffect = 0.01, seed = 1 } = {},
+  opts: { alpha?: number; minEffect?: number; seed?: number } = {},
 ): Comparison {
-  const ratio = median(slow) / median(fast);
-  const ci = bootstrapRatioCI(slow, fast, { seed });
-  const p = mannWhitneyP(slow, fast);
-  const significant = slow.length >= 2 && fast.length >= 2 && ci[0] > 1 + minEffect && p < alpha;
-  return { ratio, ci, p, significant };
+  return compareToBaseline(fast, [slow], opts)[0]!;
+}
+
+/** Smallest two-sided Mann-Whitney p with n runs on each side: complete separation, 2 / C(2n, n). */
+export function minRankP(n: number): number {
+  let c = 1;
+  for (let i = 1; i <= n; i++) c = (c * (n + i)) / i;
+  return Math.min(1, 2 / c);
+}
+
+/** Fewest runs per strategy with which `comparisons` Holm-adjusted rank tests can reach ALPHA. */
+export function runsNeeded(comparisons: number): number {
+  let n = 1;
+  while (minRankP(n) * Math.max(1, comparisons) >= ALPHA) n++;
+  return n;
 }
