@@ -163,6 +163,11 @@ test('bearer token is required when configured; the agent never writes to stdout
   try {
     assert.equal((await fetch(b.base + '/')).status, 401);
     assert.equal((await fetch(b.base + '/', { headers: { Authorization: 'Bearer wrong!' } })).status, 401);
+    // Without the token, unknown paths and methods are not told apart from known ones.
+    assert.equal((await fetch(b.base + '/no-such-path')).status, 401);
+    assert.equal((await fetch(b.base + '/', { method: 'POST' })).status, 401);
+    const authed = { Authorization: 'Bearer s3cret' };
+    assert.equal((await fetch(b.base + '/no-such-path', { headers: authed })).status, 404);
     const ok = await fetch(b.base + '/meta', { headers: { Authorization: 'Bearer s3cret' } });
     assert.equal(ok.status, 200);
     await ok.json();

@@ -76,9 +76,10 @@ function json(res: http.ServerResponse, body: unknown, headers: Record<string, s
 async function route(state: AgentState, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   const q = url.searchParams;
+  // The token comes first: without it a client learns nothing, not even which paths exist.
+  if (!authorised(req, state.token)) throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer TOKEN")');
   if (!PATHS.includes(url.pathname)) throw new HttpError(404, `unknown path ${url.pathname.slice(0, 100)}: use ${PATHS.join(', ')}`);
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `method ${req.method} not allowed: use GET`);
-  if (!authorised(req, state.token)) throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer TOKEN")');
 
   switch (url.pathname) {
     case '/': {
