@@ -128,7 +128,10 @@ class Cdp {
 
   constructor(private readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
+      type Message = { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
+      let msg: Message;
+      // A malformed message from the target must not crash the CLI with a stack dump: skip it.
+      try { msg = JSON.parse(String(data)) as Message; } catch { return; }
       if (msg.id !== undefined) {
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);
