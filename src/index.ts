@@ -15,11 +15,14 @@ export { renderProfile, writeProfile } from './sample/output.js';
 // bench: strategies side by side, with statistics and a trace or profile per strategy
 export {
   defineBench, bench, runBench, buildReport, formatReport,
-  type BenchDefinition, type Strategy, type BenchReport, type StrategyResult, type BenchMode,
+  type BenchDefinition, type Strategy, type BenchReport, type StrategyResult, type BenchMode, type RunOptions,
 } from './bench/index.js';
 
 // compare: two traces or profiles, function by function
-export { compareProfiles, loadProfile, diffProfiles, formatCompare, type ProfileDiff, type FunctionDiff } from './compare/index.js';
+export {
+  compareProfiles, loadProfile, diffProfiles, formatCompare,
+  type CompareOptions, type LoadOptions, type ProfileDiff, type FunctionDiff,
+} from './compare/index.js';
 
 // formats and naming shared by every stage
 export { frameLabel, displayPath, type FunctionInfo } from './model/frame.js';
