@@ -105,3 +105,65 @@ test('scope: node_modules excluded by default, added with --include', () => {
   const t = traced('esm/app.mjs', { SS_INCLUDE: 'fixtures/instrument/esm/lib.mjs' });
   assert.equal(t.record.modules.length, 2);
 });
+
+test('ESM import cycle: hoisted functions called before their module ran (no TDZ error)', () => {
+  const plain = node(['fixtures/instrument/esm/cycle/a.mjs']);
+  const t = traced('esm/cycle/a.mjs');
+  assert.deepEqual([t.stdout, t.stderr, t.status], [plain.stdout, plain.stderr, plain.status]);
+  assert.equal(t.stdout, 'helper(b) default later\n');
+  assert.deepEqual(t.record.calls, { helper: 1, default: 1, later: 1 });
+});
+
+// Real packages pulled into the scope (fixtures/instrument/real): same stdout, stderr and exit
+// code as the untraced run, and the package's own functions show up in the record.
+const real = (fixture: string, include: string[], args: string[] = []) => {
+  const plain = node([`fixtures/instrument/real/${fixture}`, ...args]);
+  const t = node(['--import', preload, `fixtures/instrument/real/${fixture}`, ...args], { SS_INCLUDE: include.join(',') });
+  assert.deepEqual([t.stdout, t.stderr, t.status], [plain.stdout, plain.stderr, plain.status]);
+  const callsIn = (prefix: string) => {
+    const names = new Set(t.record.modules.filter((m: any) => m.file.includes(prefix)).flatMap((m: any) => m.fns.map((f: string) => f.split('\t')[0])));
+    return Object.entries(t.record.calls as Record<string, number>).filter(([n]) => names.has(n)).reduce((a, [, c]) => a + c, 0);
+  };
+  return { plain, t, callsIn };
+};
+
+test('yargs CLI: commands, validation failure and --help behave the same traced', () => {
+  const include = ['node_modules/yargs/**', 'node_modules/yargs-parser/**', 'node_modules/cliui/**', 'node_modules/y18n/**'];
+  const ok = real('yargs-cli.cjs', include, ['sum', '1', '2', '3.5', '--tags', 'b', 'a']);
+  assert.match(ok.t.stdout, /^sum 6.5\n\{"level":"low","tags":\["a","b"\]/);
+  assert.ok(ok.callsIn('node_modules/yargs/') > 100 && ok.callsIn('node_modules/yargs-parser/') > 10);
+  const bad = real('yargs-cli.cjs', include, ['sum', '1', '--level', 'high']);
+  assert.equal(bad.t.status, 1);
+  assert.match(bad.t.stderr, /high needs --tags/);
+  const help = real('yargs-cli.cjs', include, ['--help']);
+  assert.match(help.t.stdout, /greet <name> \[times\]/);
+  assert.ok(help.callsIn('node_modules/cliui/') > 10);
+});
+
+test('acorn-walk over acorn\'s own source, traced', () => {
+  const r = real('acorn-parse.mjs', ['node_modules/acorn-walk/**']);
+  assert.match(r.t.stdout, /^nodes \d+/);
+  assert.ok(r.callsIn('node_modules/acorn-walk/') > 10_000);
+});
+
+test('ws: client and server exchange on 127.0.0.1, traced', () => {
+  const r = real('ws-echo.mjs', ['node_modules/ws/**']);
+  assert.match(r.t.stdout, /client: close 4000 done HELLO \| XXXXXXXXXXXX \| binary 4\n/);
+  assert.ok(r.callsIn('node_modules/ws/') > 100);
+});
+
+test('the DevTools trace engine (ES modules with cycles) parsing a trace, traced', () => {
+  const r = real('trace-engine.mjs', ['node_modules/@paulirish/trace_engine/**']);
+  assert.match(r.t.stdout, /main: 399 entries/);
+  assert.ok(r.t.record.modules.length > 50);
+  // the package ships maps with the .ts sources inlined: modules are named by their .ts
+  assert.ok(r.callsIn('/models/trace/') > 10_000);
+});
+
+test('a shipped map to sources that were not shipped: functions keep their .js positions', () => {
+  const t = traced('esm/unshipped/lib.mjs');
+  assert.equal(t.stdout, '42\n');
+  assert.equal(t.record.modules.length, 1);
+  assert.match(t.record.modules[0].file, /fixtures\/instrument\/esm\/unshipped\/lib\.mjs$/);
+  assert.deepEqual(t.record.modules[0].fns, ['shipped\t1\t7']);
+});

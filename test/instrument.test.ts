@@ -2,6 +2,10 @@
 // recording stub runtime on globalThis) and asserts identical behaviour plus the recorded calls.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { instrument, InstrumentSyntaxError } from '../src/instrument/transform.ts';
 
 type Event = [string, ...unknown[]];
@@ -251,7 +255,7 @@ test('ESM: module prologue, hashbang and top-level await untouched', async () =>
   const src = '#!/usr/bin/env node\nexport const x = await Promise.resolve(1);\nexport function f() { return x + 1 }\n';
   const stub = installStub();
   const out = instrument(src, { file: 'file:///virtual/m.mjs', format: 'module', composeMaps: false });
-  assert.ok(out.code.startsWith('#!/usr/bin/env node\nconst __ss$'));
+  assert.ok(out.code.startsWith('#!/usr/bin/env node\nvar __ss$'));
   const mod = await import('data:text/javascript,' + encodeURIComponent(out.code.replace(/^#!.*/, '')));
   assert.equal(mod.f(), 2);
   assert.equal(stub.calls('f'), 1);
@@ -267,4 +271,55 @@ test('input source map: positions and the composed map go to the original file',
   assert.deepEqual(out.map.sources, ['/src/len.ts']);
   const plainMap = instrument(js, { file: '/dist/len.js', format: 'module', composeMaps: false }).map;
   assert.deepEqual(plainMap.sources, ['/dist/len.js']);
+});
+
+test('ESM cycle: a hoisted function called before its module ran still works (no TDZ)', async () => {
+  // b imports a, a imports b: b's body runs first and calls a's function declaration while a's
+  // own lines (the prologue included) have not run yet.
+  const stub = installStub();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-cycle-'));
+  try {
+    const files = {
+      'a.mjs': "import { b } from './b.mjs';\nexport function helper() { return 'helper' }\nexport default function () { return 'dflt' }\nexport const a = b;\n",
+      'b.mjs': "import helper2, { helper } from './a.mjs';\nexport const b = helper() + ' ' + helper2();\n",
+    };
+    for (const [name, src] of Object.entries(files)) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, instrument(src, { file: pathToFileURL(file).href, format: 'module', composeMaps: false }).code);
+    }
+    const mod = await import(pathToFileURL(path.join(dir, 'a.mjs')).href);
+    assert.equal(mod.a, 'helper dflt');
+    assert.equal(stub.calls('helper'), 1);
+    assert.equal(stub.calls('default'), 1);
+    assert.deepEqual(stub.names, ['helper', 'default']); // a registered once, on its first call
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('functions whose text runs elsewhere (page.evaluate, fn.toString()) are left untouched', async () => {
+  // The text of these functions runs in a fresh vm context, where `__ss$` does not exist.
+  const vm = await import('node:vm');
+  (globalThis as any).vmCtx = vm;
+  (globalThis as any).vmRun = (fn: Function, ...args: unknown[]) => vm.runInNewContext(`(${String(fn)})(...args)`, { args });
+  const { plain, traced, out } = await bothAsync(`
+    const page = { evaluate: (fn, ...args) => vmRun(fn, ...args), $eval: (sel, fn) => vmRun(fn, sel) };
+    function inject(x) { const twice = (v) => v * 2; return twice(x) }
+    const viaTemplate = (n) => n + 1;
+    const viaConcat = function (n) { return n + 2 };
+    const kept = (n) => n * 3;
+    return Promise.all([
+      page.evaluate(() => typeof document),
+      page.evaluate(async (a) => { await null; return [1, 2].map((v) => v + a) }, 10),
+      page.$eval('#id', function (sel) { return sel.length }),
+      vmCtx.runInNewContext(inject.toString() + '; inject(4)'),
+      vmCtx.runInNewContext(\`(\${viaTemplate})(1)\`),
+      vmCtx.runInNewContext('(' + viaConcat + ')(1)'),
+      vmCtx.runInNewContext(String(inject) + ';inject(1)'),
+      [inject(1), viaTemplate(1), kept(1)],
+    ]);`);
+  // (values made in the vm context have its prototypes: compare as JSON)
+  assert.equal(JSON.stringify(traced), JSON.stringify(plain));
+  assert.equal(JSON.stringify(traced), JSON.stringify(['undefined', [11, 12], 3, 8, 2, 3, 2, [2, 2, 3]]));
+  assert.deepEqual(out.functions.map((f) => f.name), ['page.evaluate', 'page.$eval', 'kept']);
 });

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { instrument, InstrumentSyntaxError } from './transform.js';
+import { instrument, InstrumentSyntaxError, PROLOGUE_MARK } from './transform.js';
 import { findMapComment, decodeDataUrl, type RawSourceMap } from './maps.js';
 import { makeScope, toFilePath, type ScopeConfig } from './scope.js';
 import { TransformCache } from './cache.js';
@@ -33,7 +33,7 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
 
   return (source, file, format) => {
     if (!inScope(file)) return source;
-    if (source.includes('globalThis.__stackscope, __ssb$')) return source; // already ours
+    if (source.includes(PROLOGUE_MARK)) return source; // already ours
     try {
       const external = readExternalMap(source, file);
       const key = cache?.key([settings.version, file, format, String(settings.composeMaps), external?.text, source]);
@@ -64,8 +64,25 @@ function readExternalMap(source: string, file: string): { map: RawSourceMap; tex
   try {
     const mapPath = comment.url.startsWith('file:') ? toFilePath(comment.url)! : path.resolve(path.dirname(modulePath), decodeURIComponent(comment.url));
     const text = fs.readFileSync(mapPath, 'utf8');
-    return { map: JSON.parse(text) as RawSourceMap, text };
+    const map = JSON.parse(text) as RawSourceMap;
+    return originalsExist(map, mapPath) ? { map, text } : undefined;
   } catch {
     return undefined; // a missing map is not our problem: positions stay generated ones
   }
+}
+
+/**
+ * Whether a map leads to sources one can open: some source exists on disk or has its content in
+ * the map. Packages often ship maps to sources they do not ship (@paulirish/trace_engine's point
+ * to `../../../../front_end/...ts`, outside the package): positions in the generated .js, which is
+ * there, then serve better than positions in files nobody has.
+ */
+function originalsExist(map: RawSourceMap, mapPath: string): boolean {
+  if (map.sourcesContent?.some((c) => typeof c === 'string')) return true;
+  const base = path.resolve(path.dirname(mapPath), map.sourceRoot ?? '');
+  return map.sources.some((s) => {
+    if (!s) return false;
+    const file = s.startsWith('file:') ? toFilePath(s) : path.resolve(base, s);
+    return !!file && fs.existsSync(file);
+  });
 }

@@ -10,13 +10,15 @@
  * - Awaited and yielded values pass through `su()` / `re()` unchanged: no extra promise, no
  *   extra microtask tick.
  * - A function whose body we cannot wrap without changing its meaning is left alone (see
- *   `wrapChangesMeaning`).
+ *   `wrapChangesMeaning`), and so is a function whose source text is run elsewhere, such as
+ *   `page.evaluate(() => ...)` (see `findSerializedFunctions`).
  */
 import { parse, type Node } from 'acorn';
 import MagicString from 'magic-string';
 import { functionName } from './names.js';
 import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, outputMap, type RawSourceMap } from './maps.js';
 import { wrapChangesMeaning } from './scope-check.js';
+import { findSerializedFunctions } from './serialized.js';
 
 export type { RawSourceMap } from './maps.js';
 
@@ -136,9 +138,10 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
   function wrapFunction(fn: AnyNode, ctx: FnContext): void {
     const k: number = fn.__k;
+    // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before its module's first line)
     const open = ctx.kind === 0
-      ? `const __t$ = __ss$.en(__ssb$ + ${k}); try {`
-      : `const __f$ = __ss$.fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
+      ? `const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + ${k}); try {`
+      : `const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
     const close = ctx.kind === 0
       ? `} finally { __ss$.ex(__ssb$ + ${k}, __t$); }`
       : '} finally { __ss$.fx(__f$); }';
@@ -200,7 +203,11 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     ms.appendLeft(target.end, ' __ss$.re(__f$); }');
   }
 
+  // functions whose text runs elsewhere (page.evaluate(() => ...)): not a character changes inside
+  const serialized = findSerializedFunctions(ast, (n) => FUNCTION_TYPES.has(n.type));
+
   function visit(node: AnyNode, ctx: FnContext | undefined): void {
+    if (serialized.has(node)) return;
     ancestors.push(node);
     let inner = ctx;
     if (FUNCTION_TYPES.has(node.type)) inner = addFunction(node);
@@ -246,7 +253,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   if (functions.length > 0) {
     const table = functions.map((f) => [f.name, f.line, f.col, ...(f.file === moduleFile ? [] : [f.file])].join('\t'));
     const { at, sep } = prologuePosition(ast, source);
-    ms.appendLeft(at, `${sep}const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(${JSON.stringify(moduleFile)}, ${JSON.stringify(table)});`);
+    ms.appendLeft(at, sep + prologue(moduleFile, table));
   }
 
   // the input's map comment is replaced by ours
@@ -258,6 +265,22 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     code += inlineMapComment(map);
   }
   return { code, map, file: moduleFile, functions };
+}
+
+/** Marks code that is already instrumented (so the loaders never instrument it twice). */
+export const PROLOGUE_MARK = 'var __ss$, __ssb$; function __ssi$() {';
+
+/**
+ * The module prologue: registers the function table and binds `__ss$` (the runtime) and `__ssb$`
+ * (the base id). Not a plain `const __ss$ = ...` line, because a module's hoisted functions can be
+ * called before its first line runs: in an ES module cycle (`a` imports `b`, `b` imports `a` and
+ * calls `a`'s function declaration while evaluating), a `const` would still be in its temporal
+ * dead zone and the call would throw. `var` bindings and function declarations exist from module
+ * instantiation, so every wrapped function enters through `(__ss$ ?? __ssi$())`, which registers
+ * the module on the first call whenever that is; the prologue registers it at load otherwise.
+ */
+function prologue(moduleFile: string, table: string[]): string {
+  return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${JSON.stringify(moduleFile)}, ${JSON.stringify(table)}); return __ss$; } __ss$ ?? __ssi$();`;
 }
 
 /** Where the module prologue goes: after a hashbang line and the directive prologue. */
