@@ -4,19 +4,22 @@
  * The instrumenter (src/instrument) rewrites every function of a target module to call these
  * methods; the recorder (src/recorder) implements them. The object lives on
  * `globalThis.__stackscope` (installed by the preload before any target module runs), and each
- * instrumented module starts with a prologue that reads it into a module-local constant:
+ * instrumented module starts with a prologue (after a hashbang and directive prologue) that
+ * registers the module's function table the first time it is needed:
  *
- *   const __ss$ = globalThis.__stackscope, __ssb$ = __ss$.reg(file, ["name\tline\tcol", ...]);
+ *   var __ss$, __ssb$; function __ssi$() { __ss$ = globalThis.__stackscope;
+ *     __ssb$ = __ss$.reg(file, ["name\tline\tcol", ...]); return __ss$; } __ss$ ?? __ssi$();
  *
- * (after a hashbang and directive prologue). Function ids are `__ssb$ + k`, k being the index of
- * the function in that table. Method names are one or two letters because they appear once per
+ * Lazily, because in an ESM import cycle a module's function declarations can be called before
+ * the module's own first line has run. Function ids are `__ssb$ + k`, k being the index of the
+ * function in that table. Method names are one or two letters because they appear once per
  * function in every instrumented module.
  *
  * Plain (sync) function:
- *   function f(a) { const __t$ = __ss$.en(__ssb$ + k); try { BODY } finally { __ss$.ex(__ssb$ + k, __t$); } }
+ *   function f(a) { const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + k); try { BODY } finally { __ss$.ex(__ssb$ + k, __t$); } }
  *
  * Async function, generator, async generator (kind 1, 2, 3):
- *   async function f() { const __f$ = __ss$.fn(__ssb$ + k, 1); try { BODY' } finally { __ss$.fx(__f$); } }
+ *   async function f() { const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + k, 1); try { BODY' } finally { __ss$.fx(__f$); } }
  * where in BODY' (only the function's own awaits/yields, not nested functions'):
  *   await X   ->  __ss$.re(__f$, await __ss$.su(__f$, X))
  *   yield X   ->  __ss$.re(__f$, yield __ss$.su(__f$, X))
