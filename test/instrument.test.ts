@@ -155,6 +155,23 @@ test('generators are lazy, and yield / yield* / bare yield pair up', () => {
   assert.ok(createdAt >= 0);
 });
 
+test('a bare yield ended by a line break keeps its automatic semicolon', () => {
+  // `yield` is a restricted production: a line break ends it, so `[`/`(` on the next line start
+  // a new statement. The rewritten `...)` must not turn them into a member access or a call.
+  const { plain, traced } = both(`
+    const log = [];
+    function* g() { yield
+      [1, 2].forEach((x) => log.push(x))
+      const y = yield
+      (log.push('paren'))
+      log.push(String(y))
+    }
+    const it = g(); it.next(); it.next('a'); it.next('b');
+    return log;`);
+  assert.deepEqual(plain, [1, 2, 'paren', 'b']);
+  assert.deepEqual(traced, plain);
+});
+
 test('generator throw() resumes through catch', () => {
   const { plain, traced, stub } = both(`
     function* g() { try { yield 1 } catch (e) { return 'caught ' + e } }

@@ -174,10 +174,24 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     ms.prependRight(node.start, '__ss$.re(__f$, ');
     if (node.type === 'YieldExpression' && !node.argument) {
       ms.appendLeft(keywordEnd, ' __ss$.su(__f$, void 0))');
+      // A bare `yield` ends its statement at a line break (restricted production), so the original
+      // relied on automatic semicolon insertion; our `)` would let a next line starting with `[`
+      // or `(` continue the expression. Close the statement explicitly.
+      if (endsStatementByAsi(node)) ms.appendLeft(keywordEnd, ';');
     } else {
       ms.appendLeft(keywordEnd, ' __ss$.su(__f$,');
       ms.appendLeft(node.end, '))');
     }
+  }
+
+  /** True when `node` is the last thing of a statement that has no `;` of its own. */
+  function endsStatementByAsi(node: AnyNode): boolean {
+    for (let i = ancestors.length - 2; i >= 0; i--) {
+      const a = ancestors[i]!;
+      if (a.end !== node.end) return false;
+      if (/Statement$|Declaration$/.test(a.type)) return true;
+    }
+    return false;
   }
 
   function markResumeAtBlockStart(block: AnyNode): void {
