@@ -30,8 +30,8 @@ if (!fs.existsSync(preload)) {
 
 interface Sample { ms: number; calls?: number }
 
-// A no-op subscriber to `stackscope:call`: what another tool listening to the tracer costs.
-const SUBSCRIBER = 'data:text/javascript,import dc from "node:diagnostics_channel"; let n = 0; dc.subscribe("stackscope:call", () => { n++; });';
+// A no-op subscriber to the `stackscope:call` tracing channel: what another tool listening to the tracer costs.
+const SUBSCRIBER = 'data:text/javascript,import dc from "node:diagnostics_channel"; let n = 0; const f = () => { n++; }; dc.tracingChannel("stackscope:call").subscribe({ start: f, end: f, asyncStart: f, asyncEnd: f, error: f });';
 
 function runOnce(fixture: string, args: string[], traced: boolean, subscribed = false): Sample {
   const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-'));

@@ -153,22 +153,37 @@ test('generator closed while suspended: no extra segment, depth intact', () => {
   assert.equal(rs[1]!.depth, 0);
 });
 
-test('stackscope:call is published only with subscribers', () => {
-  const rec = new Recorder({ capacity: 10 });
-  rec.reg('/w/a.js', ['f\t2\t0']);
-  const got: CallMessage[] = [];
-  const onMsg = (m: unknown) => got.push(m as CallMessage);
-  let t = rec.en(); rec.ex(0, t);
-  diagnostics_channel.subscribe(CALL_CHANNEL, onMsg);
+test('calls are published on the stackscope:call tracing channel, only while subscribed', () => {
+  const rec = new Recorder({ capacity: 10, minDurationUs: 1e9 }); // filters shape the trace, not the channel
+  rec.reg('/w/a.js', ['f\t2\t0', 'g\t5\t0']);
+  const got: [string, CallMessage][] = [];
+  const handlers = {
+    start: (m: unknown) => got.push(['start', { ...(m as CallMessage) }]),
+    end: (m: unknown) => got.push(['end', m as CallMessage]),
+    asyncStart: (m: unknown) => got.push(['asyncStart', m as CallMessage]),
+    asyncEnd: (m: unknown) => got.push(['asyncEnd', m as CallMessage]),
+    error: () => {},
+  };
+  const ch = diagnostics_channel.tracingChannel(CALL_CHANNEL);
+  let t = rec.en(0); rec.ex(0, t); // nobody listens yet
+  ch.subscribe(handlers);
   try {
-    t = rec.en(); rec.ex(0, t);
+    t = rec.en(0); rec.ex(0, t);
+    const f = rec.fn(1, 1); // an async call: returns at its first await, settles later
+    rec.su(f, 1); rec.re(f, 1); rec.su(f, 2); rec.re(f, 2); rec.fx(f);
   } finally {
-    diagnostics_channel.unsubscribe(CALL_CHANNEL, onMsg);
+    ch.unsubscribe(handlers);
   }
-  assert.equal(got.length, 1);
-  assert.equal(got[0]!.name, 'f');
-  assert.equal(got[0]!.line, 2);
-  assert.ok(got[0]!.end >= got[0]!.start);
+  assert.deepEqual(got.map(([e, m]) => `${e} ${m.name} ${m.kind}`), [
+    'start f sync', 'end f sync', 'start g async', 'end g async', 'asyncStart g async', 'asyncEnd g async',
+  ]);
+  const [, syncEnd] = got[1]!;
+  assert.equal(syncEnd.line, 2);
+  assert.ok(syncEnd.end! >= syncEnd.start);
+  const [, asyncEnd] = got[5]!;
+  assert.strictEqual(asyncEnd, got[3]![1], 'one context object per call, as TracingChannel subscribers expect');
+  assert.ok(asyncEnd.settled! >= asyncEnd.end! && asyncEnd.end! >= asyncEnd.start);
+  assert.equal(rec.count, 0, 'the min-duration filter kept them out of the trace');
 });
 
 test('our own subscribers swallow malformed messages (one stderr line, no throw)', () => {

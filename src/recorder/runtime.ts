@@ -50,17 +50,29 @@ export interface TableListener {
 export const DEFAULT_CAPACITY = 1_000_000;
 export const DEFAULT_NODE_EVENT_CAP = 100_000;
 
-/** Name of the diagnostics channel on which completed calls are published (when subscribed). */
+/**
+ * Name of the tracing channel on which traced calls are published, while anyone subscribes:
+ * `diagnostics_channel.tracingChannel('stackscope:call').subscribe({ start, end, asyncStart, asyncEnd })`.
+ */
 export const CALL_CHANNEL = 'stackscope:call';
 
-/** Message published on `stackscope:call`; times are µs since performance.timeOrigin. */
+/**
+ * The context of one call: the same object goes through its start, end, asyncStart and asyncEnd
+ * events, as TracingChannel subscribers expect. Times are µs since performance.timeOrigin.
+ */
 export interface CallMessage {
   name: string;
   file: string;
   line: number;
+  kind: 'sync' | 'async' | 'generator' | 'async generator';
   start: number;
-  end: number;
+  /** set at `end`: when the call returned to its caller (an async call: at its first await) */
+  end?: number;
+  /** async functions and generators, set at `asyncStart`/`asyncEnd`: when the body completed */
+  settled?: number;
 }
+
+const KIND_NAMES: CallMessage['kind'][] = ['sync', 'async', 'generator', 'async generator'];
 
 const STACK_MASK = (1 << 16) - 1;
 
@@ -78,6 +90,8 @@ class AsyncFrame implements Frame {
     public depth: number,
     public suspended: boolean,
     public seg: number,
+    /** the call's channel context, when its start was published */
+    public msg: CallMessage | undefined,
   ) {}
 }
 
@@ -109,7 +123,9 @@ export class Recorder implements Runtime {
   private readonly cwd: string;
   private readonly spanIds = new Map<string, number>();
   private readonly pathCache = new Map<string, string>();
-  private readonly callChannel = diagnostics_channel.channel(CALL_CHANNEL);
+  private readonly calls = diagnostics_channel.tracingChannel<unknown, CallMessage>(CALL_CHANNEL);
+  /** channel contexts of running sync calls, by depth; filled only while `start` has subscribers */
+  private readonly openMsg: (CallMessage | undefined)[] = [];
   /** shadow stack of running calls (code, start), indexed by depth: closes them at a snapshot */
   private readonly openCode = new Float64Array(STACK_MASK + 1).fill(NaN);
   private readonly openStart = new Float64Array(STACK_MASK + 1);
@@ -152,15 +168,17 @@ export class Recorder implements Runtime {
     // NaN when the instrumenter passes no id: such frames cannot be named, so are not closed.
     this.openCode[d] = (id as number) * 4;
     this.openStart[d] = t;
+    if (this.calls.start.hasSubscribers) this.openMsg[d] = this.publishStart(id as number, 0, t);
     return t;
   }
 
   ex(id: number, t0: number): void {
     const t1 = now();
     const d = --this.depth;
+    // Subscribers see every call: the filters shape the trace, not the channel.
+    if (this.calls.end.hasSubscribers) this.publishEnd(d & STACK_MASK, id, t0, t1);
     if (t1 - t0 < this.minMs || d >= this.maxDepth) return;
     this.push(id * 4, t0, t1, d, 0);
-    if (this.callChannel.hasSubscribers) this.publish(id, t0, t1);
   }
 
   fn(id: number, kind: number): Frame {
@@ -169,14 +187,17 @@ export class Recorder implements Runtime {
     this.openCode[d & STACK_MASK] = id * 4 + (kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
     this.openStart[d & STACK_MASK] = t;
     this.openInst[d & STACK_MASK] = ++this.inst;
-    return new AsyncFrame(id, kind, this.inst, t, t, d, false, 0);
+    const msg = this.calls.start.hasSubscribers ? this.publishStart(id, kind, t) : undefined;
+    return new AsyncFrame(id, kind, this.inst, t, t, d, false, 0, msg);
   }
 
   su<T>(f: Frame, v: T): T {
     if (!f.suspended) {
+      const t = now();
       f.suspended = true;
       this.depth = f.depth;
-      this.segment(f, now());
+      this.segment(f, t);
+      if ((f as AsyncFrame).msg) this.publishReturn(f as AsyncFrame, t);
     }
     return v;
   }
@@ -201,6 +222,7 @@ export class Recorder implements Runtime {
       this.depth = f.depth;
       this.segment(f, t);
     }
+    if ((f as AsyncFrame).msg) this.publishSettled(f as AsyncFrame, t);
     // Generators (kind 2) have no lifetime slice: their segments are ordinary calls.
     if (f.kind !== 2 && t - f.callStart >= this.minMs && f.depth < this.maxDepth) {
       this.push(f.id * 4 + RecordKind.AsyncLifetime, f.callStart, t, f.depth, f.inst);
@@ -213,7 +235,6 @@ export class Recorder implements Runtime {
     if (t - f.segStart < this.minMs || f.depth >= this.maxDepth) return;
     const kind = f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment;
     this.push(f.id * 4 + kind, f.segStart, t, f.depth, f.inst);
-    if (this.callChannel.hasSubscribers) this.publish(f.id, f.segStart, t);
   }
 
   /** Appends one record; on overflow overwrites the oldest (no modulo: one compare per record). */
@@ -231,12 +252,45 @@ export class Recorder implements Runtime {
     this.ctl[0]++;
   }
 
-  private publish(id: number, start: number, end: number): void {
-    try {
-      const fi = this.functions[id];
-      const msg: CallMessage = { name: fi?.name ?? '', file: fi?.file ?? '', line: fi?.line ?? 0, start: start * 1000, end: end * 1000 };
-      this.callChannel.publish(msg);
-    } catch { /* never let building the message fail the traced call (Node itself reports a throwing subscriber as uncaught, as for any channel) */ }
+  // ---- tracing channel (cold: only while someone subscribes) ----
+  // Publishing never fails the traced call; a throwing subscriber is reported by Node itself as
+  // an uncaught exception, as for any diagnostics channel.
+
+  private message(id: number, kind: number, start: number): CallMessage {
+    const fi = this.functions[id];
+    return { name: fi?.name ?? '', file: fi?.file ?? '', line: fi?.line ?? 0, kind: KIND_NAMES[kind] ?? 'sync', start: start * 1000 };
+  }
+
+  private publishStart(id: number, kind: number, t: number): CallMessage {
+    const m = this.message(id, kind, t);
+    this.calls.start.publish(m);
+    return m;
+  }
+
+  private publishEnd(slot: number, id: number, t0: number, t1: number): void {
+    let m = this.openMsg[slot];
+    this.openMsg[slot] = undefined;
+    // No context of this call (subscribed while it ran): end events still carry the whole call.
+    if (!m || m.start !== t0 * 1000) m = this.message(id, 0, t0);
+    m.end = t1 * 1000;
+    this.calls.end.publish(m);
+  }
+
+  /** The first suspension (or the completion) of an async call or generator returns to its caller. */
+  private publishReturn(f: AsyncFrame, t: number): void {
+    const m = f.msg!;
+    if (m.end !== undefined) return;
+    m.end = t * 1000;
+    this.calls.end.publish(m);
+  }
+
+  private publishSettled(f: AsyncFrame, t: number): void {
+    this.publishReturn(f, t);
+    const m = f.msg!;
+    m.settled = t * 1000;
+    this.calls.asyncStart.publish(m);
+    this.calls.asyncEnd.publish(m);
+    f.msg = undefined;
   }
 
   private display(file: string): string {
