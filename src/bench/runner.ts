@@ -20,6 +20,7 @@ import { CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type ChildFiles, ty
 import { tracerLaunch } from './launch.js';
 import { prepareOutDir } from './outputs.js';
 import { TRACE_ENV } from '../recorder/config.js';
+import { MAX_TIMER_S } from '../sample/options.js';
 
 export interface RunOptions {
   file: string;
@@ -71,6 +72,8 @@ export interface RawResults {
 }
 
 export const DEFAULT_TIMEOUT_S = 60;
+/** More runs than anyone waits for; the statistics (bootstrap) grow with them. */
+const MAX_RUNS = 100_000;
 /**
  * Setup and finishing (writing outputs, teardown) are not runs and may legitimately take longer
  * than a short --timeout; they are bounded too, so a hanging teardown cannot hang the bench.
@@ -189,13 +192,19 @@ async function ready(child: BenchChild, shown: string, limitMs: number): Promise
 export async function runBench(opts: RunOptions): Promise<RawResults> {
   const file = path.resolve(opts.file);
   const shown = opts.file;
-  if (!fs.existsSync(file)) throw new UserError(`${shown}: no such bench file`);
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new UserError(`${shown}: no such bench file`);
+  if (!st.isFile()) throw new UserError(`${shown}: ${st.isDirectory() ? 'a folder' : 'not a file'}, not a bench file`);
   const mode = opts.mode ?? 'off';
   for (const [flag, v, min] of [['--runs', opts.runs, 1], ['--warmup', opts.warmup, 0]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new UserError(`${flag} must be an integer >= ${min}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= MAX_RUNS)) throw new UserError(`${flag} must be an integer from ${min} to ${MAX_RUNS.toLocaleString('en-US')} (got ${v})`);
   }
-  if (opts.timeout !== undefined && !(opts.timeout > 0 && Number.isFinite(opts.timeout))) throw new UserError('--timeout must be a number of seconds > 0');
-  if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10)) throw new UserError('--interval must be at least 10 µs');
+  if (opts.timeout !== undefined && !(opts.timeout > 0 && opts.timeout <= MAX_TIMER_S)) {
+    throw new UserError(`--timeout must be a number of seconds > 0 and at most ${MAX_TIMER_S.toLocaleString('en-US')} (got ${opts.timeout})`);
+  }
+  if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10 && opts.sampleIntervalUs <= 1e6)) {
+    throw new UserError(`--interval must be from 10 µs to 1 s (got ${opts.sampleIntervalUs} µs)`);
+  }
   // Found out now, not after minutes of runs (the default folder, named after the bench, is checked once the bench is loaded).
   const observes = mode !== 'off' && opts.outDir !== null;
   if (observes && typeof opts.outDir === 'string') prepareOutDir(opts.outDir);

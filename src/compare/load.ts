@@ -176,8 +176,11 @@ export function loadProfile(file: string, opts: LoadOptions = {}): ProfileTimes 
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (err as Error).message.split('\n')[0];
+    throw new UserError(`${file}: ${why}`);
   }
+  // An empty file is no profile of anything (a typo'd or truncated file), not a profile with no samples.
+  if (text.trim() === '') throw new UserError(`${file}: empty file, not a trace, .cpuprofile or folded stacks`);
   const head = text.trimStart()[0];
   if (head === '{' || head === '[') {
     let data: unknown;

@@ -16,6 +16,9 @@ export function parseInterval(text: string | number, what = 'interval'): number 
   return Math.round(us);
 }
 
+/** The longest wait a timer can express (2^31-1 ms); a longer one would fire at once. */
+export const MAX_TIMER_S = 2_147_483;
+
 /** Seconds (positive number) or UserError. */
 export function parseSeconds(text: string | number, what = 'duration', max = Infinity): number {
   const n = typeof text === 'number' ? text : /^\s*\d+(\.\d+)?\s*s?\s*$/.test(text) ? parseFloat(text) : NaN;

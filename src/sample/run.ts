@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { UserError } from '../util/errors.js';
+import { UserError, oneLine } from '../util/errors.js';
+import { checkWritable, replaceFile } from '../util/output-file.js';
 import { writeProfile } from './output.js';
 import type { ProfileFormat } from './options.js';
 import type { SampledRun } from './run-preload.js';
@@ -30,6 +31,11 @@ export interface SampleRunResult {
   /** one line for stderr: what was written, or why nothing was */
   summary: string;
   samples: number;
+  /** the file written; undefined when no profile was (the program ended before it could be) */
+  output?: string;
+  /** seconds sampled */
+  seconds?: number;
+  intervalUs: number;
 }
 
 const TS_EXT = /\.(ts|mts|cts|tsx)$/i;
@@ -37,7 +43,12 @@ const TS_EXT = /\.(ts|mts|cts|tsx)$/i;
 export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResult> {
   const cwd = opts.cwd ?? process.cwd();
   const scriptPath = path.resolve(cwd, opts.script);
-  if (!fs.existsSync(scriptPath) || !fs.statSync(scriptPath).isFile()) throw new UserError(`script not found: ${opts.script}`);
+  const st = fs.statSync(scriptPath, { throwIfNoEntry: false });
+  if (!st) throw new UserError(`script not found: ${opts.script}`);
+  if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
+  // Found out now, not after the program has run and its profile has nowhere to go.
+  const output = path.resolve(cwd, opts.output);
+  checkWritable(output, 'profile', opts.output);
   const intervalUs = opts.intervalUs ?? 1000;
   const preload = new URL(`./run-preload${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href;
   const tsx = TS_EXT.test(scriptPath) ? ['--import', import.meta.resolve('tsx')] : [];
@@ -70,16 +81,24 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   try {
     run = JSON.parse(fs.readFileSync(tmp, 'utf8')) as SampledRun;
   } catch {
-    return { code, signal, samples: 0, summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written` };
+    return { code, signal, samples: 0, intervalUs, summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written` };
   } finally {
     fs.rmSync(tmp, { force: true });
   }
   const { profile } = run;
-  writeProfile(opts.output, profile, opts.format, {
-    pid: run.pid, intervalUs: run.intervalUs, startEpochMs: run.startEpochMs, cwd,
-    metadata: { script: opts.script, intervalUs: run.intervalUs },
-  });
+  try {
+    replaceFile(output, (file) => writeProfile(file, profile, opts.format, {
+      pid: run.pid, intervalUs: run.intervalUs, startEpochMs: run.startEpochMs, cwd,
+      metadata: { script: opts.script, intervalUs: run.intervalUs },
+    }));
+  } catch (err) {
+    // The program has run: its exit status still comes through, with the reason on the summary line.
+    return { code, signal, samples: 0, intervalUs, summary: `could not write the profile to ${opts.output}: ${oneLine(err)}` };
+  }
   const samples = profile.samples?.length ?? 0;
-  const secs = ((profile.endTime - profile.startTime) / 1e6).toFixed(2);
-  return { code, signal, samples, summary: `${samples} samples over ${secs} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})` };
+  const seconds = (profile.endTime - profile.startTime) / 1e6;
+  return {
+    code, signal, samples, output: opts.output, seconds, intervalUs,
+    summary: `${samples} samples over ${seconds.toFixed(2)} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})`,
+  };
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
 import { signalSeen } from '../recorder/signals.js';
@@ -74,15 +75,19 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     const processes = groupProcesses(threads);
     const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
     const base = { exitCode, signal, tracePath: out, dropped, threads: threads.length };
+    // Nothing was recorded (node could not start the program, or it was SIGKILLed): an earlier
+    // trace at the same path is worth more than an empty one, so nothing is written.
+    if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
     try {
-      const summary = writeTrace(out, processes, {
+      // Into a temporary file first: a trace that fails half-way does not cost the old one.
+      const summary = replaceFile(out, (file) => writeTrace(file, processes, {
         metadata: {
           command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
           exitCode, signal,
           bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
         },
         onProgress: opts.onProgress,
-      });
+      }));
       return { ...base, events: summary.events, bytes: fs.statSync(out).size };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.
@@ -93,6 +98,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
   }
 }
 
+/** The most calls a thread's ring may hold: 40 bytes each, so 2 GB per thread. */
+export const MAX_BUFFER_SIZE = 50_000_000;
+
 /** Everything that can be checked before the program runs is checked before it runs. */
 function validate(opts: TraceOptions, script: string, out: string): void {
   let st: fs.Stats;
@@ -101,24 +109,19 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   } catch {
     throw new UserError(`script not found: ${opts.script}`);
   }
-  if (!st.isFile()) throw new UserError(`not a file: ${opts.script}`);
-  checkWritable(out, opts.out);
-  for (const [name, v] of [['--buffer-size', opts.bufferSize], ['--min-duration', opts.minDurationUs], ['--max-depth', opts.maxDepth]] as const) {
-    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new UserError(`${name} must be a non-negative number`);
+  if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
+  checkWritable(out, 'trace', opts.out);
+  if (opts.minDurationUs !== undefined && !(Number.isFinite(opts.minDurationUs) && opts.minDurationUs >= 0)) {
+    throw new UserError(`--min-duration must be a number of µs >= 0 (got ${opts.minDurationUs})`);
   }
-  if (opts.bufferSize !== undefined && opts.bufferSize < 1) throw new UserError('--buffer-size must be at least 1');
-}
-
-/** Opens the output for append (creating nothing that stays): the truest test of "writable". */
-function checkWritable(out: string, shown: string): void {
-  const existed = fs.existsSync(out);
-  try {
-    fs.closeSync(fs.openSync(out, 'a'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    throw new UserError(`cannot write the trace to ${shown}${code ? ` (${code})` : ''}`);
+  const { bufferSize, maxDepth } = opts;
+  if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
+    throw new UserError(`--buffer-size must be a whole number of calls from 1 to ${MAX_BUFFER_SIZE.toLocaleString('en-US')} (got ${bufferSize})`);
   }
-  if (!existed) fs.rmSync(out, { force: true });
+  // max-depth N keeps depths 0..N-1: 0 would keep nothing.
+  if (maxDepth !== undefined && !(Number.isInteger(maxDepth) && maxDepth >= 1)) {
+    throw new UserError(`--max-depth must be a whole number >= 1 (got ${maxDepth})`);
+  }
 }
 
 function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadConfig): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {

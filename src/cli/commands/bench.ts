@@ -1,38 +1,48 @@
 import type { CommandModule } from 'yargs';
 import { bench, formatReport, type BenchMode } from '../../bench/index.js';
 import { progressBar } from '../../bench/progress.js';
+import { parseInterval } from '../../sample/options.js';
+import { UserError } from '../../util/errors.js';
+import { REPEATABLE, outOption, single } from '../options.js';
 
 interface BenchArgs {
-  file: string;
+  file?: string;
   runs?: number;
   warmup?: number;
   mode: BenchMode;
   out?: string;
   json: boolean;
   strategy?: string[];
-  interval: number;
+  interval: string;
   timeout?: number;
 }
 
+const BENCH = 'Run the strategies of a bench file side by side, with statistics';
+
 export const benchCommand: CommandModule<object, BenchArgs> = {
-  command: 'bench <file>',
-  describe: 'run the strategies of a bench file side by side, with statistics and a trace or profile per strategy',
+  // [file], not <file>: a missing file gets its own message, and an unknown option is named as such.
+  command: 'bench [file]',
+  describe: BENCH,
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true, describe: 'bench file (.ts or .js) exporting defineBench({...})' })
-      .option('runs', { type: 'number', describe: 'measured runs per strategy (default: the bench\'s, else 10)' })
-      .option('warmup', { type: 'number', describe: 'unmeasured runs per strategy first (default: the bench\'s, else 1)' })
-      .option('mode', { choices: ['off', 'trace', 'sample'] as const, default: 'off' as BenchMode, describe: 'observe runs with the tracer or the sampler' })
-      .option('out', { type: 'string', describe: 'output folder for traces/profiles (default stackscope-out/<bench>)' })
-      .option('timeout', { type: 'number', describe: 'seconds a run may take before its strategy fails (default: the bench\'s, else 60)' })
-      .option('strategy', { type: 'string', array: true, describe: 'run only this strategy (repeatable)' })
-      .option('interval', { type: 'number', default: 200, describe: 'sampling interval in µs (sample mode; finer than `sample`\'s: runs are short)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+      .usage(`$0 bench <file> [options]\n\n${BENCH}`)
+      .positional('file', { type: 'string', describe: 'bench file (.ts or .js) exporting defineBench({...})' })
+      .option('runs', single({ type: 'number', describe: 'measured runs per strategy (default: the bench\'s, else 10)' }))
+      .option('warmup', single({ type: 'number', describe: 'unmeasured runs per strategy first (default: the bench\'s, else 1)' }))
+      .option('mode', single({ choices: ['off', 'trace', 'sample'] as const, default: 'off' as BenchMode, describe: 'observe runs with the tracer or the sampler' }))
+      .option('out', outOption('output folder for traces/profiles in trace and sample mode (default stackscope-out/<bench>)'))
+      .option('timeout', single({ type: 'number', describe: 'seconds a run may take before its strategy fails (default: the bench\'s, else 60)' }))
+      .option('strategy', { ...REPEATABLE, describe: 'run only this strategy (repeatable)' })
+      .option('interval', single({ type: 'string', default: '200', describe: 'sampling interval in sample mode: 200us, 1ms, or a bare number of µs (finer than `sample`\'s: runs are short)' }))
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON on stdout' })
+      .example('$0 bench app.bench.ts', 'time every strategy, print the table')
+      .example('$0 bench app.bench.ts --mode trace -o out', 'also a trace per strategy, in out/'),
   handler: async (args) => {
+    if (args.file === undefined) throw new UserError('missing bench file: stackscope bench <file> [options]');
     const bar = progressBar();
     const report = await bench({
       file: args.file, runs: args.runs, warmup: args.warmup, mode: args.mode, outDir: args.out,
-      strategies: args.strategy, sampleIntervalUs: args.interval, timeout: args.timeout,
+      strategies: args.strategy, sampleIntervalUs: benchInterval(args.interval), timeout: args.timeout,
       onProgress: (d, t, label) => bar.update(d, t, label),
     }).finally(() => bar.done());
     process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
@@ -40,3 +50,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     if (report.failures.length) process.exitCode = 1;
   },
 };
+
+/** µs: a bare number is µs here (runs are short, so this is bench's unit), or a duration with its unit. */
+function benchInterval(text: string): number {
+  return /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : parseInterval(text, '--interval');
+}

@@ -1,23 +1,20 @@
-import yargs, { type Argv, type CommandModule } from 'yargs';
 import { UserError } from '../../util/errors.js';
+import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 
 const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
+
+const TRACE = 'Run a program with every call of its own code traced; write a Chrome trace';
 
 /**
  * `stackscope trace <script> [args..]`. The program owns stdout/stderr while it runs; stackscope's
  * own lines go to stderr after it has finished. `--json` prints the summary as one JSON line on
  * stderr too (stdout carries the program's output and must stay byte-identical).
  */
-export const traceCommand: CommandModule<object, { '--'?: unknown[] }> = {
-  command: 'trace',
-  describe: 'Run a Node.js/TypeScript program with every call of its own code traced; write a Chrome trace (trace.json)',
-  // Everything after `trace` is handed to the inner parser below: yargs cannot stop at the script
-  // inside a command (halt-at-non-option there halts at the command word itself).
-  builder: (y: Argv) => y.parserConfiguration({ 'halt-at-non-option': true, 'populate--': true }).help(false) as Argv<{ '--'?: unknown[] }>,
-  handler: async (argv) => {
-    const tokens = (argv['--'] ?? []).map(String);
-    if (tokens[0] === 'trace') tokens.shift();
+export const traceCommand = programCommand(
+  'trace',
+  TRACE,
+  async (tokens) => {
     const opts = await parseTraceArgs(tokens);
     const progress = opts.json ? undefined : progressPrinter(process.stderr);
     let result: TraceResult;
@@ -27,46 +24,35 @@ export const traceCommand: CommandModule<object, { '--'?: unknown[] }> = {
       progress?.end();
     }
     report(result, opts.json);
-    finish(result);
+    exitAsProgram(result.exitCode, result.signal);
   },
-};
+);
 
 /** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
 export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
-  const argv = (await yargs(tokens)
-    .scriptName('stackscope trace')
-    .usage('$0 [options] <script> [args..]')
-    .epilogue('Runs the program with every call of its own code traced and writes a Chrome trace.\n'
-      + 'Options go before the script; everything after the script is passed to the program.\n'
+  const argv = (await programParser(tokens, 'trace', TRACE)
+    .epilogue('Options go before the script; everything after the script is passed to the program.\n'
       + 'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n'
       + `Open the trace: ${OPEN_HINT}`)
-    .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true, 'greedy-arrays': false, 'parse-numbers': false, 'parse-positional-numbers': false })
-    .option('out', { alias: 'o', type: 'string', default: 'trace.json', describe: 'where to write the trace' })
-    .option('include', { type: 'string', array: true, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**")' })
-    .option('exclude', { type: 'string', array: true, describe: 'do not trace files matching this glob (repeatable)' })
-    .option('buffer-size', { type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' })
-    .option('min-duration', { type: 'number', describe: 'drop calls shorter than this many µs' })
-    .option('max-depth', { type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' })
-    .option('node-arg', { type: 'string', array: true, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
-    .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON object on stderr (stdout belongs to the program)' })
+    .option('out', { ...outOption('where to write the trace (an existing file is replaced only once the new trace is complete)'), default: 'trace.json' })
+    .option('include', { ...REPEATABLE, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**")' })
+    .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
+    .option('buffer-size', single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' }))
+    .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
+    .option('max-depth', single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }))
+    .option('node-arg', { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
+    .option('json', JSON_SUMMARY)
     .example('$0 app.js', 'trace app.js, write trace.json')
-    .example('$0 -o out/run.json src/server.ts --port 8080', 'a TypeScript entry; --port 8080 is for the program')
-    .example('$0 --min-duration 50 --exclude "src/gen/**" -- app.mjs input.txt', 'only calls of 50 µs or more, skip generated code')
-    .strict()
-    .version(false)
-    .help()
-    .alias('h', 'help')
-    .wrap(Math.min(120, process.stdout.columns || 120))
-    .fail((msg, err) => { throw err instanceof UserError ? err : new UserError(msg ?? (err ? err.message : 'bad arguments')); })
+    .example('$0 -o run.json server.ts --port 8080', 'a TypeScript entry; --port 8080 is for it')
+    .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
+    .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
     .parseAsync()) as ParsedTraceArgs;
-  const rest = (argv['--'] ?? []).map(String);
-  const script = rest.shift();
-  if (!script) throw new UserError('give the script to trace: stackscope trace [options] <script> [args..]');
+  const { script, args } = programOf(argv, 'trace');
   for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
     if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
   }
   return {
-    script, args: rest, out: argv.out, include: argv.include, exclude: argv.exclude,
+    script, args, out: argv.out, include: argv.include, exclude: argv.exclude,
     // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
     bufferSize: argv['buffer-size'], minDurationUs: argv['min-duration'], maxDepth: argv['max-depth'],
     nodeArgs: argv['node-arg'], json: argv.json,
@@ -100,7 +86,8 @@ export function isLargeTrace(r: Pick<TraceResult, 'events' | 'bytes'>): boolean 
 export function summaryLines(r: TraceResult): string[] {
   if (r.writeError) return [`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}`];
   const lines: string[] = [];
-  if (r.threads === 0) lines.push('stackscope: no recording was saved (was the program killed with SIGKILL?)');
+  // Nothing is written then (session.ts): an earlier trace at that path is left as it was.
+  if (r.threads === 0) return [`stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`];
   lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${megabytes(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
   if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
   if (isLargeTrace(r)) {
@@ -117,7 +104,7 @@ function megabytes(bytes: number): string {
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');
@@ -143,13 +130,4 @@ export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'writ
     },
     end: () => { if (shown) stream.write('\r\x1b[K'); },
   };
-}
-
-/** Leaves the way the program left: same exit code, or the same signal. */
-function finish(r: TraceResult): void {
-  if (r.signal) {
-    process.kill(process.pid, r.signal);
-    return;
-  }
-  process.exitCode = r.exitCode ?? 1;
 }
