@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../../util/errors.js';
 import { checkWritable, replaceFile } from '../../util/output-file.js';
 import { MAX_TIMER_S, parseInterval, parseSeconds, resolveOutput } from '../../sample/options.js';
-import { attachAndProfile, type AttachResult } from '../../sample/attach.js';
+import { attachAndProfile, checkTarget, type AttachResult } from '../../sample/attach.js';
 import { writeProfile } from '../../sample/output.js';
 import { JSON_SUMMARY, outOption, single } from '../options.js';
 
@@ -40,6 +40,7 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
     const { file, format } = resolveOutput(argv.out, argv.format);
     // Found out now, not after seconds of sampling.
     checkWritable(path.resolve(file), 'profile', file);
+    checkTarget(pid); // (attachAndProfile checks again) so that no countdown starts for a PID that cannot be sampled
     const progress = countdown(pid, durationS);
     let r: AttachResult;
     try {
