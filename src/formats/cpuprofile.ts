@@ -42,6 +42,32 @@ export function writeCpuProfile(path: string, profile: CpuProfile): void {
 }
 
 /**
+ * Resolves a node id to its stack (root first, V8's "(root)" node left out), memoised per node:
+ * samples of the same node share one array, so callers must not mutate it.
+ */
+function stackResolver(profile: CpuProfile): (id: number) => CpuProfileNode[] {
+  const byId = new Map<number, CpuProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const cache = new Map<number, CpuProfileNode[]>();
+  return (id) => {
+    let s = cache.get(id);
+    if (s) return s;
+    s = [];
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const n = byId.get(cur);
+      if (n && parent.has(cur)) s.push(n); // the root node has no parent: leave it out
+    }
+    s.reverse();
+    cache.set(id, s);
+    return s;
+  };
+}
+
+/**
  * Walks every sample's stack (root first, V8's "(root)" node excluded) with the time it stands for
  * (µs, from timeDeltas: each delta is the time until the next sample). Nodes whose frame `keep`
  * rejects are skipped, so the stack can hide internals like "(program)".
@@ -50,25 +76,7 @@ export function forEachSampleStack(
   profile: CpuProfile,
   visit: (stack: CpuProfileNode[], weightUs: number) => void,
 ): void {
-  const byId = new Map<number, CpuProfileNode>();
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) {
-    byId.set(n.id, n);
-    for (const c of n.children ?? []) parent.set(c, n.id);
-  }
-  const stackCache = new Map<number, CpuProfileNode[]>();
-  const stackOf = (id: number): CpuProfileNode[] => {
-    let s = stackCache.get(id);
-    if (s) return s;
-    s = [];
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const n = byId.get(cur);
-      if (n && parent.has(cur)) s.push(n); // the root node has no parent: leave it out
-    }
-    s.reverse();
-    stackCache.set(id, s);
-    return s;
-  };
+  const stackOf = stackResolver(profile);
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   for (let i = 0; i < samples.length; i++) {
@@ -108,25 +116,7 @@ export interface TimedSample {
  * Stacks are shared between samples of the same node, so callers must not mutate them.
  */
 export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) => void): void {
-  const byId = new Map<number, CpuProfileNode>();
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) {
-    byId.set(n.id, n);
-    for (const c of n.children ?? []) parent.set(c, n.id);
-  }
-  const cache = new Map<number, CpuProfileNode[]>();
-  const stackOf = (id: number): CpuProfileNode[] => {
-    let s = cache.get(id);
-    if (s) return s;
-    s = [];
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const n = byId.get(cur);
-      if (n && parent.has(cur)) s.push(n);
-    }
-    s.reverse();
-    cache.set(id, s);
-    return s;
-  };
+  const stackOf = stackResolver(profile);
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   let ts = profile.startTime;
