@@ -1,4 +1,4 @@
-export { loadProfile, traceTimes, cpuProfileFolded, cpuFrameLabel, type LoadOptions } from './load.js';
+export { loadProfile, traceTimes, cpuProfileFolded, type LoadOptions } from './load.js';
 export { diffProfiles, type ProfileDiff, type FunctionDiff } from './diff.js';
 export { formatCompare } from './report.js';
 export type { FunctionTimes, ProfileTimes } from './model.js';

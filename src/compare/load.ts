@@ -18,20 +18,14 @@ import { addStackTimes, entry, type FunctionTimes, type ProfileTimes } from './m
 /** V8 pseudo-frames that are not CPU spent in JavaScript functions. */
 const NOT_CPU = new Set(['(idle)', '(root)']);
 
-/** The shared label of a (source-mapped) V8 call frame: the sampler's naming, like the tracer's. */
-export function cpuFrameLabel(node: CpuProfileNode): string {
-  return callFrameLabel(node.callFrame);
-}
-
-/** Folded stacks from a cpuprofile, weighted by sample count or by µs. */
-export function cpuProfileFolded(profile: CpuProfile, weight: 'samples' | 'us', labelOf = cpuFrameLabel): FoldedStacks {
-  const stacks: FoldedStacks = new Map();
+/** Folded stacks from a cpuprofile, weighted by µs, added to `into`; frames named by the sampler's rule, like the tracer's. */
+export function cpuProfileFolded(profile: CpuProfile, into: FoldedStacks = new Map()): FoldedStacks {
   forEachSampleStack(profile, (stack, us) => {
-    const frames = stack.map(labelOf);
+    const frames = stack.map((n) => callFrameLabel(n.callFrame));
     if (frames.length === 0 || NOT_CPU.has(frames[frames.length - 1]!)) return;
-    addStack(stacks, frames, weight === 'samples' ? 1 : us);
+    addStack(into, frames, us);
   });
-  return stacks;
+  return into;
 }
 
 /**
@@ -195,11 +189,11 @@ export function loadProfile(file: string, opts: LoadOptions = {}): ProfileTimes 
       const sampled = profilesInTrace(events);
       if (sampled.length === 0) return { ...traceTimes(file, events), ...which };
       const stacks: FoldedStacks = new Map();
-      for (const p of sampled) for (const [k, n] of cpuProfileFolded(p, 'us')) stacks.set(k, (stacks.get(k) ?? 0) + n);
+      for (const p of sampled) cpuProfileFolded(p, stacks);
       return { ...fromStacks(file, 'cpuprofile', 'us', stacks), kind: 'trace', ...which };
     }
     if (opts.process !== undefined) throw new UserError(`${file}: a process can only be chosen in a trace, and this is a .cpuprofile`);
-    if (Array.isArray(obj.nodes)) return fromStacks(file, 'cpuprofile', 'us', cpuProfileFolded(obj as unknown as CpuProfile, 'us'));
+    if (Array.isArray(obj.nodes)) return fromStacks(file, 'cpuprofile', 'us', cpuProfileFolded(obj as unknown as CpuProfile));
     throw new UserError(`${file}: JSON but neither a trace (traceEvents) nor a .cpuprofile (nodes)`);
   }
   if (opts.process !== undefined) throw new UserError(`${file}: a process can only be chosen in a trace, and this is not one`);
