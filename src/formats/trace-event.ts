@@ -86,11 +86,16 @@ export class TraceEventWriter {
 }
 
 /**
- * Fast hand-formatted `X` event (name must already be a JSON string literal). `cat`, when given,
- * must be a plain identifier (no quotes or backslashes); flows bind to slices by ts, pid, tid and cat.
+ * Fast hand-formatted `X` event. Name, cat and args must already be JSON texts (`nameJson` and
+ * `catJson` string literals); flows bind to slices by ts, pid, tid and cat.
  */
-export function completeEventJson(nameJson: string, ts: number, dur: number, pid: number, tid: number, argsJson?: string, cat?: string): string {
-  return `{"ph":"X","name":${nameJson},${cat ? `"cat":"${cat}",` : ''}"ts":${round3(ts)},"dur":${round3(dur)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
+export function completeEventJson(nameJson: string, ts: number, dur: number, pid: number, tid: number, argsJson?: string, catJson?: string): string {
+  return `{"ph":"X","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":${round3(ts)},"dur":${round3(dur)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
+}
+
+/** Hand-formatted thread-scoped `I` (instant) event; JSON texts as for completeEventJson. */
+export function instantEventJson(nameJson: string, ts: number, pid: number, tid: number, argsJson?: string, catJson?: string): string {
+  return `{"ph":"I","s":"t","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":${round3(ts)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
 }
 
 /** µs with ns precision: keeps files short without losing timing fidelity. */

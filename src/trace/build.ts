@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
 import { RecordKind, RECORD_STRIDE, type ProcessRecording, type ThreadRecording } from '../recorder/recording.js';
 import {
-  TraceEventWriter, completeEventJson, round3, processNameEvent, threadNameEvent, threadSortEvent,
+  TraceEventWriter, completeEventJson, instantEventJson, round3, processNameEvent, threadNameEvent, threadSortEvent,
 } from '../formats/trace-event.js';
 import { LanePacker, NestingCheck, engineDur } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
@@ -52,6 +52,7 @@ export interface WriteTraceResult {
 export const RESUMED_PREFIX = 'resumed: ';
 /** cat of async segment slices, and of the flows bound to them. */
 export const ASYNC_CAT = 'async';
+const ASYNC_CAT_JSON = JSON.stringify(ASYNC_CAT);
 
 /** Writes `processes` as one trace file. Throws the fs error if `outPath` cannot be written. */
 export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
@@ -307,7 +308,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   if (th.dropped > 0 && nMain > 0) {
     // Said on the timeline too, where the missing beginning would otherwise look like idle time.
     const ts = round3(base + at(main[0]!, F.Start));
-    writer.writeRaw(`{"ph":"I","s":"t","name":${JSON.stringify(`${th.dropped} older records dropped (ring buffer full)`)},"ts":${ts},"pid":${pid},"tid":${tid}}`);
+    writer.writeRaw(instantEventJson(JSON.stringify(`${th.dropped} older records dropped (ring buffer full)`), ts, pid, tid));
   }
   for (let m = 0; m < nMain; m++) {
     const i = main[m]!;
@@ -372,7 +373,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
 function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number): string {
   if (kind === RecordKind.Span) return completeEventJson(names.spanJson(id), ts, dur, pid, tid);
   if (kind === RecordKind.AsyncSegment) {
-    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, names.argsJson(id), ASYNC_CAT);
+    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, names.argsJson(id), ASYNC_CAT_JSON);
   }
   return completeEventJson(names.nameJson(id), ts, dur, pid, tid, names.argsJson(id));
 }

@@ -3,7 +3,7 @@
  * recorder already separates the two sides of HTTP: 'http.server', 'http.client'), so they never
  * cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
  */
-import { completeEventJson, round3 } from '../formats/trace-event.js';
+import { completeEventJson, instantEventJson, round3 } from '../formats/trace-event.js';
 import type { NodeEvent, ThreadRecording } from '../recorder/recording.js';
 import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
@@ -37,10 +37,10 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
     // DevTools order: by start, longer first.
     list.sort((a, b) => (a.ts - b.ts) || ((b.dur ?? 0) - (a.dur ?? 0)));
     const title = prefix + nodeTrackTitle(cat);
+    const catJson = JSON.stringify(cat);
     const packer = new LanePacker();
     const laneTids: number[] = [];
     for (const ev of list) {
-      const catJson = JSON.stringify(ev.cat);
       const ts = round3(base + ev.ts);
       const dur = ev.ph === 'X' ? engineDur(ts, base + ev.ts + Math.max(0, ev.dur ?? 0)) : 0;
       // An instant always fits lane 0: nothing can end inside a zero-length event.
@@ -49,11 +49,8 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
       const tid = laneTids[lane]!;
       const argsJson = ev.args && Object.keys(ev.args).length > 0 ? safeJson(ev.args) : undefined;
       const nameJson = JSON.stringify(ev.name || cat);
-      if (ev.ph === 'X') {
-        ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson).replace('"ph":"X",', `"ph":"X","cat":${catJson},`));
-      } else {
-        ctx.writer.writeRaw(`{"ph":"I","s":"t","name":${nameJson},"cat":${catJson},"ts":${ts},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`);
-      }
+      if (ev.ph === 'X') ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson, catJson));
+      else ctx.writer.writeRaw(instantEventJson(nameJson, ts, pid, tid, argsJson, catJson));
     }
   }
 }
