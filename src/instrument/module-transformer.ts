@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { instrument, InstrumentSyntaxError, PROLOGUE_MARK } from './transform.js';
-import { findMapComment, decodeDataUrl, type RawSourceMap } from './maps.js';
+import { findMapComment, type RawSourceMap } from './maps.js';
 import { makeScope, toFilePath, type ScopeConfig } from './scope.js';
 import { TransformCache } from './cache.js';
 
@@ -58,7 +58,6 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
 function readExternalMap(source: string, file: string): { map: RawSourceMap; text: string } | undefined {
   const comment = findMapComment(source);
   if (!comment || comment.url.startsWith('data:')) return undefined;
-  if (decodeDataUrl(comment.url)) return undefined;
   const modulePath = toFilePath(file);
   if (!modulePath) return undefined;
   try {

@@ -10,12 +10,9 @@
  *   __name(() => {}, "f")             f             (esbuild/tsx keepNames helper)
  *   anything else                     (anonymous)
  */
-import type { Node } from 'acorn';
+import type { AnyNode } from './ast.js';
 
 export const ANONYMOUS = '(anonymous)';
-
-// acorn's node types are a closed union; we read them structurally to keep this module small.
-type AnyNode = Node & Record<string, any>;
 
 /** Name of a property key: `x`, `#x`, `"a b"` → `a b`, `[expr]` → `[expr]` (source text). */
 export function keyName(key: AnyNode, computed: boolean, source: string): string | undefined {

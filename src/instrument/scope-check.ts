@@ -8,11 +8,7 @@
  *
  * (old and minified code does this). Such functions are left uninstrumented.
  */
-import type { Node } from 'acorn';
-
-type AnyNode = Node & Record<string, any>;
-
-const FUNCTION_TYPES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+import { forEachChild, isFunctionNode, type AnyNode } from './ast.js';
 
 export function wrapChangesMeaning(fn: AnyNode): boolean {
   const declared = new Set<string>();
@@ -31,16 +27,12 @@ function varNames(node: AnyNode, out: string[] = []): string[] {
   if (node.type === 'VariableDeclaration' && node.kind === 'var') {
     for (const d of node.declarations) patternNames(d.id, out);
   }
-  for (const key in node) {
-    const value = node[key];
-    const children = Array.isArray(value) ? value : [value];
-    for (const child of children) {
-      if (child && typeof child === 'object' && typeof child.type === 'string' && !FUNCTION_TYPES.has(child.type)) {
-        varNames(child, out);
-      }
-    }
-  }
+  forEachChild(node, varNamesOutsideFunctions, out);
   return out;
+}
+
+function varNamesOutsideFunctions(child: AnyNode, out: string[]): void {
+  if (!isFunctionNode(child)) varNames(child, out);
 }
 
 function patternNames(p: AnyNode | null, out: string[]): void {

@@ -15,13 +15,11 @@
  * A heuristic: a function handed to such an API through another variable or module is still
  * instrumented.
  */
-import type { Node } from 'acorn';
-
-type AnyNode = Node & Record<string, any>;
+import { forEachChild, isFunctionNode, type AnyNode } from './ast.js';
 
 const SERIALIZING_CALL = /^(evaluate\w*|\$\$?eval|evalOnSelector(All)?|waitForFunction|addInitScript|evaluateOnNewDocument|addScriptToEvaluateOnNewDocument)$/;
 
-export function findSerializedFunctions(ast: AnyNode, isFunction: (n: AnyNode) => boolean): Set<AnyNode> {
+export function findSerializedFunctions(ast: AnyNode): Set<AnyNode> {
   const stringified = new Set<string>();
   const out = new Set<AnyNode>();
   const named: { name: string; fn: AnyNode }[] = [];
@@ -36,7 +34,7 @@ export function findSerializedFunctions(ast: AnyNode, isFunction: (n: AnyNode) =
         const name = callee?.type === 'MemberExpression' && !callee.computed ? callee.property.name
           : callee?.type === 'Identifier' ? callee.name : undefined;
         if (name && SERIALIZING_CALL.test(name)) {
-          for (const arg of node.arguments) { const a = unparen(arg); if (a && isFunction(a)) out.add(a); }
+          for (const arg of node.arguments) { const a = unparen(arg); if (a && isFunctionNode(a)) out.add(a); }
         }
         if (name === 'toString' && callee!.type === 'MemberExpression' && node.arguments.length === 0) asText(unparen(callee!.object));
         if (name === 'String' && callee!.type === 'Identifier') asText(unparen(node.arguments[0]));
@@ -58,18 +56,11 @@ export function findSerializedFunctions(ast: AnyNode, isFunction: (n: AnyNode) =
         break;
       case 'VariableDeclarator': {
         const init = unparen(node.init);
-        if (node.id.type === 'Identifier' && init && isFunction(init)) named.push({ name: node.id.name, fn: init });
+        if (node.id.type === 'Identifier' && init && isFunctionNode(init)) named.push({ name: node.id.name, fn: init });
         break;
       }
     }
-    for (const key in node) {
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (const child of value) if (child && typeof child.type === 'string') walk(child);
-      } else if (value && typeof value === 'object' && typeof value.type === 'string') {
-        walk(value);
-      }
-    }
+    forEachChild(node, walk, undefined);
   })(ast);
 
   for (const { name, fn } of named) if (stringified.has(name)) out.add(fn);

@@ -13,8 +13,9 @@
  *   `wrapChangesMeaning`), and so is a function whose source text is run elsewhere, such as
  *   `page.evaluate(() => ...)` (see `findSerializedFunctions`).
  */
-import { parse, type Node } from 'acorn';
+import { parse } from 'acorn';
 import MagicString from 'magic-string';
+import { forEachChild, isFunctionNode, type AnyNode } from './ast.js';
 import { functionName } from './names.js';
 import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, outputMap, type RawSourceMap } from './maps.js';
 import { wrapChangesMeaning } from './scope-check.js';
@@ -70,10 +71,6 @@ export class InstrumentSyntaxError extends Error {
     this.name = 'InstrumentSyntaxError';
   }
 }
-
-type AnyNode = Node & Record<string, any>;
-
-const FUNCTION_TYPES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
 
 /** The function whose body we are in, as far as await/yield/try ownership goes. */
 interface FnContext {
@@ -218,24 +215,15 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   }
 
   // functions whose text runs elsewhere (page.evaluate(() => ...)): not a character changes inside
-  const serialized = findSerializedFunctions(ast, (n) => FUNCTION_TYPES.has(n.type));
+  const serialized = findSerializedFunctions(ast);
 
   function visit(node: AnyNode, ctx: FnContext | undefined): void {
     if (serialized.has(node)) return;
     ancestors.push(node);
     let inner = ctx;
-    if (FUNCTION_TYPES.has(node.type)) inner = addFunction(node);
+    if (isFunctionNode(node)) inner = addFunction(node);
     else if (node.type === 'StaticBlock' || node.type === 'PropertyDefinition') inner = BARRIER;
-
-    for (const key in node) {
-      if (key === '__k') continue;
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (const child of value) if (child && typeof child.type === 'string') visit(child, inner);
-      } else if (value && typeof value === 'object' && typeof value.type === 'string') {
-        visit(value, inner);
-      }
-    }
+    forEachChild(node, visit, inner);
 
     const owner = ctx && ctx.traced && ctx.kind !== 0 ? ctx : undefined;
     switch (node.type) {
