@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RECORD_STRIDE, type NodeEvent, type ThreadRecording } from './recording.js';
 import type { FunctionInfo } from '../model/frame.js';
+import { replaceFile } from '../util/output-file.js';
 
 const MAGIC = 'SSDUMP01';
 export const DUMP_EXT = '.ssdump';
@@ -76,16 +77,16 @@ export function writeDump(dir: string, rec: ThreadRecording, processName: string
   if (!littleEndian()) throw new Error('dump format needs a little-endian machine');
 
   const final = path.join(dir, dumpFileName(rec.pid, rec.tid));
-  const tmp = `${final}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, head);
-    let off = 0;
-    while (off < body.length) off += fs.writeSync(fd, body, off, Math.min(body.length - off, 1 << 24));
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, final);
+  replaceFile(final, (tmp) => {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, head);
+      let off = 0;
+      while (off < body.length) off += fs.writeSync(fd, body, off, Math.min(body.length - off, 1 << 24));
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
   return final;
 }
 

@@ -8,6 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/**
+ * The signals a traced program must die of as untraced: the session forwards them to the program,
+ * whose preload dumps the trace before dying of them.
+ */
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 function markerPath(dir: string, pid: number): string {
   return path.join(dir, `signal-seen-${pid}`);
 }

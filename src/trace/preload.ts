@@ -15,13 +15,13 @@ import { setCurrentRecorder } from '../recorder/current.js';
 import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
 import { afterExitListeners, dumpThread } from '../recorder/lifecycle.js';
 import { writeDump } from '../recorder/dump.js';
-import { markSignalSeen } from '../recorder/signals.js';
+import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/signals.js';
 import { announceWorker, workerRegistry } from '../recorder/workers.js';
 import { installHooks } from '../instrument/hooks.js';
+import { oneLine } from '../util/errors.js';
 
 function warn(what: string, err: unknown): void {
-  const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`stackscope: ${what}: ${msg.split('\n')[0]}\n`);
+  process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
 }
 
 function processLabel(cwd: string): string {
@@ -37,14 +37,10 @@ const HOOKS_THREAD_ENV = 'STACKSCOPE_HOOKS_THREAD';
 function installHooksFor(cfg: PreloadConfig): void {
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
-    installHooksNow(cfg);
+    installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
   } finally {
     delete process.env[HOOKS_THREAD_ENV];
   }
-}
-
-function installHooksNow(cfg: PreloadConfig): void {
-  installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
 }
 
 /**
@@ -71,7 +67,7 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
     }
   };
   afterExitListeners(dump);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const sig of FORWARDED_SIGNALS) {
     const onSignal = () => {
       markSignalSeen(cfg.dumpDir);
       // The program has its own handler: it decides what happens; 'exit' dumps if it exits.

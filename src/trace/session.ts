@@ -12,7 +12,7 @@ import { UserError } from '../util/errors.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
-import { signalSeen } from '../recorder/signals.js';
+import { FORWARDED_SIGNALS, signalSeen } from '../recorder/signals.js';
 import { groupProcesses } from '../recorder/group.js';
 import { writeTrace } from './build.js';
 
@@ -48,7 +48,6 @@ export interface TraceResult {
   writeError?: string;
 }
 
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const STUCK_AFTER_MS = 500;
 const TS_ENTRY = /\.(ts|mts|cts|tsx)$/i;
 
@@ -146,8 +145,8 @@ function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadC
       if (!firstSignalAt) firstSignalAt = now;
       try { child.kill(sig); } catch { /* already gone */ }
     };
-    for (const sig of FORWARDED) process.on(sig, forward);
-    const done = () => { for (const sig of FORWARDED) process.removeListener(sig, forward); };
+    for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
+    const done = () => { for (const sig of FORWARDED_SIGNALS) process.removeListener(sig, forward); };
     child.once('error', (err) => { done(); reject(new UserError(`could not start node: ${err.message}`)); });
     child.once('exit', (exitCode, signal) => {
       done();
