@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import { callFrameLabel, forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { addStack, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { TraceEvent } from '../formats/trace-event.js';
+import { ASYNC_CAT, RESUMED_PREFIX } from '../trace/build.js';
 import { UserError } from '../util/errors.js';
 import { addStackTimes, entry, type FunctionTimes, type ProfileTimes } from './model.js';
 
@@ -73,8 +74,6 @@ function isCallSlice(e: TraceEvent): boolean {
   return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && (!e.cat || e.cat === ASYNC_CAT);
 }
 
-const ASYNC_CAT = 'async';
-const RESUMED_PREFIX = 'resumed: ';
 /** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
 const ASYNC_LANE = /(^|\s)async \d+$/;
 
