@@ -126,26 +126,43 @@ export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) 
   }
 }
 
-/**
- * Folded stacks (sample counts) of a profile, named by the shared rule. Idle samples are left out
- * (the thread was waiting, which is not where the CPU went); `(program)` and GC stay.
- */
-export function cpuProfileToFolded(profile: CpuProfile, cwd: string = process.cwd()): FoldedStacks {
+/** The shared label of a node's frame (callFrameLabel), memoised per node. */
+export function nodeLabeller(cwd: string = process.cwd()): (n: CpuProfileNode) => string {
   const labels = new Map<CpuProfileNode, string>();
-  const label = (n: CpuProfileNode): string => {
+  return (n) => {
     let l = labels.get(n);
     if (l === undefined) labels.set(n, (l = callFrameLabel(n.callFrame, cwd)));
     return l;
   };
-  const out: FoldedStacks = new Map();
+}
+
+/**
+ * The folded key of a sample's stack (labels root first), or null for an idle sample, memoised per
+ * stack: the walkers above hand samples of the same node one shared array.
+ */
+export function foldedKeyResolver(cwd: string = process.cwd()): (stack: CpuProfileNode[]) => string | null {
+  const label = nodeLabeller(cwd);
   const keys = new Map<CpuProfileNode[], string | null>();
-  forEachTimedSample(profile, ({ stack }) => {
+  return (stack) => {
     let key = keys.get(stack);
     if (key === undefined) {
       const leaf = stack[stack.length - 1];
       key = !leaf || isIdleFrame(leaf.callFrame) ? null : foldedKey(stack.map(label));
       keys.set(stack, key);
     }
+    return key;
+  };
+}
+
+/**
+ * Folded stacks (sample counts) of a profile, named by the shared rule. Idle samples are left out
+ * (the thread was waiting, which is not where the CPU went); `(program)` and GC stay.
+ */
+export function cpuProfileToFolded(profile: CpuProfile, cwd: string = process.cwd()): FoldedStacks {
+  const keyOf = foldedKeyResolver(cwd);
+  const out: FoldedStacks = new Map();
+  forEachSampleStack(profile, (stack) => {
+    const key = keyOf(stack);
     if (key !== null) out.set(key, (out.get(key) ?? 0) + 1);
   });
   return out;
@@ -159,12 +176,13 @@ export interface SelfShare { label: string; selfUs: number; share: number }
  * frame. Used to hold a sampled profile against a trace of the same program.
  */
 export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd()): SelfShare[] {
+  const label = nodeLabeller(cwd);
   const self = new Map<string, number>();
   let total = 0;
   forEachSampleStack(profile, (stack, w) => {
     const leaf = stack[stack.length - 1];
     if (!leaf || isIdleFrame(leaf.callFrame)) return;
-    const l = callFrameLabel(leaf.callFrame, cwd);
+    const l = label(leaf);
     self.set(l, (self.get(l) ?? 0) + w);
     total += w;
   });

@@ -5,7 +5,7 @@
  */
 import zlib from 'node:zlib';
 import { Profile, Function as PFunction, Location, Sample, StringTable, ValueType, Line } from 'pprof-format';
-import { callFrameLabel, forEachSampleStack, isIdleFrame, type CpuProfile } from './cpuprofile.js';
+import { callFrameLabel, forEachSampleStack, isIdleFrame, type CpuProfile, type CpuProfileNode } from './cpuprofile.js';
 import { displayPath } from '../model/frame.js';
 
 export interface PprofOptions {
@@ -23,33 +23,54 @@ export function cpuProfileToPprof(profile: CpuProfile, opts: PprofOptions = {}):
   const functions: PFunction[] = [];
   const locations: Location[] = [];
   const locByLabel = new Map<string, number>();
-  const samples = new Map<string, { locs: number[]; count: number; ns: number }>();
+  const locByNode = new Map<CpuProfileNode, number>();
+  type Entry = { locs: number[]; count: number; ns: number };
+  const samples = new Map<string, Entry>();
+  // Samples of the same node share one stack array (forEachSampleStack): its entry, null when idle.
+  const sampleOfStack = new Map<CpuProfileNode[], Entry | null>();
 
-  const locationOf = (frame: CpuProfile['nodes'][number]['callFrame']): number => {
-    const label = callFrameLabel(frame, cwd);
-    let id = locByLabel.get(label);
+  const locationOf = (node: CpuProfileNode): number => {
+    let id = locByNode.get(node);
     if (id !== undefined) return id;
-    id = locations.length + 1;
-    const line = frame.url ? frame.lineNumber + 1 : 0;
-    functions.push(new PFunction({
-      id, name: strings.dedup(label), systemName: strings.dedup(frame.functionName || '(anonymous)'),
-      filename: strings.dedup(frame.url ? displayPath(frame.url, cwd) : ''), startLine: line,
-    }));
-    locations.push(new Location({ id, line: [new Line({ functionId: id, line })] }));
-    locByLabel.set(label, id);
+    const frame = node.callFrame;
+    const label = callFrameLabel(frame, cwd);
+    id = locByLabel.get(label);
+    if (id === undefined) {
+      id = locations.length + 1;
+      const line = frame.url ? frame.lineNumber + 1 : 0;
+      functions.push(new PFunction({
+        id, name: strings.dedup(label), systemName: strings.dedup(frame.functionName || '(anonymous)'),
+        filename: strings.dedup(frame.url ? displayPath(frame.url, cwd) : ''), startLine: line,
+      }));
+      locations.push(new Location({ id, line: [new Line({ functionId: id, line })] }));
+      locByLabel.set(label, id);
+    }
+    locByNode.set(node, id);
     return id;
   };
 
-  forEachSampleStack(profile, (stack, weightUs) => {
+  const sampleOf = (stack: CpuProfileNode[]): Entry | null => {
+    let s = sampleOfStack.get(stack);
+    if (s !== undefined) return s;
     const leaf = stack[stack.length - 1];
-    if (!leaf || isIdleFrame(leaf.callFrame)) return;
-    // pprof lists a sample's locations leaf first.
-    const locs = stack.map((n) => locationOf(n.callFrame)).reverse();
-    const key = locs.join(',');
-    const s = samples.get(key) ?? { locs, count: 0, ns: 0 };
+    if (!leaf || isIdleFrame(leaf.callFrame)) {
+      s = null;
+    } else {
+      // pprof lists a sample's locations leaf first.
+      const locs = stack.map(locationOf).reverse();
+      const key = locs.join(',');
+      s = samples.get(key);
+      if (!s) samples.set(key, (s = { locs, count: 0, ns: 0 }));
+    }
+    sampleOfStack.set(stack, s);
+    return s;
+  };
+
+  forEachSampleStack(profile, (stack, weightUs) => {
+    const s = sampleOf(stack);
+    if (!s) return;
     s.count++;
     s.ns += Math.round(weightUs * 1000);
-    samples.set(key, s);
   });
 
   const intervalNs = Math.round((opts.intervalUs ?? 1000) * 1000);

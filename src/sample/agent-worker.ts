@@ -6,8 +6,7 @@
 import os from 'node:os';
 import inspector from 'node:inspector';
 import { parentPort, workerData } from 'node:worker_threads';
-import { callFrameLabel, forEachTimedSample, isIdleFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
-import { foldedKey } from '../formats/folded.js';
+import { foldedKeyResolver, forEachTimedSample, type CpuProfile } from '../formats/cpuprofile.js';
 import { chainSourceMaps, diskSourceMaps, sourceMapProfile } from './source-maps.js';
 import { MainThreadSourceMaps, type SourceMapAnswer, type SourceMapRequest } from './agent-source-maps.js';
 import { StackTable } from './stack-table.js';
@@ -53,22 +52,12 @@ let idleSamples = 0;
 let windowsDone = 0;
 
 function labelled(profile: CpuProfile) {
-  const labels = new Map<CpuProfileNode, string>();
-  const keys = new Map<CpuProfileNode[], string | null>();
+  const keyOf = foldedKeyResolver();
   const table = new StackTable(cfg.maxStacks);
   const timed: Array<{ ts: number; key: string | null }> = [];
   let idle = 0;
   forEachTimedSample(profile, ({ stack, ts }) => {
-    let key = keys.get(stack);
-    if (key === undefined) {
-      const leaf = stack[stack.length - 1];
-      key = !leaf || isIdleFrame(leaf.callFrame) ? null : foldedKey(stack.map((n) => {
-        let l = labels.get(n);
-        if (l === undefined) labels.set(n, (l = callFrameLabel(n.callFrame)));
-        return l;
-      }));
-      keys.set(stack, key);
-    }
+    const key = keyOf(stack);
     timed.push({ ts, key });
     if (key === null) idle++;
     else table.add(key);
