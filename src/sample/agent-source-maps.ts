@@ -10,7 +10,7 @@
  * only known scripts send nothing. The sampling itself (V8's profiler thread) is not involved.
  */
 import type { TraceMap, SourceMapInput } from '@jridgewell/trace-mapping';
-import { findSourceMapPayload, toPath, traceMapOf, type SourceMapLookup } from './source-maps.js';
+import { MAX_CACHED_SCRIPTS, findSourceMapPayload, toPath, traceMapOf, type SourceMapLookup } from './source-maps.js';
 
 export interface SourceMapRequest { type: 'sourceMaps'; id: number; urls: string[] }
 export interface SourceMapAnswer { type: 'sourceMaps'; id: number; maps: Array<[string, SourceMapInput | null]> }
@@ -19,9 +19,6 @@ export interface SourceMapAnswer { type: 'sourceMaps'; id: number; maps: Array<[
 export function answerSourceMapRequest(req: SourceMapRequest): SourceMapAnswer {
   return { type: 'sourceMaps', id: req.id, maps: req.urls.map((url) => [url, findSourceMapPayload(url)]) };
 }
-
-/** Same bound as the other per-URL caches: vm scripts with fresh names must not grow memory for days. */
-const MAX_SCRIPTS = 4096;
 
 /** Worker side: maps the main thread knows, fetched once per script. */
 export class MainThreadSourceMaps {
@@ -42,7 +39,8 @@ export class MainThreadSourceMaps {
     const fresh: string[] = [];
     for (const url of urls) {
       if (this.maps.has(url) || !toPath(url)) continue;
-      if (this.maps.size + fresh.length >= MAX_SCRIPTS) break;
+      // Same bound as the other per-URL caches: vm scripts with fresh names must not grow memory for days.
+      if (this.maps.size + fresh.length >= MAX_CACHED_SCRIPTS) break;
       fresh.push(url);
     }
     if (fresh.length === 0) return Promise.resolve();

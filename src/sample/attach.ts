@@ -12,7 +12,7 @@ import http from 'node:http';
 import WebSocket from 'ws';
 import { UserError } from '../util/errors.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
-import { chainSourceMaps, diskSourceMaps, mapFromComment, sourceMapProfile, type SourceMapLookup } from './source-maps.js';
+import { cachedLookup, chainSourceMaps, diskSourceMaps, mapFromComment, sourceMapProfile, type SourceMapLookup } from './source-maps.js';
 
 export interface AttachOptions {
   pid: number;
@@ -180,14 +180,10 @@ async function remoteSourceMaps(cdp: Cdp): Promise<SourceMapLookup> {
     const { url, sourceMapURL } = e.params as { url?: string; sourceMapURL?: string };
     if (url && sourceMapURL) byUrl.set(url, sourceMapURL);
   }
-  const cache = new Map<string, ReturnType<typeof mapFromComment>>();
-  return (url) => {
-    if (!cache.has(url)) {
-      const ref = byUrl.get(url);
-      cache.set(url, ref ? mapFromComment(`//# sourceMappingURL=${ref}`, url) : null);
-    }
-    return cache.get(url)!;
-  };
+  return cachedLookup((url) => {
+    const ref = byUrl.get(url);
+    return ref ? mapFromComment(`//# sourceMappingURL=${ref}`, url) : null;
+  });
 }
 
 export async function attachAndProfile(opts: AttachOptions): Promise<AttachResult> {

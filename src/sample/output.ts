@@ -42,8 +42,3 @@ export function renderProfile(profile: CpuProfile, format: ProfileFormat, opts: 
 export function writeProfile(file: string, profile: CpuProfile, format: ProfileFormat, opts: RenderOptions = {}): void {
   fs.writeFileSync(file, renderProfile(profile, format, opts));
 }
-
-/** Sample count excluding idle, for the one-line summaries. */
-export function sampleCount(profile: CpuProfile): number {
-  return profile.samples?.length ?? 0;
-}

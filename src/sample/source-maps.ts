@@ -28,10 +28,10 @@ export function toPath(url: string): string | null {
  * `vm`/`new Function` scripts with fresh names: every per-URL cache here keeps at most this many
  * entries (oldest forgotten first), so the agent's memory stays flat.
  */
-const MAX_CACHED_SCRIPTS = 4096;
+export const MAX_CACHED_SCRIPTS = 4096;
 
 /** A per-URL memo of `load`, bounded to MAX_CACHED_SCRIPTS entries. */
-function cachedLookup(load: (url: string) => TraceMap | null): SourceMapLookup {
+export function cachedLookup(load: (url: string) => TraceMap | null): SourceMapLookup {
   const cache = new Map<string, TraceMap | null>();
   return (url) => {
     let map = cache.get(url);
