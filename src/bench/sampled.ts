@@ -3,7 +3,7 @@
  * (tsx hands V8 one-line esbuild output, so raw positions are all "line 1"), and stacks without
  * the harness's own frames or the profiler's start/stop.
  */
-import { callFrameLabel, forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { forEachSampleStack, nodeLabeller, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { addStack, type FoldedStacks } from '../formats/folded.js';
 import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/source-maps.js';
 
@@ -43,8 +43,9 @@ const NOT_CPU = new Set(['(idle)', '(program)']);
  * task-queue frames).
  */
 export function strategyFolded(profile: CpuProfile, into: FoldedStacks = new Map()): FoldedStacks {
+  const label = nodeLabeller(); // each node named once, not once per sample
   forEachSampleStack(profile, (stack) => {
-    const frames = stack.filter((n) => !n.callFrame.url.startsWith(HARNESS_DIR)).map((n) => callFrameLabel(n.callFrame));
+    const frames = stack.filter((n) => !n.callFrame.url.startsWith(HARNESS_DIR)).map(label);
     if (frames.length === 0 || NOT_CPU.has(frames[frames.length - 1]!)) return;
     addStack(into, frames, 1);
   });

@@ -9,7 +9,7 @@
  * function on its stack.
  */
 import fs from 'node:fs';
-import { callFrameLabel, forEachSampleStack, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { forEachSampleStack, nodeLabeller, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { addStack, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { TraceEvent } from '../formats/trace-event.js';
 import { ASYNC_CAT, RESUMED_PREFIX } from '../trace/build.js';
@@ -21,8 +21,9 @@ const NOT_CPU = new Set(['(idle)', '(root)']);
 
 /** Folded stacks from a cpuprofile, weighted by µs, added to `into`; frames named by the sampler's rule, like the tracer's. */
 export function cpuProfileFolded(profile: CpuProfile, into: FoldedStacks = new Map()): FoldedStacks {
+  const label = nodeLabeller(); // each node named once, not once per sample
   forEachSampleStack(profile, (stack, us) => {
-    const frames = stack.map((n) => callFrameLabel(n.callFrame));
+    const frames = stack.map(label);
     if (frames.length === 0 || NOT_CPU.has(frames[frames.length - 1]!)) return;
     addStack(into, frames, us);
   });
