@@ -1,0 +1,177 @@
+/**
+ * The profile model every stage shares: interned frames, a stack table (a prefix tree: each stack is
+ * a parent stack plus one frame) and weighted, optionally timestamped samples.
+ *
+ * Readers (src/formats/*) build a Profile through ProfileBuilder, deciding names and positions once
+ * (model/frame.ts); writers, compare, bench, the agent, the collector and the page read it, and the
+ * operations in model/ops.ts transform it. Nothing downstream re-parses a frame label.
+ *
+ * Storage is columnar (plain arrays of numbers), so a million samples cost a few tens of MiB rather
+ * than a million objects.
+ */
+import { frameKey, type Frame } from './frame.js';
+
+/** What a sample's weight counts. */
+export type WeightUnit = 'samples' | 'microseconds' | 'nanoseconds' | 'bytes' | 'none';
+
+/** No stack: a sample that carries weight but no frames (an idle tick, say) is not stored at all. */
+export const NO_STACK = -1;
+
+export interface ProfileMeta {
+  /** what was profiled, as shown to users (a file name, `service on host`, a strategy) */
+  name?: string;
+  /** sampling interval in µs, when the profile was sampled at a fixed rate */
+  intervalUs?: number;
+  /** start and end of the recorded period, µs on the same clock as sample times */
+  startUs?: number;
+  endUs?: number;
+  /** the µs clock's meaning: 'epoch' (µs since 1970) or 'relative' (a clock of its own) */
+  clock?: 'epoch' | 'relative';
+  /**
+   * What the profile is missing or only estimates, one sentence each (dropped records, folded rare
+   * stacks, clipped calls). Shown wherever the profile's figures are shown.
+   */
+  notes?: string[];
+}
+
+export interface Profile {
+  readonly unit: WeightUnit;
+  /** interned frames; a frame id indexes this array */
+  readonly frames: readonly Frame[];
+  /** per stack id: its parent stack (NO_STACK for a root-level stack) and its leaf frame */
+  readonly stackParent: readonly number[];
+  readonly stackFrame: readonly number[];
+  /** per sample: its stack, weight (in `unit`) and time (µs; NaN when unknown) */
+  readonly sampleStack: readonly number[];
+  readonly sampleWeight: readonly number[];
+  readonly sampleTime: readonly number[];
+  /**
+   * Per sample, optional: the CPU time it stands for, µs (a sampled profile's count weight and time
+   * weight differ: pprof and compare want both).
+   */
+  readonly sampleDurationUs?: readonly number[];
+  /** Per frame id, optional: how many calls were made, where the source knows (traces do). */
+  readonly frameCalls?: readonly number[];
+  readonly meta: ProfileMeta;
+}
+
+/** Builds a Profile: interns frames and stacks, appends samples. */
+export class ProfileBuilder {
+  readonly frames: Frame[] = [];
+  readonly stackParent: number[] = [];
+  readonly stackFrame: number[] = [];
+  readonly sampleStack: number[] = [];
+  readonly sampleWeight: number[] = [];
+  readonly sampleTime: number[] = [];
+  private durations: number[] | undefined;
+  private calls: number[] | undefined;
+  private readonly frameIds = new Map<string, number>();
+  /** (parent, frame) -> stack id; the key packs both numbers into one */
+  private readonly stackIds = new Map<number, number>();
+  meta: ProfileMeta = {};
+
+  constructor(readonly unit: WeightUnit = 'samples') {}
+
+  /** The id of a frame, interned by name, file, line and column. */
+  frame(f: Frame): number {
+    const key = frameKey(f);
+    let id = this.frameIds.get(key);
+    if (id === undefined) {
+      id = this.frames.length;
+      this.frames.push(f);
+      this.frameIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The id of the stack `parent` + `frameId` (parent NO_STACK for a root-level frame). */
+  stack(parent: number, frameId: number): number {
+    // Ids stay far below 2^26, so parent (+1 for NO_STACK) and frame fit exactly in a double.
+    const key = (parent + 1) * 67_108_864 + frameId;
+    let id = this.stackIds.get(key);
+    if (id === undefined) {
+      id = this.stackParent.length;
+      this.stackParent.push(parent);
+      this.stackFrame.push(frameId);
+      this.stackIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The id of a stack given as frame ids, root first (NO_STACK for an empty list). */
+  stackOf(frameIds: readonly number[]): number {
+    let s = NO_STACK;
+    for (const f of frameIds) s = this.stack(s, f);
+    return s;
+  }
+
+  /** Appends a sample. Samples without a stack are ignored (they are not where time went). */
+  sample(stack: number, weight: number, timeUs = NaN, durationUs?: number): void {
+    if (stack === NO_STACK) return;
+    this.sampleStack.push(stack);
+    this.sampleWeight.push(weight);
+    this.sampleTime.push(timeUs);
+    if (durationUs !== undefined) {
+      this.durations ??= new Array<number>(this.sampleStack.length - 1).fill(NaN);
+      this.durations.push(durationUs);
+    } else if (this.durations) {
+      this.durations.push(NaN);
+    }
+  }
+
+  /** Counts `n` calls of a frame (sources that know calls: traces). */
+  countCalls(frameId: number, n = 1): void {
+    this.calls ??= [];
+    this.calls[frameId] = (this.calls[frameId] ?? 0) + n;
+  }
+
+  build(): Profile {
+    return {
+      unit: this.unit,
+      frames: this.frames,
+      stackParent: this.stackParent,
+      stackFrame: this.stackFrame,
+      sampleStack: this.sampleStack,
+      sampleWeight: this.sampleWeight,
+      sampleTime: this.sampleTime,
+      ...(this.durations ? { sampleDurationUs: this.durations } : {}),
+      ...(this.calls ? { frameCalls: Array.from(this.frames, (_, i) => this.calls![i] ?? 0) } : {}),
+      meta: this.meta,
+    };
+  }
+}
+
+/** The frame ids of a stack, root first. */
+export function stackFrames(p: Profile, stack: number): number[] {
+  const out: number[] = [];
+  for (let s = stack; s !== NO_STACK; s = p.stackParent[s]!) out.push(p.stackFrame[s]!);
+  return out.reverse();
+}
+
+/** Depth of every stack (1 for a root-level frame), computed once per profile. */
+export function stackDepths(p: Profile): Int32Array {
+  const depth = new Int32Array(p.stackParent.length);
+  // Parents always have smaller ids than their children (the builder creates them first).
+  for (let s = 0; s < depth.length; s++) {
+    const parent = p.stackParent[s]!;
+    depth[s] = parent === NO_STACK ? 1 : depth[parent]! + 1;
+  }
+  return depth;
+}
+
+/** Sum of all sample weights. */
+export function totalWeight(p: Profile): number {
+  let t = 0;
+  for (const w of p.sampleWeight) t += w;
+  return t;
+}
+
+/** Weight per stack id (samples of the same stack added up); stacks without samples are absent. */
+export function weightByStack(p: Profile, weights: readonly number[] = p.sampleWeight): Map<number, number> {
+  const out = new Map<number, number>();
+  for (let i = 0; i < p.sampleStack.length; i++) {
+    const s = p.sampleStack[i]!;
+    out.set(s, (out.get(s) ?? 0) + weights[i]!);
+  }
+  return out;
+}
