@@ -1,7 +1,8 @@
 /**
  * Output files of a bench: traces (one per strategy plus a combined one with the strategies
  * aligned one above the other), CPU profiles and folded stacks per strategy, and differential
- * folded stacks (flamegraph's difffolded.pl format) between strategies.
+ * folded stacks (flamegraph's difffolded.pl format) between strategies. Each file is created
+ * exclusively beside its name and renamed into place: a link planted there is not followed.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,13 +12,14 @@ import { formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.
 import type { ChildFiles } from './protocol.js';
 import type { TracedRun } from './observe.js';
 import { UserError } from '../util/errors.js';
+import { probeFolder, replaceFile, writeFileReplacing } from '../util/output-file.js';
 
 /**
  * Creates the output folder, or says in one line why it cannot be written; returns its absolute
  * path. Not `mkdirSync(dir, { recursive: true })`: on Linux that never returns for a path under
  * /proc (mkdir there gives ENOENT although the parent exists, and Node's recursive mkdir retries
  * the parent forever). So: find the nearest existing ancestor, create the missing levels one at
- * a time, and prove the folder writable by writing a file in it (root passes `access(W_OK)` even
+ * a time, and prove the folder writable by creating a file in it (root passes `access(W_OK)` even
  * where nothing can be written).
  */
 export function prepareOutDir(dir: string): string {
@@ -44,10 +46,8 @@ export function prepareOutDir(dir: string): string {
   for (const level of missing) {
     try { fs.mkdirSync(level); } catch (err) { throw fail(`cannot create ${level}: ${why(err)}`); }
   }
-  const probe = path.join(abs, `.stackscope-write-test-${process.pid}`);
   try {
-    fs.writeFileSync(probe, '');
-    fs.rmSync(probe);
+    probeFolder(abs);
   } catch (err) {
     throw fail(`cannot write in it: ${why(err)}`);
   }
@@ -86,18 +86,18 @@ export async function writeTraceOutputs(
   runs.forEach(([name, run], i) => {
     const file = path.join(dir, `${fileStem(name)}.trace.json`);
     const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the running median (see Keeper)' };
-    writeTrace(file, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about } });
+    replaceFile(file, (tmp) => writeTrace(tmp, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about } }));
     traces[name] = file;
     procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
   });
   const combinedTrace = path.join(dir, 'compare.trace.json');
-  writeTrace(combinedTrace, procs, {
+  replaceFile(combinedTrace, (tmp) => writeTrace(tmp, procs, {
     metadata: {
       ...meta,
       strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
       layout: 'one process per strategy; each shows its measured run closest to the running median, shifted to start with the others',
     },
-  });
+  }));
   return { traces, combinedTrace };
 }
 
@@ -107,9 +107,9 @@ export function writeSampleOutputs(dir: string, profiles: [string, CpuProfile][]
   const folded: Record<string, string> = {};
   for (const [name, profile] of profiles) {
     const stem = path.join(dir, fileStem(name));
-    writeCpuProfile(`${stem}.cpuprofile`, profile);
+    replaceFile(`${stem}.cpuprofile`, (tmp) => writeCpuProfile(tmp, profile));
     cpuprofiles[name] = `${stem}.cpuprofile`;
-    fs.writeFileSync(`${stem}.folded`, formatFolded(foldedBy.get(name) ?? new Map()));
+    writeFileReplacing(`${stem}.folded`, formatFolded(foldedBy.get(name) ?? new Map()));
     folded[name] = `${stem}.folded`;
   }
   return { cpuprofiles, folded };
@@ -135,7 +135,7 @@ export function writeDiffFolded(dir: string, folded: Record<string, string>, bas
   for (const [name, file] of Object.entries(folded)) {
     if (name === baseline) continue;
     const target = path.join(dir, `diff.${fileStem(baseline)}.${fileStem(name)}.folded`);
-    fs.writeFileSync(target, formatDiffFolded(base, parseFolded(fs.readFileSync(file, 'utf8'))));
+    writeFileReplacing(target, formatDiffFolded(base, parseFolded(fs.readFileSync(file, 'utf8'))));
     out[name] = target;
   }
   return out;

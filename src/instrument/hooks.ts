@@ -9,12 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire, register } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createModuleTransformer, type TransformerSettings } from './module-transformer.js';
 import { patchCommonJs } from './cjs-hook.js';
+import { defaultCacheDir, openTransformCache } from './cache.js';
 
 export interface HooksConfig {
   /** globs (relative to cwd) that add files to the default scope */
@@ -22,7 +22,7 @@ export interface HooksConfig {
   /** globs (relative to cwd) that remove files; they win over include */
   exclude: string[];
   cwd: string;
-  /** where instrumented modules are cached; default node_modules/.cache/stackscope; false: no cache */
+  /** where instrumented modules are cached (see defaultCacheDir); false: no cache */
   cacheDir?: string | false;
   /** run TypeScript through tsx (registered before our hooks) */
   typescript: boolean;
@@ -50,7 +50,7 @@ export function installHooks(config: HooksConfig): InstalledHooks {
     exclude: config.exclude,
     cwd: config.cwd,
     selfRoot,
-    cacheDir: config.cacheDir === false ? undefined : config.cacheDir ?? defaultCacheDir(config.cwd),
+    cacheDir: config.cacheDir === false ? undefined : openTransformCache(config.cacheDir ?? defaultCacheDir(config.cwd)),
     composeMaps,
     version: stackscopeVersion(),
   };
@@ -81,13 +81,6 @@ function registerTsx(): void {
   register('tsx/esm', import.meta.url, { data: {} }); // tsx's initialize() insists on data
   (require('tsx/cjs/api') as { register(): unknown }).register();
   process.setSourceMapsEnabled(true); // as tsx's own register() does: stacks point into the .ts
-}
-
-function defaultCacheDir(cwd: string): string {
-  const nodeModules = path.join(cwd, 'node_modules');
-  return fs.existsSync(nodeModules)
-    ? path.join(nodeModules, '.cache', 'stackscope')
-    : path.join(os.tmpdir(), 'stackscope-cache');
 }
 
 /**

@@ -14,7 +14,8 @@ export interface PreloadConfig {
   bufferSize?: number;
   minDurationUs?: number;
   maxDepth?: number;
-  cacheDir?: string;
+  /** checked transform cache folder; false: run uncached (the session has said why) */
+  cacheDir?: string | false;
 }
 
 /** Parses the environment variable; undefined when absent (the process is not being traced). */
@@ -32,6 +33,6 @@ export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): Preload
     bufferSize: typeof c.bufferSize === 'number' ? c.bufferSize : undefined,
     minDurationUs: typeof c.minDurationUs === 'number' ? c.minDurationUs : undefined,
     maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
-    cacheDir: typeof c.cacheDir === 'string' ? c.cacheDir : undefined,
+    cacheDir: typeof c.cacheDir === 'string' || c.cacheDir === false ? c.cacheDir : undefined,
   };
 }

@@ -15,6 +15,7 @@ import { readDumpDir } from '../recorder/dump.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/signals.js';
 import { groupProcesses } from '../recorder/group.js';
 import { writeTrace } from './build.js';
+import { transformCacheDir } from '../instrument/cache.js';
 
 export interface TraceOptions {
   script: string;
@@ -66,6 +67,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     const cfg: PreloadConfig = {
       dumpDir, cwd, include: opts.include ?? [], exclude: opts.exclude ?? [], typescript: TS_ENTRY.test(script),
       bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
+      cacheDir: transformCacheDir(cwd) ?? false,
     };
     const { exitCode, signal } = await runChild(script, opts, cwd, cfg);
 
