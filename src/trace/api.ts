@@ -11,6 +11,7 @@ import { groupProcesses } from '../recorder/group.js';
 import { workerRegistry } from '../recorder/workers.js';
 import type { ThreadRecording } from '../recorder/recording.js';
 import { writeTrace } from './build.js';
+import { replaceFile } from '../util/output-file.js';
 
 export { span } from '../recorder/span.js';
 
@@ -46,7 +47,8 @@ export interface SaveTraceResult {
 /**
  * Writes a trace of everything recorded so far. Called on the main thread it includes every
  * worker thread (read from their shared rings, even one busy in a loop); called in a worker, that
- * worker only. Recording goes on afterwards. Synchronous: usable in an 'exit' handler.
+ * worker only. Recording goes on afterwards. Synchronous: usable in an 'exit' handler. The file
+ * is replaced by a complete new one, never written through a link at `outPath`.
  */
 export function saveTrace(outPath: string): SaveTraceResult {
   const rec = currentRecorder();
@@ -58,8 +60,8 @@ export function saveTrace(outPath: string): SaveTraceResult {
   const threads = [own, ...others.filter((t) => !(t.pid === own.pid && t.tid === own.tid))];
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
-  const summary = writeTrace(path.resolve(outPath), processes, {
+  const summary = replaceFile(path.resolve(outPath), (tmp) => writeTrace(tmp, processes, {
     metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
-  });
+  }));
   return { path: path.resolve(outPath), events: summary.events, threads: threads.length, dropped };
 }
