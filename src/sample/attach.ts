@@ -4,14 +4,20 @@
  * among the process's listening sockets, speak the DevTools protocol over WebSocket, sample for the
  * duration, then close the inspector again so the process is left as we found it.
  *
+ * An inspector we opened is guarded by a dead-man switch in the target (attach-dead-man.ts): it
+ * closes within seconds of our end however we end. Samples are fetched in chunks of CHUNK_MS, so a
+ * target that exits, or an inspector that closes, mid-sample still leaves the chunks taken before.
+ *
  * SIGUSR1 kills a process that does not handle it, so the target is checked to be Node first.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
-import WebSocket from 'ws';
-import { UserError } from '../util/errors.js';
+import { UserError, oneLine } from '../util/errors.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
+import { Cdp } from './attach-cdp.js';
+import { armDeadMan, DEAD_MAN_GRACE_MS, DEAD_MAN_RENEW_MS, releaseDeadMan, renewDeadMan } from './attach-dead-man.js';
+import { joinProfiles } from './profile-chunks.js';
 import { cachedLookup, chainSourceMaps, diskSourceMaps, mapFromComment, sourceMapProfile, type SourceMapLookup } from './source-maps.js';
 
 export interface AttachOptions {
@@ -23,45 +29,80 @@ export interface AttachOptions {
 }
 
 export interface AttachResult {
-  profile: CpuProfile;
+  /** null when no chunk of samples was fetched before a failure */
+  profile: CpuProfile | null;
   startEpochMs: number;
   intervalUs: number;
-  /** the inspector was already open before we came, so it was left open */
+  /** the inspector was already open before we came (and not by an earlier attach), so it was left open */
   inspectorWasOpen: boolean;
   /** the inspector port is closed again */
   closed: boolean;
-  /** sampling was cut short by SIGINT/SIGTERM */
+  /** sampling was cut short by this signal to stackscope */
   interrupted?: NodeJS.Signals;
+  /** why sampling ended before its time (the target exited, its inspector closed…): the profile is partial */
+  failure?: string;
+  /** seconds from the start of sampling to its end (to the failure, for a partial profile) */
+  elapsedS: number;
   port: number;
 }
+
+/** Samples are fetched (profiler stopped and restarted) this often: what a failure can cost, ms. */
+export const CHUNK_MS = 1000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+
+const looksNode = (p: string): boolean => /^(node|nodejs)(\d+)?$|^node-/.test(path.basename(p.replace(/ \(deleted\)$/, '')));
 
 /** Throws a UserError unless `pid` is a live Node process we may signal. */
 export function checkTarget(pid: number): void {
   if (!Number.isInteger(pid) || pid <= 0) throw new UserError(`bad PID "${pid}": give a process id`);
   if (pid === process.pid) throw new UserError('cannot attach to stackscope itself');
+  // What the process is comes first (procfs tells anyone), whether we may signal it second: a
+  // process of another user that is not Node is "not a Node.js process", not "no permission".
+  if (fs.existsSync('/proc/self')) {
+    const stat = readProc(pid, 'stat');
+    if (stat === null) throw new UserError(`no process with PID ${pid}`);
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') throw new UserError(`PID ${pid} has exited (a zombie waiting for its parent)`);
+    let exe = '';
+    try { exe = fs.readlinkSync(`/proc/${pid}/exe`); } catch { /* another user's, or a kernel thread: argv[0] decides */ }
+    const argv0 = (readProc(pid, 'cmdline') ?? '').split('\0')[0] ?? '';
+    if (!looksNode(exe) && !looksNode(argv0)) {
+      throw new UserError(`PID ${pid} is not a Node.js process (${path.basename(exe || argv0) || comm || 'unknown executable'})`);
+    }
+  }
   try {
     process.kill(pid, 0);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ESRCH') throw new UserError(`no process with PID ${pid}`);
-    if (code === 'EPERM') throw new UserError(`no permission to attach to PID ${pid} (run as its user or root)`);
+    if (code === 'EPERM') {
+      const uid = /^Uid:\s+(\d+)/m.exec(readProc(pid, 'status') ?? '')?.[1];
+      if (uid !== undefined && Number(uid) !== process.getuid?.()) {
+        throw new UserError(`PID ${pid} belongs to another user (uid ${uid}): run stackscope as that user or as root`);
+      }
+      throw new UserError(`no permission to signal PID ${pid} (run as its user or root)`);
+    }
     throw err;
   }
-  if (!fs.existsSync('/proc/self')) return; // no procfs: trust the user
-  let exe = '';
-  try {
-    exe = fs.readlinkSync(`/proc/${pid}/exe`);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`no permission to attach to PID ${pid} (run as its user or root)`);
-    if (code === 'ENOENT') throw new UserError(`no process with PID ${pid}`);
+}
+
+function readProc(pid: number, file: string): string | null {
+  try { return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'); } catch { return null; }
+}
+
+/** Whether the process is gone (or a zombie), waiting up to `waitMs` for it to go. */
+async function hasExited(pid: number, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const stat = readProc(pid, 'stat');
+    if (fs.existsSync('/proc/self') ? stat === null || / Z /.test(stat.slice(stat.lastIndexOf(')'))) : !alive(pid)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(50);
   }
-  let argv0 = '';
-  try { argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? ''; } catch { /* exe decides */ }
-  const looksNode = (p: string): boolean => /^(node|nodejs)(\d+)?$|^node-/.test(path.basename(p.replace(/ \(deleted\)$/, '')));
-  if (!looksNode(exe) && !looksNode(argv0)) {
-    throw new UserError(`PID ${pid} is not a Node.js process (${path.basename(exe || argv0) || 'unknown executable'})`);
-  }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 /** TCP ports the process listens on (Linux procfs; empty elsewhere). */
@@ -119,53 +160,6 @@ async function findInspector(pid: number, ports: Iterable<number>): Promise<{ po
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A minimal DevTools-protocol client over one WebSocket. */
-class Cdp {
-  private nextId = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  readonly events: Array<{ method: string; params: Record<string, unknown> }> = [];
-  collect = false;
-
-  constructor(private readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      type Message = { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
-      let msg: Message;
-      // A malformed message from the target must not crash the CLI with a stack dump: skip it.
-      try { msg = JSON.parse(String(data)) as Message; } catch { return; }
-      if (msg.id !== undefined) {
-        const p = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
-        if (msg.error) p?.reject(new Error(msg.error.message));
-        else p?.resolve(msg.result);
-      } else if (msg.method && this.collect) {
-        this.events.push({ method: msg.method, params: msg.params ?? {} });
-      }
-    });
-    ws.on('close', () => {
-      for (const p of this.pending.values()) p.reject(new Error('inspector connection closed'));
-      this.pending.clear();
-    });
-  }
-
-  static open(url: string): Promise<Cdp> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 30 });
-      ws.once('open', () => resolve(new Cdp(ws)));
-      ws.once('error', reject);
-    });
-  }
-
-  send<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.ws.send(JSON.stringify({ id, method, params }));
-    });
-  }
-
-  close(): void { this.ws.close(); }
-}
-
 /** Maps of scripts that live only in the target's memory (tsx output with inline maps). */
 async function remoteSourceMaps(cdp: Cdp): Promise<SourceMapLookup> {
   const byUrl = new Map<string, string>();
@@ -186,83 +180,133 @@ async function remoteSourceMaps(cdp: Cdp): Promise<SourceMapLookup> {
   });
 }
 
+/** Opens (or finds) the inspector of `pid`: its port, its URL, and whether it was open before. */
+async function openInspector(pid: number, connectTimeoutMs: number): Promise<{ port: number; url: string; wasOpen: boolean }> {
+  const before = listeningPorts(pid);
+  const open = await findInspector(pid, before);
+  if (open) return { ...open, wasOpen: true };
+  try {
+    process.kill(pid, 'SIGUSR1');
+  } catch (err) {
+    throw new UserError(`cannot signal PID ${pid}: ${(err as Error).message}`);
+  }
+  const deadline = Date.now() + connectTimeoutMs;
+  while (Date.now() < deadline) {
+    await sleep(100);
+    const fresh = [...listeningPorts(pid)].filter((p) => !before.has(p));
+    const found = await findInspector(pid, fresh);
+    if (found) return { ...found, wasOpen: false };
+  }
+  throw new UserError(`PID ${pid} did not open its inspector after SIGUSR1 (is port 9229 taken, or was it started with --disable-sigusr1?)`);
+}
+
+/** A promise for the first of SIGNALS; after it, ours are removed, so a second signal acts as usual. */
+function firstSignal(): { signalled: Promise<NodeJS.Signals>; dispose(): void } {
+  let dispose = (): void => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    const on = (sig: NodeJS.Signals): void => { dispose(); resolve(sig); };
+    for (const sig of SIGNALS) process.on(sig, on);
+    dispose = () => { for (const sig of SIGNALS) process.removeListener(sig, on); };
+  });
+  return { signalled, dispose };
+}
+
 export async function attachAndProfile(opts: AttachOptions): Promise<AttachResult> {
   const { pid } = opts;
   checkTarget(pid);
   const intervalUs = opts.intervalUs ?? 1000;
-  const before = listeningPorts(pid);
-  const open = await findInspector(pid, before);
-  let target = open;
-  if (!target) {
-    try {
-      process.kill(pid, 'SIGUSR1');
-    } catch (err) {
-      throw new UserError(`cannot signal PID ${pid}: ${(err as Error).message}`);
-    }
-    const deadline = Date.now() + (opts.connectTimeoutMs ?? 5000);
-    while (!target && Date.now() < deadline) {
-      await sleep(100);
-      const fresh = [...listeningPorts(pid)].filter((p) => !before.has(p));
-      target = await findInspector(pid, fresh);
-    }
-    if (!target) {
-      throw new UserError(`PID ${pid} did not open its inspector after SIGUSR1 (is port 9229 taken, or was it started with --disable-sigusr1?)`);
-    }
-  }
+  const target = await openInspector(pid, opts.connectTimeoutMs ?? 5000);
 
   let cdp: Cdp;
   try {
     cdp = await Cdp.open(target.url);
   } catch (err) {
-    throw new UserError(`cannot connect to the inspector of PID ${pid} on port ${target.port}: ${(err as Error).message}`);
+    throw new UserError(`cannot connect to the inspector of PID ${pid} on port ${target.port}: ${oneLine(err)}`);
   }
-  let profile: CpuProfile;
-  const t0 = Date.now();
-  let startEpochMs = t0;
-  // Ctrl-C (or SIGTERM) while sampling must not leave the target with its profiler running and its
-  // inspector open (anyone on the machine could then attach to it): stop early, keep what was
-  // sampled, and close the inspector as on a normal end. A second signal is not ours to swallow.
-  let interrupt = (): void => {};
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals): void => { interrupted ??= sig; interrupt(); };
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  for (const sig of signals) process.once(sig, onSignal);
+  // First of all, so that our end, however it comes, closes an inspector we opened. An inspector
+  // found open may carry the switch of an earlier attach that died: then it is ours to close too.
+  let deadMan: string | null;
   try {
+    deadMan = await armDeadMan(cdp, !target.wasOpen);
+  } catch (err) {
+    if (!target.wasOpen) await closeInspector(cdp, pid, target.port, null);
+    cdp.close();
+    throw new UserError(`cannot attach to PID ${pid}: ${oneLine(err)}`);
+  }
+  const ours = deadMan !== null;
+  const renewal = deadMan === null ? undefined : setInterval(() => { renewDeadMan(cdp, deadMan).catch(() => undefined); }, DEAD_MAN_RENEW_MS);
+
+  // Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or SIGQUIT stop sampling early: the samples are
+  // kept and the inspector is closed as on a normal end.
+  const signal = firstSignal();
+  let interrupted: NodeJS.Signals | undefined;
+  signal.signalled.then((sig) => { interrupted = sig; }, () => undefined);
+  // A target that exits while we are connected waits for us to disconnect (Node's "Waiting for the
+  // debugger to disconnect..."); asked to, Node tells us, and we fetch the last chunk and go.
+  let exiting: () => void = () => {};
+  const targetExiting = new Promise<'exiting'>((resolve) => { exiting = () => resolve('exiting'); });
+  cdp.on('NodeRuntime.waitingForDisconnect', () => exiting());
+
+  const chunks: CpuProfile[] = [];
+  let startEpochMs = Date.now();
+  let failure: string | undefined;
+  let lost = false;
+  try {
+    await cdp.send('NodeRuntime.notifyWhenWaitingForDisconnect', { enabled: true }).catch(() => undefined);
     await cdp.send('Profiler.enable');
     await cdp.send('Profiler.setSamplingInterval', { interval: intervalUs });
-    await cdp.send('Profiler.start');
-    startEpochMs = Date.now();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, opts.durationS * 1000);
-      interrupt = () => { clearTimeout(timer); resolve(); };
-    });
-    profile = (await cdp.send<{ profile: CpuProfile }>('Profiler.stop')).profile;
-    await cdp.send('Profiler.disable');
-    sourceMapProfile(profile, chainSourceMaps(await remoteSourceMaps(cdp), diskSourceMaps()));
+    const endAt = Date.now() + opts.durationS * 1000;
+    for (;;) {
+      await cdp.send('Profiler.start');
+      if (chunks.length === 0) startEpochMs = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => { timer = setTimeout(() => resolve('tick'), Math.max(0, Math.min(CHUNK_MS, endAt - Date.now()))); });
+      const why = await Promise.race([tick, signal.signalled, targetExiting, cdp.closed.then(() => 'lost' as const)]);
+      clearTimeout(timer);
+      if (why === 'lost') { lost = true; break; }
+      chunks.push((await cdp.send<{ profile: CpuProfile }>('Profiler.stop')).profile);
+      if (why === 'exiting') { lost = true; cdp.close(); break; }
+      if (why !== 'tick' || Date.now() >= endAt) break;
+    }
   } catch (err) {
-    // Still leave the process as found: an inspector we opened is closed again.
-    if (!open) await closeInspector(cdp, pid, target.port);
-    cdp.close();
-    throw new UserError(`profiling PID ${pid} failed: ${(err as Error).message}`);
+    if (cdp.isClosed) lost = true;
+    else failure = `sampling failed: ${oneLine(err)}`;
   } finally {
-    for (const sig of signals) process.removeListener(sig, onSignal);
+    signal.dispose();
+    clearInterval(renewal);
+  }
+  const elapsedS = (Date.now() - startEpochMs) / 1000;
+  if (lost) {
+    failure = (await hasExited(pid, 1000)) ? `PID ${pid} exited` : `the inspector of PID ${pid} was closed (by the program or a debugger)`;
   }
 
-  const closed = open ? false : await closeInspector(cdp, pid, target.port);
+  let maps: SourceMapLookup | null = null;
+  if (!cdp.isClosed && chunks.length) maps = await remoteSourceMaps(cdp);
+  if (!cdp.isClosed) await cdp.send('Profiler.disable').catch(() => undefined);
+  const closed = ours ? await closeInspector(cdp, pid, target.port, deadMan) : !listeningPorts(pid).has(target.port);
   cdp.close();
-  return { profile, startEpochMs, intervalUs, inspectorWasOpen: !!open, closed, port: target.port, interrupted };
+  // Source-mapped after the inspector is closed: this can take a while on big programs.
+  const profile = chunks.length ? joinProfiles(chunks) : null;
+  if (profile) sourceMapProfile(profile, maps ? chainSourceMaps(maps, diskSourceMaps()) : diskSourceMaps());
+  return { profile, startEpochMs, intervalUs, inspectorWasOpen: !ours, closed, port: target.port, interrupted, failure, elapsedS };
 }
 
 /** Closes the target's inspector (which we opened); true once its port is gone. */
-async function closeInspector(cdp: Cdp, pid: number, port: number): Promise<boolean> {
-  // inspector.close() ends every session, ours included, so no reply comes: the closed socket
-  // and the port going away are the answer. process._debugEnd is the same call for targets where
-  // `require` is not in scope of the console API.
-  void cdp.send('Runtime.evaluate', {
-    expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
-    includeCommandLineAPI: true,
-  }).catch(() => undefined);
-  const deadline = Date.now() + 3000;
+async function closeInspector(cdp: Cdp, pid: number, port: number, deadMan: string | null): Promise<boolean> {
+  if (!cdp.isClosed) {
+    if (deadMan) {
+      releaseDeadMan(cdp, deadMan);
+    } else {
+      // inspector.close() ends every session, ours included, so no reply comes: the closed socket
+      // and the port going away are the answer.
+      cdp.send('Runtime.evaluate', {
+        expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
+        includeCommandLineAPI: true,
+      }).catch(() => undefined);
+    }
+  }
+  // Another attach still using the switch keeps the port until its own end or the switch's grace.
+  const deadline = Date.now() + DEAD_MAN_GRACE_MS + 1000;
   while (Date.now() < deadline) {
     await sleep(100);
     if (!listeningPorts(pid).has(port)) return true;

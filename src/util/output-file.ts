@@ -64,12 +64,15 @@ export function probeFolder(dir: string): void {
   fs.rmSync(tmp, { force: true });
 }
 
-function reason(err: unknown, file: string): string {
+/** Why writing `file` failed, short: `ENOSPC: no space left on device`, `EACCES: permission denied`… */
+export function reason(err: unknown, file: string): string {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (code === 'EISDIR') return 'EISDIR: it is a folder; give a file name';
   if (code === 'ENOENT' && !fs.existsSync(path.dirname(file))) return `ENOENT: no folder ${path.dirname(file)}`;
   if (code === 'EACCES' || code === 'EPERM') return `${code}: permission denied`;
   if (code === 'ELOOP') return 'ELOOP: it is a symbolic link, which stackscope does not follow';
+  if (code === 'ENOSPC') return 'ENOSPC: no space left on device';
+  if (code === 'EDQUOT') return 'EDQUOT: disk quota exceeded';
   return code || (err instanceof Error ? err.message.split('\n')[0]! : String(err));
 }
 
