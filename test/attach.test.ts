@@ -23,13 +23,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Target { app: ChildProcess; before: Set<number>; out: string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> }
 
 /** A separately started Node process (the agent fixture without the agent), ready, its ports noted. */
-async function startTarget(nodeArgs = ['--inspect-port=0']): Promise<Target> {
-  const app = spawn(process.execPath, [...nodeArgs, path.join(root, 'fixtures/sample/agent-app.js')], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+async function startTarget(nodeArgs = ['--inspect-port=0'], kind: 'esm' | 'cjs' = 'esm'): Promise<Target> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-'));
+  let script = path.join(root, 'fixtures/sample/agent-app.js'); // ESM: the package is "type": "module"
+  if (kind === 'cjs') fs.copyFileSync(script, script = path.join(dir, 'agent-app.cjs')); // the same code as CommonJS
+  const app = spawn(process.execPath, [...nodeArgs, script], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   app.stderr!.on('data', (d) => { err += d; });
   const exited = new Promise<{ code: number | null; signal: string | null }>((res) => app.on('exit', (code, signal) => res({ code, signal })));
   await new Promise<void>((r) => app.stdout!.once('data', () => r()));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-'));
   return { app, before: listeningPorts(app.pid!), out: path.join(dir, 'p.folded'), stderr: () => err, exited };
 }
 
@@ -109,28 +111,30 @@ for (const sig of ['SIGINT', 'SIGHUP'] as const) {
   });
 }
 
-test('attach killed with SIGKILL: the target closes its inspector within 5 s by itself, and runs on unchanged', async () => {
-  const t = await startTarget();
-  try {
-    const a = startAttach(t.app.pid!, '--duration', '60', '-o', t.out);
-    await until(() => t.stderr().includes('Debugger attached.'), 'the attach');
-    const port = [...listeningPorts(t.app.pid!)].find((p) => !t.before.has(p));
-    assert.ok(port, 'the inspector port');
-    assert.ok(await accepts(port), 'inspector listening while attached');
-    await sleep(2000);
-    a.at.kill('SIGKILL');
-    await a.exited;
-    const t0 = Date.now();
-    while (await accepts(port) && Date.now() - t0 < 10_000) await sleep(100);
-    const closedAfter = Date.now() - t0;
-    assert.ok(closedAfter < 5000, `inspector port ${port} closed ${closedAfter} ms after attach was killed`);
-    assert.equal(t.app.exitCode, null, 'target still running');
-    assert.ok(!fs.existsSync(t.out), 'no profile from a killed attach');
-    await exitsNormally(t);
-  } finally {
-    t.app.kill();
-  }
-});
+for (const kind of ['esm', 'cjs'] as const) {
+  test(`attach killed with SIGKILL: the target (${kind}) closes its inspector within 5 s by itself, and runs on unchanged`, async () => {
+    const t = await startTarget(undefined, kind);
+    try {
+      const a = startAttach(t.app.pid!, '--duration', '60', '-o', t.out);
+      await until(() => t.stderr().includes('Debugger attached.'), 'the attach');
+      const port = [...listeningPorts(t.app.pid!)].find((p) => !t.before.has(p));
+      assert.ok(port, 'the inspector port');
+      assert.ok(await accepts(port), 'inspector listening while attached');
+      await sleep(2000);
+      a.at.kill('SIGKILL');
+      await a.exited;
+      const t0 = Date.now();
+      while (await accepts(port) && Date.now() - t0 < 10_000) await sleep(100);
+      const closedAfter = Date.now() - t0;
+      assert.ok(closedAfter < 5000, `inspector port ${port} closed ${closedAfter} ms after attach was killed`);
+      assert.equal(t.app.exitCode, null, 'target still running');
+      assert.ok(!fs.existsSync(t.out), 'no profile from a killed attach');
+      await exitsNormally(t);
+    } finally {
+      t.app.kill();
+    }
+  });
+}
 
 test('target killed mid-sample: one line, non-zero exit, and the samples taken so far are written', async () => {
   const t = await startTarget();
