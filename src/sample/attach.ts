@@ -48,6 +48,8 @@ export interface AttachResult {
 
 /** Samples are fetched (profiler stopped and restarted) this often: what a failure can cost, ms. */
 export const CHUNK_MS = 1000;
+/** After giving up on SIGUSR1, how long to watch for an inspector opening late (to close it), ms. */
+const LATE_OPEN_MS = 5000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
 const looksNode = (p: string): boolean => /^(node|nodejs)(\d+)?$|^node-/.test(path.basename(p.replace(/ \(deleted\)$/, '')));
@@ -143,8 +145,11 @@ function getJson(port: number, p: string): Promise<unknown> {
 
 async function inspectorUrl(port: number): Promise<string | null> {
   try {
-    const list = await getJson(port, '/json/list') as Array<{ webSocketDebuggerUrl?: string }>;
-    return list.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl ?? null;
+    const list = await getJson(port, '/json/list') as Array<{ webSocketDebuggerUrl?: string; id?: string; type?: string }>;
+    // Node leaves the URL out while a session is connected (a debugger, or an attach that was just
+    // killed); it takes more sessions all the same.
+    const t = list.find((e) => e.webSocketDebuggerUrl) ?? list.find((e) => e.type === 'node' && typeof e.id === 'string' && /^[\w-]+$/.test(e.id));
+    return t?.webSocketDebuggerUrl ?? (t ? `ws://127.0.0.1:${port}/${t.id}` : null);
   } catch {
     return null;
   }
@@ -190,14 +195,30 @@ async function openInspector(pid: number, connectTimeoutMs: number): Promise<{ p
   } catch (err) {
     throw new UserError(`cannot signal PID ${pid}: ${(err as Error).message}`);
   }
+  const fresh = async (): Promise<{ port: number; url: string } | null> =>
+    findInspector(pid, [...listeningPorts(pid)].filter((p) => !before.has(p)));
   const deadline = Date.now() + connectTimeoutMs;
   while (Date.now() < deadline) {
     await sleep(100);
-    const fresh = [...listeningPorts(pid)].filter((p) => !before.has(p));
-    const found = await findInspector(pid, fresh);
+    const found = await fresh();
     if (found) return { ...found, wasOpen: false };
   }
-  throw new UserError(`PID ${pid} did not open its inspector after SIGUSR1 (is port 9229 taken, or was it started with --disable-sigusr1?)`);
+  // A busy or loaded target may still open it after we gave up: then it is closed again, so that
+  // the port we asked for is never left behind.
+  const lateUntil = Date.now() + LATE_OPEN_MS;
+  while (Date.now() < lateUntil) {
+    await sleep(200);
+    const late = await fresh();
+    if (late) {
+      const cdp = await Cdp.open(late.url).catch(() => null);
+      if (cdp) {
+        await closeInspector(cdp, pid, late.port, null);
+        cdp.close();
+      }
+      break;
+    }
+  }
+  throw new UserError(`PID ${pid} did not open its inspector within ${connectTimeoutMs / 1000} s of SIGUSR1 (is its port taken, is it stuck, or was it started with --disable-sigusr1?)`);
 }
 
 /** A promise for the first of SIGNALS; after it, ours are removed, so a second signal acts as usual. */
@@ -215,7 +236,7 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
   const { pid } = opts;
   checkTarget(pid);
   const intervalUs = opts.intervalUs ?? 1000;
-  const target = await openInspector(pid, opts.connectTimeoutMs ?? 5000);
+  const target = await openInspector(pid, opts.connectTimeoutMs ?? 10_000);
 
   let cdp: Cdp;
   try {
