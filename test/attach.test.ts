@@ -23,10 +23,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Target { app: ChildProcess; before: Set<number>; out: string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> }
 
 /** A separately started Node process (the agent fixture without the agent), ready, its ports noted. */
-async function startTarget(nodeArgs = ['--inspect-port=0'], kind: 'esm' | 'cjs' = 'esm'): Promise<Target> {
+async function startTarget(nodeArgs = ['--inspect-port=0'], kind: 'esm' | 'cjs' | { source: string } = 'esm'): Promise<Target> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-'));
   let script = path.join(root, 'fixtures/sample/agent-app.js'); // ESM: the package is "type": "module"
   if (kind === 'cjs') fs.copyFileSync(script, script = path.join(dir, 'agent-app.cjs')); // the same code as CommonJS
+  if (typeof kind === 'object') fs.writeFileSync(script = path.join(dir, 'app.mjs'), kind.source);
   const app = spawn(process.execPath, [...nodeArgs, script], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   app.stderr!.on('data', (d) => { err += d; });
@@ -152,23 +153,35 @@ test('target killed mid-sample: one line, non-zero exit, and the samples taken s
     const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as { samples: number[]; nodes: Array<{ callFrame: { functionName: string } }> };
     assert.equal(profile.samples.length, samples, 'the file holds the samples the line counts');
     assert.ok(profile.nodes.some((n) => n.callFrame.functionName === 'crunchNumbers'));
+    // Fetched in chunks and joined: one node tree, every sample on a node of it, no frame twice under one parent.
+    const ids = new Set(profile.nodes.map((n) => n.id));
+    assert.ok(profile.samples.every((id) => ids.has(id)));
+    for (const n of profile.nodes as Array<{ children?: number[] }>) {
+      const frames = (n.children ?? []).map((c) => JSON.stringify((profile.nodes as Array<{ id: number; callFrame: unknown }>).find((x) => x.id === c)!.callFrame));
+      assert.equal(new Set(frames).size, frames.length);
+    }
   } finally {
     t.app.kill();
   }
 });
 
-test('target exiting by itself mid-sample exits on time, prints nothing, and --json reports the partial profile', async () => {
-  const t = await startTarget();
+test('target ending by itself mid-sample ends on time, prints nothing, and --json reports the partial profile', async () => {
+  // Ends when its event loop is empty: the attach's timer in it must hold nothing up, and Node
+  // must not wait for the debugger to disconnect.
+  const source = `
+    const busy = setInterval(function crunch() { let s = 0; for (let i = 0; i < 2e5; i++) s += Math.sqrt(i); }, 5);
+    process.stdin.once('data', () => { clearInterval(busy); process.stdin.destroy(); });
+    console.log('ready');`;
+  const t = await startTarget(undefined, { source });
   try {
     const a = startAttach(t.app.pid!, '--duration', '60', '-o', t.out, '--json');
     await until(() => t.stderr().includes('Debugger attached.'), 'the attach');
     await sleep(3000);
     const t0 = Date.now();
-    t.app.stdin!.write('exit\n');
+    t.app.stdin!.write('stop\n');
     assert.deepEqual(await t.exited, { code: 0, signal: null });
-    // Node would hold a process with a connected debugger ("Waiting for the debugger to disconnect...").
-    assert.ok(Date.now() - t0 < 3000, `target exited ${Date.now() - t0} ms after being told to`);
-    assert.equal(programStderr(t), '');
+    assert.ok(Date.now() - t0 < 3000, `target ended ${Date.now() - t0} ms after being told to`);
+    assert.equal(programStderr(t), '', 'no "Waiting for the debugger to disconnect..."');
     assert.equal(await a.exited, 1, a.stderr());
     const lines = a.stderr().trim().split('\n');
     assert.equal(lines.length, 1, a.stderr());
@@ -177,7 +190,7 @@ test('target exiting by itself mid-sample exits on time, prints nothing, and --j
     assert.match(j.error, /^partial profile: PID \d+ exited/);
     assert.equal(j.profile, t.out);
     assert.ok(j.samples > 0);
-    assert.match(fs.readFileSync(t.out, 'utf8'), /crunchNumbers/);
+    assert.match(fs.readFileSync(t.out, 'utf8'), /crunch \(.*app\.mjs:2\)/);
   } finally {
     t.app.kill();
   }
@@ -248,7 +261,7 @@ test('clear errors: missing PID, non-Node process, no process, bad PID', () => {
     }
     const j = run('999999', '--json');
     assert.notEqual(j.status, 0);
-    assert.deepEqual(JSON.parse(j.stderr), { profile: null, pid: '999999', error: 'no process with PID 999999' });
+    assert.deepEqual(JSON.parse(j.stderr), { profile: null, pid: 999999, error: 'no process with PID 999999' });
     assert.equal(sh.exitCode, null, 'the non-Node process was not signalled');
   } finally {
     sh.kill();

@@ -37,7 +37,8 @@ export const attachCommand: CommandModule<object, AttachArgs> = {
     } catch (err) {
       // With --json every outcome is one JSON line, failures included.
       if (!argv.json || !(err instanceof UserError)) throw err;
-      process.stderr.write(JSON.stringify({ profile: null, pid: argv.pid ?? null, error: err.message }) + '\n');
+      const pid = argv.pid === undefined ? null : /^\d+$/.test(argv.pid) ? Number(argv.pid) : argv.pid;
+      process.stderr.write(JSON.stringify({ profile: null, pid, error: err.message }) + '\n');
       process.exitCode = err.exitCode;
     }
   },
