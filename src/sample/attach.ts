@@ -285,8 +285,15 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
       const why = await Promise.race([tick, signal.signalled, targetExiting, cdp.closed.then(() => 'lost' as const)]);
       clearTimeout(timer);
       if (why === 'lost') { lost = true; break; }
+      if (why === 'exiting') {
+        // The target waits for us: its last chunk if it answers at once, then we let it go.
+        const last = await Promise.race([cdp.send<{ profile: CpuProfile }>('Profiler.stop'), sleep(1000).then(() => null)]).catch(() => null);
+        if (last) chunks.push(last.profile);
+        lost = true;
+        cdp.close();
+        break;
+      }
       chunks.push((await cdp.send<{ profile: CpuProfile }>('Profiler.stop')).profile);
-      if (why === 'exiting') { lost = true; cdp.close(); break; }
       if (why !== 'tick' || Date.now() >= endAt) break;
     }
   } catch (err) {
@@ -294,7 +301,6 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
     else failure = `sampling failed: ${oneLine(err)}`;
   } finally {
     signal.dispose();
-    clearInterval(renewal);
   }
   const elapsedS = (Date.now() - startEpochMs) / 1000;
   if (lost) {
@@ -304,6 +310,7 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
   let maps: SourceMapLookup | null = null;
   if (!cdp.isClosed && chunks.length) maps = await remoteSourceMaps(cdp);
   if (!cdp.isClosed) await cdp.send('Profiler.disable').catch(() => undefined);
+  clearInterval(renewal);
   const closed = ours ? await closeInspector(cdp, pid, target.port, deadMan) : !listeningPorts(pid).has(target.port);
   cdp.close();
   // Source-mapped after the inspector is closed: this can take a while on big programs.
