@@ -109,12 +109,12 @@ function inOrder<R>(entries: [string, R][]): [string, R][] {
   return entries.sort((a, b) => names.indexOf(a[0]) - names.indexOf(b[0]));
 }
 
-async function run(id: number, strategy: string, record: boolean): Promise<FromChild> {
+async function run(id: number, strategy: string, record: boolean, heap: boolean): Promise<FromChild> {
   const fn = def.strategies[strategy];
-  if (!fn) return { t: 'done', run: id, strategy, ms: NaN, heapPeak: NaN, error: `no strategy named "${strategy}"` };
+  if (!fn) return { t: 'done', run: id, strategy, ms: NaN, error: `no strategy named "${strategy}"` };
   const watch = record ? observed : undefined;
   await watch?.observer.before();
-  const heapPeak = watchHeap();
+  const heapPeak = heap ? watchHeap() : undefined;
   const t0 = performance.now();
   let error: string | undefined;
   current = lastRun = strategy;
@@ -125,7 +125,7 @@ async function run(id: number, strategy: string, record: boolean): Promise<FromC
   }
   current = undefined;
   const ms = performance.now() - t0;
-  const heap = heapPeak();
+  const grew = heapPeak?.();
   if (watch) {
     const rec = await watch.observer.after();
     if (!error) {
@@ -137,8 +137,7 @@ async function run(id: number, strategy: string, record: boolean): Promise<FromC
       }
     }
   }
-  const done = { t: 'done', run: id, strategy, ms, heapPeak: heap } as const;
-  return error ? { ...done, error } : done;
+  return { t: 'done', run: id, strategy, ms, ...(grew === undefined ? {} : { heapPeak: grew }), ...(error === undefined ? {} : { error }) };
 }
 
 async function finish(outDir: string | null): Promise<void> {
@@ -168,7 +167,7 @@ async function finish(outDir: string | null): Promise<void> {
 let queue = Promise.resolve();
 const handle = (m: ToChild) => {
   queue = queue.then(async () => {
-    if (m.t === 'run') await send(await run(m.run, m.strategy, m.record));
+    if (m.t === 'run') await send(await run(m.run, m.strategy, m.record, m.heap));
     else if (m.t === 'finish') await finish(m.outDir);
   });
 };

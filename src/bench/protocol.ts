@@ -30,8 +30,11 @@ export const CHANNEL_FD = 4;
 export type ToChild =
   /** the first message: the key the child signs its messages with */
   | { t: 'hello'; key: string }
-  /** run one strategy once; `record` = keep the trace/profile of this run as a candidate output */
-  | { t: 'run'; run: number; strategy: string; record: boolean }
+  /**
+   * run one strategy once; `record` = keep the trace/profile of this run as a candidate output;
+   * `heap` = watch the heap during the run (costs time at every garbage collection: untimed runs only)
+   */
+  | { t: 'run'; run: number; strategy: string; record: boolean; heap: boolean }
   /** write outputs (null dir: none), tear down, exit */
   | { t: 'finish'; outDir: string | null };
 
@@ -40,10 +43,11 @@ export type FromChild =
   /** the bench cannot run at all (load or setup failed); `message` names the problem */
   | { t: 'fatal'; message: string }
   /**
-   * `run` and `strategy` repeat the request's. `heapPeak`: bytes, the most the V8 heap (used plus
-   * external, i.e. Buffers and ArrayBuffers) held during the run above what it held at its start.
+   * `run` and `strategy` repeat the request's. `heapPeak` (asked for with `heap`): bytes, the most
+   * the V8 heap (used plus external, i.e. Buffers and ArrayBuffers) held during the run above what
+   * it held at its start.
    */
-  | { t: 'done'; run: number; strategy: string; ms: number; heapPeak: number; error?: string }
+  | { t: 'done'; run: number; strategy: string; ms: number; heapPeak?: number; error?: string }
   /**
    * an error nobody awaited (unhandled rejection, exception in a callback), sent as it happens:
    * it fails `strategy` (the one running, else the one that ran last); no strategy: a warning

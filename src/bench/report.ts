@@ -14,12 +14,11 @@ export interface StrategyResult extends Summary {
   verdict: string;
   timesMs: number[];
   /**
-   * bytes: the most the heap (V8 used heap plus external memory: Buffers, ArrayBuffers) grew
-   * during one run above where it stood at the run's start, the largest over the measured runs
+   * bytes: the most the heap (V8 used heap plus external memory: Buffers, ArrayBuffers) grew during
+   * one extra, untimed run above where it stood at the run's start; null: not measured (the
+   * observed table)
    */
-  heapPeak: number;
-  /** the same per measured run, in the order of timesMs */
-  heapPeaks: number[];
+  heapPeak: number | null;
 }
 
 export interface TimingTable {
@@ -46,7 +45,7 @@ export interface BenchReport {
   warnings: string[];
 }
 
-export function buildTable(label: string, times: Record<string, number[]>, heap: Record<string, number[]>, failed: Record<string, string>): TimingTable {
+export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>, heap: Record<string, number> = {}): TimingTable {
   const ok = Object.keys(times).filter((s) => failed[s] === undefined && times[s]!.length > 0);
   const stats = new Map(ok.map((s) => [s, summarize(times[s]!)]));
   // The first of equal medians, in the bench's order, so ties resolve the same way every time.
@@ -57,8 +56,7 @@ export function buildTable(label: string, times: Record<string, number[]>, heap:
     const st = stats.get(s)!;
     const vs = vsFastest.get(s) ?? null;
     const verdict = vs === null ? 'fastest' : vs.significant ? `${vs.ratio.toFixed(2)}× slower` : 'no significant difference';
-    const heapPeaks = heap[s] ?? [];
-    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]!, heapPeak: heapPeaks.reduce((a, b) => Math.max(a, b), 0), heapPeaks };
+    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]!, heapPeak: heap[s] ?? null };
   });
   // A stable sort: equal medians keep the bench's order, so the fastest is still first on a tie.
   strategies.sort((a, b) => a.median - b.median);
@@ -66,10 +64,10 @@ export function buildTable(label: string, times: Record<string, number[]>, heap:
 }
 
 export function buildReport(raw: RawResults): BenchReport {
-  const untraced = buildTable('untraced', raw.untraced, raw.untracedHeap, raw.errors);
+  const untraced = buildTable('untraced', raw.untraced, raw.errors, raw.heapPeak);
   let observed: BenchReport['observed'];
   if (raw.observed) {
-    const t = buildTable(raw.mode === 'trace' ? 'traced' : 'sampled', raw.observed, raw.observedHeap ?? {}, raw.errors);
+    const t = buildTable(raw.mode === 'trace' ? 'traced' : 'sampled', raw.observed, raw.errors);
     const overhead: Record<string, number> = {};
     for (const s of t.strategies) {
       const base = untraced.strategies.find((u) => u.strategy === s.strategy);

@@ -67,10 +67,11 @@ export interface RawResults {
   untraced: Record<string, number[]>;
   /** same for the observed (trace/sample) child */
   observed?: Record<string, number[]>;
-  /** bytes per measured run, by strategy, in the order of `untraced`: how far the heap grew during the run at most (memory.ts) */
-  untracedHeap: Record<string, number[]>;
-  /** same for the observed child (the observer's own recording included) */
-  observedHeap?: Record<string, number[]>;
+  /**
+   * bytes, by strategy: how far the heap grew at most during one extra, untimed run in the untraced
+   * process after the measured ones (watching the heap slows garbage collection down)
+   */
+  heapPeak: Record<string, number>;
   /** first error per failed strategy */
   errors: Record<string, string>;
   files: ChildFiles;
@@ -190,9 +191,9 @@ class BenchChild {
   }
 
   /** Runs `strategy` once; only the reply to this very run answers. */
-  run(strategy: string, record: boolean, limitMs: number): Promise<Reply<Msg<'done' | 'fatal'>>> {
+  run(strategy: string, record: boolean, heap: boolean, limitMs: number): Promise<Reply<Msg<'done' | 'fatal'>>> {
     const run = ++this.runs;
-    return this.request({ t: 'run', run, strategy, record }, limitMs, (m): m is Msg<'done' | 'fatal'> => m.t === 'fatal' || (m.t === 'done' && m.run === run && m.strategy === strategy));
+    return this.request({ t: 'run', run, strategy, record, heap }, limitMs, (m): m is Msg<'done' | 'fatal'> => m.t === 'fatal' || (m.t === 'done' && m.run === run && m.strategy === strategy));
   }
 
   finish(outDir: string | null, limitMs: number): Promise<Reply<Msg<'finished' | 'fatal'>>> {
@@ -304,7 +305,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
 
     const perStrategy = () => children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
     const times = perStrategy();
-    const heapPeaks = perStrategy();
+    const heapPeak: Record<string, number> = {};
     const errors: Record<string, string> = {};
     const warnings: string[] = [];
     const listen = (child: BenchChild) => {
@@ -317,9 +318,9 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     children.forEach(listen);
     let observedReplaced = false;
     /** Runs one strategy once in child `ci`; a run that hangs or kills its process fails the strategy. */
-    const runOnce = async (ci: number, strategy: string, record: boolean): Promise<{ ms: number; heapPeak: number } | undefined> => {
+    const runOnce = async (ci: number, strategy: string, record: boolean, heap = false): Promise<Msg<'done'> | undefined> => {
       const child = children[ci]!;
-      const reply = await child.run(strategy, record, timeout * 1000);
+      const reply = await child.run(strategy, record, heap, timeout * 1000);
       if (reply.t === 'done') {
         if (reply.error !== undefined) errors[strategy] ??= reply.error;
         else if (record) child.recorded.add(strategy);
@@ -340,7 +341,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       return undefined;
     };
 
-    const total = (warmup + runs) * strategies.length * children.length;
+    const total = ((warmup + runs) * children.length + 1) * strategies.length;
     let done = 0;
     for (let round = 0; round < warmup + runs; round++) {
       const measured = round >= warmup;
@@ -350,10 +351,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
         const what = `${measured ? '' : 'warm-up '}${strategy}${children.length > 1 ? ` (${role === 'observed' ? mode + 'd' : 'untraced'})` : ''}`;
         if (errors[strategy] === undefined) {
           const r = await runOnce(ci, strategy, measured && role === 'observed');
-          if (r !== undefined && measured) {
-            times[ci]![strategy]!.push(r.ms);
-            heapPeaks[ci]![strategy]!.push(r.heapPeak);
-          }
+          if (r !== undefined && measured) times[ci]![strategy]!.push(r.ms);
         }
         opts.onProgress?.(++done, total, errors[strategy] === undefined ? what : `${what}: failed`);
       }
@@ -367,6 +365,16 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       for (const s of missing) await runOnce(1, s, true);
       const extra = missing.length ? `; the outputs of ${missing.join(', ')} come from one extra run` : '';
       warnings.push(`the ${mode}d process was replaced after a failure: its outputs hold only the runs since${extra}`);
+    }
+
+    // Memory, once per strategy in a run of its own: watching the heap costs time at every
+    // garbage collection, which must not be in the timings.
+    for (const strategy of strategies) {
+      if (errors[strategy] === undefined) {
+        const r = await runOnce(0, strategy, false, true);
+        if (r?.heapPeak !== undefined) heapPeak[strategy] = r.heapPeak;
+      }
+      opts.onProgress?.(++done, total, `heap of ${strategy}${errors[strategy] === undefined ? '' : ': failed'}`);
     }
 
     let files: ChildFiles = {};
@@ -386,8 +394,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       order: opts.order ? 'as given by the caller' : 'shuffled every round, all strategies and processes interleaved',
       untraced: times[0]!,
       observed: children.length > 1 ? times[1] : undefined,
-      untracedHeap: heapPeaks[0]!,
-      observedHeap: children.length > 1 ? heapPeaks[1] : undefined,
+      heapPeak,
       errors, files, outDir,
       warnings: [...warnings, ...ignoredWarnings(ignored)],
     };
