@@ -3,10 +3,27 @@
  * external memory, which counts Buffers and ArrayBuffers) above what it held when the run started.
  * Used heap only drops at a garbage collection, so its peak is just before one of the run's
  * collections or at the run's end; V8's GC profiler reports the heap before each collection.
- * Measuring growth from the run's start keeps one strategy's leak out of another's figure when
- * they share a process.
+ * The heap is emptied of garbage first and the growth is measured from there, so neither an
+ * earlier run's garbage nor another strategy's leak (they share a process) is in the figure.
  */
 import v8 from 'node:v8';
+import vm from 'node:vm';
+
+let collect: (() => void) | undefined;
+
+/**
+ * Collects all garbage. The flag exposes `gc` only in contexts made after it is set, so the
+ * bench's code (in the main context) sees no `gc` it did not have.
+ */
+function collectGarbage(): void {
+  if (!collect) {
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  }
+  // Twice: the first collection finds dead Buffers, the second frees their memory.
+  collect();
+  collect();
+}
 
 /** What the GC profiler really reports per collection (its typings name other fields). */
 interface GcHeap {
@@ -21,6 +38,7 @@ const held = () => {
 
 /** Starts watching; the function returned stops and gives the peak growth in bytes (0 at least). */
 export function watchHeap(): () => number {
+  collectGarbage();
   const base = held();
   const gc = new v8.GCProfiler();
   gc.start();
