@@ -76,3 +76,10 @@ test('the heap column shows a strategy holding 200 MB far above one that allocat
   assert.ok(mb('nothing') < 2, text);
   assert.match(text, /^heap MB: the most the heap \(V8's, Buffers included\) grew in one extra, untimed run\.$/m);
 });
+
+test('a strategy that fails in its untimed heap run fails, and the report says which run it was', () => {
+  const { report, code } = benchJson('fixtures/bench/fails-late.bench.ts');
+  assert.equal(code, 1);
+  assert.deepEqual(report.failures, [{ strategy: 'fails-late', error: 'in its untimed heap run: fourth run' }]);
+  assert.deepEqual(report.untraced.strategies.map((s) => [s.strategy, s.runs, typeof s.heapPeak]), [['ok', 2, 'number']]);
+});

@@ -373,6 +373,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       if (errors[strategy] === undefined) {
         const r = await runOnce(0, strategy, false, true);
         if (r?.heapPeak !== undefined) heapPeak[strategy] = r.heapPeak;
+        if (errors[strategy] !== undefined) errors[strategy] = `in its untimed heap run: ${errors[strategy]}`;
       }
       opts.onProgress?.(++done, total, `heap of ${strategy}${errors[strategy] === undefined ? '' : ': failed'}`);
     }
