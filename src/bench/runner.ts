@@ -101,7 +101,7 @@ type Reply<M extends FromChild = FromChild> = M | { t: 'timeout' } | { t: 'exite
 type Msg<T extends FromChild['t']> = Extract<FromChild, { t: T }>;
 
 /** Messages the harness did not take, over all its children: said once, in a warning. */
-export interface Ignored {
+interface Ignored {
   /** sent by the bench's code with process.send (Node's IPC channel, which the harness does not use) */
   ipc: number;
   /** on the private channel but not a message the harness was waiting for, or without its key */
