@@ -8,11 +8,14 @@ import { formatReport } from '../src/bench/format.js';
 import { findBench } from '../src/bench/define.js';
 import type { RawResults } from '../src/bench/runner.js';
 
+/** The same heap figure (bytes) for every strategy. */
+const heap = (times: Record<string, number[]>, bytes: number) => Object.fromEntries(Object.keys(times).map((s) => [s, bytes]));
+
 function raw(times: Record<string, number[]>, extra: Partial<RawResults> = {}): RawResults {
   const strategies = Object.keys(times);
   return {
     name: 'b', file: 'b.bench.ts', mode: 'off', runs: Math.max(...Object.values(times).map((t) => t.length)), warmup: 1, timeout: 60,
-    order: 'shuffled every round', strategies, untraced: times, errors: {}, files: {}, outDir: null, warnings: [], ...extra,
+    order: 'shuffled every round', strategies, untraced: times, heapPeak: heap(times, 2.5e6), errors: {}, files: {}, outDir: null, warnings: [], ...extra,
   };
 }
 
@@ -59,7 +62,7 @@ test('one run: no spread is claimed (stddev "-"), nothing is significant, and th
   assert.equal(r.untraced.strategies[1]!.vsFastest!.significant, false);
   assert.match(r.warnings.join('\n'), /with 1 run per strategy no difference can be shown significant.*use --runs 4 or more/);
   const text = formatReport(r);
-  assert.match(text, /^b +10\.0 +10\.0 +10\.0 +10\.0 +- +1 +100\.0 +2\.00×, n\.s\. +2\.00–2\.00$/m);
+  assert.match(text, /^b +10\.0 +10\.0 +10\.0 +10\.0 +- +1 +100\.0 +2\.50 +2\.00×, n\.s\. +2\.00–2\.00$/m);
 });
 
 test('all strategies failing: no table, every failure in the bench order', () => {
@@ -73,10 +76,12 @@ test('all strategies failing: no table, every failure in the bench order', () =>
 
 test('the text table fits in 100 columns with the README\'s strategies; --json keeps the full comparison', () => {
   const spread = (m: number) => [0.9, 0.95, 1, 1.05, 1.3].map((f) => m * f);
-  const r = buildReport(raw({ 'batched-fixed': spread(20.2), batched: spread(32.6), concurrent: spread(120), 'one-at-a-time': spread(611) }, { mode: 'trace', observed: { 'batched-fixed': spread(21), batched: spread(35), concurrent: spread(125), 'one-at-a-time': spread(700) } }));
+  const observed = { 'batched-fixed': spread(21), batched: spread(35), concurrent: spread(125), 'one-at-a-time': spread(700) };
+  // Heap figures as wide as they come: a strategy leaking 2 GB a run.
+  const r = buildReport(raw({ 'batched-fixed': spread(20.2), batched: spread(32.6), concurrent: spread(120), 'one-at-a-time': spread(611) }, { mode: 'trace', observed, heapPeak: heap(observed, 2.1e9) }));
   const text = formatReport(r);
   for (const line of text.split('\n')) assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
-  assert.match(text, /^one-at-a-time +611 .* 30\.25× slower +\d+\.\d\d–\d+\.\d\d$/m);
+  assert.match(text, /^one-at-a-time +611 .* 2100 +30\.25× slower +\d+\.\d\d–\d+\.\d\d$/m);
   assert.match(text, /^one-at-a-time +700 .* ×1\.15$/m, 'the traced table gives the cost against the untraced run');
   assert.match(text, /Holm-adjusted for 3 comparisons/);
   const json = JSON.parse(JSON.stringify(r)) as typeof r;
@@ -84,6 +89,8 @@ test('the text table fits in 100 columns with the README\'s strategies; --json k
   assert.deepEqual(Object.keys(slow.vsFastest!).sort(), ['ci', 'p', 'pAdjusted', 'ratio', 'significant']);
   assert.equal(slow.verdict, '30.25× slower');
   assert.equal(slow.timesMs.length, 5);
+  assert.equal(slow.heapPeak, 2.1e9);
+  assert.equal(json.observed!.strategies[0]!.heapPeak, null, 'the heap is measured in the untraced process only');
 });
 
 test('Holm adjustment over the comparisons with the fastest', () => {

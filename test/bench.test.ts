@@ -67,7 +67,7 @@ test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strat
 test('a text report names the winner, gives the ratio and its CI in short columns, and says once how significance is decided', () => {
   const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--runs', '5', '--strategy', 'five-ms', '--strategy', 'ten-ms');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^strategy +median +mean +p95 +min +stddev +runs +ops\/s +vs fastest +95% CI$/m);
+  assert.match(r.stdout, /^strategy +median +mean +p95 +min +stddev +runs +ops\/s +heap MB +vs fastest +95% CI$/m);
   assert.match(r.stdout, /^five-ms .*fastest$/m);
   assert.match(r.stdout, /^ten-ms .* [12]\.\d\d× slower +\d+\.\d\d–\d+\.\d\d$/m);
   assert.equal(r.stdout.match(/Mann-Whitney/g)?.length, 1, 'the rule is stated once, under the table');
@@ -91,7 +91,7 @@ test('a run that never finishes fails its strategy as timed out; its process is 
   const text = stackscope('bench', 'fixtures/bench/hangs.bench.ts', '--runs', '1', '--timeout', '0.5', '--strategy', 'ok', '--strategy', 'endless-loop');
   assert.equal(text.code, 1);
   assert.match(text.stdout, /^FAILED endless-loop: timed out after 0\.5 s$/m, '--timeout wins over the bench file');
-  assert.match(text.stdout, /^ok +\d.* 1 +[\d.]+ +fastest$/m, 'the other strategy is measured');
+  assert.match(text.stdout, /^ok +\d.* 1 +[\d.]+ +[\d.]+ +fastest$/m, 'the other strategy is measured');
 });
 
 test('trace mode: a strategy recorded by a process that is then replaced still gets its trace', async () => {

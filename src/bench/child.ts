@@ -1,12 +1,17 @@
 /**
- * Entry of a bench child process (forked by the harness, see runner.ts). Loads the bench file,
- * runs `setup`, then runs strategies one at a time as the parent asks, timing each run and, in
- * trace or sample mode, keeping a representative recording per strategy for the outputs.
+ * Entry of a bench child process (forked by the harness, see runner.ts). Opens the private channel
+ * and takes the parent's key from it, then loads the bench file, runs `setup`, then runs strategies
+ * one at a time as the parent asks, timing each run and, in trace or sample mode, keeping a
+ * representative recording per strategy for the outputs. Node's IPC channel is left to the
+ * bench's code: `process.send` works as it does in any forked process, and the harness ignores it.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { findBench, type BenchDefinition } from './define.js';
-import { CHILD_CONFIG_ENV, type ChildConfig, type ChildFiles, type FromChild, type ToChild } from './protocol.js';
+import { CHANNEL_FD, CHILD_CONFIG_ENV, type ChildConfig, type ChildFiles, type FromChild, type Signed, type ToChild } from './protocol.js';
+import { readLines, writeLine } from './channel.js';
+import { watchHeap } from './memory.js';
 import { Keeper, liveRecorder, sampleObserver, traceObserver, type Observer, type TracedRun } from './observe.js';
 import { writeSampleOutputs, writeTraceOutputs } from './outputs.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
@@ -14,7 +19,24 @@ import type { FoldedStacks } from '../formats/folded.js';
 import { dropObserverSamples, remapProfile, strategyFolded } from './sampled.js';
 
 const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig;
-const send = (m: FromChild) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
+const channel = new net.Socket({ fd: CHANNEL_FD, readable: true, writable: true });
+// The parent went away (Ctrl-C, crash) or let this process go: release what setup acquired and go.
+let onClose = (): void => process.exit(1);
+channel.on('close', () => onClose());
+channel.on('error', () => {});
+const requests: ToChild[] = [];
+let request: ((m: ToChild) => void) | undefined;
+readLines(channel, (m) => {
+  if (typeof m !== 'object' || m === null) return;
+  if (request) request(m as ToChild);
+  else requests.push(m as ToChild);
+});
+/** The key, the parent's first message, taken before any of the bench's code runs. */
+const key = await new Promise<string>((resolve) => {
+  request = (m) => { if (m.t === 'hello') resolve(m.key); };
+});
+request = undefined;
+const send = (m: FromChild) => writeLine(channel, { ...m, key } satisfies Signed);
 
 function errorText(err: unknown): string {
   // tsx/esbuild syntax errors put the useful part in `errors`, after a "Transform failed" line.
@@ -87,11 +109,12 @@ function inOrder<R>(entries: [string, R][]): [string, R][] {
   return entries.sort((a, b) => names.indexOf(a[0]) - names.indexOf(b[0]));
 }
 
-async function run(strategy: string, record: boolean): Promise<FromChild> {
+async function run(id: number, strategy: string, record: boolean, heap: boolean): Promise<FromChild> {
   const fn = def.strategies[strategy];
-  if (!fn) return { t: 'done', strategy, ms: NaN, error: `no strategy named "${strategy}"` };
+  if (!fn) return { t: 'done', run: id, strategy, ms: NaN, error: `no strategy named "${strategy}"` };
   const watch = record ? observed : undefined;
   await watch?.observer.before();
+  const heapPeak = heap ? watchHeap() : undefined;
   const t0 = performance.now();
   let error: string | undefined;
   current = lastRun = strategy;
@@ -102,6 +125,7 @@ async function run(strategy: string, record: boolean): Promise<FromChild> {
   }
   current = undefined;
   const ms = performance.now() - t0;
+  const grew = heapPeak?.();
   if (watch) {
     const rec = await watch.observer.after();
     if (!error) {
@@ -113,7 +137,7 @@ async function run(strategy: string, record: boolean): Promise<FromChild> {
       }
     }
   }
-  return error ? { t: 'done', strategy, ms, error } : { t: 'done', strategy, ms };
+  return { t: 'done', run: id, strategy, ms, ...(grew === undefined ? {} : { heapPeak: grew }), ...(error === undefined ? {} : { error }) };
 }
 
 async function finish(outDir: string | null): Promise<void> {
@@ -141,15 +165,16 @@ async function finish(outDir: string | null): Promise<void> {
 
 // One message at a time: a strategy must never overlap another in the same process.
 let queue = Promise.resolve();
-process.on('message', (m: ToChild) => {
+const handle = (m: ToChild) => {
   queue = queue.then(async () => {
-    if (m.t === 'run') await send(await run(m.strategy, m.record));
+    if (m.t === 'run') await send(await run(m.run, m.strategy, m.record, m.heap));
     else if (m.t === 'finish') await finish(m.outDir);
   });
-});
-// The parent went away (Ctrl-C, crash): release what setup acquired and go.
-process.on('disconnect', () => {
+};
+request = handle;
+requests.splice(0).forEach(handle);
+onClose = () => {
   void Promise.resolve(def.teardown?.(ctx)).catch(() => {}).finally(() => process.exit(1));
-});
+};
 
 await send({ t: 'ready', name: def.name, strategies: Object.keys(def.strategies), runs: def.runs, warmup: def.warmup, timeout: def.timeout });

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { BenchReport, StrategyResult, TimingTable } from './report.js';
 import { ALPHA, CONFIDENCE, MIN_EFFECT } from './stats.js';
 
-/** A time in ms with three significant digits; the unit is said once, above the table. */
-function ms(v: number): string {
+/** A figure (ms, MB) with three significant digits; the unit is said once, with the table. */
+function sig(v: number): string {
   if (!Number.isFinite(v)) return '-';
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
 }
@@ -16,18 +16,19 @@ function versus(s: StrategyResult): string {
 }
 
 /**
- * Columns sized to their content, times in ms. The untraced table carries the CI of each ratio;
- * the observed one the observer's cost instead, so each stays within 100 columns.
+ * Columns sized to their content, times in ms, heap in MB. The untraced table carries the heap and
+ * the CI of each ratio; the observed one the observer's cost instead, so each stays within 100 columns.
  */
 function table(t: TimingTable, overhead?: Record<string, number>): string[] {
-  const header = ['strategy', 'median', 'mean', 'p95', 'min', 'stddev', 'runs', 'ops/s', 'vs fastest', overhead ? 'vs untraced' : `${CONFIDENCE * 100}% CI`];
+  const header = ['strategy', 'median', 'mean', 'p95', 'min', 'stddev', 'runs', 'ops/s', ...(overhead ? [] : ['heap MB']), 'vs fastest', overhead ? 'vs untraced' : `${CONFIDENCE * 100}% CI`];
   const rows = t.strategies.map((s) => {
     const ci = s.vsFastest ? `${s.vsFastest.ci[0].toFixed(2)}–${s.vsFastest.ci[1].toFixed(2)}` : '';
     const cost = overhead?.[s.strategy] !== undefined ? `×${overhead[s.strategy]!.toFixed(2)}` : '-';
-    return [s.strategy, ms(s.median), ms(s.mean), ms(s.p95), ms(s.min), ms(s.stddev), String(s.runs), s.opsPerSec.toFixed(1), versus(s), overhead ? cost : ci];
+    const heap = overhead ? [] : [s.heapPeak === null ? '-' : sig(s.heapPeak / 1e6)];
+    return [s.strategy, sig(s.median), sig(s.mean), sig(s.p95), sig(s.min), sig(s.stddev), String(s.runs), s.opsPerSec.toFixed(1), ...heap, versus(s), overhead ? cost : ci];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const left = new Set([0, 8]);
+  const left = new Set([0, header.indexOf('vs fastest')]);
   const line = (cells: string[]) => cells.map((c, i) => (left.has(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];
 }
@@ -64,7 +65,8 @@ export function formatReport(r: BenchReport, cwd = process.cwd()): string {
       out.push(`${observed[0]!.toUpperCase()}${observed.slice(1)} timings in ms, same invocation (vs untraced = ${observed} median / untraced median):`);
       out.push(...table(r.observed, r.observed.overhead));
     }
-    if (r.untraced.strategies.length > 1) out.push('', ...significanceNote(r.untraced));
+    out.push('', "heap MB: the most the heap (V8's, Buffers included) grew in one extra, untimed run.");
+    if (r.untraced.strategies.length > 1) out.push(...significanceNote(r.untraced));
   }
   if (r.failures.length) out.push('');
   for (const f of r.failures) out.push(`FAILED ${f.strategy}: ${f.error}`);

@@ -13,6 +13,12 @@ export interface StrategyResult extends Summary {
   /** human verdict: "fastest", "1.92× slower", "no significant difference" */
   verdict: string;
   timesMs: number[];
+  /**
+   * bytes: the most the heap (V8 used heap plus external memory: Buffers, ArrayBuffers) grew during
+   * one extra, untimed run above where it stood at the run's start; null: not measured (the
+   * observed table)
+   */
+  heapPeak: number | null;
 }
 
 export interface TimingTable {
@@ -39,7 +45,7 @@ export interface BenchReport {
   warnings: string[];
 }
 
-export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>): TimingTable {
+export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>, heap: Record<string, number> = {}): TimingTable {
   const ok = Object.keys(times).filter((s) => failed[s] === undefined && times[s]!.length > 0);
   const stats = new Map(ok.map((s) => [s, summarize(times[s]!)]));
   // The first of equal medians, in the bench's order, so ties resolve the same way every time.
@@ -50,7 +56,7 @@ export function buildTable(label: string, times: Record<string, number[]>, faile
     const st = stats.get(s)!;
     const vs = vsFastest.get(s) ?? null;
     const verdict = vs === null ? 'fastest' : vs.significant ? `${vs.ratio.toFixed(2)}× slower` : 'no significant difference';
-    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]! };
+    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]!, heapPeak: heap[s] ?? null };
   });
   // A stable sort: equal medians keep the bench's order, so the fastest is still first on a tie.
   strategies.sort((a, b) => a.median - b.median);
@@ -58,7 +64,7 @@ export function buildTable(label: string, times: Record<string, number[]>, faile
 }
 
 export function buildReport(raw: RawResults): BenchReport {
-  const untraced = buildTable('untraced', raw.untraced, raw.errors);
+  const untraced = buildTable('untraced', raw.untraced, raw.errors, raw.heapPeak);
   let observed: BenchReport['observed'];
   if (raw.observed) {
     const t = buildTable(raw.mode === 'trace' ? 'traced' : 'sampled', raw.observed, raw.errors);

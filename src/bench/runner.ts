@@ -14,9 +14,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type ChildFiles, type FromChild, type ToChild } from './protocol.js';
+import { CHANNEL_FD, CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type ChildFiles, type FromChild, type Signed, type ToChild } from './protocol.js';
+import { readLines, writeLine } from './channel.js';
 import { tracerLaunch } from './launch.js';
 import { prepareOutDir } from './outputs.js';
 import { TRACE_ENV } from '../recorder/config.js';
@@ -64,6 +67,11 @@ export interface RawResults {
   untraced: Record<string, number[]>;
   /** same for the observed (trace/sample) child */
   observed?: Record<string, number[]>;
+  /**
+   * bytes, by strategy: how far the heap grew at most during one extra, untimed run in the untraced
+   * process after the measured ones (watching the heap slows garbage collection down)
+   */
+  heapPeak: Record<string, number>;
   /** first error per failed strategy */
   errors: Record<string, string>;
   files: ChildFiles;
@@ -89,7 +97,16 @@ function tsxLoader(): string {
 }
 
 /** What waiting on a child can give: its message, no answer in time, or its death. */
-type Reply = FromChild | { t: 'timeout' } | { t: 'exited'; message: string };
+type Reply<M extends FromChild = FromChild> = M | { t: 'timeout' } | { t: 'exited'; message: string };
+type Msg<T extends FromChild['t']> = Extract<FromChild, { t: T }>;
+
+/** Messages the harness did not take, over all its children: said once, in a warning. */
+interface Ignored {
+  /** sent by the bench's code with process.send (Node's IPC channel, which the harness does not use) */
+  ipc: number;
+  /** on the private channel but not a message the harness was waiting for, or without its key */
+  channel: number;
+}
 
 /** One bench child process and a request/response channel to it. */
 class BenchChild {
@@ -98,7 +115,10 @@ class BenchChild {
   /** errors nobody awaited, reported by the child as they happen */
   onStray: (strategy: string | undefined, error: string) => void = () => {};
   private proc: ChildProcess;
-  private waiting: ((m: Reply) => void) | undefined;
+  private channel: Socket;
+  private readonly key = randomBytes(16).toString('hex');
+  private runs = 0;
+  private waiting: { accepts: (m: FromChild) => boolean; answer: (m: Reply) => void } | undefined;
   private output = '';
   private exitReply: Reply | undefined;
   private exited: Promise<void>;
@@ -108,11 +128,13 @@ class BenchChild {
     private readonly config: ChildConfig,
     private readonly execArgv: string[],
     private readonly env: NodeJS.ProcessEnv,
+    private readonly ignored: Ignored,
   ) {
     this.proc = fork(CHILD_ENTRY, [], {
       execArgv,
       env: { ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // fd 3: Node's IPC, left to the bench's code; fd 4 (CHANNEL_FD): the harness's own channel.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
     });
     // The bench's own console output is kept for diagnosis, not mixed into the report.
     const keep = (b: Buffer) => { this.output = (this.output + b.toString()).slice(-4000); };
@@ -120,10 +142,11 @@ class BenchChild {
     this.proc.stderr!.on('data', keep);
     // A send to a process that just died reports here; its exit is handled below.
     this.proc.on('error', () => {});
-    this.proc.on('message', (m: FromChild) => {
-      if (m.t === 'stray') return this.onStray(m.strategy, m.error);
-      this.answer(m);
-    });
+    this.proc.on('message', () => { ignored.ipc++; });
+    this.channel = this.proc.stdio[CHANNEL_FD] as Socket;
+    this.channel.on('error', () => {});
+    readLines(this.channel, (m) => this.receive(m));
+    void writeLine(this.channel, { t: 'hello', key: this.key } satisfies ToChild);
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
       const tail = this.output.trim().split('\n').filter(Boolean).pop();
       this.exitReply = { t: 'exited', message: `bench process exited unexpectedly (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}` };
@@ -134,27 +157,52 @@ class BenchChild {
 
   /** A fresh process like this one (same role, configuration and environment). */
   replacement(): BenchChild {
-    return new BenchChild(this.role, this.config, this.execArgv, this.env);
+    return new BenchChild(this.role, this.config, this.execArgv, this.env, this.ignored);
+  }
+
+  /** Takes a message from the private channel if it carries the key and is one being waited for. */
+  private receive(value: unknown): void {
+    const { key, ...m } = (typeof value === 'object' && value !== null ? value : {}) as Partial<Signed>;
+    if (key !== this.key || typeof m.t !== 'string') return void this.ignored.channel++;
+    const msg = m as FromChild;
+    if (msg.t === 'stray') return this.onStray(msg.strategy, msg.error);
+    if (this.waiting?.accepts(msg)) this.answer(msg);
+    else this.ignored.channel++;
   }
 
   private answer(m: Reply): void {
     const w = this.waiting;
     this.waiting = undefined;
-    w?.(m);
+    w?.answer(m);
   }
 
-  /** Next message from the child (the first one is 'ready' or 'fatal'), within `limitMs`. */
-  next(limitMs: number): Promise<Reply> {
-    if (this.exitReply) return Promise.resolve(this.exitReply);
+  /** The next message `accepts` takes, within `limitMs` (or the process's death). */
+  private next<M extends FromChild>(limitMs: number, accepts: (m: FromChild) => m is M): Promise<Reply<M>> {
+    if (this.exitReply) return Promise.resolve(this.exitReply as Reply<M>);
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.answer({ t: 'timeout' }), limitMs);
-      this.waiting = (m) => { clearTimeout(timer); resolve(m); };
+      this.waiting = { accepts, answer: (m) => { clearTimeout(timer); resolve(m as Reply<M>); } };
     });
   }
 
-  request(m: ToChild, limitMs: number): Promise<Reply> {
-    const reply = this.next(limitMs);
-    if (!this.exitReply) this.proc.send(m);
+  /** The child's first message: 'ready', or 'fatal' when the bench cannot run. */
+  started(limitMs: number): Promise<Reply<Msg<'ready' | 'fatal'>>> {
+    return this.next(limitMs, (m): m is Msg<'ready' | 'fatal'> => m.t === 'ready' || m.t === 'fatal');
+  }
+
+  /** Runs `strategy` once; only the reply to this very run answers. */
+  run(strategy: string, record: boolean, heap: boolean, limitMs: number): Promise<Reply<Msg<'done' | 'fatal'>>> {
+    const run = ++this.runs;
+    return this.request({ t: 'run', run, strategy, record, heap }, limitMs, (m): m is Msg<'done' | 'fatal'> => m.t === 'fatal' || (m.t === 'done' && m.run === run && m.strategy === strategy));
+  }
+
+  finish(outDir: string | null, limitMs: number): Promise<Reply<Msg<'finished' | 'fatal'>>> {
+    return this.request({ t: 'finish', outDir }, limitMs, (m): m is Msg<'finished' | 'fatal'> => m.t === 'finished' || m.t === 'fatal');
+  }
+
+  private request<M extends FromChild>(m: ToChild, limitMs: number, accepts: (m: FromChild) => m is M): Promise<Reply<M>> {
+    const reply = this.next(limitMs, accepts);
+    if (!this.exitReply) void writeLine(this.channel, m);
     return reply;
   }
 
@@ -164,12 +212,22 @@ class BenchChild {
    */
   async stop(): Promise<void> {
     if (this.exitReply) return;
+    this.channel.end();
     if (this.proc.connected) this.proc.disconnect();
     const grace = new Promise<void>((resolve) => setTimeout(resolve, TEARDOWN_GRACE_MS).unref());
     await Promise.race([this.exited, grace]);
     if (!this.exitReply) this.proc.kill('SIGKILL');
     await this.exited;
   }
+}
+
+/** One warning per kind of message the harness ignored, with how many there were. */
+function ignoredWarnings({ ipc, channel }: Ignored): string[] {
+  const n = (k: number) => `${k} message${k === 1 ? '' : 's'}`;
+  const out: string[] = [];
+  if (ipc) out.push(`the bench's code sent ${n(ipc)} with process.send: the harness does not use that channel and ignored ${ipc === 1 ? 'it' : 'them'}`);
+  if (channel) out.push(`${n(channel)} on the harness's private channel did not come from the harness's code or answered no request, and ${channel === 1 ? 'was' : 'were'} ignored`);
+  return out;
 }
 
 function shuffle<T>(xs: T[]): T[] {
@@ -181,12 +239,11 @@ function shuffle<T>(xs: T[]): T[] {
 }
 
 /** Waits for a child's 'ready'; anything else means the bench cannot run at all. */
-async function ready(child: BenchChild, shown: string, limitMs: number): Promise<Extract<FromChild, { t: 'ready' }>> {
-  const m = await child.next(limitMs);
+async function ready(child: BenchChild, shown: string, limitMs: number): Promise<Msg<'ready'>> {
+  const m = await child.started(limitMs);
   if (m.t === 'ready') return m;
-  if (m.t === 'fatal' || m.t === 'exited') throw new UserError(`${shown}: ${m.message}`);
   if (m.t === 'timeout') throw new UserError(`${shown}: setup did not finish within ${limitMs / 1000} s`);
-  throw new UserError(`${shown}: bench process did not start`);
+  throw new UserError(`${shown}: ${m.message}`);
 }
 
 export async function runBench(opts: RunOptions): Promise<RawResults> {
@@ -213,22 +270,23 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
   const cleanEnv = { ...process.env };
   delete cleanEnv.NODE_OPTIONS;
   delete cleanEnv[TRACE_ENV]; // the untraced child must really be untraced
-  children.push(new BenchChild('untraced', { file, mode: 'off' }, baseArgv, cleanEnv));
+  const ignored: Ignored = { ipc: 0, channel: 0 };
+  children.push(new BenchChild('untraced', { file, mode: 'off' }, baseArgv, cleanEnv, ignored));
   let cleanup = () => {};
   if (mode === 'trace') {
     // The preload registers tsx itself, ahead of the instrumenter: no second `--import tsx`.
     const launch = tracerLaunch(file);
     cleanup = launch.cleanup;
-    children.push(new BenchChild('observed', { file, mode }, launch.execArgv, { ...cleanEnv, ...launch.env }));
+    children.push(new BenchChild('observed', { file, mode }, launch.execArgv, { ...cleanEnv, ...launch.env }, ignored));
   } else if (mode === 'sample') {
-    children.push(new BenchChild('observed', { file, mode, sampleIntervalUs: opts.sampleIntervalUs ?? 1000 }, baseArgv, cleanEnv));
+    children.push(new BenchChild('observed', { file, mode, sampleIntervalUs: opts.sampleIntervalUs ?? 1000 }, baseArgv, cleanEnv, ignored));
   }
   const setupMs = Math.max(MIN_SETUP_MS, (opts.timeout ?? 0) * 1000);
   try {
     const readies = await Promise.allSettled(children.map((c) => ready(c, shown, setupMs)));
     const failed = readies.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const first = (readies[0] as PromiseFulfilledResult<Extract<FromChild, { t: 'ready' }>>).value;
+    const first = (readies[0] as PromiseFulfilledResult<Msg<'ready'>>).value;
 
     const name = first.name ?? path.basename(file).replace(/\.bench\.[cm]?[jt]s$|\.[cm]?[jt]s$/, '');
     const outDir = observes ? prepareOutDir(opts.outDir ?? path.join('stackscope-out', name)) : null;
@@ -245,7 +303,9 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     const warmup = opts.warmup ?? first.warmup ?? 1;
     const timeout = opts.timeout ?? first.timeout ?? DEFAULT_TIMEOUT_S;
 
-    const times = children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
+    const perStrategy = () => children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
+    const times = perStrategy();
+    const heapPeak: Record<string, number> = {};
     const errors: Record<string, string> = {};
     const warnings: string[] = [];
     const listen = (child: BenchChild) => {
@@ -258,16 +318,15 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     children.forEach(listen);
     let observedReplaced = false;
     /** Runs one strategy once in child `ci`; a run that hangs or kills its process fails the strategy. */
-    const runOnce = async (ci: number, strategy: string, record: boolean): Promise<number | undefined> => {
+    const runOnce = async (ci: number, strategy: string, record: boolean, heap = false): Promise<Msg<'done'> | undefined> => {
       const child = children[ci]!;
-      const reply = await child.request({ t: 'run', strategy, record }, timeout * 1000);
+      const reply = await child.run(strategy, record, heap, timeout * 1000);
       if (reply.t === 'done') {
         if (reply.error !== undefined) errors[strategy] ??= reply.error;
         else if (record) child.recorded.add(strategy);
-        return reply.error === undefined ? reply.ms : undefined;
+        return reply.error === undefined ? reply : undefined;
       }
       if (reply.t === 'fatal') throw new UserError(`${shown}: ${reply.message}`);
-      if (reply.t !== 'timeout' && reply.t !== 'exited') throw new UserError(`${shown}: unexpected message from the bench process`);
       errors[strategy] ??= reply.t === 'timeout' ? `timed out after ${timeout} s` : reply.message;
       // Whatever the stuck run still does is no one's business: a fresh process for the others.
       await child.stop();
@@ -282,7 +341,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       return undefined;
     };
 
-    const total = (warmup + runs) * strategies.length * children.length;
+    const total = ((warmup + runs) * children.length + 1) * strategies.length;
     let done = 0;
     for (let round = 0; round < warmup + runs; round++) {
       const measured = round >= warmup;
@@ -291,8 +350,8 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
         const ci = children.findIndex((c) => c.role === role);
         const what = `${measured ? '' : 'warm-up '}${strategy}${children.length > 1 ? ` (${role === 'observed' ? mode + 'd' : 'untraced'})` : ''}`;
         if (errors[strategy] === undefined) {
-          const ms = await runOnce(ci, strategy, measured && role === 'observed');
-          if (ms !== undefined && measured) times[ci]![strategy]!.push(ms);
+          const r = await runOnce(ci, strategy, measured && role === 'observed');
+          if (r !== undefined && measured) times[ci]![strategy]!.push(r.ms);
         }
         opts.onProgress?.(++done, total, errors[strategy] === undefined ? what : `${what}: failed`);
       }
@@ -308,9 +367,20 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       warnings.push(`the ${mode}d process was replaced after a failure: its outputs hold only the runs since${extra}`);
     }
 
+    // Memory, once per strategy in a run of its own: watching the heap costs time at every
+    // garbage collection, which must not be in the timings.
+    for (const strategy of strategies) {
+      if (errors[strategy] === undefined) {
+        const r = await runOnce(0, strategy, false, true);
+        if (r?.heapPeak !== undefined) heapPeak[strategy] = r.heapPeak;
+        if (errors[strategy] !== undefined) errors[strategy] = `in its untimed heap run: ${errors[strategy]}`;
+      }
+      opts.onProgress?.(++done, total, `heap of ${strategy}${errors[strategy] === undefined ? '' : ': failed'}`);
+    }
+
     let files: ChildFiles = {};
     for (const child of children) {
-      const reply = await child.request({ t: 'finish', outDir: child.role === 'observed' ? outDir : null }, setupMs);
+      const reply = await child.finish(child.role === 'observed' ? outDir : null, setupMs);
       if (reply.t === 'finished') {
         warnings.push(...reply.warnings);
         if (child.role === 'observed') files = reply.files;
@@ -325,7 +395,9 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       order: opts.order ? 'as given by the caller' : 'shuffled every round, all strategies and processes interleaved',
       untraced: times[0]!,
       observed: children.length > 1 ? times[1] : undefined,
-      errors, files, outDir, warnings,
+      heapPeak,
+      errors, files, outDir,
+      warnings: [...warnings, ...ignoredWarnings(ignored)],
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
