@@ -17,10 +17,14 @@ import { patchCommonJs } from './cjs-hook.js';
 import { defaultCacheDir, openTransformCache } from './cache.js';
 
 export interface HooksConfig {
-  /** globs (relative to cwd) that add files to the default scope */
+  /** globs that add files to the default scope (see scope.ts for what they are matched against) */
   include: string[];
-  /** globs (relative to cwd) that remove files; they win over include */
+  /** globs that remove files; they win over include and packages */
   exclude: string[];
+  /** packages whose own files are traced, in whatever layout they are installed */
+  packages?: string[];
+  /** folder where the first match of each include pattern and package is noted (protocol.ts) */
+  matchedDir?: string;
   cwd: string;
   /** where instrumented modules are cached (see defaultCacheDir); false: no cache */
   cacheDir?: string | false;
@@ -48,6 +52,8 @@ export function installHooks(config: HooksConfig): InstalledHooks {
   const settings: TransformerSettings = {
     include: config.include,
     exclude: config.exclude,
+    packages: config.packages ?? [],
+    matchedDir: config.matchedDir,
     cwd: config.cwd,
     selfRoot,
     cacheDir: config.cacheDir === false ? undefined : openTransformCache(config.cacheDir ?? defaultCacheDir(config.cwd)),

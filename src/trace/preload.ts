@@ -18,6 +18,7 @@ import { writeDump } from '../recorder/dump.js';
 import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/signals.js';
 import { announceWorker, workerRegistry } from '../recorder/workers.js';
 import { installHooks } from '../instrument/hooks.js';
+import { readPreloadScope } from './preload-scope.js';
 import { oneLine } from '../util/errors.js';
 
 function warn(what: string, err: unknown): void {
@@ -37,7 +38,10 @@ const HOOKS_THREAD_ENV = 'STACKSCOPE_HOOKS_THREAD';
 function installHooksFor(cfg: PreloadConfig): void {
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
-    installHooks({ include: cfg.include, exclude: cfg.exclude, cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript });
+    installHooks({
+      include: cfg.include, exclude: cfg.exclude, packages: readPreloadScope().includePackages, matchedDir: cfg.dumpDir,
+      cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript,
+    });
   } finally {
     delete process.env[HOOKS_THREAD_ENV];
   }

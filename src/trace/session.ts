@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { isPackageName, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
@@ -16,13 +17,17 @@ import { FORWARDED_SIGNALS, signalSeen } from '../recorder/signals.js';
 import { groupProcesses } from '../recorder/group.js';
 import { writeTrace } from './build.js';
 import { transformCacheDir } from '../instrument/cache.js';
+import type { PreloadScope } from './preload-scope.js';
 
 export interface TraceOptions {
   script: string;
   args: string[];
   out: string;
+  /** globs of files to trace besides the program's own (see the README for what they match) */
   include?: string[];
   exclude?: string[];
+  /** packages to trace (`marked`, `@scope/name`), wherever and however they are installed */
+  includePackages?: string[];
   bufferSize?: number;
   minDurationUs?: number;
   maxDepth?: number;
@@ -47,6 +52,8 @@ export interface TraceResult {
   threads: number;
   /** set when the trace could not be written (the program's status is still valid) */
   writeError?: string;
+  /** the include patterns and packages that matched no module the program loaded */
+  unmatched?: { include: string[]; packages: string[] };
 }
 
 const STUCK_AFTER_MS = 500;
@@ -64,18 +71,21 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
   const dumpDir = opts.dumpDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'stackscope-'));
   fs.mkdirSync(dumpDir, { recursive: true });
   try {
-    const cfg: PreloadConfig = {
-      dumpDir, cwd, include: opts.include ?? [], exclude: opts.exclude ?? [], typescript: TS_ENTRY.test(script),
+    const include = opts.include ?? [];
+    const includePackages = opts.includePackages ?? [];
+    const cfg: PreloadConfig & PreloadScope = {
+      dumpDir, cwd, include, exclude: opts.exclude ?? [], includePackages, typescript: TS_ENTRY.test(script),
       bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
     };
     const { exitCode, signal } = await runChild(script, opts, cwd, cfg);
+    const unmatched = unmatchedScope(dumpDir, include, includePackages);
 
     const threads = readDumpDir(dumpDir, (file, err) =>
       process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`));
     const processes = groupProcesses(threads);
     const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
-    const base = { exitCode, signal, tracePath: out, dropped, threads: threads.length };
+    const base = { exitCode, signal, tracePath: out, dropped, threads: threads.length, unmatched };
     // Nothing was recorded (node could not start the program, or it was SIGKILLed): an earlier
     // trace at the same path is worth more than an empty one, so nothing is written.
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
@@ -112,6 +122,9 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   }
   if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
   checkWritable(out, 'trace', opts.out);
+  for (const name of opts.includePackages ?? []) {
+    if (!isPackageName(name)) throw new UserError(`--include-package takes a package name such as marked or @scope/name (got "${name}"); for files use --include`);
+  }
   if (opts.minDurationUs !== undefined && !(Number.isFinite(opts.minDurationUs) && opts.minDurationUs >= 0)) {
     throw new UserError(`--min-duration must be a number of µs >= 0 (got ${opts.minDurationUs})`);
   }

@@ -35,7 +35,8 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
       + 'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n'
       + `Open the trace: ${OPEN_HINT}`)
     .option('out', { ...outOption('where to write the trace (an existing file is replaced only once the new trace is complete)'), default: 'trace.json' })
-    .option('include', { ...REPEATABLE, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**")' })
+    .option('include', { ...REPEATABLE, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**", which also matches hoisted, pnpm and linked installs)' })
+    .option('include-package', { ...REPEATABLE, describe: 'also trace this package, wherever it is installed (repeatable; e.g. lodash, @scope/name)' })
     .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
     .option('buffer-size', single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' }))
     .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
@@ -46,13 +47,14 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .example('$0 -o run.json server.ts --port 8080', 'a TypeScript entry; --port 8080 is for it')
     .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
     .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
+    .example('$0 --include-package marked app.js', 'trace the marked package too')
     .parseAsync()) as ParsedTraceArgs;
   const { script, args } = programOf(argv, 'trace');
   for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
     if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
   }
   return {
-    script, args, out: argv.out, include: argv.include, exclude: argv.exclude,
+    script, args, out: argv.out, include: argv.include, exclude: argv.exclude, includePackages: argv['include-package'],
     // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
     bufferSize: argv['buffer-size'], minDurationUs: argv['min-duration'], maxDepth: argv['max-depth'],
     nodeArgs: argv['node-arg'], json: argv.json,
@@ -63,6 +65,7 @@ interface ParsedTraceArgs {
   out: string;
   include?: string[];
   exclude?: string[];
+  'include-package'?: string[];
   'buffer-size'?: number;
   'min-duration'?: number;
   'max-depth'?: number;
@@ -89,6 +92,8 @@ export function summaryLines(r: TraceResult): string[] {
   // Nothing is written then (session.ts): an earlier trace at that path is left as it was.
   if (r.threads === 0) return [`stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`];
   lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${megabytes(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
+  const nothing = unmatchedLine(r);
+  if (nothing) lines.push(nothing);
   if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
   if (isLargeTrace(r)) {
     lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MB): `
@@ -98,13 +103,24 @@ export function summaryLines(r: TraceResult): string[] {
   return lines;
 }
 
+/** One line naming the include patterns and packages that traced nothing; undefined when all matched. */
+export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undefined {
+  const names = [
+    ...(r.unmatched?.include ?? []).map((g) => `--include ${JSON.stringify(g)}`),
+    ...(r.unmatched?.packages ?? []).map((p) => `--include-package ${p}`),
+  ];
+  if (names.length === 0) return undefined;
+  return `stackscope: ${names.join(', ')} matched no module the program loaded, so ${names.length === 1 ? 'it' : 'they'} traced nothing `
+    + '(globs match the path from the working folder, from the last node_modules/, or an absolute path)';
+}
+
 function megabytes(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
 }
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');
