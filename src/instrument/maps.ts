@@ -2,7 +2,7 @@
  * Source-map plumbing for the instrumenter: reading the map that came with the code (tsx, a
  * bundler, tsc), mapping positions back through it, and writing the map of our own edits.
  */
-import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from '@jridgewell/trace-mapping';
+import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from '@jridgewell/trace-mapping';
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
@@ -41,6 +41,8 @@ export function inlineMapComment(map: object): string {
     Buffer.from(JSON.stringify(map)).toString('base64');
 }
 
+const IDENTIFIER = /^[$_\p{ID_Start}][$\u200c\u200d\p{ID_Continue}]{0,199}$/u;
+
 export interface OriginalPosition { source: string; line: number; col: number }
 
 /**
@@ -62,6 +64,20 @@ export class PositionMapper {
   }
 
   get hasMap(): boolean { return this.trace !== undefined; }
+
+  /**
+   * The original name the map gives the identifier that starts exactly at this generated position
+   * (1-based line, 0-based col): how minifiers keep `escapeHtmlEntities` for their `y`. Only a
+   * plain identifier is taken: the map is the program's input, and a name goes into the function
+   * table as it is.
+   */
+  nameAt(line: number, col: number): string | undefined {
+    if (!this.trace) return undefined;
+    const seg = traceSegment(this.trace, line - 1, col);
+    if (!seg || seg[0] !== col || seg.length !== 5) return undefined;
+    const name = this.trace.names[seg[4]];
+    return name !== undefined && IDENTIFIER.test(name) ? name : undefined;
+  }
 
   /** `nearestAfter: false` finds only a segment at or before the position on its line. */
   map(line: number, col: number, nearestAfter = true): OriginalPosition | undefined {

@@ -9,10 +9,18 @@
  *   const obj = { m() {} }            obj.m         (literal not bound to a name: m)
  *   __name(() => {}, "f")             f             (esbuild/tsx keepNames helper)
  *   anything else                     (anonymous)
+ *
+ * Minified code keeps its original names in its source map: the map's `names` entry at a binding
+ * identifier (`function y`, `const y =`, `y = class`) is the name the author gave it, and
+ * `idName` returns it in place of `y`.
  */
 import type { AnyNode } from './ast.js';
 
 export const ANONYMOUS = '(anonymous)';
+
+/** The name to show for a binding identifier (an Identifier node); by default its own. */
+export type IdName = (id: AnyNode) => string;
+const ownName: IdName = (id) => id.name;
 
 /** Name of a property key: `x`, `#x`, `"a b"` → `a b`, `[expr]` → `[expr]` (source text). */
 export function keyName(key: AnyNode, computed: boolean, source: string): string | undefined {
@@ -30,11 +38,11 @@ export function keyName(key: AnyNode, computed: boolean, source: string): string
 }
 
 /** `a.b.c`, `this.x`, `exports.foo` for assignment targets; undefined for anything fancier. */
-export function memberPath(node: AnyNode, source: string): string | undefined {
-  if (node.type === 'Identifier') return node.name;
+export function memberPath(node: AnyNode, source: string, idName: IdName = ownName): string | undefined {
+  if (node.type === 'Identifier') return idName(node);
   if (node.type === 'ThisExpression') return 'this';
   if (node.type === 'MemberExpression') {
-    const obj = memberPath(node.object, source);
+    const obj = memberPath(node.object, source, idName);
     const prop = keyName(node.property, node.computed, source);
     if (obj === undefined || prop === undefined) return undefined;
     return prop.startsWith('[') ? obj + prop : `${obj}.${prop}`;
@@ -43,15 +51,15 @@ export function memberPath(node: AnyNode, source: string): string | undefined {
 }
 
 /** The name a variable, assignment or `__name()` call gives to the expression `node`. */
-function boundName(node: AnyNode, parent: AnyNode | undefined, source: string): string | undefined {
+function boundName(node: AnyNode, parent: AnyNode | undefined, source: string, idName: IdName): string | undefined {
   if (!parent) return undefined;
   switch (parent.type) {
     case 'VariableDeclarator':
-      return parent.init === node && parent.id.type === 'Identifier' ? parent.id.name : undefined;
+      return parent.init === node && parent.id.type === 'Identifier' ? idName(parent.id) : undefined;
     case 'AssignmentExpression':
-      return parent.right === node ? memberPath(parent.left, source) : undefined;
+      return parent.right === node ? memberPath(parent.left, source, idName) : undefined;
     case 'AssignmentPattern':
-      return parent.right === node && parent.left.type === 'Identifier' ? parent.left.name : undefined;
+      return parent.right === node && parent.left.type === 'Identifier' ? idName(parent.left) : undefined;
     case 'PropertyDefinition':
       return parent.value === node ? keyName(parent.key, parent.computed, source) : undefined;
     case 'ExportDefaultDeclaration':
@@ -77,11 +85,11 @@ function namingParent(ancestors: AnyNode[], index: number): { node: AnyNode; par
 }
 
 /** Name of a class (declaration, named expression, or `const A = class {}`); undefined if anonymous. */
-function className(ancestors: AnyNode[], classIndex: number, source: string): string | undefined {
+function className(ancestors: AnyNode[], classIndex: number, source: string, idName: IdName): string | undefined {
   const cls = ancestors[classIndex]!;
-  if (cls.id) return cls.id.name;
+  if (cls.id) return idName(cls.id);
   const { node, parent } = namingParent(ancestors, classIndex);
-  return boundName(node, parent, source);
+  return boundName(node, parent, source, idName);
 }
 
 function qualify(owner: string | undefined, name: string): string {
@@ -92,16 +100,16 @@ function qualify(owner: string | undefined, name: string): string {
  * Name of the function `ancestors[ancestors.length - 1]`; `ancestors` runs from the Program down
  * to the function itself.
  */
-export function functionName(ancestors: AnyNode[], source: string): string {
+export function functionName(ancestors: AnyNode[], source: string, idName: IdName = ownName): string {
   const index = ancestors.length - 1;
   const fn = ancestors[index]!;
-  if (fn.type === 'FunctionDeclaration') return fn.id ? fn.id.name : 'default';
+  if (fn.type === 'FunctionDeclaration') return fn.id ? idName(fn.id) : 'default';
   const { node, parent, at } = namingParent(ancestors, index);
   if (!parent) return ANONYMOUS;
 
   // class members: methods, accessors, constructors, field initialisers
   if (parent.type === 'MethodDefinition' || parent.type === 'PropertyDefinition') {
-    const owner = className(ancestors, at - 2, source); // parent → ClassBody → Class
+    const owner = className(ancestors, at - 2, source, idName); // parent → ClassBody → Class
     if (parent.kind === 'constructor') return owner ?? 'constructor';
     const key = keyName(parent.key, parent.computed, source) ?? ANONYMOUS;
     const prefix = parent.kind === 'get' || parent.kind === 'set' ? parent.kind + ' ' : '';
@@ -113,10 +121,10 @@ export function functionName(ancestors: AnyNode[], source: string): string {
     const key = keyName(parent.key, parent.computed, source) ?? ANONYMOUS;
     const prefix = parent.kind === 'get' || parent.kind === 'set' ? parent.kind + ' ' : '';
     const obj = namingParent(ancestors, at - 1); // Property → ObjectExpression
-    return qualify(boundName(obj.node, obj.parent, source), prefix + key);
+    return qualify(boundName(obj.node, obj.parent, source, idName), prefix + key);
   }
 
   // a named function expression keeps its own name, as in V8
-  if (fn.id) return fn.id.name;
-  return boundName(node, parent, source) ?? ANONYMOUS;
+  if (fn.id) return idName(fn.id);
+  return boundName(node, parent, source, idName) ?? ANONYMOUS;
 }

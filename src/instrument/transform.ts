@@ -107,6 +107,11 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   const ms = new MagicString(source);
   const functions: InstrumentedFunction[] = [];
   const ancestors: AnyNode[] = [];
+  // minified code: the input map's names give the functions their original names back
+  const idName = (id: AnyNode): string => {
+    const { line, col } = lineCol(lines, id.start);
+    return mapper.nameAt(line, col) ?? id.name;
+  };
 
   // --- edits, applied children-first (see the note on insertion order at the end of the file) ---
 
@@ -123,7 +128,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     if (mapper.hasMap && !mapped) return BARRIER;
     functions.push({
       k: functions.length,
-      name: functionName(ancestors, source),
+      name: functionName(ancestors, source, idName),
       file: mapped?.source ?? moduleFile,
       line: mapped?.line ?? line,
       col: mapped?.col ?? col,
