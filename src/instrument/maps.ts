@@ -6,6 +6,8 @@ import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAS
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
+export { findMapComment } from './markers.js';
+
 /** A raw (JSON) source map, version 3. */
 export interface RawSourceMap {
   version: number;
@@ -16,16 +18,6 @@ export interface RawSourceMap {
   sourceRoot?: string;
   sourcesContent?: (string | null)[] | null;
   [key: string]: unknown;
-}
-
-/** `//# sourceMappingURL=...` as the last comment of a file (also the legacy `//@` form). */
-const MAP_COMMENT = /(?:^|\n)[ \t]*\/\/[#@][ \t]*sourceMappingURL=([^\s'"`]+)[ \t]*\r?\n?[\s]*$/;
-
-/** Where the map comment starts (offset of the `//`), and its URL; undefined when there is none. */
-export function findMapComment(source: string): { start: number; url: string } | undefined {
-  const m = MAP_COMMENT.exec(source);
-  if (!m) return undefined;
-  return { start: source.indexOf('//', m.index), url: m[1]! };
 }
 
 /** Decodes an inline `data:application/json;base64,...` map; undefined for other URLs. */

@@ -5,10 +5,21 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { instrument, InstrumentSyntaxError, PROLOGUE_MARK } from './transform.js';
-import { findMapComment, type RawSourceMap } from './maps.js';
+import { createRequire } from 'node:module';
+import type { RawSourceMap } from './maps.js';
+import { PROLOGUE_MARK, findMapComment } from './markers.js';
 import { makeScope, toFilePath, type ScopeConfig } from './scope.js';
 import { TransformCache } from './cache.js';
+
+type Transform = typeof import('./transform.js');
+let transformModule: Transform | undefined;
+/**
+ * The transform and its parser and source-map libraries, loaded on the first module that is not
+ * in the cache: a run whose modules are all cached (or out of scope) never loads them.
+ */
+function loadTransform(): Transform {
+  return transformModule ??= createRequire(import.meta.url)('./transform.js') as Transform;
+}
 
 /** Everything the loaders need; plain data, so it can be sent to the ESM hooks thread. */
 export interface TransformerSettings extends ScopeConfig {
@@ -39,12 +50,12 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
       const key = cache?.key([settings.version, file, format, String(settings.composeMaps), external?.text, source]);
       const hit = key ? cache!.get(key) : undefined;
       if (hit !== undefined) return hit;
-      const { code } = instrument(source, { file, format, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' });
+      const { code } = loadTransform().instrument(source, { file, format, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' });
       if (key) cache!.set(key, code);
       return code;
     } catch (err) {
       const shown = toFilePath(file) ?? file;
-      if (err instanceof InstrumentSyntaxError) {
+      if (transformModule && err instanceof transformModule.InstrumentSyntaxError) {
         report(file, `${toFilePath(err.file) ?? err.file}:${err.line}:${err.column}: ${err.message}`);
       } else {
         report(file, `${shown}: ${(err as Error)?.message ?? err}`);

@@ -18,6 +18,7 @@ import MagicString from 'magic-string';
 import { forEachChild, isFunctionNode, type AnyNode } from './ast.js';
 import { functionName } from './names.js';
 import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, outputMap, type RawSourceMap } from './maps.js';
+import { PROLOGUE_MARK } from './markers.js';
 import { wrapChangesMeaning } from './scope-check.js';
 import { findSerializedFunctions } from './serialized.js';
 
@@ -274,8 +275,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   return { code, map, file: moduleFile, functions };
 }
 
-/** Marks code that is already instrumented (so the loaders never instrument it twice). */
-export const PROLOGUE_MARK = 'var __ss$, __ssb$; function __ssi$() {';
+export { PROLOGUE_MARK } from './markers.js';
 
 /**
  * The module prologue: registers the function table and binds `__ss$` (the runtime) and `__ssb$`

@@ -15,9 +15,8 @@ import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
 import { readDumpDir } from '../recorder/dump.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/signals.js';
 import { groupProcesses } from '../recorder/group.js';
-import { writeTrace } from './build.js';
 import { transformCacheDir } from '../instrument/cache.js';
-import type { PreloadScope } from './preload-scope.js';
+import type { PreloadScope } from './preload-env.js';
 
 export interface TraceOptions {
   script: string;
@@ -78,7 +77,11 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
     };
-    const { exitCode, signal } = await runChild(script, opts, cwd, cfg);
+    const finished = runChild(script, opts, cwd, cfg);
+    // The trace writer is needed only once the program has ended: loaded while it starts up.
+    const build = import('./build.js');
+    build.catch(() => { /* reported where it is awaited */ });
+    const { exitCode, signal } = await finished;
     const unmatched = unmatchedScope(dumpDir, include, includePackages);
 
     const threads = readDumpDir(dumpDir, (file, err) =>
@@ -91,6 +94,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
     try {
       // Into a temporary file first: a trace that fails half-way does not cost the old one.
+      const { writeTrace } = await build;
       const summary = replaceFile(out, (file) => writeTrace(file, processes, {
         metadata: {
           command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),

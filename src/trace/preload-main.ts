@@ -1,0 +1,116 @@
+/**
+ * The trace preload's work, loaded by preload.ts in a thread that is to be traced. Installs the
+ * recorder as the runtime that instrumented code calls, installs the instrumenter's load hooks,
+ * and makes sure this thread's recording reaches the dump directory however the thread ends.
+ *
+ * Rule: the traced program must behave as untraced. Any failure here is one line on stderr and
+ * the program goes on; exit codes, signals and the program's own output are left alone.
+ */
+import path from 'node:path';
+import { isMainThread, threadId } from 'node:worker_threads';
+import { Recorder } from '../recorder/runtime.js';
+import { attachChannels } from '../recorder/channels.js';
+import { setCurrentRecorder } from '../recorder/current.js';
+import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
+import { afterExitListeners, dumpThread } from '../recorder/lifecycle.js';
+import { writeDump } from '../recorder/dump.js';
+import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/signals.js';
+import { announceWorker, workerRegistry } from '../recorder/workers.js';
+import { installHooks } from '../instrument/hooks.js';
+import { oneLine } from '../util/errors.js';
+import { HOOKS_THREAD_ENV, readPreloadScope } from './preload-env.js';
+
+function warn(what: string, err: unknown): void {
+  process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
+}
+
+function processLabel(cwd: string): string {
+  const script = process.argv[1] ? path.relative(cwd, process.argv[1]) || process.argv[1] : '';
+  return ['node', script, ...process.argv.slice(2)].filter(Boolean).join(' ');
+}
+
+function installHooksFor(cfg: PreloadConfig): void {
+  process.env[HOOKS_THREAD_ENV] = '1';
+  try {
+    installHooks({
+      include: cfg.include, exclude: cfg.exclude, packages: readPreloadScope().includePackages, matchedDir: cfg.dumpDir,
+      cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript,
+    });
+  } finally {
+    delete process.env[HOOKS_THREAD_ENV];
+  }
+}
+
+/**
+ * Dumps at every way out: normal exit, uncaught exception (exit still fires), SIGINT/SIGTERM/SIGHUP;
+ * at exit after the program's own exit handlers, so their calls are recorded too.
+ * The main thread also dumps the workers that could not dump themselves (killed by its exit).
+ */
+function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
+  if (!isMainThread) {
+    const link = announceWorker(rec);
+    afterExitListeners(() => {
+      dumpThread(rec, cfg.dumpDir, label, warn);
+      link.done();
+    });
+    return; // signals are delivered to the main thread only
+  }
+  const registry = workerRegistry(true)!;
+  const dump = () => {
+    dumpThread(rec, cfg.dumpDir, label, warn);
+    try {
+      for (const w of registry.snapshots({ skipDone: true })) writeDump(cfg.dumpDir, w, label);
+    } catch (err) {
+      warn('could not save the trace of worker threads', err);
+    }
+  };
+  afterExitListeners(dump);
+  for (const sig of FORWARDED_SIGNALS) {
+    const onSignal = () => {
+      markSignalSeen(cfg.dumpDir);
+      // The program has its own handler: it decides what happens; 'exit' dumps if it exits.
+      if (process.listenerCount(sig) > 1) return;
+      dump();
+      process.removeListener(sig, onSignal);
+      // With no listener left Node restores the default action, so the process dies by the signal as untraced.
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+function main(): void {
+  let cfg: PreloadConfig | undefined;
+  try {
+    cfg = readPreloadConfig();
+  } catch (err) {
+    warn('bad trace configuration, not tracing', err);
+    return;
+  }
+  if (!cfg) return; // e.g. a child started with a cleared environment: run untraced, silently
+  let rec: Recorder;
+  try {
+    rec = new Recorder({
+      capacity: cfg.bufferSize, minDurationUs: cfg.minDurationUs, maxDepth: cfg.maxDepth, cwd: cfg.cwd,
+      tid: isMainThread ? 0 : threadId, threadName: isMainThread ? 'main' : `worker ${threadId}`, shared: !isMainThread,
+    });
+    setCurrentRecorder(rec);
+  } catch (err) {
+    warn('could not start the recorder, not tracing', err);
+    return;
+  }
+  try {
+    arrangeDumps(rec, cfg, processLabel(cfg.cwd));
+  } catch (err) {
+    warn('could not arrange saving the trace', err);
+  }
+  try {
+    installHooksFor(cfg);
+  } catch (err) {
+    warn('could not install the instrumenter, functions will not be traced', err);
+  }
+  // After the hooks: their loader thread is stackscope's own, not the program's worker.
+  try { attachChannels(rec); } catch (err) { warn('could not subscribe to Node events', err); }
+}
+
+main();
