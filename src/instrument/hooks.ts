@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire, register } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { createModuleTransformer, type TransformerSettings } from './module-transformer.js';
+import { createModuleTransformer, loadTransform, type TransformerSettings } from './module-transformer.js';
 import { patchCommonJs } from './cjs-hook.js';
 import { defaultCacheDir, openTransformCache } from './cache.js';
 
@@ -47,7 +47,12 @@ export function installHooks(config: HooksConfig): InstalledHooks {
   // decided before we turn source maps on ourselves
   const composeMaps = config.typescript || config.sourceMaps === true || userEnabledSourceMaps();
 
-  if (config.typescript) registerTsx();
+  if (config.typescript) {
+    // The transform is otherwise loaded on the first module the cache does not have; once tsx's
+    // require hook is in place that load would go through tsx (compiled to CommonJS, a second copy).
+    loadTransform();
+    registerTsx();
+  }
 
   const settings: TransformerSettings = {
     include: config.include,

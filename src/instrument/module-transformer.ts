@@ -17,7 +17,7 @@ let transformModule: Transform | undefined;
  * The transform and its parser and source-map libraries, loaded on the first module that is not
  * in the cache: a run whose modules are all cached (or out of scope) never loads them.
  */
-function loadTransform(): Transform {
+export function loadTransform(): Transform {
   return transformModule ??= createRequire(import.meta.url)('./transform.js') as Transform;
 }
 
