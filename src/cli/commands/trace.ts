@@ -110,8 +110,8 @@ export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undef
     ...(r.unmatched?.packages ?? []).map((p) => `--include-package ${p}`),
   ];
   if (names.length === 0) return undefined;
-  return `stackscope: ${names.join(', ')} matched no module the program loaded, so ${names.length === 1 ? 'it' : 'they'} traced nothing `
-    + '(globs match the path from the working folder, from the last node_modules/, or an absolute path)';
+  return `stackscope: ${names.join(', ')} traced nothing: no module the program loaded matched `
+    + '(globs match the path from the working folder, from the last node_modules/, or an absolute path; --exclude wins)';
 }
 
 function megabytes(bytes: number): string {
