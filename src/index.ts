@@ -9,7 +9,11 @@ export type { ThreadRecording, ProcessRecording, NodeEvent } from './recorder/re
 // sample: V8's sampling profiler for a run, for a running process, and as a production agent
 export { runSampled, type SampleRunOptions, type SampleRunResult } from './sample/run.js';
 export { attachAndProfile, type AttachOptions, type AttachResult } from './sample/attach.js';
-export { startAgent, type Agent, type AgentOptions } from './sample/agent.js';
+export { startAgent, type Agent, type AgentOptions } from './agent/index.js';
+export {
+  PROTOCOL_VERSION, parseStacksResponse, responseToProfile, ProtocolError,
+  type AgentIdentity, type StacksResponse, type WireWindow,
+} from './agent/index.js';
 export { renderProfile, writeProfile } from './sample/output.js';
 
 // bench: strategies side by side, with statistics and a trace or profile per strategy

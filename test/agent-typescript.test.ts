@@ -10,9 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseFolded } from '../src/formats/folded.js';
+import { parseStacksResponse } from '../src/agent/protocol.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const preload = path.join(root, 'dist/sample/agent-preload.js');
+const preload = path.join(root, 'dist/agent/preload.js');
 const app = 'fixtures/sample/agent-app.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,8 +48,9 @@ test('agent under tsx: folded stacks name functions by their .ts lines', async (
     const lines = fs.readFileSync(path.join(root, app), 'utf8').split('\n').length;
     for (const f of ours) assert.ok(Number(/:(\d+)\)$/.exec(f)?.[1]) <= lines, f);
     // The same through the cursor API and an on-demand profile.
-    const stacks = await (await fetch(base + '/stacks')).json() as { windows: Array<{ stacks: Record<string, number> }> };
-    assert.match(Object.keys(stacks.windows.at(-1)!.stacks).join('\n'), /agent-app\.ts:1[26]\)/);
+    const stacks = parseStacksResponse(await (await fetch(base + '/stacks')).json());
+    const tsFrames = stacks.frames.filter((f) => f.file === path.join(root, app));
+    assert.ok(tsFrames.some((f) => f.name === 'crunchNumbers' && f.line === 12), JSON.stringify(tsFrames));
     const profile = await (await fetch(base + '/profile?seconds=0.5&format=folded')).text();
     assert.match(profile, /crunchNumbers \(fixtures\/sample\/agent-app\.ts:12\)/);
     assert.equal(err, '');

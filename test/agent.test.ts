@@ -11,9 +11,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseFolded } from '../src/formats/folded.js';
 import { decodePprof } from '../src/formats/pprof.js';
 import { sampledFunctions } from '../fixtures/sample/trace-samples.js';
+import { parseStacksResponse, type StacksResponse } from '../src/agent/protocol.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const preload = path.join(root, 'dist/sample/agent-preload.js');
+const preload = path.join(root, 'dist/agent/preload.js');
 const app = path.join(root, 'fixtures/sample/agent-app.js');
 
 interface Running { child: ChildProcess; base: string; stderr: () => string }
@@ -68,37 +69,41 @@ test('GET / is flamegraph.pl folded text with the hot functions, metadata in hea
   assert.ok(Number(meta.samples) >= samples);
 });
 
-test('/stacks cursor returns every sample exactly once across repeated and lost polls', async () => {
+test('/stacks (protocol v2) returns every sample exactly once across repeated and lost polls', async () => {
   const seen = new Map<number, number>();
   let cursor: string | undefined;
-  let total = 0;
-  let last = '';
+  const poll = async (q: string): Promise<StacksResponse> => parseStacksResponse(await (await fetch(a.base + '/stacks' + q)).json());
   const end = Date.now() + 3000;
   for (let i = 0; ; i++) {
     const q = cursor ? `?since=${cursor}` : '';
-    const body = await (await fetch(a.base + '/stacks' + q)).json() as { cursor: string; lastCursor: string; totalSamples: number; missedWindows: number; windows: Array<{ seq: number; samples: number; stacks: Record<string, number> }> };
+    const body = await poll(q);
+    assert.equal(body.agent.pid, a.child.pid);
     if (i % 2 === 0) {
       // The response is "lost": ask again with the same cursor; it must give the same windows (or more).
-      const again = await (await fetch(a.base + '/stacks' + q)).json() as typeof body;
+      const again = await poll(q);
       assert.deepEqual(again.windows.slice(0, body.windows.length).map((w) => w.seq), body.windows.map((w) => w.seq));
+      assert.deepEqual(again.windows.slice(0, body.windows.length).map((w) => w.samples), body.windows.map((w) => w.samples));
       continue;
     }
     assert.equal(body.missedWindows, 0);
     for (const w of body.windows) {
       assert.ok(!seen.has(w.seq), `window ${w.seq} returned twice`);
-      assert.equal(Object.values(w.stacks).reduce((x, y) => x + y, 0), w.samples);
+      for (const [bucket] of w.counts) assert.ok(bucket % body.bucketMs === 0 && bucket + body.bucketMs > w.startMs && bucket < w.endMs, `bucket ${bucket} outside window ${w.startMs}..${w.endMs}`);
       seen.set(w.seq, w.samples);
     }
     cursor = body.cursor;
-    total = body.totalSamples;
-    last = body.lastCursor;
-    if (Date.now() > end && cursor === last) break;
+    if (Date.now() > end && cursor === body.lastCursor) {
+      // Everything the agent published up to this cursor was seen once.
+      const meta = await (await fetch(a.base + '/meta')).json() as { cursor: string; totalSamples: number };
+      if (meta.cursor !== cursor) continue;
+      const seqs = [...seen.keys()].sort((x, y) => x - y);
+      assert.deepEqual(seqs, seqs.map((_, k) => k + 1), 'windows are contiguous from the first');
+      assert.equal([...seen.values()].reduce((x, y) => x + y, 0), meta.totalSamples, 'sum of windows = samples published');
+      assert.ok(meta.totalSamples > 0);
+      break;
+    }
     await sleep(150);
   }
-  const seqs = [...seen.keys()].sort((x, y) => x - y);
-  assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'windows are contiguous from the first');
-  assert.equal([...seen.values()].reduce((x, y) => x + y, 0), total, 'sum of windows = samples published');
-  assert.ok(total > 0);
 });
 
 test('the endpoint answers within 200 ms while the main thread runs a 2 s busy loop', async () => {
@@ -147,11 +152,13 @@ test('wrong paths, parameters and methods get a 4xx one-line error', async () =>
   const cases: Array<[string, number, RequestInit?]> = [
     ['/nope', 404], ['/?foo=1', 400], ['/stacks?since=garbage', 400], ['/stacks?since=zz-999999', 200],
     ['/profile?format=xml', 400], ['/profile?seconds=-1', 400], ['/profile?interval=fast', 400], ['/', 405, { method: 'POST' }],
+    ['/profile', 405, { method: 'HEAD' }],
   ];
   for (const [p, status, init] of cases) {
     const res = await fetch(a.base + p, init);
     assert.equal(res.status, status, p);
-    if (status >= 400) {
+    if (status === 405) assert.equal(res.headers.get('allow'), p === '/profile' ? 'GET' : 'GET, HEAD');
+    if (status >= 400 && init?.method !== 'HEAD') {
       const text = await res.text();
       assert.equal(text.trimEnd().split('\n').length, 1, `${p}: ${text}`);
     } else await res.arrayBuffer();
@@ -161,7 +168,9 @@ test('wrong paths, parameters and methods get a 4xx one-line error', async () =>
 test('bearer token is required when configured; the agent never writes to stdout', async () => {
   const b = await startApp({ STACKSCOPE_TOKEN: 's3cret' });
   try {
-    assert.equal((await fetch(b.base + '/')).status, 401);
+    const denied = await fetch(b.base + '/');
+    assert.equal(denied.status, 401);
+    assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer /);
     assert.equal((await fetch(b.base + '/', { headers: { Authorization: 'Bearer wrong!' } })).status, 401);
     // Without the token, unknown paths and methods are not told apart from known ones.
     assert.equal((await fetch(b.base + '/no-such-path')).status, 401);

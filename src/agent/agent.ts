@@ -3,17 +3,24 @@
  * heartbeat, and resolves once the HTTP endpoint listens. Nothing here keeps the process alive, and
  * no failure of the agent throws into the application after start: it is reported once on stderr.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import inspector from 'node:inspector';
 import { Worker, isMainThread } from 'node:worker_threads';
-import { resolveAgentConfig, type AgentOptions } from './agent-config.js';
+import { resolveAgentConfig, type AgentConfig, type AgentOptions } from './config.js';
 import { watchStalls } from './stalls.js';
-import { answerSourceMapRequest } from './agent-source-maps.js';
-import type { FromWorker, ToWorker } from './agent-worker.js';
+import { answerSourceMapRequest } from './source-maps.js';
+import type { AgentIdentity } from './protocol.js';
+import type { FromWorker, ToWorker, WorkerData } from './worker.js';
 
-export type { AgentOptions } from './agent-config.js';
+export type { AgentOptions } from './config.js';
 
 export interface Agent {
+  /** who this agent is to collectors (also in /meta and every /stacks answer) */
+  identity: AgentIdentity;
   host: string;
   port: number;
   /** http://host:port */
@@ -34,6 +41,41 @@ export function reportAgentFailure(message: string): void {
   process.stderr.write(`stackscope agent: ${message}\n`);
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1';
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function identityOf(cfg: AgentConfig): AgentIdentity {
+  return {
+    instance: crypto.randomBytes(8).toString('hex'),
+    service: cfg.service,
+    labels: cfg.labels,
+    hostname: os.hostname(),
+    pid: process.pid,
+    startedMs: Date.now(),
+    intervalUs: cfg.intervalUs,
+    version: version(),
+  };
+}
+
+/** The main thread's half of the anchor profile (see sampler.ts), with the console as it was at start. */
+const consoleProfile = console.profile.bind(console);
+const consoleProfileEnd = console.profileEnd.bind(console);
+function anchor(start: string | null, end: string | null): void {
+  try {
+    if (start) consoleProfile(start);
+    if (end) consoleProfileEnd(end);
+  } catch { /* no inspector: chunks are then taken without an anchor */ }
+}
+
 /**
  * Starts sampling the main thread and serving the endpoint. One agent per process: a second call
  * returns the first agent. Call it from the main thread (the sampler always profiles the main thread).
@@ -50,15 +92,18 @@ export function startAgent(options: AgentOptions = {}): Promise<Agent> {
 function launch(options: AgentOptions): Promise<Agent> {
   if (!isMainThread) return Promise.reject(new Error('startAgent must be called on the main thread'));
   const cfg = resolveAgentConfig(options);
+  const identity = identityOf(cfg);
   primeInlineFrames();
   const ext = path.extname(new URL(import.meta.url).pathname);
-  const workerUrl = new URL(`./agent-worker${ext}`, import.meta.url);
+  const workerUrl = new URL(`./worker${ext}`, import.meta.url);
   // The worker gets none of the application's preloads (its own APM agents, loaders); from sources
   // (tests under tsx) it needs the TypeScript loader.
   const execArgv = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
   // The worker acknowledges through this word that it let go of the main thread's inspector.
   const exitAck = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(workerUrl, { workerData: { ...cfg, exitAck }, execArgv, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  const workerData: WorkerData = { ...cfg, exitAck, identity };
+  // The heap limit contains the worker: past it V8 ends the worker, never the host (reported once).
+  const worker = new Worker(workerUrl, { workerData, execArgv, resourceLimits: { maxOldGenerationSizeMb: cfg.workerHeapMb } });
   const post = (m: ToWorker): void => worker.postMessage(m);
 
   // A session still connected when the process exits makes Node print "Waiting for the debugger to
@@ -80,13 +125,19 @@ function launch(options: AgentOptions): Promise<Agent> {
     let onStopped: (() => void) | null = null;
     // Listeners go on before unref(): a 'message' listener added later would ref the worker again.
     worker.on('message', (m: FromWorker) => {
-      if (m.type === 'sourceMaps') {
-        // Only this thread has the maps of scripts compiled in memory (tsx): agent-source-maps.ts.
+      if (m.type === 'anchor') {
+        anchor(m.start, m.end);
+      } else if (m.type === 'sourceMaps') {
+        // Only this thread has the maps of scripts compiled in memory (tsx): source-maps.ts.
         post(answerSourceMapRequest(m));
       } else if (m.type === 'ready') {
         ready = true;
         stopStalls = watchStalls(cfg.stallThresholdMs, (range) => post({ type: 'stall', range }));
+        if (!cfg.token && !isLoopback(m.host)) {
+          process.stderr.write(`stackscope agent: listening on ${m.host}:${m.port} without a token: anyone who can reach it can read this process's profiles (set STACKSCOPE_TOKEN)\n`);
+        }
         resolve({
+          identity,
           host: m.host, port: m.port, url: `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`, pid: process.pid,
           stop: () => new Promise<void>((done) => {
             stopStalls?.();

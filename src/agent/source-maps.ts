@@ -10,7 +10,7 @@
  * only known scripts send nothing. The sampling itself (V8's profiler thread) is not involved.
  */
 import type { TraceMap, SourceMapInput } from '@jridgewell/trace-mapping';
-import { MAX_CACHED_SCRIPTS, findSourceMapPayload, toPath, traceMapOf, type SourceMapLookup } from './source-maps.js';
+import { MAX_CACHED_SCRIPTS, findSourceMapPayload, toPath, traceMapOf, type SourceMapLookup } from '../sample/index.js';
 
 export interface SourceMapRequest { type: 'sourceMaps'; id: number; urls: string[] }
 export interface SourceMapAnswer { type: 'sourceMaps'; id: number; maps: Array<[string, SourceMapInput | null]> }

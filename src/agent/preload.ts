@@ -1,12 +1,12 @@
 /**
  * `node --import stackscope/agent app.js`: starts the production agent from STACKSCOPE_* environment
- * variables (see agent-config.ts). Never blocks or breaks the application's start: a failure is
+ * variables (see config.ts). Never blocks or breaks the application's start: a failure is
  * reported once on stderr and the application runs unprofiled. STACKSCOPE_PORT_FILE, if set,
  * receives the bound port (handy with STACKSCOPE_PORT=0).
  */
 import fs from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { agentOptionsFromEnv } from './agent-config.js';
+import { agentOptionsFromEnv } from './config.js';
 import { reportAgentFailure, startAgent } from './agent.js';
 
 // --import runs in every worker thread too: only the main thread hosts an agent.
