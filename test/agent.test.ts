@@ -4,41 +4,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { parseFolded } from '../src/formats/folded.js';
 import { decodePprof } from '../src/formats/pprof.js';
 import { sampledFunctions } from '../fixtures/sample/trace-samples.js';
 import { parseStacksResponse, type StacksResponse } from '../src/agent/protocol.js';
+import { preload, sleep, startApp as start, type RunningApp } from './helpers/agent-app.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-const preload = path.join(root, 'dist/agent/preload.js');
-const app = path.join(root, 'fixtures/sample/agent-app.js');
+const startApp = (env: Record<string, string> = {}): Promise<RunningApp> => start({ STACKSCOPE_WINDOW: '0.5', ...env });
 
-interface Running { child: ChildProcess; base: string; stderr: () => string }
-
-async function startApp(env: Record<string, string> = {}): Promise<Running> {
-  const portFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-agent-')), 'port');
-  const child = spawn(process.execPath, ['--import', preload, app], {
-    cwd: root,
-    env: { ...process.env, STACKSCOPE_PORT: '0', STACKSCOPE_PORT_FILE: portFile, STACKSCOPE_WINDOW: '0.5', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
-  const deadline = Date.now() + 10_000;
-  while (!fs.existsSync(portFile) || !fs.readFileSync(portFile, 'utf8').trim()) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`agent did not start: ${err}`);
-    await sleep(50);
-  }
-  return { child, base: `http://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}`, stderr: () => err };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-let a: Running;
+let a: RunningApp;
 before(async () => {
   a = await startApp();
   // On a loaded machine the app gets less CPU: wait for enough samples rather than a fixed time.

@@ -45,6 +45,12 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || (net.isIPv4(host) && host.startsWith('127.')) || host === '::1';
 }
 
+/** The warning for an endpoint reachable beyond this machine without a token, or null. */
+export function exposureWarning(host: string, port: number, token: string | undefined): string | null {
+  if (token !== undefined || isLoopback(host)) return null;
+  return `listening on ${host}:${port} without a token: anyone who can reach it can read this process's profiles (set STACKSCOPE_TOKEN)`;
+}
+
 function version(): string {
   try {
     return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -133,9 +139,8 @@ function launch(options: AgentOptions): Promise<Agent> {
       } else if (m.type === 'ready') {
         ready = true;
         stopStalls = watchStalls(cfg.stallThresholdMs, (range) => post({ type: 'stall', range }));
-        if (!cfg.token && !isLoopback(m.host)) {
-          process.stderr.write(`stackscope agent: listening on ${m.host}:${m.port} without a token: anyone who can reach it can read this process's profiles (set STACKSCOPE_TOKEN)\n`);
-        }
+        const warning = exposureWarning(m.host, m.port, cfg.token);
+        if (warning) process.stderr.write(`stackscope agent: ${warning}\n`);
         resolve({
           identity,
           host: m.host, port: m.port, url: `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`, pid: process.pid,

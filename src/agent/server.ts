@@ -151,8 +151,11 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
       const gone = new AbortController();
       const onClose = (): void => { if (!res.writableFinished) gone.abort(); };
       res.once('close', onClose);
+      // The recording is a long silence on the socket by design: the idle timeout waits until it ends.
+      req.socket.setTimeout(0);
       const { profile, startEpochMs } = await state.record(seconds, intervalUs, gone.signal);
       if (gone.signal.aborted) return;
+      req.socket.setTimeout(SOCKET_IDLE_MS);
       const pid = process.pid;
       const body = renderProfile(profile, format, { pid, intervalUs, startEpochMs });
       return out.send(res, 200, { 'Content-Type': CONTENT_TYPE[format], 'X-Stackscope-Pid': String(pid), 'X-Stackscope-Interval-Us': String(intervalUs) }, body);
