@@ -163,7 +163,9 @@ function launch(options: AgentOptions): Promise<Agent> {
     worker.on('error', (err) => {
       stopStalls?.();
       if (!ready) reject(err);
-      else reportAgentFailure(`sampler stopped: ${err.message}`);
+      else if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        reportAgentFailure(`stopped: its worker reached its heap limit (${cfg.workerHeapMb} MiB); the program goes on unprofiled`);
+      } else reportAgentFailure(`sampler stopped: ${err.message}`);
     });
     worker.on('exit', (code) => {
       alive = false;

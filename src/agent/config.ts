@@ -26,6 +26,8 @@ export interface AgentOptions {
   labels?: Record<string, string> | string;
   /** Bytes the agent's data (history, tables) may hold: a number or "64MiB". Default 64 MiB. */
   maxMemory?: number | string;
+  /** The worker thread's heap limit, MiB; past it only the worker stops. Default 2 × maxMemory + 128 MiB. */
+  workerHeapMb?: number;
 }
 
 export interface AgentConfig {
@@ -128,13 +130,13 @@ export function resolveAgentConfig(o: AgentOptions = {}): AgentConfig {
     labels: parseLabels(o.labels),
     maxMemoryBytes,
     // Room for the data, the chunk being converted (V8's JSON of a profile) and the code itself.
-    workerHeapMb: Math.ceil((2 * maxMemoryBytes) / 1024 ** 2) + 128,
+    workerHeapMb: pos(o.workerHeapMb, Math.ceil((2 * maxMemoryBytes) / 1024 ** 2) + 128, 'worker heap'),
   };
 }
 
 /**
  * STACKSCOPE_PORT, _HOST, _INTERVAL, _TOKEN, _WINDOW (s), _HISTORY, _MAX_STACKS, _STALL_MS,
- * _SERVICE, _LABELS, _MAX_MEMORY.
+ * _SERVICE, _LABELS, _MAX_MEMORY, _WORKER_HEAP_MB.
  */
 export function agentOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AgentOptions {
   const num = (k: string): number | undefined => {
@@ -157,5 +159,6 @@ export function agentOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Agent
     service: env.STACKSCOPE_SERVICE || undefined,
     labels: env.STACKSCOPE_LABELS || undefined,
     maxMemory: env.STACKSCOPE_MAX_MEMORY || undefined,
+    workerHeapMb: num('STACKSCOPE_WORKER_HEAP_MB'),
   };
 }

@@ -55,9 +55,12 @@ export class WindowHistory {
     return win;
   }
 
+  /** windows dropped so far (by count or by the memory bound) */
+  dropped = 0;
+
   dropOldest(): boolean {
     const w = this.windows.shift();
-    if (w) this.bytes -= windowBytes(w);
+    if (w) { this.bytes -= windowBytes(w); this.dropped++; }
     return w !== undefined;
   }
 

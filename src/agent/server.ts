@@ -9,11 +9,11 @@
  * token checked before anything about the request is looked at, and no state changed by HEAD.
  */
 import http from 'node:http';
+import net from 'node:net';
 import crypto from 'node:crypto';
 import { formatFolded, type FoldedStacks } from '../formats/folded.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { CONTENT_TYPE, renderProfile, parseFormat, parseInterval, parseSeconds, type ProfileFormat } from '../sample/index.js';
-import type { StacksResponse } from './protocol.js';
 import type { Stall } from './stalls.js';
 
 export interface AgentState {
@@ -21,8 +21,8 @@ export interface AgentState {
   meta(): Record<string, unknown>;
   /** folded stacks since start or the last reset, fresh (the chunk being recorded included) */
   folded(reset: boolean): Promise<{ stacks: FoldedStacks; headers: Record<string, string> }>;
-  /** protocol v2 answer; throws an Error with a one-line message for a bad cursor */
-  stacks(since: string | undefined, limit: number): StacksResponse;
+  /** the protocol v2 answer (StacksResponse) as JSON bytes; throws an Error with a one-line message for a bad cursor */
+  stacks(since: string | undefined, limit: number): Buffer;
   stalls(): { thresholdMs: number; stalls: Stall[] };
   busyRecording(): boolean;
   /** a fresh, source-mapped profile of `seconds` at `intervalUs`, ended early when `signal` aborts */
@@ -34,8 +34,15 @@ export interface ServerLimits {
   maxBufferedBytes: number;
 }
 
-/** Concurrent connections; more are closed as they arrive. */
+/**
+ * Open connections at most (they are file descriptors of the host process). At the cap a new
+ * connection takes the place of the oldest one that is not being served (still sending its headers,
+ * idle between requests) or whose client does not read its answer; if every one is being served,
+ * the new one is closed.
+ */
 export const MAX_CONNECTIONS = 32;
+/** Requests one connection may have waiting for their answers (HTTP pipelining); more close it. */
+export const MAX_PIPELINED = 4;
 /** A client must send its headers within this, and its whole request within REQUEST_TIMEOUT_MS. */
 export const HEADERS_TIMEOUT_MS = 5000;
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -83,17 +90,22 @@ function target(raw: string | undefined): { path: string; query: URLSearchParams
   }
 }
 
+const busy = (): HttpError => new HttpError(503, 'too many responses waiting to be read by their clients: try again shortly', { 'Retry-After': '1' });
+
 /** Bytes of responses written and not yet taken by their clients. */
 class Buffered {
   bytes = 0;
   constructor(readonly max: number) {}
 
+  /** Refuses (503) new work while clients leave more than the cap unread. */
+  check(): void {
+    if (this.bytes > this.max) throw busy();
+  }
+
   /** Sends `body` unless clients already leave too much unread (then 503); the first always fits. */
   send(res: http.ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer): void {
     const size = Buffer.byteLength(body);
-    if (this.bytes > 0 && this.bytes + size > this.max) {
-      throw new HttpError(503, 'too many responses waiting to be read by their clients: try again shortly', { 'Retry-After': '1' });
-    }
+    if (this.bytes > 0 && this.bytes + size > this.max) throw busy();
     this.bytes += size;
     let released = false;
     const release = (): void => { if (!released) { released = true; this.bytes -= size; } };
@@ -116,6 +128,7 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
     throw new HttpError(405, `method ${String(req.method).slice(0, 20)} not allowed: use ${allow}`, { Allow: allow });
   }
   const head = req.method === 'HEAD';
+  if (path !== '/meta') out.check();
   const json = (body: unknown): void => out.send(res, 200, { 'Content-Type': 'application/json' }, JSON.stringify(body));
 
   switch (path) {
@@ -136,7 +149,7 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
       const limit = limitText === null ? Infinity : Number(limitText);
       if (!(limit >= 1) || !Number.isInteger(limit === Infinity ? 1 : limit)) throw new HttpError(400, `bad limit "${String(limitText).slice(0, 20)}": give a positive integer`);
       const since = q.get('since') ?? undefined;
-      return json(userValue(() => state.stacks(since, limit)));
+      return out.send(res, 200, { 'Content-Type': 'application/json' }, userValue(() => state.stacks(since, limit)));
     }
     case '/stalls':
       allowOnly(q, []);
@@ -163,9 +176,64 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
   }
 }
 
+/** The agent's open connections, and which of them may make room for a new one. */
+class Connections {
+  private readonly open = new Map<net.Socket, { since: number; serving: number }>();
+
+  constructor(readonly max: number) {}
+
+  /** Admits a new socket, evicting one if at the cap; false when the socket was refused. */
+  admit(socket: net.Socket): boolean {
+    if (this.open.size >= this.max && !this.evict()) {
+      socket.destroy();
+      return false;
+    }
+    this.open.set(socket, { since: Date.now(), serving: 0 });
+    socket.once('close', () => this.open.delete(socket));
+    return true;
+  }
+
+  /**
+   * Marks a request in progress on the socket until its response is flushed or the socket closes.
+   * False (and the socket closed) when the client piles up requests without reading the answers.
+   */
+  serving(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const c = this.open.get(req.socket);
+    if (!c) return true;
+    if (c.serving >= MAX_PIPELINED) {
+      req.socket.destroy();
+      return false;
+    }
+    c.serving++;
+    let done = false;
+    const end = (): void => { if (!done) { done = true; c.serving--; } };
+    res.once('finish', end);
+    res.once('close', end);
+    return true;
+  }
+
+  private evict(): boolean {
+    let victim: net.Socket | null = null;
+    let victimRank = Infinity;
+    for (const [socket, c] of this.open) {
+      // Not being served (slow headers, idle keep-alive) goes first, then answers nobody reads.
+      const rank = c.serving === 0 ? c.since : socket.writableLength > 0 ? 1e15 + c.since : Infinity;
+      if (rank < victimRank) { victim = socket; victimRank = rank; }
+    }
+    if (!victim) return false;
+    this.open.delete(victim);
+    victim.destroy();
+    return true;
+  }
+}
+
 export function createAgentServer(state: AgentState, limits: ServerLimits): http.Server {
   const out = new Buffered(limits.maxBufferedBytes);
-  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
+  const conns = new Connections(MAX_CONNECTIONS);
+  const server = http.createServer({
+    headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000,
+  }, (req, res) => {
+    if (!conns.serving(req, res)) return;
     route(state, out, req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0];
@@ -176,7 +244,7 @@ export function createAgentServer(state: AgentState, limits: ServerLimits): http
       res.end(`${msg}\n`);
     });
   });
-  server.maxConnections = MAX_CONNECTIONS;
+  server.on('connection', (socket: net.Socket) => { conns.admit(socket); });
   server.keepAliveTimeout = 5000;
   server.maxHeadersCount = 50;
   // Idle sockets, including those whose client stopped reading (writes make no progress), are closed.

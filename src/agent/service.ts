@@ -21,6 +21,10 @@ import type { FromWorker, ToWorker, WorkerData } from './worker.js';
 
 /** The most count entries one /stacks answer carries (a collector asks again for the rest). */
 const MAX_COUNTS_PER_RESPONSE = 200_000;
+/** Answers cached for repeated polls: at most 4 of at most this size (outside the data budget). */
+const STACKS_CACHE_MAX_BODY = 2 << 20;
+/** What the stall log keeps at least when memory is short: stalls are resolved within a second or two. */
+const STALL_MIN_KEEP_US = 5e6;
 /** How long a request waits for the chunk it asked for before it is answered with what is there. */
 const FRESH_WAIT_MS = 1000;
 
@@ -96,7 +100,7 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   }
 
   const startedMs = Date.now();
-  let store = new StackStore();
+  const store = new StackStore();
   const history = new WindowHistory(cfg.identity.instance, cfg.historyWindows);
   const stalls = new StallLog(epochOfUs, (s, id) => stackLabel(s, id));
   let recorder: WindowRecorder | null = null;
@@ -104,12 +108,17 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   let memoryUsed = 0;
   let migrations = 0;
 
-  /** Keeps the agent's data under its budget: see the README's "memory bound". */
+  /**
+   * Keeps the agent's data under its budget (see the README's memory bound): the tables move to a
+   * new store when theirs passes a quarter of the budget (keeping their heaviest stacks in an
+   * eighth, folding the rest); past the budget, the stall log keeps only its last seconds and then
+   * the oldest windows leave the history (collectors see them as missed).
+   */
   function enforceBudget(): void {
     const budget = cfg.maxMemoryBytes;
     const r = recorder!;
     if (r.store.bytes > budget / 4) {
-      store = r.migrate(budget / 8);
+      r.migrate(budget / 8);
       migrations++;
     }
     const used = (): number => {
@@ -119,6 +128,10 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
       return n;
     };
     memoryUsed = used();
+    if (memoryUsed > budget) {
+      stalls.trim(STALL_MIN_KEEP_US);
+      memoryUsed = used();
+    }
     while (memoryUsed > budget && history.dropOldest()) {
       droppedWindows++;
       memoryUsed = used();
@@ -210,6 +223,7 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
     return out;
   }
 
+  const stacksCache = new Map<string, Buffer>();
   const iso = (ms: number): string => new Date(ms).toISOString();
 
   const state: AgentState = {
@@ -262,7 +276,19 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
         stalls: stalls.stalls.length,
       };
     },
-    stacks: stacksResponse,
+    stacks(since, limit) {
+      // Collectors poll with the same cursor until a window closes: answer those from a small cache.
+      const key = `${since}|${limit}|${history.lastSeq}|${history.size}|${history.dropped}`;
+      let body = stacksCache.get(key);
+      if (body === undefined) {
+        body = Buffer.from(JSON.stringify(stacksResponse(since, limit)));
+        if (body.length <= STACKS_CACHE_MAX_BODY) {
+          if (stacksCache.size >= 4) stacksCache.delete(stacksCache.keys().next().value!);
+          stacksCache.set(key, body);
+        }
+      }
+      return body;
+    },
     stalls: () => ({ thresholdMs: cfg.stallThresholdMs, stalls: stalls.stalls }),
     busyRecording: () => sampler.busyRecording,
     async record(seconds, intervalUs, signal) {

@@ -73,6 +73,13 @@ export class StallLog {
     return new Set(this.recent.map((c) => c.store));
   }
 
+  /** Keeps only the chunks of the last `keepUs` (the memory bound asks for room). */
+  trim(keepUs: number): void {
+    const newest = this.recent[this.recent.length - 1];
+    if (!newest) return;
+    while (this.recent.length > 1 && this.recent[0]!.endUs < newest.endUs - keepUs) this.recent.shift();
+  }
+
   /** Adds a finished chunk's samples and resolves the stalls it covers. */
   addChunk(c: Chunk): void {
     this.recent.push(c);
