@@ -10,8 +10,10 @@
  * profiler inside a long synchronous function blamed its caller. The map lives as long as the
  * session's profiler has any profile running, so an "anchor" profile (`console.profile`, started on
  * the main thread: `anchor` below) stays running in the same session while the chunks rotate. The
- * anchor also records samples, so it is replaced (a new one started before the old one ends) every
- * ANCHOR_SAMPLES samples; its data is dropped.
+ * anchor also records samples, and ending it makes V8 serialise it on the main thread, so it is
+ * replaced (a new one started before the old one ends) while it is still small: after
+ * ANCHOR_NODES profile nodes or ANCHOR_SAMPLES samples have gone by in chunks, or ANCHOR_MS. Its
+ * data is dropped.
  *
  * `record` (GET /profile) runs on a second session of its own, at its own interval, without
  * touching the chunks.
@@ -27,8 +29,10 @@ export function poster(session: Session): Post {
   });
 }
 
-/** Samples an anchor may hold before it is replaced (about 1 MiB in V8). */
-export const ANCHOR_SAMPLES = 50_000;
+/** When an anchor is replaced (see above): bounds what its end costs the main thread. */
+export const ANCHOR_NODES = 2000;
+export const ANCHOR_SAMPLES = 20_000;
+export const ANCHOR_MS = 30_000;
 /** The shortest time between two flushes asked for by requests: bounds what clients can cost. */
 export const MIN_FLUSH_MS = 200;
 
@@ -44,6 +48,8 @@ export class ChunkSampler {
   private lastFlush = 0;
   private anchor: string | null = null;
   private anchorSamples = 0;
+  private anchorNodes = 0;
+  private anchorSince = 0;
   private anchorSeq = 0;
   private recordSession: Session | null = null;
   busyRecording = false;
@@ -81,6 +87,8 @@ export class ChunkSampler {
     this.anchorControl(title, this.anchor);
     this.anchor = title;
     this.anchorSamples = 0;
+    this.anchorNodes = 0;
+    this.anchorSince = Date.now();
   }
 
   private schedule(): void {
@@ -116,7 +124,9 @@ export class ChunkSampler {
         if (restarted) { await restarted; this.running = true; }
       }
       this.anchorSamples += profile.samples?.length ?? 0;
-      if (!this.stopped && this.anchorSamples >= ANCHOR_SAMPLES) this.newAnchor();
+      this.anchorNodes += profile.nodes.length;
+      const full = this.anchorNodes >= ANCHOR_NODES || this.anchorSamples >= ANCHOR_SAMPLES || Date.now() - this.anchorSince >= ANCHOR_MS;
+      if (!this.stopped && full) this.newAnchor();
       this.onChunk(profile);
     }).finally(() => this.schedule());
   }
