@@ -60,6 +60,7 @@ export class ChunkSampler {
     readonly chunkMs: number,
     private readonly onChunk: (p: CpuProfile) => void,
     private readonly anchorControl: AnchorControl,
+    private readonly onError: (message: string) => void = () => undefined,
   ) {
     this.post = poster(session);
   }
@@ -110,7 +111,13 @@ export class ChunkSampler {
   flush(ifOlderThanMs = 0): Promise<void> {
     if (Date.now() - this.lastFlush < ifOlderThanMs) return this.queue.then(() => undefined);
     return this.exclusive(async () => {
-      if (!this.running) return;
+      if (!this.running) {
+        // The last restart failed: try again at every flush, and say so once.
+        if (!this.stopped) {
+          await this.post('Profiler.start').then(() => { this.running = true; }, (err: Error) => this.onError(`the profiler could not restart: ${err.message}`));
+        }
+        return;
+      }
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       const stopped = this.post<{ profile: CpuProfile }>('Profiler.stop');
@@ -121,7 +128,9 @@ export class ChunkSampler {
         ({ profile } = await stopped);
       } finally {
         this.running = false;
-        if (restarted) { await restarted; this.running = true; }
+        if (restarted) {
+          await restarted.then(() => { this.running = true; }, (err: Error) => this.onError(`the profiler could not restart: ${err.message}`));
+        }
       }
       this.anchorSamples += profile.samples?.length ?? 0;
       this.anchorNodes += profile.nodes.length;

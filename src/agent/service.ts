@@ -266,7 +266,7 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
         totalSamples: history.totalSamples,
         windows: recorder?.windowsClosed ?? 0,
         historyWindows: history.size,
-        droppedWindows,
+        windowsDroppedForMemory: droppedWindows,
         cursor: history.cursorOf(history.lastSeq),
         memory: {
           budgetBytes: cfg.maxMemoryBytes, usedBytes: memoryUsed, storeMigrations: migrations,

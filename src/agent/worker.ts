@@ -41,7 +41,11 @@ let onMessage = (m: ToWorker): void => { early.push({ message: m }); };
 
 const session = new inspector.Session();
 session.connectToMainThread();
-const sampler = new ChunkSampler(session, cfg.intervalUs, CHUNK_MS, (p) => onChunk(p), (start, end) => send({ type: 'anchor', start, end }));
+let reportedError = false;
+const sampler = new ChunkSampler(
+  session, cfg.intervalUs, CHUNK_MS, (p) => onChunk(p), (start, end) => send({ type: 'anchor', start, end }),
+  (message) => { if (!reportedError) send({ type: 'error', message }); reportedError = true; },
+);
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'exit') {
