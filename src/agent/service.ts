@@ -4,7 +4,6 @@
  * stalls, and serves it all over HTTP.
  */
 import v8 from 'node:v8';
-import type { Session } from 'node:inspector';
 import { forEachTimedSample, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { foldedKey, type FoldedStacks } from '../formats/folded.js';
 import { frameRole, framePath, modelFrameLabel, type Frame } from '../model/index.js';
@@ -30,7 +29,6 @@ const FRESH_WAIT_MS = 1000;
 
 export interface ServiceContext {
   cfg: WorkerData;
-  session: Session;
   sampler: ChunkSampler;
   send: (m: FromWorker) => void;
   /** called once the service has stopped (after a 'stop' message) */
@@ -39,7 +37,7 @@ export interface ServiceContext {
 
 /** Starts the service; returns the handlers for the profiler's chunks and the main thread's messages. */
 export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) => void; onMessage: (m: ToWorker) => void } {
-  const { cfg, session, sampler, send } = ctx;
+  const { cfg, sampler, send } = ctx;
 
   // Profile timestamps are monotonic µs (process.hrtime); this converts them to wall-clock ms.
   const epochOffsetMs = Date.now() - monotonicUs() / 1000;

@@ -65,7 +65,7 @@ try {
 }
 const { startService } = await import('./service.js');
 const service = startService({
-  cfg, session, sampler, send,
+  cfg, sampler, send,
   onStopped: () => {
     session.disconnect();
     send({ type: 'stopped' });
