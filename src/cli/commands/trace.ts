@@ -94,7 +94,10 @@ export function summaryLines(r: TraceResult): string[] {
   lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${megabytes(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
-  if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
+  if (r.dropped > 0) {
+    const from = r.completeFromMs === undefined ? '' : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
+    lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`);
+  }
   if (isLargeTrace(r)) {
     lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MB): `
       + 'record less with --min-duration <µs> (skip short calls) or --max-depth <n> (skip deep ones)');
@@ -120,7 +123,7 @@ function megabytes(bytes: number): string {
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, completeFromMs: r.completeFromMs, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');
