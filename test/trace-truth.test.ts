@@ -1,0 +1,82 @@
+/**
+ * The tracer tells the truth at its edges: a ring buffer that overflowed (no made-up self time, the
+ * cut shown and carried to `compare`), GC pauses of a program that ends with process.exit(), names
+ * that cannot forge a location, line numbers that agree with V8's, and sizes in the units printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { parseWithDevTools, type DtEntry, type DtTrack } from './helpers/devtools.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const CLI = path.join(ROOT, 'dist/cli/index.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-truth-'));
+
+interface Run { stdout: string; stderr: string; code: number | null }
+function run(args: string[], cwd = ROOT): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, NODE_OPTIONS: '' } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout, stderr, code }));
+  });
+}
+
+/** Self time of each drawn slice: its dur minus its direct children's (entries are in tree order). */
+function selfTimes(t: DtTrack): { e: DtEntry; self: number }[] {
+  const xs = t.entries.filter((e) => e.ph === 'X');
+  return xs.map((e, k) => {
+    let child = 0;
+    for (let j = k + 1; j < xs.length && xs[j]!.depth > e.depth; j++) if (xs[j]!.depth === e.depth + 1) child += xs[j]!.dur;
+    return { e, self: e.dur - child };
+  });
+}
+
+test('ring overflow: no slice gets more self time than it had, the cut is marked, compare warns', async () => {
+  const full = path.join(tmp, 'full.json'), cut = path.join(tmp, 'cut.json');
+  const [a, b] = await Promise.all([
+    run([CLI, 'trace', '-o', full, 'fixtures/trace/overflow.mjs']),
+    // 2,041 calls into a ring of 500: three quarters of the run are dropped.
+    run([CLI, 'trace', '--buffer-size', '500', '-o', cut, 'fixtures/trace/overflow.mjs']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stderr, /oldest events dropped \(ring buffer full\): the trace is complete only from \d+\.\d ms on/);
+  const [tf, tc] = await Promise.all([parseWithDevTools(full), parseWithDevTools(cut)]);
+  const mainOf = (t: typeof tf) => t.tracks.find((x) => x.tid === 0)!;
+
+  // The true self time of each function: the largest any of its calls had in the whole run.
+  const trueSelf = new Map<string, number>();
+  for (const { e, self } of selfTimes(mainOf(tf))) trueSelf.set(e.name, Math.max(trueSelf.get(e.name) ?? 0, self));
+  assert.equal(trueSelf.size, 3, [...trueSelf.keys()].join());
+  const shown = selfTimes(mainOf(tc));
+  assert.ok(shown.length > 100 && shown.length < 500, `${shown.length} slices kept`);
+  for (const { e, self } of shown) {
+    assert.ok(self <= trueSelf.get(e.name)! + 1000, `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`);
+  }
+  const outer = shown.find((s) => s.e.name.startsWith('outer'))!;
+  assert.match(String(outer.e.args?.truncated), /^began \d+\.\d{3} ms before the ring-buffer cut/);
+
+  // Where complete data begins: the instant, metadata.cut, and the first slice drawn.
+  const cuts = tc.metadata.cut as { completeFrom: number; droppedRecords: number }[];
+  assert.equal(cuts.length, 1);
+  const instant = mainOf(tc).entries.filter((e) => e.ph === 'I');
+  assert.equal(instant.length, 1);
+  assert.match(instant[0]!.name, new RegExp(`^${cuts[0]!.droppedRecords.toLocaleString('en-US')} earlier call records dropped \\(ring buffer full\\): complete from here$`));
+  assert.equal(instant[0]!.ts, cuts[0]!.completeFrom);
+  assert.equal(Math.min(...shown.map((s) => s.e.ts)), cuts[0]!.completeFrom);
+  assert.ok(cuts[0]!.droppedRecords >= 2041 - 500);
+
+  // compare: one warning line per cut input, none for the whole one.
+  const cmp = await run([CLI, 'compare', full, cut]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
+  assert.equal(warnings.length, 1, cmp.stderr);
+  assert.match(warnings[0]!, new RegExp(`${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was cut \\(ring buffer full\\): [\\d,]+ earlier call records were dropped; its times cover only the run from \\d+\\.\\d ms on`));
+  assert.ok(!cmp.stderr.includes(`${full} was cut`));
+});
