@@ -55,7 +55,7 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
   for (const { e, self } of selfTimes(mainOf(tf))) trueSelf.set(e.name, Math.max(trueSelf.get(e.name) ?? 0, self));
   assert.equal(trueSelf.size, 3, [...trueSelf.keys()].join());
   const shown = selfTimes(mainOf(tc));
-  assert.ok(shown.length > 100 && shown.length < 500, `${shown.length} slices kept`);
+  assert.ok(shown.length > 100 && shown.length <= 500, `${shown.length} slices kept`);
   for (const { e, self } of shown) {
     assert.ok(self <= trueSelf.get(e.name)! + 1000, `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`);
   }
