@@ -80,3 +80,40 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
   assert.match(warnings[0]!, new RegExp(`${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was cut \\(ring buffer full\\): [\\d,]+ earlier call records were dropped; its times cover only the run from \\d+\\.\\d ms on`));
   assert.ok(!cmp.stderr.includes(`${full} was cut`));
 });
+
+test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'names-'));
+  const LS = '\u2028';
+  fs.writeFileSync(path.join(dir, 'prog.js'), [
+    'const o = {};',
+    'o["evil\\t(/etc/passwd:999)"] = function () { return 1; };', // a real tab in the name
+    'o["evil\\t(/etc/passwd:999)"]();',
+    `const s = "a${LS}b"; // V8 counts the raw U+2028 as a line break`,
+    "function after() { return new Error('x').stack.split('\\n')[1].trim(); }",
+    'console.log(after());',
+    'const n = { ["x\\u2028y"]() { return 2; } }; // a name holding U+2028 must not add a line',
+    'n["x\\u2028y"]();',
+    "function last() { return new Error('y').stack.split('\\n')[1].trim(); }",
+    'console.log(last());',
+    '',
+  ].join('\n'));
+  const out = path.join(dir, 't.json');
+  const [plain, traced] = await Promise.all([run(['prog.js'], dir), run([CLI, 'trace', '-o', out, 'prog.js'], dir)]);
+  assert.equal(plain.code, 0, plain.stderr);
+  // Lines are unchanged by tracing (a column may move where a function starts: see the README).
+  const lines = (text: string) => text.replace(/:(\d+):\d+\)/g, ':$1)');
+  assert.equal(lines(traced.stdout), lines(plain.stdout), 'Error.stack lines');
+  // V8 puts after() on line 6 and last() on line 10 (the U+2028 on line 4 ends a line).
+  assert.match(plain.stdout, /^at after \(.*prog\.js:6:\d+\)\nat last \(.*prog\.js:10:\d+\)\n$/);
+  const events = (JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: { ph: string; name: string; args?: { src?: string } }[] }).traceEvents;
+  const xs = events.filter((e) => e.ph === 'X');
+  const byLine = (prefix: string) => xs.find((e) => e.name.startsWith(prefix));
+  assert.match(byLine('after')!.name, /^after \(prog\.js:6\)$/);
+  assert.match(byLine('last')!.name, /^last \(prog\.js:10\)$/);
+  const evil = xs.find((e) => e.name.includes('evil'))!;
+  assert.ok(evil.name.endsWith(' (prog.js:2)'), evil.name);
+  assert.match(evil.args!.src!, /^prog\.js:2:\d+$/);
+  assert.ok(evil.name.includes('\t'), 'the name is kept as written');
+  const xy = xs.find((e) => e.name.includes('x\u2028y'))!;
+  assert.ok(xy.name.endsWith(' (prog.js:8)'), xy.name);
+});

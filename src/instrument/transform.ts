@@ -21,6 +21,7 @@ import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, output
 import { PROLOGUE_MARK } from './markers.js';
 import { wrapChangesMeaning } from './scope-check.js';
 import { findSerializedFunctions } from './serialized.js';
+import { encodeTableEntry } from '../util/function-table.js';
 
 export type { RawSourceMap } from './maps.js';
 
@@ -85,7 +86,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   const mapComment = findMapComment(source);
   const inputMap = opts.inputMap ?? (mapComment ? decodeDataUrl(mapComment.url) : undefined);
   const mapper = new PositionMapper(inputMap, opts.file);
-  const lines = lineStarts(source);
+  const lines = lineStarts(source, !mapper.hasMap);
 
   let ast: AnyNode;
   try {
@@ -259,7 +260,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   visit(ast, undefined);
 
   if (functions.length > 0) {
-    const table = functions.map((f) => [f.name, f.line, f.col, ...(f.file === moduleFile ? [] : [f.file])].join('\t'));
+    const table = functions.map((f) => encodeTableEntry(f.name, f.line, f.col, f.file === moduleFile ? undefined : f.file));
     const { at, sep } = prologuePosition(ast, source);
     ms.appendLeft(at, sep + prologue(moduleFile, table));
   }
@@ -287,7 +288,15 @@ export { PROLOGUE_MARK } from './markers.js';
  * the module on the first call whenever that is; the prologue registers it at load otherwise.
  */
 function prologue(moduleFile: string, table: string[]): string {
-  return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${JSON.stringify(moduleFile)}, ${JSON.stringify(table)}); return __ss$; } __ss$ ?? __ssi$();`;
+  return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${jsLiteral(moduleFile)}, ${jsLiteral(table)}); return __ss$; } __ss$ ?? __ssi$();`;
+}
+
+/**
+ * JSON as a JavaScript literal that stays on its line: JSON.stringify leaves U+2028/U+2029 raw,
+ * and V8 counts them as line breaks, so a name holding one would move every later line.
+ */
+function jsLiteral(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 /** Where the module prologue goes: after a hashbang line and the directive prologue. */
@@ -307,10 +316,15 @@ function prologuePosition(ast: AnyNode, source: string): { at: number; sep: stri
   return { at, sep };
 }
 
-/** Offsets where each line starts ('\n' line breaks, like source maps and magic-string). */
-function lineStarts(source: string): number[] {
+/**
+ * Offsets where each line starts. `asV8`: lines end where V8 ends them for Error.stack and the
+ * profiler (every ECMAScript line terminator: \n, \r\n, a lone \r, U+2028, U+2029), so a plain
+ * script's positions agree with V8's; otherwise at '\n' only, as source maps (and magic-string) count.
+ */
+function lineStarts(source: string, asV8: boolean): number[] {
   const starts = [0];
-  for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  const re = asV8 ? /\r\n?|[\n\u2028\u2029]/g : /\n/g;
+  for (let m = re.exec(source); m; m = re.exec(source)) starts.push(m.index + m[0].length);
   return starts;
 }
 

@@ -50,7 +50,8 @@ export interface Runtime {
    * Register a module's function table; returns the base id. `file` is the original source file
    * (absolute path or URL; for TypeScript the .ts file). Entries are "name\tline\tcol" (1-based
    * line, 0-based col, in original source positions after source maps), or "name\tline\tcol\tfile"
-   * when a function maps to another original file than `file` (bundles).
+   * when a function maps to another original file than `file` (bundles); a tab or backslash
+   * inside a name or file is written as backslash + "t" or two backslashes (util/function-table.ts).
    */
   reg(file: string, fns: string[]): number;
   /**

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
+import { decodeTableEntry } from '../util/function-table.js';
 import { RECORD_STRIDE, RecordKind, type NodeEvent, type ThreadRecording } from './recording.js';
 
 export interface RecorderOptions {
@@ -153,8 +154,8 @@ export class Recorder implements Runtime {
     const base = this.functions.length;
     const shown = this.display(file);
     for (const entry of fns) {
-      const [name = '', line = '0', col = '0', other] = entry.split('\t');
-      this.functions.push({ name, file: other ? this.display(other) : shown, line: Number(line) || 0, col: Number(col) || 0 });
+      const { name, line, col, file } = decodeTableEntry(entry);
+      this.functions.push({ name, file: file ? this.display(file) : shown, line, col });
     }
     if (this.listener) {
       try { this.listener.functionsAdded(base, this.functions.slice(base)); } catch { /* the ring stays readable locally */ }
