@@ -117,3 +117,33 @@ test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', 
   const xy = xs.find((e) => e.name.includes('x\u2028y'))!;
   assert.ok(xy.name.endsWith(' (prog.js:8)'), xy.name);
 });
+
+interface GcEvent { ph: string; name: string; cat?: string; ts: number; dur?: number }
+const traceEvents = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: GcEvent[] }).traceEvents;
+
+test('GC: none caused by the tracer\'s start; kept when a synchronous program ends with process.exit()', async () => {
+  const natural = path.join(tmp, 'gc-natural.json'), exited = path.join(tmp, 'gc-exit.json');
+  const [a, b] = await Promise.all([
+    run([CLI, 'trace', '-o', natural, 'fixtures/trace/gc-start.cjs']),
+    run([CLI, 'trace', '-o', exited, 'fixtures/trace/gc-start.cjs', 'exit']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  for (const file of [natural, exited]) {
+    const events = traceEvents(file);
+    const main = events.find((e) => e.ph === 'X' && e.name.startsWith('main ('))!;
+    assert.ok(main, `${file}: main() traced`);
+    const gcs = events.filter((e) => e.cat === 'gc');
+    assert.ok(gcs.length >= 1, `${file}: ${gcs.length} GC events`);
+    const early = gcs.filter((e) => e.name === 'GC (major)' && e.ts < main.ts);
+    assert.deepEqual(early, [], `${file}: a major GC before the program's first call`);
+  }
+  // Node never delivered the exiting run's pauses: they are counted, with their total, and said to
+  // have no time (an instant after the program's last call), not drawn at made-up times.
+  const untimed = traceEvents(exited).filter((e) => e.cat === 'gc' && e.ph === 'I');
+  assert.equal(untimed.length, 1);
+  const m = /^(\d+) GC pauses \((\d+\.\d) ms\) without a time: Node had not reported them when the program ended$/.exec(untimed[0]!.name);
+  assert.ok(m, untimed[0]!.name);
+  const drawn = traceEvents(exited).filter((e) => e.cat === 'gc' && e.ph === 'X').length;
+  assert.ok(Number(m[1]) + drawn >= 3 && Number(m[2]) > 0, untimed[0]!.name);
+});
