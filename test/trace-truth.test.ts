@@ -147,3 +147,14 @@ test('GC: none caused by the tracer\'s start; kept when a synchronous program en
   const drawn = traceEvents(exited).filter((e) => e.cat === 'gc' && e.ph === 'X').length;
   assert.ok(Number(m[1]) + drawn >= 3 && Number(m[2]) > 0, untimed[0]!.name);
 });
+
+test('an uncaught error on the first line: Node prints the program\'s own line, not the instrumented one', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'first-'));
+  fs.writeFileSync(path.join(dir, 'first.mjs'), 'const value = globalThis.missing.field;\nexport function helper() { return value; }\n');
+  const [plain, traced] = await Promise.all([run(['first.mjs'], dir), run([CLI, 'trace', '-o', 't.json', 'first.mjs'], dir)]);
+  assert.equal(plain.code, 1);
+  assert.equal(traced.code, 1);
+  const excerpt = (r: Run) => r.stderr.split('\n').slice(0, 3).join('\n');
+  assert.match(excerpt(plain), /first\.mjs:1\nconst value = globalThis\.missing\.field;\n +\^/);
+  assert.equal(excerpt(traced), excerpt(plain));
+});

@@ -3,8 +3,9 @@
  * documented in src/recorder/runtime-api.ts, without changing what the program does.
  *
  * Rules that keep the program identical:
- * - Only insert text, never move it, and never insert a newline: every original token stays on
- *   its line, so line numbers in stack traces are unchanged even without source maps.
+ * - Only insert text, never move it, and never insert a newline inside the code (the module
+ *   prologue goes on a line of its own after it): every original token stays on its line, so line
+ *   numbers in stack traces are unchanged even without source maps.
  * - Parameters are untouched (function `length`, defaults, destructuring), and the hooks go after
  *   the function's own directive prologue, so `'use strict'` stays a directive.
  * - Awaited and yielded values pass through `su()` / `re()` unchanged: no extra promise, no
@@ -142,7 +143,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
   function wrapFunction(fn: AnyNode, ctx: FnContext): void {
     const k: number = fn.__k;
-    // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before its module's first line)
+    // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before the prologue's line has)
     const open = ctx.kind === 0
       ? `const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + ${k}); try {`
       : `const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
@@ -261,8 +262,9 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
   if (functions.length > 0) {
     const table = functions.map((f) => encodeTableEntry(f.name, f.line, f.col, f.file === moduleFile ? undefined : f.file));
-    const { at, sep } = prologuePosition(ast, source);
-    ms.appendLeft(at, sep + prologue(moduleFile, table));
+    // On a line of its own after the code: every original line stays as written, so the source
+    // line Node prints under an uncaught error is the program's own (hoisting makes it work there).
+    ms.appendLeft(source.length, '\n' + prologue(moduleFile, table));
   }
 
   // the input's map comment is replaced by ours
@@ -279,13 +281,13 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 export { PROLOGUE_MARK } from './markers.js';
 
 /**
- * The module prologue: registers the function table and binds `__ss$` (the runtime) and `__ssb$`
- * (the base id). Not a plain `const __ss$ = ...` line, because a module's hoisted functions can be
- * called before its first line runs: in an ES module cycle (`a` imports `b`, `b` imports `a` and
- * calls `a`'s function declaration while evaluating), a `const` would still be in its temporal
- * dead zone and the call would throw. `var` bindings and function declarations exist from module
- * instantiation, so every wrapped function enters through `(__ss$ ?? __ssi$())`, which registers
- * the module on the first call whenever that is; the prologue registers it at load otherwise.
+ * The module prologue (written after the module's last line): registers the function table and
+ * binds `__ss$` (the runtime) and `__ssb$` (the base id). `var` bindings and function declarations
+ * exist from module instantiation, wherever they are written, so every wrapped function enters
+ * through `(__ss$ ?? __ssi$())`, which registers the module on the first call whenever that is:
+ * before the module's body has run (an ES module cycle: `a` imports `b`, `b` imports `a` and calls
+ * `a`'s function declaration while evaluating), or while it runs; the prologue's last statement
+ * registers a module none of whose functions ran.
  */
 function prologue(moduleFile: string, table: string[]): string {
   return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${jsLiteral(moduleFile)}, ${jsLiteral(table)}); return __ss$; } __ss$ ?? __ssi$();`;
@@ -297,23 +299,6 @@ function prologue(moduleFile: string, table: string[]): string {
  */
 function jsLiteral(value: unknown): string {
   return JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
-}
-
-/** Where the module prologue goes: after a hashbang line and the directive prologue. */
-function prologuePosition(ast: AnyNode, source: string): { at: number; sep: string } {
-  let at = 0;
-  let sep = '';
-  if (source.startsWith('#!')) {
-    const nl = source.indexOf('\n');
-    at = nl < 0 ? source.length : nl + 1;
-    if (nl < 0) sep = '\n'; // a file that is only a hashbang: the one place we must add a line
-  }
-  for (const stmt of ast.body as AnyNode[]) {
-    if (stmt.directive === undefined) break;
-    at = stmt.end;
-    sep = source[stmt.end - 1] === ';' ? ' ' : '; ';
-  }
-  return { at, sep };
 }
 
 /**

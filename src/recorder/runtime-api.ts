@@ -4,8 +4,8 @@
  * The instrumenter (src/instrument) rewrites every function of a target module to call these
  * methods; the recorder (src/recorder) implements them. The object lives on
  * `globalThis.__stackscope` (installed by the preload before any target module runs), and each
- * instrumented module starts with a prologue (after a hashbang and directive prologue) that
- * registers the module's function table the first time it is needed:
+ * instrumented module ends with a prologue (on a line of its own after the code, so no original
+ * line changes) that registers the module's function table the first time it is needed:
  *
  *   var __ss$, __ssb$; function __ssi$() { __ss$ = globalThis.__stackscope;
  *     __ssb$ = __ss$.reg(file, ["name\tline\tcol", ...]); return __ss$; } __ss$ ?? __ssi$();
