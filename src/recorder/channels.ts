@@ -221,15 +221,16 @@ function attachGc(rec: Recorder, undo: Array<() => void>): void {
 }
 
 /**
- * Moves GC entries still queued in the observer into the recorder (call before a snapshot), and
- * reports the pauses Node never delivered: one instant at `now` on the GC track with their number,
- * kinds and total duration, since when each happened is unknown.
+ * Moves GC entries still queued in the observer into the recorder (call before a snapshot). At the
+ * thread's end (`atEnd`) it also reports the pauses Node never delivered: one instant at `now` on
+ * the GC track with their number, kinds and total duration, since when each happened is unknown.
+ * (Mid-run they are only late: Node delivers them at its next event-loop turn.)
  */
-export function flushGc(): void {
+export function flushGc(atEnd = false): void {
   try {
     if (gcObserver) addGcEntries(gcObserver.takeRecords());
     const rec = gcRecorder;
-    if (!rec || gcUndelivered.length === 0) return;
+    if (!atEnd || !rec || gcUndelivered.length === 0) return;
     const lost = gcUndelivered;
     gcUndelivered = [];
     const byKind: Record<string, number> = {};
