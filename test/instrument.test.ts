@@ -260,7 +260,8 @@ test('no line moves: every original line keeps its number', () => {
     const firstToken = /[\w$]+/.exec(line)?.[0] ?? '';
     assert.ok(lines[i]!.includes(firstToken), `line ${i + 1} still holds ${firstToken}`);
   });
-  assert.equal(lines.length, src.split('\n').length + 1); // + the map comment
+  assert.equal(lines.length, src.split('\n').length + 2); // + the module prologue's own line and the map comment
+  assert.match(lines.at(-2)!, /^var __ss\$, __ssb\$;/);
 });
 
 test('parse errors throw a typed error with the position', () => {
@@ -268,11 +269,12 @@ test('parse errors throw a typed error with the position', () => {
     (e: unknown) => e instanceof InstrumentSyntaxError && e.line === 2 && e.column === 9 && e.file === '/x.js');
 });
 
-test('ESM: module prologue, hashbang and top-level await untouched', async () => {
+test('ESM: module prologue after the code, hashbang and top-level await untouched', async () => {
   const src = '#!/usr/bin/env node\nexport const x = await Promise.resolve(1);\nexport function f() { return x + 1 }\n';
   const stub = installStub();
   const out = instrument(src, { file: 'file:///virtual/m.mjs', format: 'module', composeMaps: false });
-  assert.ok(out.code.startsWith('#!/usr/bin/env node\nvar __ss$'));
+  assert.ok(out.code.startsWith('#!/usr/bin/env node\nexport const x = await Promise.resolve(1);\n'), out.code);
+  assert.match(out.code.split('\n')[4]!, /^var __ss\$/);
   const mod = await import('data:text/javascript,' + encodeURIComponent(out.code.replace(/^#!.*/, '')));
   assert.equal(mod.f(), 2);
   assert.equal(stub.calls('f'), 1);

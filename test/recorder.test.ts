@@ -87,6 +87,25 @@ test('ring overflow keeps the newest records and counts drops', () => {
   assert.equal(rec.snapshot().dropped, 0);
 });
 
+test('the ring grows as calls come, keeps every record while it grows, then wraps at its capacity', () => {
+  const rec = new Recorder({ capacity: 300_000 });
+  const kept = () => {
+    const ids = records(rec.snapshot()).map((r) => r.id);
+    return { count: ids.length, first: ids[0], last: ids.at(-1), ordered: ids.every((id, k) => k === 0 || id === ids[k - 1]! + 1) };
+  };
+  let i = 0;
+  const callsUpTo = (n: number) => { for (; i < n; i++) { const t = rec.en(); rec.ex(i, t); } };
+  callsUpTo(100_000); // beyond the first allocation
+  assert.deepEqual(kept(), { count: 100_000, first: 0, last: 99_999, ordered: true });
+  callsUpTo(300_000); // exactly full
+  assert.deepEqual(kept(), { count: 300_000, first: 0, last: 299_999, ordered: true });
+  assert.equal(rec.dropped, 0);
+  callsUpTo(450_000); // wrapped
+  assert.deepEqual(kept(), { count: 300_000, first: 150_000, last: 449_999, ordered: true });
+  assert.equal(rec.dropped, 150_000);
+  assert.equal(rec.capacity, 300_000);
+});
+
 test('min-duration and max-depth filters apply at exit', () => {
   const rec = new Recorder({ capacity: 100, minDurationUs: 20_000, maxDepth: 2 });
   const call = (id: number, us: number, body?: () => void) => { const t = rec.en(); try { busy(us); body?.(); } finally { rec.ex(id, t); } };

@@ -201,9 +201,10 @@ test('clocks: threads aligned by timeOrigin, shiftUs moves a process, ns precisi
 
 test('truncated recordings: orphans, lifetimes without segments, lost first segments', async () => {
   const t = new SynthThread();
-  const P = t.fn('parent', 1), c = t.fn('child', 2), A = t.fn('fetchAll', 3), L = t.fn('lonely', 4);
+  const P = t.fn('parent', 1), c = t.fn('child', 2), A = t.fn('fetchAll', 3), L = t.fn('lonely', 4), o = t.fn('orphan', 5);
   t.dropped = 1234;
-  t.call(c, 10, 12, 3) // its parents were dropped
+  t.call(c, 10, 12, 3) // the oldest kept record: its own children may be the dropped ones, so it is not drawn
+    .call(o, 13, 13.5, 3) // its parents were dropped
     .seg(A, 7, 20, 21).seg(A, 7, 30, 31).life(A, 7, 5, 31) // call started before the kept window
     .life(L, 8, 14, 40) // no segment kept
     .seg(P, 9, 50, 51); // still pending at the dump: no lifetime
@@ -211,14 +212,56 @@ test('truncated recordings: orphans, lifetimes without segments, lost first segm
   assert.equal(tr.dropped, 0);
   assert.equal(tr.result.droppedRecords, 1234);
   const m = track(tr, 'main');
-  assert.equal(m.entries.filter((e) => e.ph === 'I' && /1234 older records dropped/.test(e.name)).length, 1);
+  assert.equal(m.entries.filter((e) => e.ph === 'I' && /^1,235 earlier call records dropped/.test(e.name)).length, 1);
   assert.deepEqual(m.entries.filter((e) => e.ph === 'X').map((e) => e.name), [
-    'child (app.js:2)', 'resumed: fetchAll (app.js:3)', 'resumed: fetchAll (app.js:3)', 'parent (app.js:1)',
+    'orphan (app.js:5)', 'resumed: fetchAll (app.js:3)', 'resumed: fetchAll (app.js:3)', 'parent (app.js:1)',
   ]);
   const lanes = tr.tracks.filter((x) => x.threadName?.startsWith('async')).flatMap((x) => x.entries.map((e) => e.name)).sort();
   assert.deepEqual(lanes, ['fetchAll (app.js:3)', 'lonely (app.js:4)']);
   assert.equal(tr.metadata.droppedRecords, 1234);
   assert.deepEqual(tr.metadata.dropped, [{ pid: 1, tid: 0, thread: 'main', records: 1234, nodeEvents: 0 }]);
+});
+
+test('ring overflow: calls running at the cut start there, flagged; an instant marks where data is complete', async () => {
+  // outer(0–100) → mid(0–60) → span(2–58), mid(60–100); leaves of 5 µs every 10 µs under both
+  // mids; the ring kept what ended at 47 or later.
+  const t = new SynthThread();
+  const O = t.fn('outer', 1), M = t.fn('mid', 2), L = t.fn('leaf', 3), S = t.span('phase');
+  t.call(O, 0, 100).call(M, 0, 60, 1).call(M, 60, 100, 1).spanRec(S, 2, 58, 2);
+  for (let s = 0; s < 100; s += 10) t.call(L, s + 2, s + 7, 3);
+  const full = t.build();
+  const keep = (r: number) => full.records[r * 5 + 2]! >= 47; // first kept: the leaf ending at 47
+  const kept = [...Array(full.count).keys()].filter(keep);
+  const records = new Float64Array(kept.length * 5);
+  kept.forEach((r, k) => records.set(full.records.subarray(r * 5, r * 5 + 5), k * 5));
+  const cutRec = { ...full, records, count: kept.length, dropped: full.count - kept.length };
+  const file = path.join(tmp, `t${seq++}.json`);
+  const result = writeTrace(file, [{ pid: 1, name: 'p', threads: [{ ...cutRec, pid: 1 }] }]);
+  const tr = await parseWithDevTools(file);
+  const m = track(tr, 'main');
+  const xs = m.entries.filter((e) => e.ph === 'X');
+  // Trace times start at 1 = the earliest drawn start, which is the cut (47).
+  const instant = m.entries.find((e) => e.ph === 'I')!;
+  assert.match(instant.name, /^5 earlier call records dropped \(ring buffer full\): complete from here$/);
+  assert.equal(instant.ts, 1);
+  assert.deepEqual(result.cuts, [{ pid: 1, tid: 0, thread: 'main', droppedRecords: 5, completeFrom: 1, clippedSlices: 3 }]);
+  assert.deepEqual(tr.metadata.cut, result.cuts);
+  const byName = (n: string) => xs.filter((e) => e.name.startsWith(n));
+  assert.deepEqual(byName('outer').map((e) => [e.ts, e.dur]), [[1, 53]]);
+  assert.deepEqual(byName('mid').map((e) => [e.ts, e.dur]), [[1, 13], [14, 40]]);
+  assert.deepEqual(byName('phase').map((e) => [e.ts, e.dur]), [[1, 11]]);
+  for (const e of [...byName('outer'), byName('mid')[0]!, ...byName('phase')]) {
+    assert.match(String(e.args?.truncated), /^began \d+\.\d{3} ms before the ring-buffer cut/, e.name);
+  }
+  assert.equal(byName('mid')[1]!.args?.truncated, undefined, 'a call that began after the cut is whole');
+  assert.equal(byName('leaf').length, 5, 'leaves ending after the cut, not the one ending at the cut itself');
+  // No made-up self time: each clipped call's self time is its own time after the cut (mid:
+  // 2 µs of the first's 4, all 20 of the second's), none of the dropped leaves' time.
+  const { traceTimes } = await import('../src/compare/load.js');
+  const times = traceTimes(file, JSON.parse(fs.readFileSync(file, 'utf8')).traceEvents);
+  assert.equal(times.functions.get('outer (app.js:1)')!.self, 0);
+  assert.equal(times.functions.get('mid (app.js:2)')!.self, 22);
+  assert.equal(times.functions.get('phase')!.self, 6);
 });
 
 test('metadata: version, drops and the caller\'s own fields', async () => {

@@ -70,9 +70,9 @@ test('the summary says when a trace is too big for DevTools, with the flags that
   const base: TraceResult = { exitCode: 0, signal: null, tracePath: '/t/trace.json', events: 1000, bytes: 90_000, dropped: 0, threads: 1 };
   const small = summaryLines(base).join('\n');
   assert.doesNotMatch(small, /larger than DevTools/);
-  assert.match(small, /1,000 events, 87\.9 KB, 1 thread/);
+  assert.match(small, /1,000 events, 87\.9 KiB, 1 thread/);
   for (const big of [{ ...base, events: LARGE_TRACE_EVENTS + 1 }, { ...base, bytes: LARGE_TRACE_BYTES + 1 }]) {
     const text = summaryLines(big).join('\n');
-    assert.match(text, /larger than DevTools opens comfortably \(~1M events or ~500 MB\).*--min-duration.*--max-depth/);
+    assert.match(text, /larger than DevTools opens comfortably \(~1M events or ~500 MiB\).*--min-duration.*--max-depth/);
   }
 });

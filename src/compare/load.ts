@@ -147,7 +147,7 @@ function processesIn(events: TraceEvent[]): { pid: number; name: string | undefi
  * Keeps the events of one process, chosen by name or pid (a bench's compare.trace.json holds one
  * process per strategy; without a choice their times add up, which compares nothing).
  */
-function pickProcess(file: string, events: TraceEvent[], want: string): { events: TraceEvent[]; label: string } {
+function pickProcess(file: string, events: TraceEvent[], want: string): { events: TraceEvent[]; label: string; pid: number } {
   const all = processesIn(events);
   const named = all.filter((p) => p.name === want);
   if (named.length > 1) throw new UserError(`${file}: ${named.length} processes are named "${want}" (pids ${named.map((p) => p.pid).join(', ')}): give a pid`);
@@ -155,12 +155,31 @@ function pickProcess(file: string, events: TraceEvent[], want: string): { events
   if (!hit) {
     throw new UserError(`${file}: no process "${want}" (the trace has: ${all.map((p) => p.label).join(', ') || 'none'})`);
   }
-  return { events: events.filter((e) => e.pid === hit.pid), label: hit.label };
+  return { events: events.filter((e) => e.pid === hit.pid), label: hit.label, pid: hit.pid };
 }
 
 export interface LoadOptions {
   /** traces only: compare this process (name or pid) instead of all of them added up */
   process?: string;
+  /** where a warning about the input goes (one line each; default: stderr) */
+  warn?: (line: string) => void;
+}
+
+/**
+ * A trace whose ring buffer overflowed covers only part of the run (the tracer records where in
+ * `metadata.cut`; older traces only count `droppedRecords`): said once, since every time compared
+ * from it is a time of that part.
+ */
+function warnIfCut(file: string, metadata: unknown, pid: number | undefined, warn: (line: string) => void): void {
+  const md = (metadata ?? {}) as { cut?: { pid?: number; droppedRecords?: number; completeFrom?: number }[]; droppedRecords?: number };
+  const cuts = Array.isArray(md.cut) ? md.cut.filter((c) => pid === undefined || c.pid === pid) : [];
+  if (cuts.length > 0) {
+    const lost = cuts.reduce((n, c) => n + (Number(c.droppedRecords) || 0), 0);
+    const from = Math.max(...cuts.map((c) => Number(c.completeFrom) || 0));
+    warn(`stackscope: warning: ${file} was cut (ring buffer full): ${lost.toLocaleString('en-US')} earlier call records were dropped; its times cover only the run from ${(from / 1000).toFixed(1)} ms on`);
+  } else if (!Array.isArray(md.cut) && Number(md.droppedRecords) > 0) {
+    warn(`stackscope: warning: ${file} was cut (ring buffer full): ${Number(md.droppedRecords).toLocaleString('en-US')} earlier call records were dropped; its times cover only the end of the run`);
+  }
 }
 
 /** Reads any of the three formats, telling them apart by content rather than by extension. */
@@ -183,6 +202,7 @@ export function loadProfile(file: string, opts: LoadOptions = {}): ProfileTimes 
     const allEvents = Array.isArray(data) ? (data as TraceEvent[]) : Array.isArray(obj.traceEvents) ? (obj.traceEvents as TraceEvent[]) : undefined;
     if (allEvents) {
       const picked = opts.process === undefined ? undefined : pickProcess(file, allEvents, opts.process);
+      if (!Array.isArray(data)) warnIfCut(file, obj.metadata, picked?.pid, opts.warn ?? ((line) => process.stderr.write(line + '\n')));
       const events = picked?.events ?? allEvents;
       const which = picked ? { process: picked.label, processes: [picked.label] } : { processes: processesIn(allEvents).map((p) => p.label) };
       // A sampled trace: its only slice covers the profile; the samples are the data.

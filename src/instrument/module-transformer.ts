@@ -42,12 +42,14 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
     try { fs.writeSync(2, `stackscope: cannot instrument ${what} (loaded untraced)\n`); } catch { /* no stderr */ }
   }
 
+  // Part of the cache key: code cached before the function table's escaping was added is not reused.
+  const TABLE_FORMAT = 'table-escaped';
   return (source, file, format) => {
     if (!inScope(file)) return source;
     if (source.includes(PROLOGUE_MARK)) return source; // already ours
     try {
       const external = readExternalMap(source, file);
-      const key = cache?.key([settings.version, file, format, String(settings.composeMaps), external?.text, source]);
+      const key = cache?.key([settings.version, TABLE_FORMAT, file, format, String(settings.composeMaps), external?.text, source]);
       const hit = key ? cache!.get(key) : undefined;
       if (hit !== undefined) return hit;
       const { code } = loadTransform().instrument(source, { file, format, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' });

@@ -3,8 +3,9 @@
  * documented in src/recorder/runtime-api.ts, without changing what the program does.
  *
  * Rules that keep the program identical:
- * - Only insert text, never move it, and never insert a newline: every original token stays on
- *   its line, so line numbers in stack traces are unchanged even without source maps.
+ * - Only insert text, never move it, and never insert a newline inside the code (the module
+ *   prologue goes on a line of its own after it): every original token stays on its line, so line
+ *   numbers in stack traces are unchanged even without source maps.
  * - Parameters are untouched (function `length`, defaults, destructuring), and the hooks go after
  *   the function's own directive prologue, so `'use strict'` stays a directive.
  * - Awaited and yielded values pass through `su()` / `re()` unchanged: no extra promise, no
@@ -21,6 +22,7 @@ import { PositionMapper, decodeDataUrl, findMapComment, inlineMapComment, output
 import { PROLOGUE_MARK } from './markers.js';
 import { wrapChangesMeaning } from './scope-check.js';
 import { findSerializedFunctions } from './serialized.js';
+import { encodeTableEntry } from '../util/function-table.js';
 
 export type { RawSourceMap } from './maps.js';
 
@@ -85,7 +87,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   const mapComment = findMapComment(source);
   const inputMap = opts.inputMap ?? (mapComment ? decodeDataUrl(mapComment.url) : undefined);
   const mapper = new PositionMapper(inputMap, opts.file);
-  const lines = lineStarts(source);
+  const lines = lineStarts(source, !mapper.hasMap);
 
   let ast: AnyNode;
   try {
@@ -141,7 +143,7 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
   function wrapFunction(fn: AnyNode, ctx: FnContext): void {
     const k: number = fn.__k;
-    // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before its module's first line)
+    // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before the prologue's line has)
     const open = ctx.kind === 0
       ? `const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + ${k}); try {`
       : `const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
@@ -259,9 +261,10 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   visit(ast, undefined);
 
   if (functions.length > 0) {
-    const table = functions.map((f) => [f.name, f.line, f.col, ...(f.file === moduleFile ? [] : [f.file])].join('\t'));
-    const { at, sep } = prologuePosition(ast, source);
-    ms.appendLeft(at, sep + prologue(moduleFile, table));
+    const table = functions.map((f) => encodeTableEntry(f.name, f.line, f.col, f.file === moduleFile ? undefined : f.file));
+    // On a line of its own after the code: every original line stays as written, so the source
+    // line Node prints under an uncaught error is the program's own (hoisting makes it work there).
+    ms.appendLeft(source.length, '\n' + prologue(moduleFile, table));
   }
 
   // the input's map comment is replaced by ours
@@ -278,39 +281,35 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 export { PROLOGUE_MARK } from './markers.js';
 
 /**
- * The module prologue: registers the function table and binds `__ss$` (the runtime) and `__ssb$`
- * (the base id). Not a plain `const __ss$ = ...` line, because a module's hoisted functions can be
- * called before its first line runs: in an ES module cycle (`a` imports `b`, `b` imports `a` and
- * calls `a`'s function declaration while evaluating), a `const` would still be in its temporal
- * dead zone and the call would throw. `var` bindings and function declarations exist from module
- * instantiation, so every wrapped function enters through `(__ss$ ?? __ssi$())`, which registers
- * the module on the first call whenever that is; the prologue registers it at load otherwise.
+ * The module prologue (written after the module's last line): registers the function table and
+ * binds `__ss$` (the runtime) and `__ssb$` (the base id). `var` bindings and function declarations
+ * exist from module instantiation, wherever they are written, so every wrapped function enters
+ * through `(__ss$ ?? __ssi$())`, which registers the module on the first call whenever that is:
+ * before the module's body has run (an ES module cycle: `a` imports `b`, `b` imports `a` and calls
+ * `a`'s function declaration while evaluating), or while it runs; the prologue's last statement
+ * registers a module none of whose functions ran.
  */
 function prologue(moduleFile: string, table: string[]): string {
-  return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${JSON.stringify(moduleFile)}, ${JSON.stringify(table)}); return __ss$; } __ss$ ?? __ssi$();`;
+  return `${PROLOGUE_MARK} __ss$ = globalThis.__stackscope; __ssb$ = __ss$.reg(${jsLiteral(moduleFile)}, ${jsLiteral(table)}); return __ss$; } __ss$ ?? __ssi$();`;
 }
 
-/** Where the module prologue goes: after a hashbang line and the directive prologue. */
-function prologuePosition(ast: AnyNode, source: string): { at: number; sep: string } {
-  let at = 0;
-  let sep = '';
-  if (source.startsWith('#!')) {
-    const nl = source.indexOf('\n');
-    at = nl < 0 ? source.length : nl + 1;
-    if (nl < 0) sep = '\n'; // a file that is only a hashbang: the one place we must add a line
-  }
-  for (const stmt of ast.body as AnyNode[]) {
-    if (stmt.directive === undefined) break;
-    at = stmt.end;
-    sep = source[stmt.end - 1] === ';' ? ' ' : '; ';
-  }
-  return { at, sep };
+/**
+ * JSON as a JavaScript literal that stays on its line: JSON.stringify leaves U+2028/U+2029 raw,
+ * and V8 counts them as line breaks, so a name holding one would move every later line.
+ */
+function jsLiteral(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
-/** Offsets where each line starts ('\n' line breaks, like source maps and magic-string). */
-function lineStarts(source: string): number[] {
+/**
+ * Offsets where each line starts. `asV8`: lines end where V8 ends them for Error.stack and the
+ * profiler (every ECMAScript line terminator: \n, \r\n, a lone \r, U+2028, U+2029), so a plain
+ * script's positions agree with V8's; otherwise at '\n' only, as source maps (and magic-string) count.
+ */
+function lineStarts(source: string, asV8: boolean): number[] {
   const starts = [0];
-  for (let i = source.indexOf('\n'); i >= 0; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  const re = asV8 ? /\r\n?|[\n\u2028\u2029]/g : /\n/g;
+  for (let m = re.exec(source); m; m = re.exec(source)) starts.push(m.index + m[0].length);
   return starts;
 }
 

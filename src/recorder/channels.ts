@@ -7,6 +7,7 @@
  * Every subscriber is wrapped by `guard`: a failure in the profiler must never reach the program.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
+import v8 from 'node:v8';
 import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import type { Recorder } from './runtime.js';
 import { SPAN_CHANNEL, isThenable, type SpanContext } from './span.js';
@@ -161,9 +162,31 @@ const GC_KINDS: Record<number, string> = {
   [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
 };
 
-/** GC pauses as slices. Entries arrive asynchronously, so `flushGc` drains them before a dump. */
+/**
+ * GC pauses as slices. Node hands GC entries to observers only from its event loop, so the pauses
+ * of a synchronous stretch that ends the process (process.exit() from synchronous code, as tsc
+ * does) never arrive, and nothing can tell when they happened. V8's GC profiler sees every pause
+ * as it ends (kind and duration, no time): it is kept running to count the pauses Node has not
+ * delivered, so at the dump they are reported as what they are, pauses without a time.
+ */
 let gcObserver: PerformanceObserver | undefined;
 let gcRecorder: Recorder | undefined;
+let gcProfiler: v8.GCProfiler | undefined;
+/** pauses the GC profiler saw whose entries Node has not delivered yet (oldest first) */
+let gcUndelivered: { kind: string; us: number }[] = [];
+
+const PROFILER_KINDS: Record<string, string> = {
+  Scavenge: 'minor', MinorMarkCompact: 'minor', MinorMarkSweep: 'minor', MarkSweepCompact: 'major',
+  IncrementalMarking: 'incremental', ProcessWeakCallbacks: 'weak callbacks',
+};
+
+/** Moves what the GC profiler saw since the last call into gcUndelivered; the profiler restarts empty. */
+function collectProfiled(): void {
+  if (!gcProfiler) return;
+  const out = gcProfiler.stop() as { statistics?: { gcType?: string; cost?: number }[] } | undefined;
+  gcProfiler.start();
+  for (const s of out?.statistics ?? []) gcUndelivered.push({ kind: PROFILER_KINDS[s.gcType ?? ''] ?? 'other', us: Number(s.cost) || 0 });
+}
 
 function addGcEntries(entries: PerformanceEntry[]): void {
   const rec = gcRecorder;
@@ -172,6 +195,9 @@ function addGcEntries(entries: PerformanceEntry[]): void {
     const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0;
     rec.addNodeEvent({ ph: 'X', name: `GC (${GC_KINDS[kind] ?? 'other'})`, cat: 'gc', ts: e.startTime * 1000, dur: e.duration * 1000 });
   }
+  // Delivered entries are the oldest pauses the profiler saw (both in the order GCs happened).
+  collectProfiled();
+  gcUndelivered.splice(0, entries.length);
 }
 
 function attachGc(rec: Recorder, undo: Array<() => void>): void {
@@ -179,15 +205,45 @@ function attachGc(rec: Recorder, undo: Array<() => void>): void {
   const obs = new PerformanceObserver(guard((list) => addGcEntries(list.getEntries())));
   obs.observe({ entryTypes: ['gc'] });
   gcObserver = obs;
+  try {
+    gcProfiler = new v8.GCProfiler();
+    gcProfiler.start();
+  } catch {
+    gcProfiler = undefined; // delivered pauses are still recorded
+  }
   undo.push(() => {
     obs.disconnect();
     if (gcObserver === obs) gcObserver = undefined;
+    try { gcProfiler?.stop(); } catch { /* already stopped */ }
+    gcProfiler = undefined;
+    gcUndelivered = [];
   });
 }
 
-/** Moves GC entries still queued in the observer into the recorder (call before a snapshot). */
-export function flushGc(): void {
+/**
+ * Moves GC entries still queued in the observer into the recorder (call before a snapshot). At the
+ * thread's end (`atEnd`) it also reports the pauses Node never delivered: one instant at `now` on
+ * the GC track with their number, kinds and total duration, since when each happened is unknown.
+ * (Mid-run they are only late: Node delivers them at its next event-loop turn.)
+ */
+export function flushGc(atEnd = false): void {
   try {
     if (gcObserver) addGcEntries(gcObserver.takeRecords());
+    const rec = gcRecorder;
+    if (!atEnd || !rec || gcUndelivered.length === 0) return;
+    const lost = gcUndelivered;
+    gcUndelivered = [];
+    const byKind: Record<string, number> = {};
+    let us = 0;
+    for (const g of lost) {
+      byKind[g.kind] = (byKind[g.kind] ?? 0) + 1;
+      us += g.us;
+    }
+    const ms = (us / 1000).toFixed(1);
+    rec.addNodeEvent({
+      ph: 'I', cat: 'gc', ts: rec.nowUs(),
+      name: `${lost.length} GC pauses (${ms} ms) without a time: Node had not reported them when the program ended`,
+      args: { pauses: lost.length, totalMs: Number(ms), byKind, note: 'seen by V8\'s GC profiler, which gives each pause\'s kind and duration but not when it happened' },
+    });
   } catch { /* best effort */ }
 }

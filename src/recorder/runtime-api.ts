@@ -4,8 +4,8 @@
  * The instrumenter (src/instrument) rewrites every function of a target module to call these
  * methods; the recorder (src/recorder) implements them. The object lives on
  * `globalThis.__stackscope` (installed by the preload before any target module runs), and each
- * instrumented module starts with a prologue (after a hashbang and directive prologue) that
- * registers the module's function table the first time it is needed:
+ * instrumented module ends with a prologue (on a line of its own after the code, so no original
+ * line changes) that registers the module's function table the first time it is needed:
  *
  *   var __ss$, __ssb$; function __ssi$() { __ss$ = globalThis.__stackscope;
  *     __ssb$ = __ss$.reg(file, ["name\tline\tcol", ...]); return __ss$; } __ss$ ?? __ssi$();
@@ -50,7 +50,8 @@ export interface Runtime {
    * Register a module's function table; returns the base id. `file` is the original source file
    * (absolute path or URL; for TypeScript the .ts file). Entries are "name\tline\tcol" (1-based
    * line, 0-based col, in original source positions after source maps), or "name\tline\tcol\tfile"
-   * when a function maps to another original file than `file` (bundles).
+   * when a function maps to another original file than `file` (bundles); a tab or backslash
+   * inside a name or file is written as backslash + "t" or two backslashes (util/function-table.ts).
    */
   reg(file: string, fns: string[]): number;
   /**

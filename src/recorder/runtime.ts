@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
+import { decodeTableEntry } from '../util/function-table.js';
 import { RECORD_STRIDE, RecordKind, type NodeEvent, type ThreadRecording } from './recording.js';
 
 export interface RecorderOptions {
@@ -48,6 +49,9 @@ export interface TableListener {
 }
 
 export const DEFAULT_CAPACITY = 1_000_000;
+/** records a private ring starts with (2.6 MB), and the factor it grows by when they are used */
+const INITIAL_RECORDS = 65_536;
+const GROWTH = 4;
 export const DEFAULT_NODE_EVENT_CAP = 100_000;
 
 /**
@@ -110,8 +114,10 @@ export class Recorder implements Runtime {
   private buf: Float64Array;
   /** [records ever written]; shared memory when the ring is, so readers see how far it got */
   private readonly ctl: Float64Array;
-  /** ring size in numbers (capacity * RECORD_STRIDE) */
-  private readonly end: number;
+  /** size of the ring allocated so far, in numbers; grows up to `fullEnd`, then wraps */
+  private end: number;
+  /** ring size in numbers at full capacity (capacity * RECORD_STRIDE) */
+  private readonly fullEnd: number;
   /** next write position, in numbers */
   private w = 0;
   private depth = 0;
@@ -134,10 +140,16 @@ export class Recorder implements Runtime {
 
   constructor(opts: RecorderOptions = {}) {
     const capacity = Math.max(1, Math.floor(opts.capacity ?? DEFAULT_CAPACITY));
-    const bytes = capacity * RECORD_STRIDE * 8;
+    // A private ring starts small and grows as calls come: 40 MB allocated at once made V8 run a
+    // major GC at the program's start (the heap is tiny then), and a program with few calls never
+    // needs the whole ring. A shared ring is read by another thread through its buffer, so it is
+    // allocated whole.
+    const first = opts.shared ? capacity : Math.min(capacity, INITIAL_RECORDS);
+    const bytes = first * RECORD_STRIDE * 8;
     this.buf = new Float64Array(opts.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.ctl = new Float64Array(opts.shared ? new SharedArrayBuffer(8) : new ArrayBuffer(8));
     this.end = this.buf.length;
+    this.fullEnd = capacity * RECORD_STRIDE;
     this.minMs = Math.max(0, opts.minDurationUs ?? 0) / 1000;
     this.maxDepth = opts.maxDepth ?? Infinity;
     this.nodeEventCap = opts.nodeEventCap ?? DEFAULT_NODE_EVENT_CAP;
@@ -153,8 +165,8 @@ export class Recorder implements Runtime {
     const base = this.functions.length;
     const shown = this.display(file);
     for (const entry of fns) {
-      const [name = '', line = '0', col = '0', other] = entry.split('\t');
-      this.functions.push({ name, file: other ? this.display(other) : shown, line: Number(line) || 0, col: Number(col) || 0 });
+      const { name, line, col, file } = decodeTableEntry(entry);
+      this.functions.push({ name, file: file ? this.display(file) : shown, line, col });
     }
     if (this.listener) {
       try { this.listener.functionsAdded(base, this.functions.slice(base)); } catch { /* the ring stays readable locally */ }
@@ -247,9 +259,20 @@ export class Recorder implements Runtime {
     b[w + 3] = depth;
     b[w + 4] = inst;
     w += RECORD_STRIDE;
-    if (w === this.end) w = 0;
+    if (w === this.end) w = this.grow();
     this.w = w;
     this.ctl[0]++;
+  }
+
+  /** At the end of the allocated ring: a bigger one with the same records, or (full size) wrap. */
+  private grow(): number {
+    if (this.end >= this.fullEnd) return 0;
+    const bigger = new Float64Array(Math.min(this.end * GROWTH, this.fullEnd));
+    bigger.set(this.buf);
+    this.buf = bigger;
+    const at = this.end;
+    this.end = bigger.length;
+    return at;
   }
 
   // ---- tracing channel (cold: only while someone subscribes) ----
@@ -368,7 +391,7 @@ export class Recorder implements Runtime {
   }
 
   get capacity(): number {
-    return this.end / RECORD_STRIDE;
+    return this.fullEnd / RECORD_STRIDE;
   }
 
   /**

@@ -46,6 +46,27 @@ export interface WriteTraceResult {
   slices: number;
   /** records lost to ring-buffer overflow, summed over all threads */
   droppedRecords: number;
+  /** threads whose ring overflowed: where their complete data begins (see ThreadCut) */
+  cuts: ThreadCut[];
+}
+
+/**
+ * Where a thread's recording was cut by ring-buffer overflow. The ring keeps records in the order
+ * calls ended, so every call that ended after the oldest kept record is kept: from that record's
+ * end on (`completeFrom`, trace µs) the data is complete. A call running at that point lost the
+ * children that ran before it, so it is clipped to start there (its slice's args say so) instead of
+ * showing their time as its own.
+ */
+export interface ThreadCut {
+  pid: number;
+  tid: number;
+  thread: string;
+  /** records lost to overflow, plus kept ones that ended at the cut (they lost their children) */
+  droppedRecords: number;
+  /** trace µs where complete data begins */
+  completeFrom: number;
+  /** slices that began before the cut, clipped to it */
+  clippedSlices: number;
 }
 
 /** Prefix of a continuation segment's name: the function resumed after an await (or yield). */
@@ -83,7 +104,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   } finally {
     if (!closed) writer.close({ error: 'trace writing failed' });
   }
-  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords };
+  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts };
 }
 
 /**
@@ -109,8 +130,10 @@ function timeBases(processes: ProcessRecording[]): number[][] {
 function earliest(th: ThreadRecording): number {
   let min = Infinity;
   const rec = th.records;
+  const cut = cutOf(th);
   for (let i = 0, o = 1; i < th.count; i++, o += RECORD_STRIDE) {
-    const s = rec[o]!;
+    if (rec[o + 1]! <= cut) continue; // not written (see writeThread)
+    const s = Math.max(rec[o]!, cut);
     if (s < min) min = s;
   }
   for (const ev of th.nodeEvents) if (ev.ts < min) min = ev.ts;
@@ -119,12 +142,23 @@ function earliest(th: ThreadRecording): number {
 
 interface DropInfo { pid: number; tid: number; thread: string; records: number; nodeEvents: number }
 
+/**
+ * The thread's own µs from which its records are complete, or -Infinity when nothing was dropped.
+ * Records are oldest first and were pushed as calls ended, so every dropped record ended no later
+ * than the first kept one (records[0]; running calls appended by a snapshot come after the ring's).
+ */
+export function cutOf(th: ThreadRecording): number {
+  if (th.dropped <= 0 || th.count <= 0) return -Infinity;
+  return th.records[2]!;
+}
+
 /** Track allocation, counters and metadata shared by all threads of the trace. */
 export class BuildContext {
   slices = 0;
   droppedRecords = 0;
   droppedNodeEvents = 0;
   overflowSlices = 0;
+  readonly cuts: ThreadCut[] = [];
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
@@ -187,6 +221,10 @@ export class BuildContext {
       md.dropped = this.drops;
       md.droppedNote = 'the oldest records of these threads were lost to ring-buffer overflow (raise the buffer capacity to keep them)';
     }
+    if (this.cuts.length > 0) {
+      md.cut = this.cuts;
+      md.cutNote = 'these threads are complete only from completeFrom (trace µs) on; calls running then are clipped to start there (args.truncated)';
+    }
     if (this.overflowSlices > 0) {
       md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
     }
@@ -229,9 +267,12 @@ class Names {
   }
   /** `{"src":"file:line:col"}`: the column is the one thing the name does not already say. */
   argsJson(id: number): string | undefined {
+    const src = this.src(id);
+    return src === undefined ? undefined : (this.args[id] ??= JSON.stringify({ src }));
+  }
+  src(id: number): string | undefined {
     const fn = this.functions[id];
-    if (!fn || !fn.file) return undefined;
-    return (this.args[id] ??= JSON.stringify({ src: `${fn.file}:${fn.line}:${fn.col}` }));
+    return fn?.file ? `${fn.file}:${fn.line}:${fn.col}` : undefined;
   }
   spanJson(id: number): string {
     return (this.spans[id] ??= JSON.stringify(this.spanNames[id] ?? `span #${id}`));
@@ -253,21 +294,29 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const kindOf = (i: number): number => at(i, F.Code) % 4;
   const idOf = (i: number): number => (at(i, F.Code) - kindOf(i)) / 4;
 
+  // Ring overflow: records that ended at or before the cut are not written (their children may be
+  // gone), and what began before it is drawn from the cut on (startOf).
+  const cut = cutOf(th);
+  const startOf = (i: number): number => Math.max(at(i, F.Start), cut);
+  const clipped = (i: number): boolean => at(i, F.Start) < cut;
+
   // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
-  let nMain = 0, nLife = 0, nSeg = 0;
+  let nMain = 0, nLife = 0, nSeg = 0, nOmitted = 0;
   for (let i = 0; i < n; i++) {
+    if (at(i, F.End) <= cut) { nOmitted++; continue; }
     const k = kindOf(i);
     if (k === RecordKind.AsyncLifetime) nLife++;
     else { nMain++; if (k === RecordKind.AsyncSegment) nSeg++; }
   }
   const main = new Uint32Array(nMain), life = new Uint32Array(nLife), seg = new Uint32Array(nSeg);
   for (let i = 0, a = 0, b = 0, c = 0; i < n; i++) {
+    if (at(i, F.End) <= cut) continue;
     const k = kindOf(i);
     if (k === RecordKind.AsyncLifetime) life[b++] = i;
     else { main[a++] = i; if (k === RecordKind.AsyncSegment) seg[c++] = i; }
   }
   const byStart = (x: number, y: number): number =>
-    (at(x, F.Start) - at(y, F.Start)) || (at(y, F.End) - at(x, F.End)) || (at(x, F.Depth) - at(y, F.Depth)) || (x - y);
+    (startOf(x) - startOf(y)) || (at(y, F.End) - at(x, F.End)) || (at(x, F.Depth) - at(y, F.Depth)) || (x - y);
   const byInst = (x: number, y: number): number => (at(x, F.Inst) - at(y, F.Inst)) || byStart(x, y);
   seg.sort(byInst);
   life.sort(byInst);
@@ -305,19 +354,32 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const parentInst = new Float64Array(nLife).fill(NaN);
   const overflow: number[] = [];
   const writer = ctx.writer;
-  if (th.dropped > 0 && nMain > 0) {
-    // Said on the timeline too, where the missing beginning would otherwise look like idle time.
-    const ts = round3(base + at(main[0]!, F.Start));
-    writer.writeRaw(instantEventJson(JSON.stringify(`${th.dropped} older records dropped (ring buffer full)`), ts, pid, tid));
+  let nClipped = 0;
+  if (cut > -Infinity) {
+    // Said on the timeline, where the missing beginning would otherwise look like idle time.
+    const lost = th.dropped + nOmitted;
+    const ts = round3(base + cut);
+    const note = `${lost.toLocaleString('en-US')} earlier call records dropped (ring buffer full): complete from here`;
+    writer.writeRaw(instantEventJson(JSON.stringify(note), ts, pid, tid, JSON.stringify({ droppedRecords: lost, hint: 'raise --buffer-size, or record less with --min-duration/--max-depth' })));
+    for (let i = 0; i < n; i++) if (at(i, F.End) > cut && clipped(i)) nClipped++;
+    ctx.cuts.push({ pid, tid, thread: th.threadName, droppedRecords: lost, completeFrom: ts, clippedSlices: nClipped });
   }
+  /** args of a slice: its source, and for one clipped at the cut, how much of it is not shown */
+  const argsOf = (i: number): string | undefined => {
+    const id = idOf(i);
+    const span = kindOf(i) === RecordKind.Span;
+    if (!clipped(i)) return span ? undefined : names.argsJson(id);
+    const truncated = `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`;
+    return JSON.stringify({ src: span ? undefined : names.src(id), truncated });
+  };
   for (let m = 0; m < nMain; m++) {
     const i = main[m]!;
     const kind = kindOf(i);
-    const ts = round3(base + at(i, F.Start));
+    const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
     const dur = check.accept(ts, engineDur(ts, base + at(i, F.End)), isSeg ? at(i, F.Inst) : -1);
     if (dur < 0) { overflow.push(i); continue; }
-    ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, tid));
+    ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, tid, argsOf(i)));
     if (isSeg && resumed[i] === 0) {
       const parent = check.enclosingTag();
       const lp = parent >= 0 ? lifeOf(at(i, F.Inst)) : -1;
@@ -337,14 +399,14 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     for (let o = 0; o < nLife; o++) {
       const p = order[o]!;
       const i = life[p]!;
-      const ts = round3(base + at(i, F.Start));
+      const ts = round3(base + startOf(i));
       const dur = engineDur(ts, base + at(i, F.End));
       const pp = Number.isNaN(parentInst[p]!) ? -1 : lifeOf(parentInst[p]!);
       const lane = packer.place(ts, ts + dur, pp >= 0 ? laneOf[pp]! : -1);
       laneOf[p] = lane;
       while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}async ${laneTids.length + 1}`));
       const id = idOf(i);
-      ctx.slice(completeEventJson(names.nameJson(id), ts, dur, pid, laneTids[lane]!, names.argsJson(id)));
+      ctx.slice(completeEventJson(names.nameJson(id), ts, dur, pid, laneTids[lane]!, argsOf(i)));
     }
   }
 
@@ -356,24 +418,24 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const laneTids: number[] = [];
     for (const i of overflow) {
       const kind = kindOf(i);
-      const ts = round3(base + at(i, F.Start));
+      const ts = round3(base + startOf(i));
       const dur = engineDur(ts, base + at(i, F.End));
       const lane = packer.place(ts, ts + dur);
       while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}overflow ${laneTids.length + 1}`));
       const laneTid = laneTids[lane]!;
       if (kind === RecordKind.AsyncSegment) movedTo.set(i, laneTid);
-      ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, laneTid));
+      ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, laneTid, argsOf(i)));
     }
   }
 
-  writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid);
+  writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid, startOf);
   writeNodeTracks(ctx, th, base, pid, prefix);
 }
 
-function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number): string {
-  if (kind === RecordKind.Span) return completeEventJson(names.spanJson(id), ts, dur, pid, tid);
+function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number, argsJson: string | undefined): string {
+  if (kind === RecordKind.Span) return completeEventJson(names.spanJson(id), ts, dur, pid, tid, argsJson);
   if (kind === RecordKind.AsyncSegment) {
-    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, names.argsJson(id), ASYNC_CAT_JSON);
+    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, argsJson, ASYNC_CAT_JSON);
   }
-  return completeEventJson(names.nameJson(id), ts, dur, pid, tid, names.argsJson(id));
+  return completeEventJson(names.nameJson(id), ts, dur, pid, tid, argsJson);
 }

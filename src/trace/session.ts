@@ -47,6 +47,8 @@ export interface TraceResult {
   bytes: number;
   /** records lost to ring overflow plus Node events lost to their cap, all threads */
   dropped: number;
+  /** ring overflow: ms into the trace from which every thread's calls are complete */
+  completeFromMs?: number;
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
   /** set when the trace could not be written (the program's status is still valid) */
@@ -103,7 +105,8 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         },
         onProgress: opts.onProgress,
       }));
-      return { ...base, events: summary.events, bytes: fs.statSync(out).size };
+      const completeFromMs = summary.cuts.length ? Math.max(...summary.cuts.map((c) => c.completeFrom)) / 1000 : undefined;
+      return { ...base, events: summary.events, bytes: fs.statSync(out).size, completeFromMs };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.
       return { ...base, events: 0, bytes: 0, writeError: err instanceof Error ? err.message : String(err) };

@@ -91,12 +91,15 @@ export function summaryLines(r: TraceResult): string[] {
   const lines: string[] = [];
   // Nothing is written then (session.ts): an earlier trace at that path is left as it was.
   if (r.threads === 0) return [`stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`];
-  lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${megabytes(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
+  lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
-  if (r.dropped > 0) lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full): raise --buffer-size or use --min-duration/--max-depth`);
+  if (r.dropped > 0) {
+    const from = r.completeFromMs === undefined ? '' : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
+    lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`);
+  }
   if (isLargeTrace(r)) {
-    lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MB): `
+    lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MiB): `
       + 'record less with --min-duration <µs> (skip short calls) or --max-depth <n> (skip deep ones)');
   }
   lines.push(`stackscope: open it in ${OPEN_HINT}`);
@@ -114,13 +117,14 @@ export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undef
     + '(globs match the path from the working folder, from the last node_modules/, or an absolute path; --exclude wins)';
 }
 
-function megabytes(bytes: number): string {
-  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MB` : `${(bytes / 1024).toFixed(1)} KB`;
+/** Sizes in binary units, named as such (1 MiB = 1,048,576 bytes). */
+function binarySize(bytes: number): string {
+  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, completeFromMs: r.completeFromMs, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');

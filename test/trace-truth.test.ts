@@ -1,0 +1,160 @@
+/**
+ * The tracer tells the truth at its edges: a ring buffer that overflowed (no made-up self time, the
+ * cut shown and carried to `compare`), GC pauses of a program that ends with process.exit(), names
+ * that cannot forge a location, line numbers that agree with V8's, and sizes in the units printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { parseWithDevTools, type DtEntry, type DtTrack } from './helpers/devtools.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const CLI = path.join(ROOT, 'dist/cli/index.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-truth-'));
+
+interface Run { stdout: string; stderr: string; code: number | null }
+function run(args: string[], cwd = ROOT): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, NODE_OPTIONS: '' } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout, stderr, code }));
+  });
+}
+
+/** Self time of each drawn slice: its dur minus its direct children's (entries are in tree order). */
+function selfTimes(t: DtTrack): { e: DtEntry; self: number }[] {
+  const xs = t.entries.filter((e) => e.ph === 'X');
+  return xs.map((e, k) => {
+    let child = 0;
+    for (let j = k + 1; j < xs.length && xs[j]!.depth > e.depth; j++) if (xs[j]!.depth === e.depth + 1) child += xs[j]!.dur;
+    return { e, self: e.dur - child };
+  });
+}
+
+test('ring overflow: no slice gets more self time than it had, the cut is marked, compare warns', async () => {
+  const full = path.join(tmp, 'full.json'), cut = path.join(tmp, 'cut.json');
+  const [a, b] = await Promise.all([
+    run([CLI, 'trace', '-o', full, 'fixtures/trace/overflow.mjs']),
+    // 2,041 calls into a ring of 500: three quarters of the run are dropped.
+    run([CLI, 'trace', '--buffer-size', '500', '-o', cut, 'fixtures/trace/overflow.mjs']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stderr, /oldest events dropped \(ring buffer full\): the trace is complete only from \d+\.\d ms on/);
+  const [tf, tc] = await Promise.all([parseWithDevTools(full), parseWithDevTools(cut)]);
+  const mainOf = (t: typeof tf) => t.tracks.find((x) => x.tid === 0)!;
+
+  // The true self time of each function: the largest any of its calls had in the whole run.
+  const trueSelf = new Map<string, number>();
+  for (const { e, self } of selfTimes(mainOf(tf))) trueSelf.set(e.name, Math.max(trueSelf.get(e.name) ?? 0, self));
+  assert.equal(trueSelf.size, 3, [...trueSelf.keys()].join());
+  const shown = selfTimes(mainOf(tc));
+  assert.ok(shown.length > 100 && shown.length <= 500, `${shown.length} slices kept`);
+  for (const { e, self } of shown) {
+    assert.ok(self <= trueSelf.get(e.name)! + 1000, `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`);
+  }
+  const outer = shown.find((s) => s.e.name.startsWith('outer'))!;
+  assert.match(String(outer.e.args?.truncated), /^began \d+\.\d{3} ms before the ring-buffer cut/);
+
+  // Where complete data begins: the instant, metadata.cut, and the first slice drawn.
+  const cuts = tc.metadata.cut as { completeFrom: number; droppedRecords: number }[];
+  assert.equal(cuts.length, 1);
+  const instant = mainOf(tc).entries.filter((e) => e.ph === 'I');
+  assert.equal(instant.length, 1);
+  assert.match(instant[0]!.name, new RegExp(`^${cuts[0]!.droppedRecords.toLocaleString('en-US')} earlier call records dropped \\(ring buffer full\\): complete from here$`));
+  assert.equal(instant[0]!.ts, cuts[0]!.completeFrom);
+  assert.equal(Math.min(...shown.map((s) => s.e.ts)), cuts[0]!.completeFrom);
+  assert.ok(cuts[0]!.droppedRecords >= 2041 - 500);
+
+  // compare: one warning line per cut input, none for the whole one.
+  const cmp = await run([CLI, 'compare', full, cut]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
+  assert.equal(warnings.length, 1, cmp.stderr);
+  assert.match(warnings[0]!, new RegExp(`${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was cut \\(ring buffer full\\): [\\d,]+ earlier call records were dropped; its times cover only the run from \\d+\\.\\d ms on`));
+  assert.ok(!cmp.stderr.includes(`${full} was cut`));
+});
+
+test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'names-'));
+  const LS = '\u2028';
+  fs.writeFileSync(path.join(dir, 'prog.js'), [
+    'const o = {};',
+    'o["evil\\t(/etc/passwd:999)"] = function () { return 1; };', // a real tab in the name
+    'o["evil\\t(/etc/passwd:999)"]();',
+    `const s = "a${LS}b"; // V8 counts the raw U+2028 as a line break`,
+    "function after() { return new Error('x').stack.split('\\n')[1].trim(); }",
+    'console.log(after());',
+    'const n = { ["x\\u2028y"]() { return 2; } }; // a name holding U+2028 must not add a line',
+    'n["x\\u2028y"]();',
+    "function last() { return new Error('y').stack.split('\\n')[1].trim(); }",
+    'console.log(last());',
+    '',
+  ].join('\n'));
+  const out = path.join(dir, 't.json');
+  const [plain, traced] = await Promise.all([run(['prog.js'], dir), run([CLI, 'trace', '-o', out, 'prog.js'], dir)]);
+  assert.equal(plain.code, 0, plain.stderr);
+  // Lines are unchanged by tracing (a column may move where a function starts: see the README).
+  const lines = (text: string) => text.replace(/:(\d+):\d+\)/g, ':$1)');
+  assert.equal(lines(traced.stdout), lines(plain.stdout), 'Error.stack lines');
+  // V8 puts after() on line 6 and last() on line 10 (the U+2028 on line 4 ends a line).
+  assert.match(plain.stdout, /^at after \(.*prog\.js:6:\d+\)\nat last \(.*prog\.js:10:\d+\)\n$/);
+  const events = (JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: { ph: string; name: string; args?: { src?: string } }[] }).traceEvents;
+  const xs = events.filter((e) => e.ph === 'X');
+  const byLine = (prefix: string) => xs.find((e) => e.name.startsWith(prefix));
+  assert.match(byLine('after')!.name, /^after \(prog\.js:6\)$/);
+  assert.match(byLine('last')!.name, /^last \(prog\.js:10\)$/);
+  const evil = xs.find((e) => e.name.includes('evil'))!;
+  assert.ok(evil.name.endsWith(' (prog.js:2)'), evil.name);
+  assert.match(evil.args!.src!, /^prog\.js:2:\d+$/);
+  assert.ok(evil.name.includes('\t'), 'the name is kept as written');
+  const xy = xs.find((e) => e.name.includes('x\u2028y'))!;
+  assert.ok(xy.name.endsWith(' (prog.js:8)'), xy.name);
+});
+
+interface GcEvent { ph: string; name: string; cat?: string; ts: number; dur?: number }
+const traceEvents = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: GcEvent[] }).traceEvents;
+
+test('GC: none caused by the tracer\'s start; kept when a synchronous program ends with process.exit()', async () => {
+  const natural = path.join(tmp, 'gc-natural.json'), exited = path.join(tmp, 'gc-exit.json');
+  const [a, b] = await Promise.all([
+    run([CLI, 'trace', '-o', natural, 'fixtures/trace/gc-start.cjs']),
+    run([CLI, 'trace', '-o', exited, 'fixtures/trace/gc-start.cjs', 'exit']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  for (const file of [natural, exited]) {
+    const events = traceEvents(file);
+    const main = events.find((e) => e.ph === 'X' && e.name.startsWith('main ('))!;
+    assert.ok(main, `${file}: main() traced`);
+    const gcs = events.filter((e) => e.cat === 'gc');
+    assert.ok(gcs.length >= 1, `${file}: ${gcs.length} GC events`);
+    const early = gcs.filter((e) => e.name === 'GC (major)' && e.ts < main.ts);
+    assert.deepEqual(early, [], `${file}: a major GC before the program's first call`);
+  }
+  // Node never delivered the exiting run's pauses: they are counted, with their total, and said to
+  // have no time (an instant after the program's last call), not drawn at made-up times.
+  const untimed = traceEvents(exited).filter((e) => e.cat === 'gc' && e.ph === 'I');
+  assert.equal(untimed.length, 1);
+  const m = /^(\d+) GC pauses \((\d+\.\d) ms\) without a time: Node had not reported them when the program ended$/.exec(untimed[0]!.name);
+  assert.ok(m, untimed[0]!.name);
+  const drawn = traceEvents(exited).filter((e) => e.cat === 'gc' && e.ph === 'X').length;
+  assert.ok(Number(m[1]) + drawn >= 3 && Number(m[2]) > 0, untimed[0]!.name);
+});
+
+test('an uncaught error on the first line: Node prints the program\'s own line, not the instrumented one', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'first-'));
+  fs.writeFileSync(path.join(dir, 'first.mjs'), 'const value = globalThis.missing.field;\nexport function helper() { return value; }\n');
+  const [plain, traced] = await Promise.all([run(['first.mjs'], dir), run([CLI, 'trace', '-o', 't.json', 'first.mjs'], dir)]);
+  assert.equal(plain.code, 1);
+  assert.equal(traced.code, 1);
+  const excerpt = (r: Run) => r.stderr.split('\n').slice(0, 3).join('\n');
+  assert.match(excerpt(plain), /first\.mjs:1\nconst value = globalThis\.missing\.field;\n +\^/);
+  assert.equal(excerpt(traced), excerpt(plain));
+});
