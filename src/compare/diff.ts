@@ -1,4 +1,5 @@
 /** Function-by-function difference between two profiles, largest change first. */
+import { diffFunctions, type FunctionChange } from '../model/index.js';
 import type { FunctionTimes, ProfileTimes } from './model.js';
 
 export interface FunctionDiff {
@@ -24,69 +25,60 @@ export interface ProfileDiff {
 }
 
 /**
- * Rows are sorted by the size of the change in self time, then in total time: self time is where
- * the work is, so the function that got cheaper or dearer tops the list rather than its callers,
- * whose totals move by the same amount.
+ * Functions are paired by the model (diffFunctions: `name (file:line)`, a relative file matching
+ * the absolute one it ends with, so profiles recorded in different folders pair up whatever
+ * folder compare runs in). Rows are sorted by the size of the change in self time, then in total
+ * time: self time is where the work is, so the function that got cheaper or dearer tops the list
+ * rather than its callers, whose totals move by the same amount.
  */
-export function diffProfiles(a: ProfileTimes, b: ProfileTimes): ProfileDiff {
-  [a, b] = alignNames(a, b);
+export function diffProfiles(a: ProfileTimes, b: ProfileTimes, cwd: string = process.cwd()): ProfileDiff {
   const unit = a.unit === b.unit ? a.unit : 'share';
   const norm = (p: ProfileTimes, v: number) => (unit === 'share' ? (p.grandTotal > 0 ? v / p.grandTotal : 0) : v);
-  const labels = new Set([...a.functions.keys(), ...b.functions.keys()]);
-  const rows: FunctionDiff[] = [];
-  for (const label of labels) {
-    const fa = a.functions.get(label) ?? null;
-    const fb = b.functions.get(label) ?? null;
-    rows.push({
-      label,
+  const rows: FunctionDiff[] = alignNames(diffFunctions(a.profile, b.profile, cwd)).map((c) => {
+    const fa = c.totalA > 0 || c.selfA > 0 ? { label: c.label, calls: c.callsA, self: c.selfA, total: c.totalA } : null;
+    const fb = c.totalB > 0 || c.selfB > 0 ? { label: c.label, calls: c.callsB, self: c.selfB, total: c.totalB } : null;
+    return {
+      label: c.label,
       a: fa,
       b: fb,
-      selfDelta: norm(b, fb?.self ?? 0) - norm(a, fa?.self ?? 0),
-      totalDelta: norm(b, fb?.total ?? 0) - norm(a, fa?.total ?? 0),
-      selfShareA: a.grandTotal > 0 ? (fa?.self ?? 0) / a.grandTotal : 0,
-      selfShareB: b.grandTotal > 0 ? (fb?.self ?? 0) / b.grandTotal : 0,
-    });
-  }
+      selfDelta: norm(b, c.selfB) - norm(a, c.selfA),
+      totalDelta: norm(b, c.totalB) - norm(a, c.totalA),
+      selfShareA: a.grandTotal > 0 ? c.selfA / a.grandTotal : 0,
+      selfShareB: b.grandTotal > 0 ? c.selfB / b.grandTotal : 0,
+    };
+  });
   rows.sort((x, y) => Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1));
-  const head = ({ functions: _, ...rest }: ProfileTimes): ProfileHead => rest;
+  const head = ({ functions: _f, profile: _p, ...rest }: ProfileTimes): ProfileHead => rest;
   return { a: head(a), b: head(b), unit, rows };
 }
 
-const LOCATION = / \(([^()]+:\d+)\)$/;
+const inA = (c: FunctionChange) => c.totalA > 0 || c.selfA > 0;
+const inB = (c: FunctionChange) => c.totalB > 0 || c.selfB > 0;
 
 /**
  * A sampled profile names a method by its bare name (`loadFolder`), the tracer by its qualified
- * one (`MessageStore.loadFolder`), both at the same `file:line`. When one function of each sits
- * at a location and their labels differ, both take the longer (more qualified) label so the two
- * rows become one.
+ * one (`MessageStore.loadFolder`), both at the same file and line. When exactly one function of
+ * each profile sits at a place, each only in its own profile, the two rows become one under the
+ * longer (more qualified) name.
  */
-function alignNames(a: ProfileTimes, b: ProfileTimes): [ProfileTimes, ProfileTimes] {
-  const byLoc = (p: ProfileTimes) => {
-    const m = new Map<string, string[]>();
-    for (const label of p.functions.keys()) {
-      const loc = LOCATION.exec(label)?.[1];
-      if (loc) m.set(loc, [...(m.get(loc) ?? []), label]);
-    }
-    return m;
-  };
-  const locA = byLoc(a);
-  const rename = new Map<string, string>();
-  for (const [loc, labelsB] of byLoc(b)) {
-    const labelsA = locA.get(loc);
-    if (labelsA?.length !== 1 || labelsB.length !== 1 || labelsA[0] === labelsB[0]) continue;
-    const [la, lb] = [labelsA[0]!, labelsB[0]!];
-    if (a.functions.has(lb) || b.functions.has(la)) continue; // the other name is taken: leave both
-    const canonical = la.length >= lb.length ? la : lb;
-    rename.set(la, canonical).set(lb, canonical);
+function alignNames(changes: FunctionChange[]): FunctionChange[] {
+  const byPlace = new Map<string, FunctionChange[]>();
+  for (const c of changes) {
+    if (!c.frame.file) continue;
+    const key = `${c.frame.file}\u0000${c.frame.line}`;
+    byPlace.set(key, [...(byPlace.get(key) ?? []), c]);
   }
-  if (rename.size === 0) return [a, b];
-  const apply = (p: ProfileTimes): ProfileTimes => {
-    const functions = new Map<string, FunctionTimes>();
-    for (const [label, f] of p.functions) {
-      const to = rename.get(label) ?? label;
-      functions.set(to, to === label ? f : { ...f, label: to });
-    }
-    return { ...p, functions };
-  };
-  return [apply(a), apply(b)];
+  const gone = new Set<FunctionChange>();
+  for (const group of byPlace.values()) {
+    const as = group.filter(inA);
+    const bs = group.filter(inB);
+    if (as.length !== 1 || bs.length !== 1) continue;
+    const [ca, cb] = [as[0]!, bs[0]!];
+    if (ca === cb || inB(ca) || inA(cb)) continue;
+    const [keep, drop] = ca.label.length >= cb.label.length ? [ca, cb] : [cb, ca];
+    keep.selfA += drop.selfA; keep.totalA += drop.totalA; keep.selfB += drop.selfB; keep.totalB += drop.totalB;
+    if (drop === ca) keep.callsA = drop.callsA; else keep.callsB = drop.callsB;
+    gone.add(drop);
+  }
+  return changes.filter((c) => !gone.has(c));
 }

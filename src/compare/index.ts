@@ -1,4 +1,4 @@
-export { loadProfile, traceTimes, cpuProfileFolded, type LoadOptions } from './load.js';
+export { loadProfile, traceTimes, type LoadOptions } from './load.js';
 export { diffProfiles, type ProfileDiff, type FunctionDiff } from './diff.js';
 export { formatCompare } from './report.js';
 export type { FunctionTimes, ProfileTimes } from './model.js';
@@ -11,9 +11,12 @@ export interface CompareOptions {
   aProcess?: string;
   /** same for B */
   bProcess?: string;
+  /** the folder labels are shown relative to (default: the working directory) */
+  cwd?: string;
 }
 
-/** Compares two traces or profiles (trace.json, .cpuprofile or folded), by function. */
+/** Compares two profiles of any supported format (trace, .cpuprofile, pprof, folded), by function. */
 export function compareProfiles(fileA: string, fileB: string, opts: CompareOptions = {}): ProfileDiff {
-  return diffProfiles(loadProfile(fileA, { process: opts.aProcess }), loadProfile(fileB, { process: opts.bProcess }));
+  const cwd = opts.cwd ?? process.cwd();
+  return diffProfiles(loadProfile(fileA, { process: opts.aProcess, cwd }), loadProfile(fileB, { process: opts.bProcess, cwd }), cwd);
 }

@@ -1,4 +1,5 @@
-/** What `compare` knows about a profile: time per function, keyed by frame label. */
+/** What `compare` knows about a profile: the model, weighted in one unit, and time per function. */
+import type { Profile } from '../model/index.js';
 
 export interface FunctionTimes {
   /** frame label (`name (file:line)`), the key shared by traces, profiles and folded stacks */
@@ -13,8 +14,8 @@ export interface FunctionTimes {
 
 export interface ProfileTimes {
   file: string;
-  kind: 'trace' | 'cpuprofile' | 'folded';
-  /** 'us' for traces and cpuprofiles, 'samples' for folded stacks */
+  kind: 'trace' | 'cpuprofile' | 'folded' | 'pprof';
+  /** 'us' where the profile knows time (traces, cpuprofiles, CPU pprof), else 'samples' */
   unit: 'us' | 'samples';
   /** sum of self times: the profile's whole observed time */
   grandTotal: number;
@@ -22,24 +23,8 @@ export interface ProfileTimes {
   process?: string;
   /** traces: the processes whose times were added up (all of the file's, unless one was chosen) */
   processes?: string[];
+  /** per function, labelled relative to the working directory */
   functions: Map<string, FunctionTimes>;
-}
-
-export function entry(map: Map<string, FunctionTimes>, label: string, countsCalls: boolean): FunctionTimes {
-  let f = map.get(label);
-  if (!f) map.set(label, (f = { label, calls: countsCalls ? 0 : null, self: 0, total: 0 }));
-  return f;
-}
-
-/** Adds one weighted stack (root first) to the per-function times. */
-export function addStackTimes(map: Map<string, FunctionTimes>, stack: readonly string[], weight: number): void {
-  if (stack.length === 0 || weight <= 0) return;
-  entry(map, stack[stack.length - 1]!, false).self += weight;
-  // A recursive function appears several times in one stack: its total takes the sample once.
-  const seen = new Set<string>();
-  for (const label of stack) {
-    if (seen.has(label)) continue;
-    seen.add(label);
-    entry(map, label, false).total += weight;
-  }
+  /** the profile in the model, weighted in `unit` */
+  profile: Profile;
 }

@@ -1,12 +1,19 @@
 /**
  * V8 `.cpuprofile` (what `node --cpu-prof` and the inspector's Profiler.stop produce; DevTools
  * loads it by drag-and-drop): a node tree plus a sample list with time deltas in µs.
+ *
+ * Reader: the one walker from V8's node tree to the profile model's stacks. Writer: the model as a
+ * node tree again (lossy, see modelToCpuProfile).
  */
 import fs from 'node:fs';
-import { displayPath, frameLabel } from '../model/frame.js';
-import { foldedKey, type FoldedStacks } from './folded.js';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  NO_STACK, ProfileBuilder, frameRole, framePath, modelFrameLabel, functionWeights,
+  type Frame, type Profile,
+} from '../model/index.js';
+import { foldedKey } from './folded.js';
 import { processNameEvent, threadNameEvent, type TraceEvent } from './trace-event.js';
-
 export interface CallFrame {
   functionName: string;
   scriptId: string | number;
@@ -42,10 +49,196 @@ export function writeCpuProfile(path: string, profile: CpuProfile): void {
 }
 
 /**
- * Resolves a node id to its stack (root first, V8's "(root)" node left out), memoised per node:
- * samples of the same node share one array, so callers must not mutate it.
+ * The model frame of a V8 call frame, normalised once: file: URLs become absolute paths, V8's
+ * 0-based line and column become 1-based (0 when V8 gives none, as for pseudo-frames and builtins).
  */
-function stackResolver(profile: CpuProfile): (id: number) => CpuProfileNode[] {
+export function callFrameToFrame(cf: CallFrame): Frame {
+  const file = cf.url ? framePath(cf.url) : '';
+  return {
+    name: cf.functionName || '(anonymous)',
+    file,
+    line: file ? Math.max(0, cf.lineNumber + 1) : 0,
+    col: file ? Math.max(0, cf.columnNumber + 1) : 0,
+  };
+}
+
+/** A node whose samples are dropped (an idle thread, per frameRole), and everything under it. */
+const DROPPED = -2;
+
+/**
+ * Adds a profile's samples to `b`: the one walk from V8's node tree to stacks. `(root)` is left out
+ * and `(idle)` samples are dropped (model/frame.ts frameRole); each sample weighs 1, carries its time
+ * (startTime plus the running sum of timeDeltas, µs on V8's clock) and its duration (the gap to the
+ * next sample; for the last one, to endTime). Returns how many samples were idle.
+ */
+export function addCpuProfile(b: ProfileBuilder, profile: CpuProfile): { idle: number } {
+  const byId = new Map<number, CpuProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const stackOfNode = new Map<number, number>();
+  const chain: CpuProfileNode[] = [];
+  const stackOf = (id: number): number => {
+    const known = stackOfNode.get(id);
+    if (known !== undefined) return known;
+    // Up to the nearest node already resolved (iteratively: stacks can be thousands deep), then down.
+    let base = NO_STACK;
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = stackOfNode.get(cur);
+      if (k !== undefined) { base = k; break; }
+      const n = byId.get(cur);
+      if (!n) break;
+      chain.push(n);
+    }
+    while (chain.length) {
+      const n = chain.pop()!;
+      if (base !== DROPPED) {
+        const frame = callFrameToFrame(n.callFrame);
+        const role = frameRole(n.callFrame.functionName, frame.file);
+        if (role === 'idle') base = DROPPED;
+        else if (role === 'cpu') base = b.stack(base, b.frame(frame));
+      }
+      stackOfNode.set(n.id, base);
+    }
+    return base;
+  };
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let idle = 0;
+  let ts = profile.startTime + (deltas[0] ?? 0);
+  for (let i = 0; i < samples.length; i++) {
+    const next = i + 1 < samples.length ? ts + (deltas[i + 1] ?? 0) : profile.endTime;
+    const s = stackOf(samples[i]!);
+    if (s === DROPPED) idle++;
+    else b.sample(s, 1, ts, Math.max(0, next - ts));
+    ts = next;
+  }
+  return { idle };
+}
+
+/** A `.cpuprofile` in the model: one sample per V8 sample (weight 1) with its time and duration. */
+export function cpuProfileToModel(profile: CpuProfile, name?: string): Profile {
+  const b = new ProfileBuilder('samples');
+  addCpuProfile(b, profile);
+  b.meta = { ...(name !== undefined ? { name } : {}), startUs: profile.startTime, endUs: profile.endTime, clock: 'relative' };
+  return b.build();
+}
+
+/** A frame's file as a V8 url: absolute paths become file: URLs, anything else stays. */
+function frameUrl(file: string): string {
+  return path.isAbsolute(file) ? pathToFileURL(file).href : file;
+}
+
+/**
+ * The model as a `.cpuprofile` (a node per stack under a `(root)` node). Lossy, and `notes` says how:
+ * - always: V8's node ids, hit counts and positionTicks are not kept (the model has none), nor
+ *   `(idle)` samples (dropped when read);
+ * - samples of weight 1 with known times and durations (a profile read from V8) keep their times;
+ * - other sampled profiles (folded, pprof) have no times: each weight-n sample becomes n samples
+ *   spaced by its known duration, else by the interval (1 ms when unknown), from time 0;
+ * - time-weighted profiles (traces) become one sample per slice, its self time the gap to the next.
+ */
+export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}): { profile: CpuProfile; notes: string[] } {
+  if (p.unit !== 'samples' && p.unit !== 'microseconds' && p.unit !== 'nanoseconds') {
+    throw new Error(`a profile weighted in ${p.unit} cannot be written as a .cpuprofile (it holds CPU samples)`);
+  }
+  const nodes: CpuProfileNode[] = [{ id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] }];
+  for (let s = 0; s < p.stackParent.length; s++) {
+    const f = p.frames[p.stackFrame[s]!]!;
+    nodes.push({ id: s + 2, callFrame: { functionName: f.name, scriptId: 0, url: f.file ? frameUrl(f.file) : '', lineNumber: f.line - 1, columnNumber: f.col - 1 }, hitCount: 0, children: [] });
+    nodes[p.stackParent[s]! + 1]!.children!.push(s + 2);
+  }
+  const samples: number[] = [];
+  const times: number[] = [];
+  const notes: string[] = [];
+  const n = p.sampleStack.length;
+  const d = p.sampleDurationUs;
+  let exact = p.unit === 'samples' && n > 0 && !!d;
+  for (let i = 0; exact && i < n; i++) {
+    const t = p.sampleTime[i]!;
+    exact = p.sampleWeight[i] === 1 && Number.isFinite(t) && Number.isFinite(d![i]!) && (i === 0 || t >= p.sampleTime[i - 1]!);
+  }
+  let t = exact ? p.sampleTime[0]! : Number.isFinite(p.meta.startUs) ? p.meta.startUs! : 0;
+  const start = t;
+  const interval = opts.intervalUs ?? p.meta.intervalUs ?? 1000;
+  let rounded = false;
+  for (let i = 0; i < n; i++) {
+    const node = p.sampleStack[i]! + 2;
+    const w = p.sampleWeight[i]!;
+    if (exact) {
+      t = p.sampleTime[i]!;
+      samples.push(node);
+      times.push(t);
+      t += d![i]!;
+    } else if (p.unit === 'samples') {
+      const k = Math.round(w);
+      if (k !== w) rounded = true;
+      const gap = d && Number.isFinite(d[i]!) && k > 0 ? d[i]! / k : interval;
+      for (let j = 0; j < k; j++) { samples.push(node); times.push(t); t += gap; }
+    } else {
+      samples.push(node);
+      times.push(t);
+      t += p.unit === 'nanoseconds' ? w / 1000 : w;
+    }
+  }
+  for (const s of samples) nodes[s - 1]!.hitCount!++;
+  const timeDeltas = times.map((x, i) => (i === 0 ? 0 : x - times[i - 1]!));
+  if (!exact && n > 0) {
+    notes.push(p.unit === 'samples'
+      ? `sample times are not in the input: samples are spaced ${d ? 'by their durations' : `every ${interval} µs`} from time 0`
+      : 'one sample per slice of the input, its self time the gap to the next sample');
+  }
+  if (rounded) notes.push('fractional sample counts were rounded to whole samples');
+  return { profile: { nodes, startTime: start, endTime: t, samples, timeDeltas }, notes };
+}
+
+/**
+ * The shared label of a V8 call frame (`name (file:line)`, see model/frame.ts), its file shown
+ * relative to `cwd`.
+ */
+export function callFrameLabel(frame: CallFrame, cwd: string = process.cwd()): string {
+  return modelFrameLabel(callFrameToFrame(frame), cwd);
+}
+
+/** True for samples where the thread was waiting, not computing (model/frame.ts frameRole). */
+export function isIdleFrame(frame: CallFrame): boolean {
+  return frameRole(frame.functionName, frame.url) === 'idle';
+}
+
+/** Self time (µs) and its share of all non-idle time, per function label. Heaviest first. */
+export interface SelfShare { label: string; selfUs: number; share: number }
+
+/**
+ * Self time by function: each sample's duration (the gap to the next sample) goes to its leaf
+ * frame. Used to hold a sampled profile against a trace of the same program.
+ */
+export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd()): SelfShare[] {
+  const p = cpuProfileToModel(profile);
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const f of functionWeights(p, p.sampleDurationUs ?? [])) {
+    const label = modelFrameLabel(f.frame, cwd);
+    self.set(label, (self.get(label) ?? 0) + f.self);
+    total += f.self;
+  }
+  return [...self].map(([label, selfUs]) => ({ label, selfUs, share: total ? selfUs / total : 0 }))
+    .sort((a, b) => b.selfUs - a.selfUs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated: the agent's worker (sample/agent-worker.ts) still walks node stacks itself; it moves
+// to the reader above (addCpuProfile) with the agent's own stage. Do not use in new code.
+
+/** @deprecated use addCpuProfile. One sample: its stack (root excluded, root first) and its time. */
+export interface TimedSample {
+  stack: CpuProfileNode[];
+  ts: number;
+}
+
+/** @deprecated use addCpuProfile / cpuProfileToModel. */
+export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) => void): void {
   const byId = new Map<number, CpuProfileNode>();
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -53,70 +246,18 @@ function stackResolver(profile: CpuProfile): (id: number) => CpuProfileNode[] {
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
   const cache = new Map<number, CpuProfileNode[]>();
-  return (id) => {
+  const stackOf = (id: number): CpuProfileNode[] => {
     let s = cache.get(id);
     if (s) return s;
     s = [];
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const n = byId.get(cur);
-      if (n && parent.has(cur)) s.push(n); // the root node has no parent: leave it out
+      if (n && frameRole(n.callFrame.functionName, n.callFrame.url) !== 'root') s.push(n);
     }
     s.reverse();
     cache.set(id, s);
     return s;
   };
-}
-
-/**
- * Walks every sample's stack (root first, V8's "(root)" node excluded) with the time it stands for
- * (µs, from timeDeltas: each delta is the time until the next sample). Nodes whose frame `keep`
- * rejects are skipped, so the stack can hide internals like "(program)".
- */
-export function forEachSampleStack(
-  profile: CpuProfile,
-  visit: (stack: CpuProfileNode[], weightUs: number) => void,
-): void {
-  const stackOf = stackResolver(profile);
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) {
-    // timeDeltas[i] is the gap before sample i; the sample's weight is the gap after it.
-    const next = i + 1 < deltas.length ? deltas[i + 1]! : 0;
-    visit(stackOf(samples[i]!), Math.max(0, next));
-  }
-}
-
-/** V8's pseudo-frames: not functions, so they carry no file. */
-const PSEUDO = new Set(['(root)', '(program)', '(idle)', '(garbage collector)']);
-
-/** True for samples where the thread was waiting, not computing: not CPU, so left out of stacks. */
-export function isIdleFrame(frame: CallFrame): boolean {
-  return frame.functionName === '(idle)' && !frame.url;
-}
-
-/**
- * The shared frame name (`name (file:line)`, see model/frame.ts) of a V8 call frame. The frame is
- * expected to be source-mapped already (sample/source-maps.ts), so its url and 0-based line are the
- * original source's; V8 gives the function's own position, which becomes the 1-based start line.
- */
-export function callFrameLabel(frame: CallFrame, cwd: string = process.cwd()): string {
-  const name = frame.functionName || '(anonymous)';
-  if (PSEUDO.has(frame.functionName) || !frame.url) return name;
-  return frameLabel({ name, file: displayPath(frame.url, cwd), line: frame.lineNumber + 1 });
-}
-
-/** One sample: its stack (node ids, root excluded, root first) and its time (µs, profile clock). */
-export interface TimedSample {
-  stack: CpuProfileNode[];
-  ts: number;
-}
-
-/**
- * Walks every sample with its absolute timestamp (startTime plus the running sum of timeDeltas).
- * Stacks are shared between samples of the same node, so callers must not mutate them.
- */
-export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) => void): void {
-  const stackOf = stackResolver(profile);
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   let ts = profile.startTime;
@@ -126,68 +267,24 @@ export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) 
   }
 }
 
-/** The shared label of a node's frame (callFrameLabel), memoised per node. */
-export function nodeLabeller(cwd: string = process.cwd()): (n: CpuProfileNode) => string {
+/** @deprecated use cpuProfileToModel and modelToFolded (formats/folded.ts). */
+export function foldedKeyResolver(cwd: string = process.cwd()): (stack: CpuProfileNode[]) => string | null {
   const labels = new Map<CpuProfileNode, string>();
-  return (n) => {
+  const label = (n: CpuProfileNode) => {
     let l = labels.get(n);
     if (l === undefined) labels.set(n, (l = callFrameLabel(n.callFrame, cwd)));
     return l;
   };
-}
-
-/**
- * The folded key of a sample's stack (labels root first), or null for an idle sample, memoised per
- * stack: the walkers above hand samples of the same node one shared array.
- */
-export function foldedKeyResolver(cwd: string = process.cwd()): (stack: CpuProfileNode[]) => string | null {
-  const label = nodeLabeller(cwd);
   const keys = new Map<CpuProfileNode[], string | null>();
   return (stack) => {
     let key = keys.get(stack);
     if (key === undefined) {
       const leaf = stack[stack.length - 1];
-      key = !leaf || isIdleFrame(leaf.callFrame) ? null : foldedKey(stack.map(label));
+      key = !leaf || stack.some((n) => isIdleFrame(n.callFrame)) ? null : foldedKey(stack.map(label));
       keys.set(stack, key);
     }
     return key;
   };
-}
-
-/**
- * Folded stacks (sample counts) of a profile, named by the shared rule. Idle samples are left out
- * (the thread was waiting, which is not where the CPU went); `(program)` and GC stay.
- */
-export function cpuProfileToFolded(profile: CpuProfile, cwd: string = process.cwd()): FoldedStacks {
-  const keyOf = foldedKeyResolver(cwd);
-  const out: FoldedStacks = new Map();
-  forEachSampleStack(profile, (stack) => {
-    const key = keyOf(stack);
-    if (key !== null) out.set(key, (out.get(key) ?? 0) + 1);
-  });
-  return out;
-}
-
-/** Self time (µs) and its share of all non-idle time, per function label. Heaviest first. */
-export interface SelfShare { label: string; selfUs: number; share: number }
-
-/**
- * Self time by function: each sample's weight (the gap to the next sample) goes to its leaf
- * frame. Used to hold a sampled profile against a trace of the same program.
- */
-export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd()): SelfShare[] {
-  const label = nodeLabeller(cwd);
-  const self = new Map<string, number>();
-  let total = 0;
-  forEachSampleStack(profile, (stack, w) => {
-    const leaf = stack[stack.length - 1];
-    if (!leaf || isIdleFrame(leaf.callFrame)) return;
-    const l = label(leaf);
-    self.set(l, (self.get(l) ?? 0) + w);
-    total += w;
-  });
-  return [...self].map(([label, selfUs]) => ({ label, selfUs, share: total ? selfUs / total : 0 }))
-    .sort((a, b) => b.selfUs - a.selfUs);
 }
 
 const PROFILE_CHUNK_SAMPLES = 50_000;

@@ -92,6 +92,8 @@ export interface FunctionWeight {
   frame: Frame;
   self: number;
   total: number;
+  /** calls made, where the profile knows them (Profile.frameCalls) */
+  calls?: number;
 }
 
 /** Per-function weights, keyed by frame id, heaviest self first. */
@@ -116,9 +118,44 @@ export function functionWeights(p: Profile, weights: readonly number[] = p.sampl
   }
   const out: FunctionWeight[] = [];
   for (let f = 0; f < p.frames.length; f++) {
-    if (total[f]! > 0 || self[f]! > 0) out.push({ frame: p.frames[f]!, self: self[f]!, total: total[f]! });
+    const calls = p.frameCalls?.[f];
+    if (total[f]! > 0 || self[f]! > 0) out.push({ frame: p.frames[f]!, self: self[f]!, total: total[f]!, ...(calls !== undefined ? { calls } : {}) });
   }
   return out.sort((a, b) => b.self - a.self || b.total - a.total);
+}
+
+/**
+ * The profile with the frames `keep` rejects taken out of every stack (a sample whose stack loses
+ * all its frames is dropped), like pprof's `-hide`. Samples keep their order, times and durations.
+ */
+export function filterFrames(p: Profile, keep: (f: Frame) => boolean): Profile {
+  const b = new ProfileBuilder(p.unit);
+  const kept = p.frames.map((f) => (keep(f) ? b.frame(f) : NO_STACK));
+  const map = new Int32Array(p.stackParent.length);
+  for (let s = 0; s < map.length; s++) {
+    const parent = p.stackParent[s]!;
+    const base = parent === NO_STACK ? NO_STACK : map[parent]!;
+    const f = kept[p.stackFrame[s]!]!;
+    map[s] = f === NO_STACK ? base : b.stack(base, f);
+  }
+  for (let i = 0; i < p.sampleStack.length; i++) {
+    b.sample(map[p.sampleStack[i]!]!, p.sampleWeight[i]!, p.sampleTime[i]!, p.sampleDurationUs?.[i]);
+  }
+  p.frameCalls?.forEach((n, f) => { if (n && kept[f] !== NO_STACK) b.countCalls(kept[f]!, n); });
+  copyMeta(b, p);
+  return b.build();
+}
+
+/**
+ * The profile weighted by time in µs, or null when it does not know time: a time-weighted profile
+ * as it is (nanoseconds become µs), a sampled one by each sample's duration (all must be known).
+ */
+export function timeWeighted(p: Profile): Profile | null {
+  if (p.unit === 'microseconds') return p;
+  if (p.unit === 'nanoseconds') return { ...p, unit: 'microseconds', sampleWeight: p.sampleWeight.map((w) => w / 1000) };
+  const d = p.sampleDurationUs;
+  if (p.unit !== 'samples' || !d || d.some((x) => !Number.isFinite(x))) return null;
+  return { ...p, unit: 'microseconds', sampleWeight: d };
 }
 
 /** The frame that stands for the nodes a pruned profile folded away. */
@@ -176,6 +213,9 @@ export interface FunctionChange {
   selfB: number;
   totalA: number;
   totalB: number;
+  /** calls in each profile; null where that profile does not know calls (sampled profiles) */
+  callsA: number | null;
+  callsB: number | null;
 }
 
 /**
@@ -193,8 +233,17 @@ export function diffFunctions(a: Profile, b: Profile, cwd: string = process.cwd(
       const frame = { ...f.frame, file: resolve(f.frame.file), col: 0 };
       const label = modelFrameLabel(frame, cwd);
       let c = out.get(label);
-      if (!c) out.set(label, (c = { label, frame, selfA: 0, selfB: 0, totalA: 0, totalB: 0 }));
-      if (side === 'A') { c.selfA += f.self; c.totalA += f.total; } else { c.selfB += f.self; c.totalB += f.total; }
+      if (!c) {
+        const calls = (p: Profile) => (p.frameCalls ? 0 : null);
+        out.set(label, (c = { label, frame, selfA: 0, selfB: 0, totalA: 0, totalB: 0, callsA: calls(a), callsB: calls(b) }));
+      }
+      if (side === 'A') {
+        c.selfA += f.self; c.totalA += f.total;
+        if (c.callsA !== null) c.callsA += f.calls ?? 0;
+      } else {
+        c.selfB += f.self; c.totalB += f.total;
+        if (c.callsB !== null) c.callsB += f.calls ?? 0;
+      }
     }
   };
   add(fa, 'A');

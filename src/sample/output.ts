@@ -1,8 +1,10 @@
-/** Renders a source-mapped cpuprofile in any of the output formats, as bytes or to a file. */
+/**
+ * Renders a source-mapped cpuprofile in any of the output formats, as bytes or to a file: as it is
+ * (.cpuprofile), as trace events, or through the profile model (folded, pprof).
+ */
 import fs from 'node:fs';
-import { cpuProfileToFolded, cpuProfileToTraceEvents, type CpuProfile } from '../formats/cpuprofile.js';
-import { formatFolded } from '../formats/folded.js';
-import { cpuProfileToPprof } from '../formats/pprof.js';
+import { cpuProfileToModel, cpuProfileToTraceEvents, type CpuProfile } from '../formats/cpuprofile.js';
+import { renderModel } from '../formats/write.js';
 import type { ProfileFormat } from './options.js';
 
 export interface RenderOptions {
@@ -27,9 +29,8 @@ export function renderProfile(profile: CpuProfile, format: ProfileFormat, opts: 
     case 'cpuprofile':
       return Buffer.from(JSON.stringify(profile));
     case 'folded':
-      return Buffer.from(formatFolded(cpuProfileToFolded(profile, opts.cwd)));
     case 'pprof':
-      return cpuProfileToPprof(profile, { intervalUs: opts.intervalUs, startEpochMs: opts.startEpochMs, cwd: opts.cwd });
+      return renderModel(cpuProfileToModel(profile), format, { cwd: opts.cwd, intervalUs: opts.intervalUs, startEpochMs: opts.startEpochMs }).bytes;
     case 'trace': {
       const events = cpuProfileToTraceEvents(profile, { pid: opts.pid ?? process.pid });
       // One event per line keeps the file diffable and the writer's shape.

@@ -1,0 +1,186 @@
+/**
+ * Chrome trace-event JSON into the profile model (the writer is trace-event.ts).
+ *
+ * A sampled trace (`stackscope sample -o trace.json`, or Chrome's own recording) carries its
+ * samples in `ProfileChunk` events: those are read by the cpuprofile reader, and the slice that
+ * covers them is not data. Otherwise each track's `X` call slices become self-time samples
+ * (model/slices.ts: weight = duration less direct children, calls counted). Left out, because their
+ * time overlaps the calls that did the work: slices on async-lifetime lanes ("async 3", "worker 2 ·
+ * async 1", call-to-settle spans) and slices that are not calls (Node's events such as http or gc
+ * carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
+ */
+import { ProfileBuilder, addTrackSlices, parseFrameLabel, type Frame, type Profile, type Slice } from '../model/index.js';
+import { UserError } from '../util/errors.js';
+import { addCpuProfile, type CpuProfile, type CpuProfileNode } from './cpuprofile.js';
+import type { TraceEvent } from './trace-event.js';
+
+/** The tracer's conventions: async running segments carry this category; continuations this prefix. */
+export const ASYNC_CAT = 'async';
+export const RESUMED_PREFIX = 'resumed: ';
+
+/** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
+const ASYNC_LANE = /(^|\s)async \d+$/;
+
+/**
+ * The tracer writes calls without a category and async running segments with cat "async"; Node's
+ * own events (http, gc, net...) carry their own category and sit on their own tracks.
+ */
+function isCallSlice(e: TraceEvent): boolean {
+  return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && (!e.cat || e.cat === ASYNC_CAT);
+}
+
+/**
+ * The sampled profiles inside a trace: `ProfileChunk` events carry nodes (with parent links) and
+ * samples, per pid and profile id; the `Profile` event gives the start time.
+ */
+export function profilesInTrace(events: TraceEvent[]): CpuProfile[] {
+  type Acc = { nodes: Map<number, CpuProfileNode>; parents: Map<number, number>; samples: number[]; deltas: number[]; start: number };
+  const byId = new Map<string, Acc>();
+  const starts = new Map<string, number>();
+  for (const e of events) {
+    if (e.ph !== 'P') continue;
+    const key = `${e.pid}:${e.id}`;
+    if (e.name === 'Profile') {
+      const start = (e.args?.data as { startTime?: unknown } | undefined)?.startTime;
+      if (typeof start === 'number') starts.set(key, start);
+      continue;
+    }
+    if (e.name !== 'ProfileChunk') continue;
+    let acc = byId.get(key);
+    if (!acc) byId.set(key, (acc = { nodes: new Map(), parents: new Map(), samples: [], deltas: [], start: 0 }));
+    const data = (e.args?.data ?? {}) as { cpuProfile?: { nodes?: (CpuProfileNode & { parent?: number })[]; samples?: number[] }; timeDeltas?: number[] };
+    for (const n of data.cpuProfile?.nodes ?? []) {
+      acc.nodes.set(n.id, { id: n.id, callFrame: n.callFrame, children: [] });
+      if (n.parent !== undefined) acc.parents.set(n.id, n.parent);
+    }
+    for (const s of data.cpuProfile?.samples ?? []) acc.samples.push(s);
+    for (const d of data.timeDeltas ?? []) acc.deltas.push(d);
+  }
+  return [...byId].map(([key, acc]) => {
+    for (const [child, parent] of acc.parents) acc.nodes.get(parent)?.children!.push(child);
+    const startTime = starts.get(key) ?? 0;
+    let end = startTime;
+    for (const d of acc.deltas) end += d;
+    return { nodes: [...acc.nodes.values()], startTime, endTime: end, samples: acc.samples, timeDeltas: acc.deltas };
+  });
+}
+
+export interface TraceProcess {
+  pid: number;
+  name: string | undefined;
+  /** `name (pid N)`, or `pid N` when unnamed */
+  label: string;
+}
+
+/** A trace's processes, in order of pid. */
+export function processesIn(events: TraceEvent[]): TraceProcess[] {
+  const names = new Map<number, string>();
+  const pids = new Set<number>();
+  for (const e of events) {
+    if (typeof e.pid !== 'number') continue;
+    pids.add(e.pid);
+    if (e.ph === 'M' && e.name === 'process_name' && typeof e.args?.name === 'string') names.set(e.pid, e.args.name);
+  }
+  return [...pids].sort((a, b) => a - b).map((pid) => {
+    const name = names.get(pid);
+    return { pid, name, label: name === undefined ? `pid ${pid}` : `${name} (pid ${pid})` };
+  });
+}
+
+/**
+ * One process of a trace, chosen by name or pid (a bench's compare.trace.json holds one process per
+ * strategy; without a choice their times add up, which compares nothing). UserError when none or
+ * several match.
+ */
+export function pickProcess(file: string, events: TraceEvent[], want: string): TraceProcess {
+  const all = processesIn(events);
+  const named = all.filter((p) => p.name === want);
+  if (named.length > 1) throw new UserError(`${file}: ${named.length} processes are named "${want}" (pids ${named.map((p) => p.pid).join(', ')}): give a pid`);
+  const hit = named[0] ?? (/^\d+$/.test(want) ? all.find((p) => p.pid === Number(want)) : undefined);
+  if (!hit) throw new UserError(`${file}: no process "${want}" (the trace has: ${all.map((p) => p.label).join(', ') || 'none'})`);
+  return hit;
+}
+
+/**
+ * Whether a trace covers only part of its run: the tracer's ring buffer overflowed (it records
+ * where in `metadata.cut`; older traces only count `droppedRecords`). A sentence to follow the
+ * file's name (`… was cut (ring buffer full): …`), or undefined for a whole trace.
+ */
+export function traceCut(metadata: unknown, pid?: number): string | undefined {
+  const md = (metadata ?? {}) as { cut?: { pid?: number; droppedRecords?: number; completeFrom?: number }[]; droppedRecords?: number };
+  const cuts = Array.isArray(md.cut) ? md.cut.filter((c) => pid === undefined || c.pid === pid) : [];
+  if (cuts.length > 0) {
+    const lost = cuts.reduce((n, c) => n + (Number(c.droppedRecords) || 0), 0);
+    const from = Math.max(...cuts.map((c) => Number(c.completeFrom) || 0));
+    return `was cut (ring buffer full): ${lost.toLocaleString('en-US')} earlier call records were dropped; its times cover only the run from ${(from / 1000).toFixed(1)} ms on`;
+  }
+  if (!Array.isArray(md.cut) && Number(md.droppedRecords) > 0) {
+    return `was cut (ring buffer full): ${Number(md.droppedRecords).toLocaleString('en-US')} earlier call records were dropped; its times cover only the end of the run`;
+  }
+  return undefined;
+}
+
+export interface TraceModel {
+  profile: Profile;
+  /** 'samples' when the trace carried sampled profiles, 'slices' when its calls were read */
+  source: 'samples' | 'slices';
+  /** the processes read: the one chosen, or all of the trace's */
+  processes: TraceProcess[];
+  /** slices dropped because they cross their parent's end (DevTools drops them too) */
+  crossing: number;
+  /** traceCut's sentence when the trace covers only part of its run */
+  cut?: string;
+}
+
+/** A trace's events in the model; `process` (name or pid) keeps one process (see pickProcess). */
+export function traceToModel(events: TraceEvent[], opts: { file?: string; process?: string; metadata?: unknown } = {}): TraceModel {
+  const picked = opts.process === undefined ? undefined : pickProcess(opts.file ?? 'trace', events, opts.process);
+  const mine = picked ? events.filter((e) => e.pid === picked.pid) : events;
+  const processes = picked ? [picked] : processesIn(events);
+  const cut = traceCut(opts.metadata, picked?.pid);
+  const cutNote = cut ? [`the trace ${cut}`] : [];
+  const sampled = profilesInTrace(mine);
+  if (sampled.length > 0) {
+    const b = new ProfileBuilder('samples');
+    for (const p of sampled) addCpuProfile(b, p);
+    b.meta = { clock: 'relative', ...(cutNote.length ? { notes: cutNote } : {}) };
+    return { profile: b.build(), source: 'samples', processes, crossing: 0, ...(cut ? { cut } : {}) };
+  }
+  // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track.
+  const asyncTracks = new Set<string>();
+  for (const e of mine) {
+    if (e.ph === 'M' && e.name === 'thread_name' && ASYNC_LANE.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);
+  }
+  const frames = new Map<string, Frame>();
+  const frameOf = (label: string) => {
+    let f = frames.get(label);
+    if (!f) frames.set(label, (f = parseFrameLabel(label)));
+    return f;
+  };
+  const tracks = new Map<string, Slice[]>();
+  for (const e of mine) {
+    if (!isCallSlice(e)) continue;
+    const key = `${e.pid}:${e.tid ?? 0}`;
+    if (asyncTracks.has(key)) continue;
+    let list = tracks.get(key);
+    if (!list) tracks.set(key, (list = []));
+    const continuation = e.name.startsWith(RESUMED_PREFIX);
+    const label = continuation ? e.name.slice(RESUMED_PREFIX.length) : e.name;
+    list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(continuation ? { continuation } : {}) });
+  }
+  const b = new ProfileBuilder('microseconds');
+  let crossing = 0;
+  let start = Infinity;
+  let end = -Infinity;
+  for (const slices of tracks.values()) {
+    crossing += addTrackSlices(b, slices).crossing;
+    for (const s of slices) { start = Math.min(start, s.ts); end = Math.max(end, s.ts + s.dur); }
+  }
+  const notes = [...cutNote, ...(crossing ? [`${crossing} slices that cross their parent's end are left out (DevTools drops them too)`] : [])];
+  b.meta = {
+    clock: 'relative',
+    ...(start !== Infinity ? { startUs: start, endUs: end } : {}),
+    ...(notes.length ? { notes } : {}),
+  };
+  return { profile: b.build(), source: 'slices', processes, crossing, ...(cut ? { cut } : {}) };
+}
