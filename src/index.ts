@@ -28,8 +28,26 @@ export {
   type CompareOptions, type LoadOptions, type ProfileDiff, type FunctionDiff,
 } from './compare/index.js';
 
+// convert: any profile format to another, through the profile model
+export { convertProfile, type ConvertOptions, type ConvertResult, type OutputFormat } from './convert/index.js';
+
+// the profile model every format reads into and writes from, and its operations
+export {
+  ProfileBuilder, NO_STACK, stackFrames, totalWeight, weightByStack, merge, filterTime, filterFrames, timeWeighted,
+  callTree, functionWeights, prune, diffFunctions, diffStacks, addTrackSlices, frameKey, framePath, modelFrameLabel,
+  parseFrameLabel, frameRole,
+  type Profile, type Frame, type WeightUnit, type ProfileMeta, type FunctionWeight, type FunctionChange, type StackChange,
+} from './model/index.js';
+
 // formats and naming shared by every stage
 export { frameLabel, displayPath, type FunctionInfo } from './model/frame.js';
+export { readProfile, type ReadProfile, type InputFormat } from './formats/read.js';
+export { renderModel, OUTPUT_FORMATS, type Rendered } from './formats/write.js';
+export { traceToModel } from './formats/trace-read.js';
+export { foldedToModel, modelToFolded } from './formats/folded.js';
+export { cpuProfileToModel, modelToCpuProfile } from './formats/cpuprofile.js';
+export { pprofToModel, modelToPprof } from './formats/pprof.js';
+export { modelToSpeedscope, type SpeedscopeFile } from './formats/speedscope.js';
 export { TraceEventWriter, readTraceFile, type TraceEvent, type TraceFile } from './formats/trace-event.js';
 export { parseFolded, formatFolded, type FoldedStacks } from './formats/folded.js';
 export { readCpuProfile, writeCpuProfile, selfTimeShares, type CpuProfile } from './formats/cpuprofile.js';

@@ -13,6 +13,7 @@ const LOADERS: Record<string, () => Promise<CommandModule<any, any>>> = {
   attach: async () => (await import('./commands/attach.js')).attachCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   compare: async () => (await import('./commands/compare.js')).compareCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
 };
 const COMMANDS = Object.keys(LOADERS);
 const GIVE_A_COMMAND = `give a command: ${COMMANDS.join(', ')} (see stackscope --help)`;
@@ -59,6 +60,7 @@ cli
   .example('$0 attach 12345 -o prod.folded', 'sample a running Node process for 10 s')
   .example('$0 bench mailbox.bench.ts', 'strategies side by side, with statistics')
   .example('$0 compare a.json b.json', 'which functions got slower')
+  .example('$0 convert cpu.cpuprofile -o cpu.pb.gz', 'from any profile format to another')
   .epilogue('Every command has --help. Output files are -o/--out everywhere (--output works too).')
   .strict()
   .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })

@@ -58,8 +58,8 @@ const inB = (c: FunctionChange) => c.totalB > 0 || c.selfB > 0;
 /**
  * A sampled profile names a method by its bare name (`loadFolder`), the tracer by its qualified
  * one (`MessageStore.loadFolder`), both at the same file and line. When exactly one function of
- * each profile sits at a place, each only in its own profile, the two rows become one under the
- * longer (more qualified) name.
+ * each profile sits at a place, each only in its own profile, and one name qualifies the other,
+ * the two rows become one under the qualified name.
  */
 function alignNames(changes: FunctionChange[]): FunctionChange[] {
   const byPlace = new Map<string, FunctionChange[]>();
@@ -76,6 +76,8 @@ function alignNames(changes: FunctionChange[]): FunctionChange[] {
     const [ca, cb] = [as[0]!, bs[0]!];
     if (ca === cb || inB(ca) || inA(cb)) continue;
     const [keep, drop] = ca.label.length >= cb.label.length ? [ca, cb] : [cb, ca];
+    // Only a qualified name and its own bare name (minified code has many functions on one line).
+    if (!keep.frame.name.endsWith('.' + drop.frame.name)) continue;
     keep.selfA += drop.selfA; keep.totalA += drop.totalA; keep.selfB += drop.selfB; keep.totalB += drop.totalB;
     if (drop === ca) keep.callsA = drop.callsA; else keep.callsB = drop.callsB;
     gone.add(drop);

@@ -172,6 +172,9 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
       samples.push(node);
       times.push(t);
       t += d![i]!;
+      // A gap before the next sample (an idle sample was dropped): a sample of the root, which
+      // readers take as no stack, keeps this sample's duration.
+      if (i + 1 < n && t < p.sampleTime[i + 1]!) { samples.push(1); times.push(t); }
     } else if (p.unit === 'samples') {
       const k = Math.round(w);
       if (k !== w) rounded = true;
