@@ -14,6 +14,8 @@ import zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { Profile as PprofProfile, Function as PFunction, Location, Sample, StringTable, ValueType, Line } from 'pprof-format';
 import { readProfile } from '../src/formats/read.js';
+import { convertProfile } from '../src/convert/index.js';
+import { UserError } from '../src/util/errors.js';
 import { cpuProfileToModel, cpuProfileToTraceEvents, type CpuProfile } from '../src/formats/cpuprofile.js';
 import { modelToFolded, parseFolded } from '../src/formats/folded.js';
 import { decodePprof, pprofToModel } from '../src/formats/pprof.js';
@@ -32,11 +34,14 @@ const hotTs = path.join(root, 'fixtures/sample/hot.ts');
 function run(args: string[], cwd = root) {
   return spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
 }
-function convert(input: string, output: string, ...extra: string[]): string {
+/** The CLI (what a user sees), for the conversions whose summary a test reads. */
+function convertCli(input: string, output: string, ...extra: string[]): string {
   const r = run(['convert', input, '-o', output, ...extra]);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }
+/** The library function behind the CLI, in process: the same conversion without a Node start-up each. */
+const convert = (input: string, output: string) => convertProfile(input, output, { cwd: root });
 const read = (file: string): Profile => readProfile(file).profile;
 /** Weight per stack (labels root first, relative to the repository), unrounded. */
 const perStack = (p: Profile, weights?: readonly number[]) => new Map([...modelToFolded(p, root, weights)].sort());
@@ -82,7 +87,7 @@ test('cpuprofile: a real profile through convert to .cpuprofile and pprof keeps 
   const p = read(at('hot.cpuprofile'));
   assert.ok(p.sampleStack.length > 100, `samples ${p.sampleStack.length}`);
   assert.ok([...perStack(p).keys()].some((k) => k.endsWith('crunchNumbers (fixtures/sample/hot.ts:4)')));
-  const say = convert(at('hot.cpuprofile'), at('again.cpuprofile'));
+  const say = convertCli(at('hot.cpuprofile'), at('again.cpuprofile'));
   assert.match(say, /^.*hot\.cpuprofile \(cpuprofile, \d+ samples[^)]*\) → .*again\.cpuprofile \(cpuprofile\)\nnot kept: /);
   const again = read(at('again.cpuprofile'));
   assert.deepEqual(perStack(again), perStack(p));
@@ -111,7 +116,7 @@ test('folded: labels read back into frames; folded → folded, pprof, .cpuprofil
     assert.deepEqual(new Map([...parseFolded(fs.readFileSync(at(`${via}.back.folded`), 'utf8'))].sort()), counts, via);
   }
   // Made-up sample times are said so.
-  assert.match(convert(at('hot.folded'), at('made.cpuprofile')), /sample times are not in the input: samples are spaced every 1000 µs/);
+  assert.match(convertCli(at('hot.folded'), at('made.cpuprofile')), /sample times are not in the input: samples are spaced every 1000 µs/);
 });
 
 // ---- pprof --------------------------------------------------------------------------------------
@@ -135,8 +140,7 @@ test('pprof written by stackscope decodes with pprof-format itself: types, total
     const f = pp.function.find((x) => Number(x.id) === Number(loc.line[0]!.functionId))!;
     assert.ok(leaves.has(str(f.systemName)), str(f.name));
   }
-  const r = convert(at('hot.pb.gz'), at('again.pb.gz'));
-  assert.match(r, /\(pprof, /);
+  assert.equal(convert(at('hot.pb.gz'), at('again.pb.gz')).inputFormat, 'pprof');
   assert.deepEqual(perStack(read(at('again.pb.gz'))), perStack(p));
   convert(at('hot.pb.gz'), at('frompprof.cpuprofile'));
   const back = read(at('frompprof.cpuprofile'));
@@ -189,7 +193,8 @@ test('trace reader: call slices become self time; through pprof every stack keep
   assert.equal(pp.unit, 'nanoseconds');
   const us = new Map([...perStack(pp)].map(([k, v]) => [k, v / 1000]));
   assertClose(us, perStack(t), 0.001, 'trace → pprof');
-  const folded = parseFolded(convert(at('hot.trace.json'), at('trace.folded')) && fs.readFileSync(at('trace.folded'), 'utf8'));
+  convert(at('hot.trace.json'), at('trace.folded'));
+  const folded = parseFolded(fs.readFileSync(at('trace.folded'), 'utf8'));
   for (const [k, v] of perStack(t)) if (Math.round(v) > 0) assert.equal(folded.get(k), Math.round(v), k);
 });
 
@@ -245,17 +250,26 @@ test('compare takes every format, and names an unreadable file and what it looke
   fs.writeFileSync(at('bad.bin'), Buffer.from([0x08, 0x96, 0x01, 0x00, 0xff, 0xfe, 0x07, 0x07]));
   fs.writeFileSync(at('empty.folded'), '');
   fs.writeFileSync(at('cut.pb.gz'), fs.readFileSync(at('hot.pb.gz')).subarray(0, 40));
-  for (const [file, re] of [
+  const cases = [
     ['bad.pb.gz', /bad\.pb\.gz: gzip-compressed, but neither pprof nor JSON \(/],
     ['bad.bin', /bad\.bin: binary data, but not a pprof profile \(/],
     ['empty.folded', /empty\.folded: empty file, not a trace, \.cpuprofile, pprof or folded stacks$/],
     ['cut.pb.gz', /cut\.pb\.gz: gzip data that does not decompress \(/],
-  ] as const) {
-    const r = run(['compare', at('hot.trace.json'), at(file)]);
-    assert.equal(r.status, 2, r.stderr);
-    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr.trimEnd(), new RegExp(`^stackscope: ${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${re.source}`));
-    assert.doesNotMatch(r.stderr, /[\x00-\x08\x0e-\x1f\x7f]|\uFFFD/, 'no raw bytes');
+  ] as const;
+  const dir = tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // What the user sees, once through the CLI ...
+  const r = run(['compare', at('hot.trace.json'), at('bad.pb.gz')]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr.trimEnd(), new RegExp(`^stackscope: ${dir}/${cases[0][1].source}`));
+  // ... and every case through the reader the CLI calls (a UserError is the CLI's one line).
+  for (const [file, re] of cases) {
+    assert.throws(() => readProfile(at(file)), (err: Error) => {
+      assert.ok(err instanceof UserError, String(err));
+      assert.match(err.message, new RegExp(`^${dir}/${re.source}`));
+      assert.doesNotMatch(err.message, /[\x00-\x08\x0a-\x1f\x7f]|\uFFFD/, 'one line, no raw bytes');
+      return true;
+    });
   }
 });
 

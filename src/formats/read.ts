@@ -88,10 +88,9 @@ export function readProfileBytes(buf: Buffer, file: string, opts: ReadOptions = 
       throw new UserError(`${file}: gzip-compressed, but neither pprof nor JSON (${why(err)})`);
     }
   }
-  if (buf.length === 0 || buf.toString('utf8').trim() === '') {
-    // An empty file is no profile of anything (a typo'd or truncated file), not one with no samples.
-    throw new UserError(`${file}: empty file, not a trace, .cpuprofile, pprof or folded stacks`);
-  }
+  const empty = () => new UserError(`${file}: empty file, not a trace, .cpuprofile, pprof or folded stacks`);
+  // An empty file is no profile of anything (a typo'd or truncated file), not one with no samples.
+  if (buf.length === 0) throw empty();
   if (!looksLikeText(buf)) {
     onlyTraces('not one');
     try {
@@ -102,6 +101,7 @@ export function readProfileBytes(buf: Buffer, file: string, opts: ReadOptions = 
   }
   const text = buf.toString('utf8');
   const head = text.trimStart()[0];
+  if (head === undefined) throw empty();
   if (head === '{' || head === '[') return readJson(text, file, opts);
   onlyTraces('not one');
   try {
