@@ -302,3 +302,25 @@ test('sample and bench agree on what is CPU: (program) and GC kept, (idle) dropp
   }
   assert.deepEqual([...fromSample.values()].sort(), [...fromBench.values()].sort());
 });
+
+// ---- convert's own input checks ------------------------------------------------------------------
+
+test('convert: bad output names and formats get one line each', () => {
+  const r = run(['convert', at('hot.folded'), '-o', at('out.json')]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^stackscope: cannot tell the output format from ".*out\.json": name it \.folded, \.pb\.gz, \.speedscope\.json or \.cpuprofile, or give --format/);
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1);
+  assert.equal(fs.existsSync(at('out.json')), false);
+  const help = run(['convert', '--help']).stdout;
+  assert.match(help, /→ folded: counts only/);
+  assert.match(help, /→ \.cpuprofile: from folded or pprof, sample times are made up/);
+  assert.match(help, /Lossless round trips/);
+  for (const [args, re] of [
+    [[at('hot.folded'), at('x.folded'), { format: 'svg' }], /^bad format "svg": use one of folded, pprof, speedscope, cpuprofile$/],
+    [[at('nope.folded'), at('x.folded'), {}], /nope\.folded: no such file$/],
+    [[at('hot.folded'), path.join(tmp, 'no/such/dir/x.folded'), {}], /^cannot write the output to .*x\.folded \(ENOENT: no folder /],
+    [[at('hot.folded'), at('x.folded'), { process: 'a' }], /hot\.folded: a process can only be chosen in a trace/],
+  ] as const) {
+    assert.throws(() => convertProfile(args[0], args[1], args[2]), (err: Error) => err instanceof UserError && re.test(err.message));
+  }
+});

@@ -69,6 +69,12 @@ export function convertProfile(input: string, output: string, opts: ConvertOptio
     input, inputFormat: read.format, output, format,
     samples: p.sampleStack.length, stacks: new Set(p.sampleStack).size, frames: p.frames.length,
     unit: p.unit, totalWeight: totalWeight(p),
-    lost: rendered.lost, notes: p.meta.notes ?? [], bytes: rendered.bytes.length,
+    lost: rendered.lost, notes: [...(p.meta.notes ?? []), ...summed(read)], bytes: rendered.bytes.length,
   };
+}
+
+/** A trace of several processes read whole: said, since one process is usually what was meant. */
+function summed(r: ReturnType<typeof readProfile>): string[] {
+  if (r.processChosen || (r.processes?.length ?? 0) < 2) return [];
+  return [`${r.processes!.length} processes added up (${r.processes!.map((p) => p.label).join(', ')}); choose one with --process NAME`];
 }

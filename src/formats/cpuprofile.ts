@@ -160,8 +160,10 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
     const t = p.sampleTime[i]!;
     exact = p.sampleWeight[i] === 1 && Number.isFinite(t) && Number.isFinite(d![i]!) && (i === 0 || t >= p.sampleTime[i - 1]!);
   }
-  let t = exact ? p.sampleTime[0]! : Number.isFinite(p.meta.startUs) ? p.meta.startUs! : 0;
-  const start = t;
+  const metaStart = Number.isFinite(p.meta.startUs) ? p.meta.startUs! : undefined;
+  let t = exact ? p.sampleTime[0]! : metaStart ?? 0;
+  // V8's startTime precedes the first sample; keep it when the model has it.
+  const start = metaStart !== undefined && metaStart <= t ? metaStart : t;
   const interval = opts.intervalUs ?? p.meta.intervalUs ?? 1000;
   let rounded = false;
   for (let i = 0; i < n; i++) {
@@ -187,7 +189,7 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
     }
   }
   for (const s of samples) nodes[s - 1]!.hitCount!++;
-  const timeDeltas = times.map((x, i) => (i === 0 ? 0 : x - times[i - 1]!));
+  const timeDeltas = times.map((x, i) => x - (i === 0 ? start : times[i - 1]!));
   if (!exact && n > 0) {
     notes.push(p.unit === 'samples'
       ? `sample times are not in the input: samples are spaced ${d ? 'by their durations' : `every ${interval} µs`} from time 0`

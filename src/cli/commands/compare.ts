@@ -13,7 +13,7 @@ interface CompareArgs {
   'b-process'?: string;
 }
 
-const COMPARE = 'Compare two traces or profiles (trace, .cpuprofile, folded) function by function';
+const COMPARE = 'Compare two traces or profiles (trace, .cpuprofile, pprof, folded) function by function';
 
 export const compareCommand: CommandModule<object, CompareArgs> = {
   // [a] [b], not <a> <b>: missing files get their own message, and an unknown option is named as such.
@@ -42,7 +42,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('process', single({ type: 'string', describe: 'both traces: only this process (name or pid)' })),
   handler: (args) => {
     if (args.a === undefined || args.b === undefined) {
-      throw new UserError(`missing ${args.a === undefined ? 'files' : 'second file'}: stackscope compare <a> <b> (traces, .cpuprofiles or folded files)`);
+      throw new UserError(`missing ${args.a === undefined ? 'files' : 'second file'}: stackscope compare <a> <b> (traces, .cpuprofiles, pprof or folded files)`);
     }
     if (args.top !== undefined && !(Number.isInteger(args.top) && args.top > 0)) throw new UserError('--top must be a positive integer');
     const diff = compareProfiles(args.a, args.b, { aProcess: args['a-process'] ?? args.process, bProcess: args['b-process'] ?? args.process });
