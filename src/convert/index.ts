@@ -64,7 +64,11 @@ export function convertProfile(input: string, output: string, opts: ConvertOptio
   } catch (err) {
     throw new UserError(`${input}: cannot be written as ${format}: ${(err as Error).message}`);
   }
-  replaceFile(out, (tmp) => fs.writeFileSync(tmp, rendered.bytes));
+  try {
+    replaceFile(out, (tmp) => fs.writeFileSync(tmp, rendered.bytes));
+  } catch (err) {
+    throw new UserError(`cannot write the output to ${output} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`);
+  }
   return {
     input, inputFormat: read.format, output, format,
     samples: p.sampleStack.length, stacks: new Set(p.sampleStack).size, frames: p.frames.length,
