@@ -90,3 +90,25 @@ test('labels parse once; pseudo-frames have one rule', () => {
   assert.equal(frameRole('(program)', ''), 'cpu');
   assert.equal(frameRole('(garbage collector)', ''), 'cpu');
 });
+
+test('filterFrames hides frames like pprof -hide; timeWeighted weighs samples by their durations', async () => {
+  const { filterFrames, timeWeighted } = await import('../src/model/index.js');
+  const b = new ProfileBuilder();
+  const [main, harness, work] = [b.frame(fr('main')), b.frame(fr('harness', '/bench/h.ts')), b.frame(fr('work'))];
+  b.sample(b.stackOf([main, harness, work]), 1, 10, 250);
+  b.sample(b.stackOf([harness]), 1, 20, 100);
+  b.countCalls(work, 3);
+  const p = b.build();
+  const q = filterFrames(p, (f) => f.file !== '/bench/h.ts');
+  assert.deepEqual(q.sampleStack.map((s) => names(q, s)), ['main;work'], 'a stack of hidden frames only is dropped');
+  assert.deepEqual([q.sampleTime[0], q.sampleDurationUs![0]], [10, 250]);
+  assert.equal(q.frameCalls![q.frames.findIndex((f) => f.name === 'work')], 3);
+  const t = timeWeighted(p)!;
+  assert.equal(t.unit, 'microseconds');
+  assert.equal(totalWeight(t), 350);
+  assert.equal(timeWeighted(build([[['x'], 1]])), null, 'no durations: no time');
+  const d = diffFunctions(p, t);
+  assert.equal(d.find((c) => c.frame.name === 'work')!.callsA, 3);
+  assert.equal(d.find((c) => c.frame.name === 'work')!.callsB, 3);
+  assert.equal(diffFunctions(build([[['x'], 1]]), p).find((c) => c.frame.name === 'x')!.callsA, null, 'unknown calls are null');
+});

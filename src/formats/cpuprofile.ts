@@ -107,9 +107,10 @@ export function addCpuProfile(b: ProfileBuilder, profile: CpuProfile): { idle: n
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   let idle = 0;
-  let ts = profile.startTime + (deltas[0] ?? 0);
+  let ts = (Number.isFinite(profile.startTime) ? profile.startTime : 0) + (deltas[0] ?? 0);
   for (let i = 0; i < samples.length; i++) {
-    const next = i + 1 < samples.length ? ts + (deltas[i + 1] ?? 0) : profile.endTime;
+    // (a file without endTime: the last sample's duration is unknown, so 0)
+    const next = i + 1 < samples.length ? ts + (deltas[i + 1] ?? 0) : Number.isFinite(profile.endTime) ? profile.endTime : ts;
     const s = stackOf(samples[i]!);
     if (s === DROPPED) idle++;
     else b.sample(s, 1, ts, Math.max(0, next - ts));
