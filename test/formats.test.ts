@@ -255,7 +255,9 @@ test('compare takes every format, and names an unreadable file and what it looke
     ['bad.bin', /bad\.bin: binary data, but not a pprof profile \(/],
     ['empty.folded', /empty\.folded: empty file, not a trace, \.cpuprofile, pprof or folded stacks$/],
     ['cut.pb.gz', /cut\.pb\.gz: gzip data that does not decompress \(/],
+    ['esc.folded', /esc\.folded: not a trace, \.cpuprofile or folded file \(line 1 is not "frames count": bad\?\[31mline\)$/],
   ] as const;
+  fs.writeFileSync(at('esc.folded'), 'bad\x1b[31mline\n');
   const dir = tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // What the user sees, once through the CLI ...
   const r = run(['compare', at('hot.trace.json'), at('bad.pb.gz')]);
