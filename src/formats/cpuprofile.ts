@@ -106,6 +106,7 @@ export function addCpuProfile(b: ProfileBuilder, profile: CpuProfile): { idle: n
   };
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  b.reserve(samples.length);
   let idle = 0;
   let ts = (Number.isFinite(profile.startTime) ? profile.startTime : 0) + (deltas[0] ?? 0);
   for (let i = 0; i < samples.length; i++) {
