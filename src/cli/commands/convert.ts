@@ -49,8 +49,10 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       process.stdout.write(JSON.stringify(r) + '\n');
       return;
     }
-    const unit = r.unit === 'samples' ? 'samples' : r.unit === 'microseconds' ? 'µs' : r.unit;
-    const lines = [`${r.input} (${r.inputFormat}, ${r.samples} samples, ${Math.round(r.totalWeight)} ${unit}) → ${r.output} (${r.format})`];
+    // A trace's samples are its call slices, weighted by self time.
+    const what = r.unit === 'samples' ? `${Math.round(r.totalWeight)} samples`
+      : `${r.samples} ${r.inputFormat === 'trace' ? 'call slices' : 'samples'}, ${Math.round(r.totalWeight)} ${r.unit === 'microseconds' ? 'µs' : r.unit}`;
+    const lines = [`${r.input} (${r.inputFormat}, ${what}) → ${r.output} (${r.format})`];
     if (r.lost.length) lines.push(`not kept: ${r.lost.join('; ')}`);
     for (const n of r.notes) lines.push(`note: ${n}`);
     process.stdout.write(lines.join('\n') + '\n');
