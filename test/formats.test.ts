@@ -184,8 +184,11 @@ test('go tool pprof reads the pprof stackscope writes', (t) => {
 test('trace reader: call slices become self time; through pprof every stack keeps its µs', () => {
   const t = read(at('hot.trace.json'));
   assert.equal(t.unit, 'microseconds');
-  const calls = t.frameCalls![t.frames.findIndex((f) => f.name === 'crunchNumbers')]!;
-  assert.ok(calls > 1, `crunchNumbers called ${calls} times`);
+  // Calls are the trace's own slices of the function (however many the machine's load allowed).
+  const events = (JSON.parse(fs.readFileSync(at('hot.trace.json'), 'utf8')) as { traceEvents: { ph: string; name: string }[] }).traceEvents;
+  const slices = events.filter((e) => e.ph === 'X' && e.name === 'crunchNumbers (fixtures/sample/hot.ts:4)').length;
+  assert.ok(slices >= 1);
+  assert.equal(t.frameCalls![t.frames.findIndex((f) => f.name === 'crunchNumbers')], slices);
   const drive = [...perStack(t)].find(([k]) => k.endsWith('drive (fixtures/sample/hot.ts:17)'));
   assert.ok(drive, 'drive has self time of its own');
   convert(at('hot.trace.json'), at('trace.pb.gz'));

@@ -99,7 +99,7 @@ export function decodePprof(buf: Uint8Array): PprofProfile {
 }
 
 /** pprof's time units, as µs per unit. */
-const TIME_UNITS: Record<string, number> = { nanoseconds: 1e-3, microseconds: 1, milliseconds: 1e3, seconds: 1e6 };
+const TIME_UNITS = new Map<string, number>([['nanoseconds', 1e-3], ['microseconds', 1], ['milliseconds', 1e3], ['seconds', 1e6]]);
 
 /**
  * A pprof profile (gzipped or plain) in the model. The weight is cpu time when present, else the
@@ -111,15 +111,15 @@ export function pprofToModel(buf: Uint8Array, name?: string): Profile {
   const str = (i: unknown) => pp.stringTable.strings[Number(i)] ?? '';
   const types = pp.sampleType.map((t) => ({ type: str(t.type), unit: str(t.unit) }));
   if (types.length === 0) throw new Error('no sample types');
-  const cpu = types.findIndex((t) => t.type === 'cpu' && t.unit in TIME_UNITS);
-  const time = cpu >= 0 ? cpu : types.findIndex((t) => t.unit in TIME_UNITS);
+  const cpu = types.findIndex((t) => t.type === 'cpu' && TIME_UNITS.has(t.unit));
+  const time = cpu >= 0 ? cpu : types.findIndex((t) => TIME_UNITS.has(t.unit));
   const count = types.findIndex((t) => t.unit === 'count');
   const both = count >= 0 && time >= 0;
   const w = both ? count : cpu >= 0 ? cpu : 0;
   const wUnit = types[w]!.unit;
-  const unit: WeightUnit = both || wUnit === 'count' ? 'samples' : wUnit in TIME_UNITS ? (wUnit === 'nanoseconds' ? 'nanoseconds' : 'microseconds')
+  const unit: WeightUnit = both || wUnit === 'count' ? 'samples' : TIME_UNITS.has(wUnit) ? (wUnit === 'nanoseconds' ? 'nanoseconds' : 'microseconds')
     : wUnit === 'bytes' ? 'bytes' : 'none';
-  const scale = unit === 'microseconds' ? TIME_UNITS[wUnit]! : 1;
+  const scale = unit === 'microseconds' ? TIME_UNITS.get(wUnit)! : 1;
 
   const b = new ProfileBuilder(unit);
   const frameOfFunction = new Map<number, number>();
@@ -152,9 +152,10 @@ export function pprofToModel(buf: Uint8Array, name?: string): Profile {
       }
       stacks.set(key, stack);
     }
-    b.sample(stack, weight, NaN, both ? Number(s.value[time] ?? 0) * TIME_UNITS[types[time]!.unit]! : undefined);
+    b.sample(stack, weight, NaN, both ? Number(s.value[time] ?? 0) * TIME_UNITS.get(types[time]!.unit)! : undefined);
   }
-  const period = types.length && str(pp.periodType?.unit) in TIME_UNITS ? Number(pp.period ?? 0) * TIME_UNITS[str(pp.periodType?.unit)]! : 0;
+  const periodUnit = TIME_UNITS.get(str(pp.periodType?.unit));
+  const period = periodUnit !== undefined ? Number(pp.period ?? 0) * periodUnit : 0;
   const startUs = Number(pp.timeNanos ?? 0) / 1000;
   b.meta = {
     ...(name !== undefined ? { name } : {}),
