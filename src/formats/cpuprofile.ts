@@ -12,7 +12,6 @@ import {
   NO_STACK, ProfileBuilder, frameRole, framePath, modelFrameLabel, functionWeights,
   type Frame, type Profile,
 } from '../model/index.js';
-import { foldedKey } from './folded.js';
 import { processNameEvent, threadNameEvent, type TraceEvent } from './trace-event.js';
 export interface CallFrame {
   functionName: string;
@@ -201,19 +200,6 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
   return { profile: { nodes, startTime: start, endTime: t, samples, timeDeltas }, notes };
 }
 
-/**
- * The shared label of a V8 call frame (`name (file:line)`, see model/frame.ts), its file shown
- * relative to `cwd`.
- */
-export function callFrameLabel(frame: CallFrame, cwd: string = process.cwd()): string {
-  return modelFrameLabel(callFrameToFrame(frame), cwd);
-}
-
-/** True for samples where the thread was waiting, not computing (model/frame.ts frameRole). */
-export function isIdleFrame(frame: CallFrame): boolean {
-  return frameRole(frame.functionName, frame.url) === 'idle';
-}
-
 /** Self time (µs) and its share of all non-idle time, per function label. Heaviest first. */
 export interface SelfShare { label: string; selfUs: number; share: number }
 
@@ -235,8 +221,8 @@ export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd())
 }
 
 // ---------------------------------------------------------------------------------------------
-// Deprecated: the agent's worker (sample/agent-worker.ts) still walks node stacks itself; it moves
-// to the reader above (addCpuProfile) with the agent's own stage. Do not use in new code.
+// Deprecated: the agent (agent/service.ts) still walks node stacks itself; it is to move to the
+// reader above (addCpuProfile). Do not use in new code.
 
 /** @deprecated use addCpuProfile. One sample: its stack (root excluded, root first) and its time. */
 export interface TimedSample {
@@ -272,26 +258,6 @@ export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) 
     ts += deltas[i] ?? 0;
     visit({ stack: stackOf(samples[i]!), ts });
   }
-}
-
-/** @deprecated use cpuProfileToModel and modelToFolded (formats/folded.ts). */
-export function foldedKeyResolver(cwd: string = process.cwd()): (stack: CpuProfileNode[]) => string | null {
-  const labels = new Map<CpuProfileNode, string>();
-  const label = (n: CpuProfileNode) => {
-    let l = labels.get(n);
-    if (l === undefined) labels.set(n, (l = callFrameLabel(n.callFrame, cwd)));
-    return l;
-  };
-  const keys = new Map<CpuProfileNode[], string | null>();
-  return (stack) => {
-    let key = keys.get(stack);
-    if (key === undefined) {
-      const leaf = stack[stack.length - 1];
-      key = !leaf || stack.some((n) => isIdleFrame(n.callFrame)) ? null : foldedKey(stack.map(label));
-      keys.set(stack, key);
-    }
-    return key;
-  };
 }
 
 const PROFILE_CHUNK_SAMPLES = 50_000;
