@@ -4,9 +4,9 @@
  * stalls, and serves it all over HTTP.
  */
 import v8 from 'node:v8';
-import { forEachTimedSample, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { addCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
 import { foldedKey, type FoldedStacks } from '../formats/folded.js';
-import { frameRole, framePath, modelFrameLabel, type Frame } from '../model/index.js';
+import { modelFrameLabel, type Frame } from '../model/index.js';
 import { chainSourceMaps, diskSourceMaps, sourceMapProfile } from '../sample/index.js';
 import { MainThreadSourceMaps } from './source-maps.js';
 import { NO_STACK, StackStore } from './store.js';
@@ -59,31 +59,16 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
     return sourceMapProfile(profile, sourceMaps);
   }
 
-  /** A V8 call frame (source-mapped) as a model frame: absolute file, 1-based line and column. */
-  function modelFrame(n: CpuProfileNode): Frame {
-    const f = n.callFrame;
-    if (!f.url) return { name: f.functionName, file: '', line: 0, col: 0 };
-    return { name: f.functionName, file: framePath(f.url), line: f.lineNumber + 1, col: f.columnNumber + 1 };
-  }
-
-  /** A profile's samples as a chunk of interned stacks. */
+  /** A profile's samples as a chunk of interned stacks (idle samples kept as NO_STACK: windows count them). */
   function toChunk(profile: CpuProfile, store: StackStore): Chunk {
-    const ids = new Map<CpuProfileNode[], number>();
     const ts: number[] = [];
     const stacks: number[] = [];
-    forEachTimedSample(profile, ({ stack, ts: t }) => {
-      let id = ids.get(stack);
-      if (id === undefined) {
-        id = NO_STACK;
-        const leaf = stack[stack.length - 1];
-        if (leaf && frameRole(leaf.callFrame.functionName, leaf.callFrame.url) !== 'idle') {
-          for (const n of stack) id = store.stack(id, store.frame(modelFrame(n)));
-        }
-        ids.set(stack, id);
-      }
-      ts.push(t);
-      stacks.push(id);
-    });
+    addCpuProfile({
+      frame: (f) => store.frame(f),
+      stack: (parent, frame) => store.stack(parent, frame),
+      sample: (stack, _weight, t = NaN) => { ts.push(t); stacks.push(stack); },
+      idle: (t) => { ts.push(t); stacks.push(NO_STACK); },
+    }, profile);
     return { store, startUs: profile.startTime, endUs: profile.endTime, ts: Float64Array.from(ts), stacks: Int32Array.from(stacks) };
   }
 

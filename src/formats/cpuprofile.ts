@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  NO_STACK, ProfileBuilder, frameRole, framePath, modelFrameLabel, functionWeights,
+  NO_STACK, ProfileBuilder, type StackSink, frameRole, framePath, modelFrameLabel, functionWeights,
   type Frame, type Profile,
 } from '../model/index.js';
 import { processNameEvent, threadNameEvent, type TraceEvent } from './trace-event.js';
@@ -70,7 +70,7 @@ const DROPPED = -2;
  * (startTime plus the running sum of timeDeltas, µs on V8's clock) and its duration (the gap to the
  * next sample; for the last one, to endTime). Returns how many samples were idle.
  */
-export function addCpuProfile(b: ProfileBuilder, profile: CpuProfile): { idle: number } {
+export function addCpuProfile(b: StackSink, profile: CpuProfile): { idle: number } {
   const byId = new Map<number, CpuProfileNode>();
   const parent = new Map<number, number>();
   for (const n of profile.nodes) {
@@ -105,15 +105,19 @@ export function addCpuProfile(b: ProfileBuilder, profile: CpuProfile): { idle: n
   };
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
-  b.reserve(samples.length);
+  b.reserve?.(samples.length);
   let idle = 0;
   let ts = (Number.isFinite(profile.startTime) ? profile.startTime : 0) + (deltas[0] ?? 0);
   for (let i = 0; i < samples.length; i++) {
     // (a file without endTime: the last sample's duration is unknown, so 0)
     const next = i + 1 < samples.length ? ts + (deltas[i + 1] ?? 0) : Number.isFinite(profile.endTime) ? profile.endTime : ts;
     const s = stackOf(samples[i]!);
-    if (s === DROPPED) idle++;
-    else b.sample(s, 1, ts, Math.max(0, next - ts));
+    if (s === DROPPED || s === NO_STACK) {
+      idle++;
+      b.idle?.(ts);
+    } else {
+      b.sample(s, 1, ts, Math.max(0, next - ts));
+    }
     ts = next;
   }
   return { idle };
@@ -220,53 +224,13 @@ export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd())
     .sort((a, b) => b.selfUs - a.selfUs);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Deprecated: the agent (agent/service.ts) still walks node stacks itself; it is to move to the
-// reader above (addCpuProfile). Do not use in new code.
-
-/** @deprecated use addCpuProfile. One sample: its stack (root excluded, root first) and its time. */
-export interface TimedSample {
-  stack: CpuProfileNode[];
-  ts: number;
-}
-
-/** @deprecated use addCpuProfile / cpuProfileToModel. */
-export function forEachTimedSample(profile: CpuProfile, visit: (s: TimedSample) => void): void {
-  const byId = new Map<number, CpuProfileNode>();
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) {
-    byId.set(n.id, n);
-    for (const c of n.children ?? []) parent.set(c, n.id);
-  }
-  const cache = new Map<number, CpuProfileNode[]>();
-  const stackOf = (id: number): CpuProfileNode[] => {
-    let s = cache.get(id);
-    if (s) return s;
-    s = [];
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const n = byId.get(cur);
-      if (n && frameRole(n.callFrame.functionName, n.callFrame.url) !== 'root') s.push(n);
-    }
-    s.reverse();
-    cache.set(id, s);
-    return s;
-  };
-  const samples = profile.samples ?? [];
-  const deltas = profile.timeDeltas ?? [];
-  let ts = profile.startTime;
-  for (let i = 0; i < samples.length; i++) {
-    ts += deltas[i] ?? 0;
-    visit({ stack: stackOf(samples[i]!), ts });
-  }
-}
-
 const PROFILE_CHUNK_SAMPLES = 50_000;
 
 /**
  * A sampled profile as Chrome trace events, so the Performance panel draws the sampled call tree:
  * one `Profile` and `ProfileChunk` events (ph "P", same pid and id) on the thread, plus an `X` slice
  * covering the profile, because the panel only draws samples inside the bounds of slices on that
- * thread (see ../shared/DESIGN.md). Nodes go out once, in the first chunk, with `parent` links.
+ * thread. Nodes go out once, in the first chunk, with `parent` links.
  */
 export function cpuProfileToTraceEvents(profile: CpuProfile, opts: { pid: number; tid?: number; threadName?: string; processName?: string }): TraceEvent[] {
   const pid = opts.pid;

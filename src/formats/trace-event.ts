@@ -5,7 +5,7 @@
  * ~1 MiB chunks, so a multi-million-event trace never becomes one giant string, memory stays flat,
  * and it can run inside a process 'exit' handler (where only synchronous work happens).
  * Reader: loads a trace file in either the object or the bare-array form.
- * Facts about what DevTools accepts are in ../shared/DESIGN.md: object form, `ts`/`dur` in µs,
+ * Facts about what DevTools accepts are in docs/design.md: object form, `ts`/`dur` in µs,
  * `ts >= 1`, `X` events for slices, `I` for instants, `M` metadata for track names.
  */
 import fs from 'node:fs';

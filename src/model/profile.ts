@@ -55,8 +55,21 @@ export interface Profile {
   readonly meta: ProfileMeta;
 }
 
+/**
+ * What a format reader writes into: a ProfileBuilder, or another store with the same interning
+ * (the agent's byte-bounded stack store). `idle`, when given, hears of samples that carry no CPU
+ * (the thread was waiting), which a profile leaves out but a timeline may count.
+ */
+export interface StackSink {
+  frame(f: Frame): number;
+  stack(parent: number, frameId: number): number;
+  sample(stack: number, weight: number, timeUs?: number, durationUs?: number): void;
+  reserve?(n: number): void;
+  idle?(timeUs: number): void;
+}
+
 /** Builds a Profile: interns frames and stacks, appends samples. */
-export class ProfileBuilder {
+export class ProfileBuilder implements StackSink {
   readonly frames: Frame[] = [];
   readonly stackParent: number[] = [];
   readonly stackFrame: number[] = [];

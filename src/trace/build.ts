@@ -1,7 +1,7 @@
 /**
  * Recordings → Chrome trace-event JSON that the DevTools Performance panel shows truthfully.
  *
- * What DevTools does with a generic trace decides the layout (facts in ../shared/DESIGN.md):
+ * What DevTools does with a generic trace decides the layout (facts in docs/design.md):
  * each (pid, tid) with X/I events is a track, and a slice that crosses another on its track is
  * dropped silently. So:
  *  - the thread's own track holds what nests by construction on one JS stack: sync calls, the

@@ -75,7 +75,7 @@ interface ParsedTraceArgs {
 }
 
 /**
- * Beyond these DevTools struggles (../shared/DESIGN.md): 1M X events took ~15 s to load, and the
+ * Beyond these DevTools struggles (docs/design.md): 1M X events took ~15 s to load, and the
  * whole file becomes one JS string, so ~512 MiB is a hard ceiling.
  */
 export const LARGE_TRACE_EVENTS = 1_000_000;
