@@ -20,14 +20,8 @@
  */
 import inspector, { type Session } from 'node:inspector';
 import type { CpuProfile } from '../formats/cpuprofile.js';
+import { poster, type Post } from '../util/inspector.js';
 
-type Post = <T = unknown>(method: string, params?: Record<string, unknown>) => Promise<T>;
-
-export function poster(session: Session): Post {
-  return <T>(method: string, params?: Record<string, unknown>) => new Promise<T>((resolve, reject) => {
-    session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T)));
-  });
-}
 
 /** When an anchor is replaced (see above): bounds what its end costs the main thread. */
 export const ANCHOR_NODES = 2000;

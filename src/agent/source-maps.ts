@@ -10,7 +10,8 @@
  * only known scripts send nothing. The sampling itself (V8's profiler thread) is not involved.
  */
 import type { TraceMap, SourceMapInput } from '@jridgewell/trace-mapping';
-import { MAX_CACHED_SCRIPTS, findSourceMapPayload, toPath, traceMapOf, type SourceMapLookup } from '../sample/index.js';
+import { MAX_CACHED_SCRIPTS, findSourceMapPayload, traceMapOf, type SourceMapLookup } from '../sample/index.js';
+import { filePathOf } from '../util/paths.js';
 
 export interface SourceMapRequest { type: 'sourceMaps'; id: number; urls: string[] }
 export interface SourceMapAnswer { type: 'sourceMaps'; id: number; maps: Array<[string, SourceMapInput | null]> }
@@ -38,7 +39,7 @@ export class MainThreadSourceMaps {
   fetch(urls: Iterable<string>): Promise<void> {
     const fresh: string[] = [];
     for (const url of urls) {
-      if (this.maps.has(url) || !toPath(url)) continue;
+      if (this.maps.has(url) || !filePathOf(url)) continue;
       // Same bound as the other per-URL caches: vm scripts with fresh names must not grow memory for days.
       if (this.maps.size + fresh.length >= MAX_CACHED_SCRIPTS) break;
       fresh.push(url);

@@ -8,6 +8,7 @@ import type { ThreadRecording } from '../recorder/recording.js';
 import { RUNTIME_GLOBAL } from '../recorder/runtime-api.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { median } from './stats.js';
+import { poster } from '../util/inspector.js';
 
 export interface Observer<R> {
   /** called just before the timed region */
@@ -77,8 +78,7 @@ export function traceObserver(recorder: RecorderHandle): Observer<TracedRun> {
 export function sampleObserver(intervalUs: number): Observer<CpuProfile> & { close(): void } {
   const session = new inspector.Session();
   session.connect();
-  const post = <T>(method: string, params?: object) =>
-    new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+  const post = poster(session);
   let enabled = false;
   return {
     async before() {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { RawSourceMap } from './maps.js';
 import { PROLOGUE_MARK, findMapComment } from './markers.js';
-import { makeScope, toFilePath, type ScopeConfig } from './scope.js';
+import { makeScope, type ScopeConfig } from './scope.js';
+import { filePathOf } from '../util/paths.js';
 import { TransformCache } from './cache.js';
 
 type Transform = typeof import('./transform.js');
@@ -56,9 +57,9 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
       if (key) cache!.set(key, code);
       return code;
     } catch (err) {
-      const shown = toFilePath(file) ?? file;
+      const shown = filePathOf(file) ?? file;
       if (transformModule && err instanceof transformModule.InstrumentSyntaxError) {
-        report(file, `${toFilePath(err.file) ?? err.file}:${err.line}:${err.column}: ${err.message}`);
+        report(file, `${filePathOf(err.file) ?? err.file}:${err.line}:${err.column}: ${err.message}`);
       } else {
         report(file, `${shown}: ${(err as Error)?.message ?? err}`);
       }
@@ -71,10 +72,10 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
 function readExternalMap(source: string, file: string): { map: RawSourceMap; text: string } | undefined {
   const comment = findMapComment(source);
   if (!comment || comment.url.startsWith('data:')) return undefined;
-  const modulePath = toFilePath(file);
+  const modulePath = filePathOf(file);
   if (!modulePath) return undefined;
   try {
-    const mapPath = comment.url.startsWith('file:') ? toFilePath(comment.url)! : path.resolve(path.dirname(modulePath), decodeURIComponent(comment.url));
+    const mapPath = comment.url.startsWith('file:') ? filePathOf(comment.url)! : path.resolve(path.dirname(modulePath), decodeURIComponent(comment.url));
     const text = fs.readFileSync(mapPath, 'utf8');
     const map = JSON.parse(text) as RawSourceMap;
     return originalsExist(map, mapPath) ? { map, text } : undefined;
@@ -94,7 +95,7 @@ function originalsExist(map: RawSourceMap, mapPath: string): boolean {
   const base = path.resolve(path.dirname(mapPath), map.sourceRoot ?? '');
   return map.sources.some((s) => {
     if (!s) return false;
-    const file = s.startsWith('file:') ? toFilePath(s) : path.resolve(base, s);
+    const file = s.startsWith('file:') ? filePathOf(s) : path.resolve(base, s);
     return !!file && fs.existsSync(file);
   });
 }

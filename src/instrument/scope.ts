@@ -17,9 +17,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type Picomatch from 'picomatch';
 import { markMatched } from './protocol.js';
+import { filePathOf } from '../util/paths.js';
 
 /** Loaded only when there are globs: most runs have none, and every thread that loads modules pays for it. */
 const picomatch = (globs: string[], opts: Picomatch.PicomatchOptions) =>
@@ -35,14 +35,6 @@ export interface ScopeConfig {
   selfRoot?: string;
   /** where to note which include pattern or package matched a loaded module (see protocol.ts) */
   matchedDir?: string;
-}
-
-/** The file path of a module URL or path; undefined for `node:`, `data:` and other non-files. */
-export function toFilePath(urlOrPath: string): string | undefined {
-  if (urlOrPath.startsWith('file:')) {
-    try { return fileURLToPath(urlOrPath); } catch { return undefined; }
-  }
-  return path.isAbsolute(urlOrPath) ? urlOrPath : undefined;
 }
 
 const NODE_MODULES = '/node_modules/';
@@ -110,7 +102,7 @@ export function makeScope(config: ScopeConfig): (urlOrPath: string) => boolean {
   }
 
   return (urlOrPath) => {
-    const file = toFilePath(urlOrPath);
+    const file = filePathOf(urlOrPath);
     if (!file) return false;
     const abs = toPosix(file);
     if (own.some((dir) => abs.startsWith(dir))) return false;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { filePathOf } from '../util/paths.js';
 
 /** Where a function lives, in original-source terms (after source maps). */
 export interface FunctionInfo {
@@ -15,10 +15,7 @@ export interface FunctionInfo {
 
 /** Turns a module URL or absolute path into the short path shown to users. */
 export function displayPath(urlOrPath: string, cwd: string = process.cwd()): string {
-  let p = urlOrPath;
-  if (p.startsWith('file:')) {
-    try { p = fileURLToPath(p); } catch { /* keep as is */ }
-  }
+  const p = framePath(urlOrPath);
   if (!path.isAbsolute(p)) return p.split(path.sep).join('/');
   const rel = path.relative(cwd, p);
   const shown = rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
@@ -55,12 +52,7 @@ export function frameKey(f: Frame): string {
 
 /** A module URL or path as stored in a Frame: file: URLs become absolute paths, others stay. */
 export function framePath(urlOrPath: string): string {
-  if (!urlOrPath.startsWith('file:')) return urlOrPath;
-  try {
-    return fileURLToPath(urlOrPath);
-  } catch {
-    return urlOrPath;
-  }
+  return filePathOf(urlOrPath) ?? urlOrPath;
 }
 
 /** The shared label of a model frame, with its file shown relative to `cwd` when under it. */

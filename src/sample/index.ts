@@ -7,6 +7,6 @@ export { runSampled, type SampleRunOptions, type SampleRunResult } from './run.j
 export { renderProfile, writeProfile, CONTENT_TYPE } from './output.js';
 export { parseInterval, parseSeconds, parseFormat, type ProfileFormat } from './options.js';
 export {
-  MAX_CACHED_SCRIPTS, chainSourceMaps, diskSourceMaps, findSourceMapPayload, sourceMapProfile, toPath, traceMapOf,
+  MAX_CACHED_SCRIPTS, chainSourceMaps, diskSourceMaps, findSourceMapPayload, sourceMapProfile, traceMapOf,
   type SourceMapLookup,
 } from './source-maps.js';

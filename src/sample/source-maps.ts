@@ -12,16 +12,10 @@ import module from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
 import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
+import { filePathOf } from '../util/paths.js';
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
 
-/** The file a script URL names (file: URL or absolute path), or null (node: internals, eval, http). */
-export function toPath(url: string): string | null {
-  if (url.startsWith('file:')) {
-    try { return fileURLToPath(url); } catch { return null; }
-  }
-  return path.isAbsolute(url) ? url : null;
-}
 
 /**
  * Scripts named in profiles are the program's modules, but over days an agent also meets
@@ -50,7 +44,7 @@ export function cachedLookup(load: (url: string) => TraceMap | null): SourceMapL
  * positions never needs the sources, and the payload may travel to another thread. Never throws.
  */
 export function findSourceMapPayload(url: string): SourceMapInput | null {
-  const p = toPath(url);
+  const p = filePathOf(url);
   try {
     const sm = module.findSourceMap(url) ?? (p ? module.findSourceMap(p) : undefined);
     if (!sm) return null;
@@ -64,7 +58,7 @@ export function findSourceMapPayload(url: string): SourceMapInput | null {
 /** A TraceMap from a payload, its sources resolved against the script; null when unusable. */
 export function traceMapOf(url: string, payload: SourceMapInput | null | undefined): TraceMap | null {
   if (!payload) return null;
-  const p = toPath(url);
+  const p = filePathOf(url);
   try {
     return new TraceMap(payload, p ? pathToFileURL(p).href : url);
   } catch {
@@ -85,7 +79,7 @@ export function mapFromComment(source: string, scriptUrl: string): TraceMap | nu
     ?? /\/\/[#@]\s*sourceMappingURL=(\S+)/.exec(source);
   if (!m) return null;
   const ref = m[1]!;
-  const scriptPath = toPath(scriptUrl);
+  const scriptPath = filePathOf(scriptUrl);
   const base = scriptPath ? pathToFileURL(scriptPath).href : scriptUrl;
   try {
     if (ref.startsWith('data:')) {
@@ -106,7 +100,7 @@ export function mapFromComment(source: string, scriptUrl: string): TraceMap | nu
 /** Maps found through the scripts' files on disk. */
 export function diskSourceMaps(): SourceMapLookup {
   return cachedLookup((url) => {
-    const p = toPath(url);
+    const p = filePathOf(url);
     if (!p) return null;
     try {
       return fs.statSync(p).size <= MAX_SCRIPT_BYTES ? mapFromComment(fs.readFileSync(p, 'utf8'), url) : null;
