@@ -6,7 +6,8 @@ import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAS
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
-export { findMapComment } from './markers.js';
+export { findMapComment } from '../util/source-map-ref.js';
+import { dataUrlMapText } from '../util/source-map-ref.js';
 
 /** A raw (JSON) source map, version 3. */
 export interface RawSourceMap {
@@ -22,10 +23,8 @@ export interface RawSourceMap {
 
 /** Decodes an inline `data:application/json;base64,...` map; undefined for other URLs. */
 export function decodeDataUrl(url: string): RawSourceMap | undefined {
-  const m = /^data:application\/json[^,]*?(;base64)?,(.*)$/s.exec(url);
-  if (!m) return undefined;
-  const text = m[1] ? Buffer.from(m[2]!, 'base64').toString('utf8') : decodeURIComponent(m[2]!);
-  return JSON.parse(text) as RawSourceMap;
+  const text = dataUrlMapText(url);
+  return text === undefined ? undefined : (JSON.parse(text) as RawSourceMap);
 }
 
 export function inlineMapComment(map: object): string {

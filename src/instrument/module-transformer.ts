@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { RawSourceMap } from './maps.js';
 import { PROLOGUE_MARK, findMapComment } from './markers.js';
+import { mapFilePath } from '../util/source-map-ref.js';
 import { makeScope, type ScopeConfig } from './scope.js';
 import { filePathOf } from '../util/paths.js';
 import { TransformCache } from './cache.js';
@@ -75,7 +76,8 @@ function readExternalMap(source: string, file: string): { map: RawSourceMap; tex
   const modulePath = filePathOf(file);
   if (!modulePath) return undefined;
   try {
-    const mapPath = comment.url.startsWith('file:') ? filePathOf(comment.url)! : path.resolve(path.dirname(modulePath), decodeURIComponent(comment.url));
+    const mapPath = mapFilePath(comment.url, modulePath);
+    if (!mapPath) return undefined;
     const text = fs.readFileSync(mapPath, 'utf8');
     const map = JSON.parse(text) as RawSourceMap;
     return originalsExist(map, mapPath) ? { map, text } : undefined;

@@ -7,12 +7,12 @@
  * from outside (the agent's worker thread, `attach`), the `sourceMappingURL` comment of the file on disk.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import module from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
 import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
 import { filePathOf } from '../util/paths.js';
+import { dataUrlMapText, findMapComment, mapFilePath } from '../util/source-map-ref.js';
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
 
@@ -75,23 +75,15 @@ const MAX_SCRIPT_BYTES = 64 << 20;
 
 /** Parses a `sourceMappingURL` (inline data: URL or a file next to the script) into a map. */
 export function mapFromComment(source: string, scriptUrl: string): TraceMap | null {
-  const m = /\/\/[#@]\s*sourceMappingURL=(\S+)\s*$/m.exec(source.slice(-(1 << 20)))
-    ?? /\/\/[#@]\s*sourceMappingURL=(\S+)/.exec(source);
-  if (!m) return null;
-  const ref = m[1]!;
+  const ref = findMapComment(source.slice(-(1 << 20)))?.url ?? findMapComment(source)?.url;
+  if (!ref) return null;
   const scriptPath = filePathOf(scriptUrl);
   const base = scriptPath ? pathToFileURL(scriptPath).href : scriptUrl;
   try {
-    if (ref.startsWith('data:')) {
-      const comma = ref.indexOf(',');
-      const meta = ref.slice(5, comma);
-      const body = ref.slice(comma + 1);
-      const json = meta.endsWith(';base64') ? Buffer.from(body, 'base64').toString('utf8') : decodeURIComponent(body);
-      return new TraceMap(json, base);
-    }
-    const mapUrl = new URL(ref, base);
-    if (mapUrl.protocol !== 'file:') return null;
-    return new TraceMap(fs.readFileSync(fileURLToPath(mapUrl), 'utf8'), mapUrl.href);
+    const inline = dataUrlMapText(ref);
+    if (inline !== undefined) return new TraceMap(inline, base);
+    const mapPath = mapFilePath(ref, scriptUrl);
+    return mapPath ? new TraceMap(fs.readFileSync(mapPath, 'utf8'), pathToFileURL(mapPath).href) : null;
   } catch {
     return null;
   }
