@@ -16,7 +16,7 @@ const hostile = path.join(root, 'fixtures/sample/agent-hostile.js');
 /** The host's own HTTP port, printed by the fixture. */
 async function hostPort(a: RunningApp): Promise<number> {
   const deadline = Date.now() + 10_000;
-  let m: RegExpExecArray | null = null;
+  let m: RegExpExecArray | null;
   while (!(m = /port (\d+)/.exec(a.stdout())) && Date.now() < deadline) await sleep(20);
   assert.ok(m, `host server port: ${a.stdout()}`);
   return Number(m[1]);

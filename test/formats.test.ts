@@ -18,7 +18,7 @@ import { convertProfile } from '../src/convert/index.js';
 import { UserError } from '../src/util/errors.js';
 import { cpuProfileToModel, cpuProfileToTraceEvents, type CpuProfile } from '../src/formats/cpuprofile.js';
 import { modelToFolded, parseFolded } from '../src/formats/folded.js';
-import { decodePprof, pprofToModel } from '../src/formats/pprof.js';
+import { pprofToModel } from '../src/formats/pprof.js';
 import { traceToModel } from '../src/formats/trace-read.js';
 import type { SpeedscopeFile } from '../src/formats/speedscope.js';
 import { renderProfile } from '../src/sample/output.js';

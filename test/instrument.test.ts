@@ -320,7 +320,7 @@ test('functions whose text runs elsewhere (page.evaluate, fn.toString()) are lef
   // The text of these functions runs in a fresh vm context, where `__ss$` does not exist.
   const vm = await import('node:vm');
   (globalThis as any).vmCtx = vm;
-  (globalThis as any).vmRun = (fn: Function, ...args: unknown[]) => vm.runInNewContext(`(${String(fn)})(...args)`, { args });
+  (globalThis as any).vmRun = (fn: (...a: unknown[]) => unknown, ...args: unknown[]) => vm.runInNewContext(`(${String(fn)})(...args)`, { args });
   const { plain, traced, out } = await bothAsync(`
     const page = { evaluate: (fn, ...args) => vmRun(fn, ...args), $eval: (sel, fn) => vmRun(fn, sel) };
     function inject(x) { const twice = (v) => v * 2; return twice(x) }

@@ -122,7 +122,7 @@ test('user spans nest with calls on the thread track', async () => {
 });
 
 test('rounding noise never costs a child its parent', async () => {
-  const t = new SynthThread(0, 'main', 1_700_000_000_000.7777);
+  const t = new SynthThread(0, 'main', 1_700_000_000_000.777);
   const f = t.fn('f', 1);
   // ends 0.4 ns apart: printed with 3 decimals the child could land past the parent
   for (let i = 0; i < 200; i++) {

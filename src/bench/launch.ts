@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
-import { PRELOAD_PATH } from '../trace/session.js';
+import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
+import { PRELOAD_PATH } from '../trace/index.js';
 
 export interface TracerLaunch {
   execArgv: string[];

@@ -4,8 +4,8 @@
  * recording per strategy, because a trace of an outlier run would explain the wrong thing.
  */
 import inspector from 'node:inspector';
-import type { ThreadRecording } from '../recorder/recording.js';
-import { RUNTIME_GLOBAL } from '../recorder/runtime-api.js';
+import type { ThreadRecording } from '../recorder/protocol.js';
+import { RUNTIME_GLOBAL } from '../recorder/protocol.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { median } from './stats.js';
 import { poster } from '../util/inspector.js';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ProcessRecording } from '../recorder/recording.js';
+import type { ProcessRecording } from '../recorder/protocol.js';
 import { writeCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
 import { formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { ChildFiles } from './protocol.js';

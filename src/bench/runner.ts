@@ -22,8 +22,8 @@ import { CHANNEL_FD, CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type Ch
 import { readLines, writeLine } from './channel.js';
 import { tracerLaunch } from './launch.js';
 import { prepareOutDir } from './outputs.js';
-import { TRACE_ENV } from '../recorder/config.js';
-import { MAX_TIMER_S } from '../sample/options.js';
+import { TRACE_ENV } from '../recorder/protocol.js';
+import { MAX_TIMER_S } from '../sample/index.js';
 
 export interface RunOptions {
   file: string;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuProfileToModel, type CpuProfile } from '../formats/cpuprofile.js';
 import { modelToFolded, type FoldedStacks } from '../formats/folded.js';
 import { filterFrames } from '../model/index.js';
-import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/source-maps.js';
+import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/index.js';
 
 /** Rewrites call frames to original source positions, with the sampler's own mapping. In place. */
 export function remapProfile(profile: CpuProfile): CpuProfile {

@@ -7,6 +7,7 @@ import { UserError, oneLine } from '../util/errors.js';
  * Each command's module is loaded only when that command runs (or for the top-level help): the
  * start-up of `stackscope trace` does not pay for the sampler, the inspector client or bench.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument types
 const LOADERS: Record<string, () => Promise<CommandModule<any, any>>> = {
   trace: async () => (await import('./commands/trace.js')).traceCommand,
   sample: async () => (await import('./commands/sample.js')).sampleCommand,

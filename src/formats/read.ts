@@ -52,7 +52,7 @@ function looksLikeText(b: Buffer): boolean {
 
 /** The first line of an error, short, with control characters (from the file's own bytes) shown as '?'. */
 function why(err: unknown): string {
-  // eslint-disable-next-line no-control-regex
+   
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Node } from 'acorn';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- acorn's nodes carry per-type fields its types do not list
 export type AnyNode = Node & Record<string, any>;
 
 const FUNCTION_TYPES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);

@@ -2,7 +2,7 @@
  * Source-map plumbing for the instrumenter: reading the map that came with the code (tsx, a
  * bundler, tsc), mapping positions back through it, and writing the map of our own edits.
  */
-import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } from '@jridgewell/trace-mapping';
+import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
@@ -45,7 +45,7 @@ export class PositionMapper {
   private readonly trace?: TraceMap;
 
   constructor(inputMap: RawSourceMap | undefined, file: string) {
-    if (inputMap) this.trace = new TraceMap(inputMap as any, file);
+    if (inputMap) this.trace = new TraceMap(inputMap as SourceMapInput, file);
   }
 
   /** The original file of the whole module: the map's only (or first) source. */
@@ -93,6 +93,6 @@ export function outputMap(ms: MagicString, file: string, inputMap: RawSourceMap 
   const own = ms.generateMap({ hires: 'boundary', source: file, includeContent: true });
   const ownRaw = JSON.parse(own.toString()) as RawSourceMap;
   if (!inputMap) return ownRaw;
-  const composed = remapping([ownRaw as any, inputMap as any], () => null);
+  const composed = remapping([ownRaw, inputMap] as SourceMapInput[], () => null);
   return JSON.parse(composed.toString()) as RawSourceMap;
 }

@@ -98,7 +98,8 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
       allowReturnOutsideFunction: opts.format === 'commonjs',
       preserveParens: true, // so `() => ({})` bodies and `await (x)` keep their parentheses in our edits
     }) as AnyNode;
-  } catch (err: any) {
+  } catch (caught) {
+    const err = caught as { pos?: unknown; message?: unknown } | null;
     const pos: number = typeof err?.pos === 'number' ? err.pos : 0;
     const { line, col } = lineCol(lines, pos);
     const mapped = mapper.map(line, col);

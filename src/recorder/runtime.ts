@@ -261,7 +261,7 @@ export class Recorder implements Runtime {
     w += RECORD_STRIDE;
     if (w === this.end) w = this.grow();
     this.w = w;
-    this.ctl[0]++;
+    this.ctl[0]!++;
   }
 
   /** At the end of the allocated ring: a bigger one with the same records, or (full size) wrap. */
@@ -469,8 +469,8 @@ export function copyRing(buf: Float64Array, total: number): { records: Float64Ar
     out.set(buf.subarray(0, n), 0);
   }
   for (let i = 0; i < n; i += RECORD_STRIDE) {
-    out[i + 1] *= 1000;
-    out[i + 2] *= 1000;
+    out[i + 1]! *= 1000;
+    out[i + 2]! *= 1000;
   }
   return { records: out, count, dropped: total - count };
 }

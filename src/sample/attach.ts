@@ -119,7 +119,7 @@ export function listeningPorts(pid: number): Set<number> {
     return ports;
   }
   for (const table of ['tcp', 'tcp6']) {
-    let text = '';
+    let text: string;
     try { text = fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8'); } catch { continue; }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);

@@ -5,15 +5,15 @@
  */
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { currentRecorder } from '../recorder/current.js';
-import { flushGc } from '../recorder/channels.js';
-import { groupProcesses } from '../recorder/group.js';
-import { workerRegistry } from '../recorder/workers.js';
-import type { ThreadRecording } from '../recorder/recording.js';
+import { currentRecorder } from '../recorder/index.js';
+import { flushGc } from '../recorder/index.js';
+import { groupProcesses } from '../recorder/index.js';
+import { workerRegistry } from '../recorder/index.js';
+import type { ThreadRecording } from '../recorder/protocol.js';
 import { writeTrace } from './build.js';
 import { replaceFile } from '../util/output-file.js';
 
-export { span } from '../recorder/span.js';
+export { span } from '../recorder/index.js';
 
 /** True when this thread runs under the stackscope recorder (`stackscope trace` or its preload). */
 export function isTracing(): boolean {

@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
-import { RecordKind, RECORD_STRIDE, type ProcessRecording, type ThreadRecording } from '../recorder/recording.js';
+import { RecordKind, RECORD_STRIDE, type ProcessRecording, type ThreadRecording } from '../recorder/protocol.js';
 import {
   TraceEventWriter, completeEventJson, instantEventJson, round3, processNameEvent, threadNameEvent, threadSortEvent,
 } from '../formats/trace-event.js';

@@ -7,7 +7,7 @@
  * the whole trace (the engine keys flows by id alone).
  */
 import { round3 } from '../formats/trace-event.js';
-import { RECORD_STRIDE } from '../recorder/recording.js';
+import { RECORD_STRIDE } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 
 const INST = 4;

@@ -4,7 +4,7 @@
  * cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
  */
 import { completeEventJson, instantEventJson, round3 } from '../formats/trace-event.js';
-import type { NodeEvent, ThreadRecording } from '../recorder/recording.js';
+import type { NodeEvent, ThreadRecording } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
 

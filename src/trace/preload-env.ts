@@ -1,7 +1,7 @@
 /**
  * What the trace preload reads from the environment besides its PreloadConfig.
  */
-import { TRACE_ENV } from '../recorder/config.js';
+import { TRACE_ENV } from '../recorder/protocol.js';
 
 /**
  * `--require` preloads also run in the loader-hooks thread that module.register() starts (Node

@@ -8,15 +8,15 @@
  */
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { Recorder } from '../recorder/runtime.js';
-import { attachChannels } from '../recorder/channels.js';
-import { setCurrentRecorder } from '../recorder/current.js';
-import { readPreloadConfig, type PreloadConfig } from '../recorder/config.js';
-import { afterExitListeners, dumpThread } from '../recorder/lifecycle.js';
-import { writeDump } from '../recorder/dump.js';
-import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/signals.js';
-import { announceWorker, workerRegistry } from '../recorder/workers.js';
-import { installHooks } from '../instrument/hooks.js';
+import { Recorder } from '../recorder/index.js';
+import { attachChannels } from '../recorder/index.js';
+import { setCurrentRecorder } from '../recorder/index.js';
+import { readPreloadConfig, type PreloadConfig } from '../recorder/protocol.js';
+import { afterExitListeners, dumpThread } from '../recorder/index.js';
+import { writeDump } from '../recorder/index.js';
+import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/protocol.js';
+import { announceWorker, workerRegistry } from '../recorder/index.js';
+import { installHooks } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
 import { HOOKS_THREAD_ENV, readPreloadScope } from './preload-env.js';
 

@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { TRACE_ENV } from '../recorder/config.js';
+import { TRACE_ENV } from '../recorder/protocol.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
 
 const hooksThread = !isMainThread && process.env[HOOKS_THREAD_ENV] === '1';

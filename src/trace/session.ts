@@ -7,15 +7,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { isPackageName, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
-import { TRACE_ENV, type PreloadConfig } from '../recorder/config.js';
-import { readDumpDir } from '../recorder/dump.js';
-import { FORWARDED_SIGNALS, signalSeen } from '../recorder/signals.js';
-import { groupProcesses } from '../recorder/group.js';
-import { transformCacheDir } from '../instrument/cache.js';
+import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
+import { readDumpDir } from '../recorder/index.js';
+import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
+import { groupProcesses } from '../recorder/index.js';
+import { transformCacheDir } from '../instrument/index.js';
 import type { PreloadScope } from './preload-env.js';
 
 export interface TraceOptions {

@@ -92,7 +92,7 @@ export function replaceFile<T>(file: string, write: (tmp: string) => T, mode = 0
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
     if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) {
-      throw new Error(`${file} is a symbolic link in a folder stackscope cannot write; not following it`);
+      throw new Error(`${file} is a symbolic link in a folder stackscope cannot write; not following it`, { cause: err });
     }
     return write(file);
   }

@@ -42,7 +42,7 @@ export async function startApp(env: Record<string, string> = {}, opts: StartOpti
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { err += d; });
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 15_000);
-  let text = '';
+  let text: string;
   while (!(text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8').trim() : '')) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill();

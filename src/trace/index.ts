@@ -1,0 +1,2 @@
+/** The trace stage's public module. */
+export { PRELOAD_PATH } from './session.js';
