@@ -49,3 +49,144 @@ test('a collector SIGKILLed again and again mid-run loses and doubles nothing', 
   assert.equal(kills, 4);
   assert.match(last.stderr(), /stopped: \d+ samples in \d+ windows read/);
 });
+
+test('an agent restarted is read from its first kept window; the windows it no longer held are reported as missed', async () => {
+  const db = path.join(tmpDir('ss-collect-'), 'restart.db');
+  const old = await startAgent({ seed: 21, periodMs: 20 });
+  const c = startCollector(['--db', db, '--target', old.address, '--interval', '1500ms', '--timeout', '1s']);
+  await waitFor('a first round', () => /collecting from 1 target/.test(c.stderr()));
+  await sleep(800);
+  old.freeze();
+  const before = await old.totals();
+  await waitForTotals(db, before.produced);
+  await old.kill();
+  // The new run on the same port keeps only 5 windows: by the collector's next poll, older ones are gone.
+  const fresh = await startAgent({ seed: 22, periodMs: 20, history: 5, port: old.port });
+  const restarted = await waitFor('the restart to be reported', () => /the agent restarted/.test(c.stderr()) && c.stderr(), 20_000);
+  fresh.freeze();
+  const now = await fresh.totals();
+  assert.ok(now.droppedUnserved > 0, 'the new run dropped windows before the collector asked');
+  await waitForTotals(db, addTotals(before.produced, now.served));
+  const missed = [...restarted.matchAll(/(\d+) windows? missed/g)].reduce((n, m) => n + Number(m[1]), 0);
+  assert.equal(missed, now.droppedUnserved, restarted);
+  assert.match(restarted, new RegExp(`${old.address}: the agent restarted \\(now pid ${fresh.child.pid}, instance ${fresh.config.instance}\\)`));
+  await c.kill();
+});
+
+test('an agent that hangs and one that answers garbage: one line each, nothing stored from them, all read once they recover', async () => {
+  const db = path.join(tmpDir('ss-collect-'), 'faults.db');
+  const good = await startAgent({ seed: 31, service: 'good' });
+  const hang = await startAgent({ seed: 32, service: 'hang' });
+  const bad = await startAgent({ seed: 33, service: 'bad' });
+  hang.mode('hang');
+  bad.mode('garbage');
+  const c = startCollector(['--db', db, '--target', good.address, '--target', hang.address, '--target', bad.address, '--interval', '200ms', '--timeout', '400ms']);
+  await waitFor('both problems reported', () => /slow/.test(c.stderr()) && /garbage/.test(c.stderr()));
+  await sleep(2500); // many more polls: still one line per problem
+  const during = c.stderr();
+  assert.equal(during.match(new RegExp(`${hang.address}: slow \\(no answer within 0.4 s\\)`, 'g'))?.length, 1, during);
+  assert.equal(during.match(new RegExp(`${bad.address}: garbage`, 'g'))?.length, 1, during);
+  assert.deepEqual(await storedTotals(db, { service: 'bad' }), {});
+  assert.deepEqual(await storedTotals(db, { service: 'hang' }), {});
+  assert.ok(sum(await storedTotals(db, { service: 'good' })) > 0);
+  hang.mode('ok');
+  bad.mode('ok');
+  await waitFor('recovery', () => (c.stderr().match(/answering again/g)?.length ?? 0) >= 2);
+  for (const agent of [good, hang, bad]) agent.freeze();
+  const totals = await Promise.all([good, hang, bad].map((x) => x.totals()));
+  await waitForTotals(db, addTotals(...totals.map((t) => t.produced)));
+  for (const [i, service] of ['good', 'hang', 'bad'].entries()) assert.deepEqual(await storedTotals(db, { service }), totals[i]!.produced);
+  assert.match(c.stderr(), new RegExp(`${hang.address}: answering again \\(was slow for \\d+ polls\\)`));
+  await c.kill();
+});
+
+test('a targets file is re-read when it changes; its labels are stored and queried; query writes folded, pprof, JSON and a timeline', async () => {
+  const dir = tmpDir('ss-collect-');
+  const db = path.join(dir, 'fleet.db');
+  const file = path.join(dir, 'targets.txt');
+  const eu = await startAgent({ seed: 41, service: 'api', hostname: 'eu-1', labels: { version: '1.2' } });
+  const us = await startAgent({ seed: 42, service: 'api', hostname: 'us-1' });
+  fs.writeFileSync(file, `# the fleet\n${eu.address} region=eu\n`);
+  const c = startCollector(['--db', db, '--targets-file', file, ...fast, '--json']);
+  await waitFor('eu stored', async () => sum(await storedTotals(db)) > 0);
+  fs.writeFileSync(file, `${eu.address} region=eu\n${us.address} region=us   # added\n`);
+  await waitFor('the change noticed', () => /targets.txt changed: now 2 targets/.test(c.stderr()));
+  await waitFor('us stored', async () => sum(await storedTotals(db, { labels: { region: 'us' } })) > 0);
+  eu.freeze();
+  us.freeze();
+  const [te, tu] = await Promise.all([eu.totals(), us.totals()]);
+  await waitForTotals(db, addTotals(te.produced, tu.produced));
+  await c.kill();
+  // --json: every log line is one JSON object
+  for (const line of c.stderr().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
+
+  // Folded stacks on stdout, one `frames count` line per stack, equal to the eu agent's totals.
+  const q = runCli(['query', '--db', db, '--from', '-1h', '--label', 'region=eu']);
+  assert.equal(q.code, 0, q.stderr);
+  const folded = parseFolded(q.stdout.toString());
+  const label = (frames: Frame[]) => frames.map((f) => modelFrameLabel(f).replace(/[;\r\n]/g, ',')).join(';');
+  const expectEu = new Map<string, number>();
+  for (const [k, n] of Object.entries(te.produced)) expectEu.set(label(JSON.parse(k)), (expectEu.get(label(JSON.parse(k))) ?? 0) + n);
+  assert.deepEqual(new Map([...folded].sort()), new Map([...expectEu].sort()));
+  // The agent's own labels are kept beside the file's; host and service filter too.
+  assert.equal(sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--label', 'version=1.2']).stdout.toString()))), sum(te.produced));
+  assert.equal(sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--host', 'us-1']).stdout.toString()))), sum(tu.produced));
+  assert.equal(runCli(['query', '--db', db, '--from', '-1h', '--service', 'nope']).stdout.length, 0);
+
+  const pb = path.join(dir, 'all.pb.gz');
+  const qp = runCli(['query', '--db', db, '--from', '-1h', '-o', pb]);
+  assert.equal(qp.code, 0, qp.stderr);
+  assert.match(qp.stderr, new RegExp(`${sum(te.produced) + sum(tu.produced)} samples in \\d+ stacks from 2 target runs`));
+  const prof = decodePprof(zlib.gunzipSync(fs.readFileSync(pb)));
+  assert.equal(prof.sample.reduce((a, s) => a + Number(s.value[0]), 0), sum(te.produced) + sum(tu.produced));
+
+  const js = path.join(dir, 'us.json');
+  assert.equal(runCli(['query', '--db', db, '--from', '-1h', '--label', 'region=us', '-o', js]).code, 0);
+  const doc = JSON.parse(fs.readFileSync(js, 'utf8')) as { samples: number; targets: Array<{ labels: Record<string, string> }>; stacks: Array<{ count: number }> };
+  assert.equal(doc.samples, sum(tu.produced));
+  assert.deepEqual(doc.targets.map((t) => t.labels), [{ region: 'us' }]);
+
+  const tl = runCli(['query', '--db', db, '--from', '-10m', '--timeline']);
+  assert.equal(tl.code, 0, tl.stderr);
+  const points = tl.stdout.toString().trim().split('\n').map((l) => l.split(' '));
+  assert.ok(points.every(([t, n]) => !Number.isNaN(Date.parse(t!)) && /^\d+$/.test(n!)));
+  // ten minutes in steps of 10 s, aligned to the clock (a partial first step when -10m is not aligned)
+  assert.ok(points.length === 60 || points.length === 61, `${points.length} steps`);
+  points.slice(1).forEach(([t], i) => assert.equal(Date.parse(t!) - Date.parse(points[i]![0]!), 10_000));
+  assert.equal(points.reduce((a, [, n]) => a + Number(n), 0), sum(te.produced) + sum(tu.produced));
+});
+
+test('bad input: one line and a non-zero exit', async () => {
+  const dir = tmpDir('ss-collect-');
+  const badFile = path.join(dir, 'bad.txt');
+  fs.writeFileSync(badFile, '127.0.0.1:9000\nlocalhost:99999 region=eu\n');
+  const labelFile = path.join(dir, 'label.txt');
+  fs.writeFileSync(labelFile, '127.0.0.1:9000 region\n');
+  const db = path.join(dir, 'q.db');
+  const cases: Array<[string[], RegExp]> = [
+    [['collect', '--db', '/proc/nope/x.db', '--target', '127.0.0.1:9000'], /^stackscope: cannot create the database \/proc\/nope\/x\.db: no folder \/proc\/nope$/],
+    [['collect', '--db', '/proc/version', '--target', '127.0.0.1:9000'], /^stackscope: cannot write the database \/proc\/version/],
+    [['collect', '--db', db, '--target', 'nohost'], /^stackscope: bad target "nohost" in --target: give host:port/],
+    [['collect', '--db', db, '--target', '127.0.0.1:0'], /^stackscope: bad port "0" in --target/],
+    [['collect', '--db', db, '--targets-file', badFile], /^stackscope: bad port "99999" in .*bad\.txt line 2/],
+    [['collect', '--db', db, '--targets-file', labelFile], /^stackscope: bad label "region" in .*label\.txt line 1: give label=value$/],
+    [['collect', '--db', db, '--targets-file', path.join(dir, 'missing.txt')], /^stackscope: cannot read the targets file .*missing\.txt: ENOENT$/],
+    [['collect', '--db', db], /^stackscope: no targets: give --target/],
+    [['collect', '--db', db, '--host', '127.0.0.1', '--ports', '9010-9000'], /^stackscope: bad --ports "9010-9000": 9010-9000 goes backwards$/],
+    [['collect', '--db', db, '--target', '127.0.0.1:9000', '--retention', 'forever'], /^stackscope: bad --retention "forever"/],
+    [['collect', '--db', 'postgres://nobody@127.0.0.1:1/none', '--target', '127.0.0.1:9000'], /^stackscope: cannot reach the database postgres:\/\/nobody@127\.0\.0\.1:1\/none: .*ECONNREFUSED/],
+    [['query', '--db', db], /^stackscope: no database at .*q\.db/],
+    [['query', '--db', 'postgres://nobody@127.0.0.1:1/none'], /^stackscope: cannot reach the database/],
+    [['query', '--db', db, '--from', '-5m', '--until', '-10m'], /^stackscope: bad range: --from -5m \(.*\) is not before --until -10m/],
+    [['query', '--db', db, '--from', 'yesterday-ish'], /^stackscope: bad --from "yesterday-ish": give now, a time before now like -15m/],
+    [['query', '--db', db, '--until', '-3x'], /^stackscope: bad --until "-3x"/],
+    [['query', '--db', badFile], /^stackscope: .*bad\.txt is not a stackscope database/],
+  ];
+  for (const [args, expected] of cases) {
+    const r = runCli(args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr.trim(), expected, args.join(' '));
+  }
+  assert.equal(fs.existsSync(db), false, 'no database left behind by a bad command');
+});
