@@ -222,7 +222,8 @@ export class Collector {
   private storeProblem(err: unknown): void {
     const message = err instanceof StoreUnavailableError ? err.message : `cannot write to ${this.store.where}: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
     const full = this.bufferedRows >= this.opts.bufferRows;
-    if (this.storeDown !== message) {
+    // One line per outage: its first reason (a stopping server says several things in a row).
+    if (this.storeDown === undefined) {
       this.opts.log('store', `${message}; still polling, holding what is read in memory (up to ${this.opts.bufferRows} rows; ${this.bufferedRows} held now), written when it is back`,
         { store: 'down', reason: message, bufferedRows: this.bufferedRows, bufferRows: this.opts.bufferRows });
       this.storeDown = message;

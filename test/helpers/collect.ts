@@ -9,7 +9,7 @@ import net from 'node:net';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { AgentMode, AgentTotals, FakeAgentConfig, FromAgent, ToAgent } from './fake-agent.js';
-import { openStore, queryProfile } from '../../src/store/index.js';
+import { openStore, queryProfile, type TargetFilter } from '../../src/store/index.js';
 import { NO_STACK, type Profile } from '../../src/model/index.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
@@ -153,7 +153,7 @@ export function stackTotals(p: Profile): Record<string, number> {
 }
 
 /** Everything the store holds, per stack (optionally for one service). */
-export async function storedTotals(db: string, filter: { service?: string; labels?: Record<string, string> } = {}): Promise<Record<string, number>> {
+export async function storedTotals(db: string, filter: TargetFilter = {}): Promise<Record<string, number>> {
   const store = await openStore(db);
   try {
     const r = await queryProfile(store, { fromMs: 0, untilMs: Date.now() + 3_600_000, ...filter });
@@ -172,7 +172,7 @@ export function addTotals(...all: Array<Record<string, number>>): Record<string,
 export const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
 
 /** Waits until the store holds exactly `expected` (fails with the difference if it never does). */
-export async function waitForTotals(db: string, expected: Record<string, number>, filter: { service?: string } = {}, timeoutMs = 20_000): Promise<void> {
+export async function waitForTotals(db: string, expected: Record<string, number>, filter: TargetFilter = {}, timeoutMs = 20_000): Promise<void> {
   let last: Record<string, number> = {};
   try {
     await waitFor('stored totals to equal the agents\'', async () => {
@@ -197,12 +197,19 @@ export interface PgCluster {
   destroy(): void;
 }
 
-export function pgMissing(): string | null {
-  const r = spawnSync('initdb', ['--version']);
-  if (r.error || r.status !== 0) return 'PostgreSQL is not installed (initdb not on PATH)';
-  const c = spawnSync('pg_ctl', ['--version']);
-  if (c.error || c.status !== 0) return 'PostgreSQL is not installed (pg_ctl not on PATH)';
+/** The folder of PostgreSQL's server programs: on PATH, or Debian's /usr/lib/postgresql/N/bin. */
+function pgBin(): string | null {
+  const onPath = spawnSync('initdb', ['--version']);
+  if (!onPath.error && onPath.status === 0) return '';
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) if (fs.existsSync(path.join(base, v, 'bin', 'initdb'))) return path.join(base, v, 'bin');
   return null;
+}
+
+/** Why PostgreSQL tests cannot run here, or null when they can. */
+export function pgMissing(): string | null {
+  return pgBin() === null ? 'PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin)' : null;
 }
 
 export async function startPg(): Promise<PgCluster> {
@@ -217,9 +224,11 @@ export async function startPg(): Promise<PgCluster> {
     if (!Number.isInteger(uid)) throw new Error('running as root and there is no postgres user to run PostgreSQL as');
     fs.chownSync(dir, uid, gid);
   }
-  const run = (cmd: string, args: string[]) => {
+  const bin = pgBin() ?? '';
+  const run = (name: string, args: string[]) => {
+    const cmd = bin ? path.join(bin, name) : name;
     const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args]) : spawnSync(cmd, args);
-    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr?.toString().trim()} ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-500) : ''}`);
+    if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr?.toString().trim()} ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-500) : ''}`);
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres']);
   const port = await freePort();
