@@ -190,3 +190,48 @@ test('bad input: one line and a non-zero exit', async () => {
   }
   assert.equal(fs.existsSync(db), false, 'no database left behind by a bad command');
 });
+
+test('queries read the coarsest rows that fit and equal the 1 s rows exactly; retention deletes old rows in batches and queries say what is gone', async () => {
+  const { openStore, queryProfile, queryTimeline, applyRetention } = await import('../src/store/index.js');
+  const { IdResolver } = await import('../src/store/index.js');
+  const file = path.join(tmpDir('ss-collect-'), 'levels.db');
+  const store = await openStore(file, { create: true });
+  const hour = 3_600_000;
+  const now = Math.floor(Date.now() / hour) * hour + 1_234_567; // inside an hour, off every boundary
+  const frames: Frame[] = [{ name: 'main', file: '/app/main.js', line: 1, col: 1 }, { name: 'work', file: '/app/work.js', line: 5, col: 2 }, { name: 'idle', file: '', line: 0, col: 0 }];
+  const { stackIds, newFrames, newStacks } = await new IdResolver(store).resolve(frames, [[0, 1], [0, 2]]);
+  // 1 s rows over the last 3 hours at odd times, and 3 days ago.
+  const rows: Array<[number, number, number]> = [];
+  for (let t = now - 3 * hour; t < now; t += 7000) rows.push([Math.floor(t / 1000) * 1000, stackIds[(t / 7000) % 2 | 0]!, 1 + (t % 13)]);
+  for (let t = now - 72 * hour; t < now - 71 * hour; t += 60_000) rows.push([t, stackIds[0]!, 5]);
+  const agent = { instance: 'i1', service: 's', labels: {}, hostname: 'h', pid: 1, startedMs: 0, intervalUs: 1000, version: 't' };
+  await store.write([{ address: '127.0.0.1:1', agent, labels: {}, cursor: 'i1-1', readMs: now, newFrames, newStacks, rows: rows.flatMap((r) => r) }]);
+  const expected = (from: number, until: number) => rows.filter(([t]) => t >= from && t < until).reduce((a, r) => a + r[2], 0);
+  for (const [from, until] of [[now - 3 * hour, now], [now - 2.5 * hour + 17_000, now - 4321], [now - 61 * 60_000, now - 59 * 60_000 + 1], [now - 73 * hour, now]]) {
+    const q = await queryProfile(store, { fromMs: from!, untilMs: until! });
+    assert.equal(q.samples, expected(from!, until!), `${new Date(from!).toISOString()}..${new Date(until!).toISOString()}`);
+    assert.deepEqual(q.notes, []);
+  }
+  assert.ok((await queryProfile(store, { fromMs: now - 3 * hour, untilMs: now })).pieces.some((p) => p.level === 'hour'), 'whole hours come from the hourly rows');
+  const tl = await queryTimeline(store, { fromMs: now - 3 * hour, untilMs: now });
+  assert.equal(tl.stepMs, 60_000);
+  // (the first and last steps hold only the part of them inside the range)
+  assert.equal(tl.points.reduce((a, p) => a + p.samples, 0), expected(now - 3 * hour, now));
+
+  // Keep 1 s rows for 1 h, minute rows for 2 h, 10-minute rows 1 day, hour rows 7 days; 100 rows per delete.
+  const before = await store.rowCounts();
+  const deleted = await applyRetention(store, { raw: hour, minute: 2 * hour, '10min': 24 * hour, hour: 7 * 24 * hour }, now, 100);
+  const after = await store.rowCounts();
+  assert.ok(deleted.raw! > 100, 'several batches');
+  for (const level of ['raw', 'minute', '10min', 'hour'] as const) assert.equal(after[level], before[level] - (deleted[level] ?? 0));
+  assert.equal(deleted.hour, 0);
+  // 3 days ago now exists only as hour rows: a range starting inside an hour is widened, and says so.
+  const old = await queryProfile(store, { fromMs: now - 72 * hour + 60_000, untilMs: now - 71 * hour + 60_000 });
+  assert.equal(old.samples, 60 * 5);
+  assert.match(old.notes.join('\n'), /the range starts at .*: rows finer than 1 h before .* were deleted by retention/);
+  // The last hour is still exact to the second.
+  const recent = await queryProfile(store, { fromMs: now - 50 * 60_000 + 3000, untilMs: now });
+  assert.equal(recent.samples, expected(now - 50 * 60_000 + 3000, now));
+  assert.deepEqual(recent.notes, []);
+  await store.close();
+});

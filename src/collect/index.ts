@@ -95,22 +95,29 @@ export async function collect(o: CollectOptions): Promise<CollectorStats> {
 }
 
 /**
- * `--retention 7d` (every level), or per level: `raw=1d`, `minute=7d`, `hour=90d` (repeatable; a level
- * given alone overrides the general value). UserError when unusable.
+ * `--retention 7d` (every level), or per level: `raw=1d`, `minute=7d`, `10min=30d`, `hour=90d`
+ * (repeatable; a level given alone overrides the general value). UserError when unusable.
  */
 export function parseRetention(values: readonly string[]): Retention | undefined {
   if (!values.length) return undefined;
   const out: Retention = {};
+  const names = LEVELS.map((l) => l.name);
   let all: number | undefined;
   for (const v of values) {
-    const m = /^(raw|minute|hour)=(.*)$/.exec(v);
-    if (m) out[m[1] as keyof Retention] = parseDuration(m[2]!, `--retention ${m[1]}`);
-    else if (/=/.test(v)) throw new UserError(`bad --retention "${v}": give a duration (7d) or level=duration with level raw, minute or hour`);
-    else all = parseDuration(v, '--retention');
+    const eq = v.indexOf('=');
+    if (eq < 0) {
+      all = parseDuration(v, '--retention');
+      continue;
+    }
+    const level = names.find((n) => n === v.slice(0, eq));
+    if (!level) throw new UserError(`bad --retention "${v}": give a duration (7d) or level=duration with level ${names.join(', ')}`);
+    out[level] = parseDuration(v.slice(eq + 1), `--retention ${level}`);
   }
-  for (const l of LEVELS) if (out[l.name] === undefined && all !== undefined) out[l.name] = all;
-  if ((out.raw ?? 0) > (out.minute ?? Infinity) || (out.minute ?? 0) > (out.hour ?? Infinity)) {
-    throw new UserError('bad --retention: a finer level cannot be kept longer than a coarser one (raw ≤ minute ≤ hour)');
+  for (const n of names) if (out[n] === undefined && all !== undefined) out[n] = all;
+  for (let i = 1; i < names.length; i++) {
+    if ((out[names[i - 1]!] ?? 0) > (out[names[i]!] ?? Infinity)) {
+      throw new UserError(`bad --retention: a finer level cannot be kept longer than a coarser one (${names.join(' ≤ ')})`);
+    }
   }
   return out;
 }

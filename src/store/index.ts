@@ -34,14 +34,15 @@ const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 /**
  * The pieces that cover [fromMs, untilMs) exactly, each from the coarsest level whose rows fit inside
- * it (whole hours from the hourly rows, whole minutes from the minute rows, the edges from the
- * 1 s rows), never coarser than `maxLevel`. Where retention deleted the finer rows of an edge, the
+ * it (whole hours from the hourly rows, whole 10 minutes and minutes from theirs, the edges from
+ * the 1 s rows), never coarser than `maxLevel`. Where retention deleted the finer rows of an edge, the
  * edge is widened to the next level's boundary and a note says so.
  */
 export function planRange(fromMs: number, untilMs: number, watermarks: Watermarks = {}, maxLevel: LevelName = 'hour'): { pieces: Piece[]; fromMs: number; untilMs: number; notes: string[] } {
-  const notes: string[] = [];
   let from = fromMs;
   let until = untilMs;
+  let fromNote: string | undefined;
+  let untilNote: string | undefined;
   const top = levelIndex(maxLevel);
   for (let i = 0; i < top; i++) {
     const kept = watermarks[LEVELS[i]!.name];
@@ -49,13 +50,14 @@ export function planRange(fromMs: number, untilMs: number, watermarks: Watermark
     const coarser = LEVELS[i + 1]!;
     if (from < kept && from % coarser.ms !== 0) {
       from = floorTo(from, coarser.ms);
-      notes.push(`the range starts at ${iso(from)}: rows finer than ${coarser.name}s before ${iso(kept)} were deleted by retention`);
+      fromNote = `the range starts at ${iso(from)}: rows finer than ${coarser.label} before ${iso(kept)} were deleted by retention`;
     }
     if (until < kept && until % coarser.ms !== 0) {
       until = ceilTo(until, coarser.ms);
-      notes.push(`the range ends at ${iso(until)}: rows finer than ${coarser.name}s before ${iso(kept)} were deleted by retention`);
+      untilNote = `the range ends at ${iso(until)}: rows finer than ${coarser.label} before ${iso(kept)} were deleted by retention`;
     }
   }
+  const notes = [fromNote, untilNote].filter((n): n is string => n !== undefined);
   const oldest = watermarks[maxLevel];
   if (oldest !== undefined && from < oldest) notes.push(`no data before ${iso(oldest)}: deleted by retention`);
   const pieces: Piece[] = [];
@@ -159,7 +161,10 @@ function describeTargets(targets: readonly TargetRow[], f: TargetFilter): string
 /** Sample counts per step of a range. */
 export interface TimelineResult {
   stepMs: number;
-  /** step start (ms since the epoch) and the samples in [start, start + stepMs); every step listed */
+  /**
+   * step start (ms since the epoch) and the samples in [start, start + stepMs); every step listed. The
+   * first and last steps count only their part inside the range.
+   */
   points: Array<{ ms: number; samples: number }>;
   fromMs: number;
   untilMs: number;

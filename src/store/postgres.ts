@@ -121,14 +121,17 @@ export class PostgresStore implements Store {
   async write(batches: readonly IngestBatch[]): Promise<void> {
     if (!batches.length) return;
     await this.run(() => this.tx(async (c) => {
-      const ids: number[] = [];
-      for (const b of batches) {
-        const r = await c.query<{ id: number }>(`INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (instance) DO UPDATE SET last_seen = excluded.last_seen,
-          address = excluded.address, labels = excluded.labels RETURNING id`,
-        [b.agent.instance, b.address, b.agent.service, b.agent.hostname, b.agent.pid, JSON.stringify(targetLabels(b)), b.readMs]);
-        ids.push(r.rows[0]!.id);
-      }
+      // One statement for all targets (the last batch of an instance wins), one for all cursors.
+      const byInstance = new Map(batches.map((b) => [b.agent.instance, b]));
+      const ts = [...byInstance.values()];
+      const r = await c.query<{ id: number; instance: string }>(`INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
+        SELECT i, a, s, h, p, l::jsonb, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[]) AS x(i, a, s, h, p, l, t)
+        ON CONFLICT (instance) DO UPDATE SET last_seen = excluded.last_seen, address = excluded.address, labels = excluded.labels
+        RETURNING id, instance`,
+      [ts.map((b) => b.agent.instance), ts.map((b) => b.address), ts.map((b) => b.agent.service), ts.map((b) => b.agent.hostname),
+        ts.map((b) => b.agent.pid), ts.map((b) => JSON.stringify(targetLabels(b))), ts.map((b) => b.readMs)]);
+      const idOf = new Map(r.rows.map((x) => [x.instance, x.id]));
+      const ids = batches.map((b) => idOf.get(b.agent.instance)!);
       const frames = new Map<number, Frame>();
       const stacks = new Map<number, number[]>();
       for (const b of batches) {
@@ -154,11 +157,10 @@ export class PostgresStore implements Store {
           SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
           ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${l.table}.count + excluded.count`, [r.ts, r.target, r.stack, r.count]);
       }
-      for (const [address, cur] of lastCursors(batches)) {
-        await c.query(`INSERT INTO cursors (address, instance, cursor, updated) VALUES ($1, $2, $3, $4)
-          ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`,
-        [address, cur.instance, cur.cursor, cur.readMs]);
-      }
+      const cursors = [...lastCursors(batches)];
+      await c.query(`INSERT INTO cursors (address, instance, cursor, updated) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+        ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`,
+      [cursors.map((x) => x[0]), cursors.map((x) => x[1].instance), cursors.map((x) => x[1].cursor), cursors.map((x) => x[1].readMs)]);
     }));
   }
 

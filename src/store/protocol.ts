@@ -5,7 +5,7 @@
  *
  * Shape: targets (one row per agent instance: service, host, pid, labels), frames and stacks
  * deduplicated by a hash of their content, sample rows (bucket start, target, stack, count) at three
- * levels (the agents' 1 s buckets, per minute, per hour), and one cursor per polled address, written
+ * levels (the agents' 1 s buckets, per minute, per 10 minutes, per hour), and one cursor per polled address, written
  * in the same transaction as the samples it covers.
  */
 import type { AgentIdentity } from '../agent/protocol.js';
@@ -13,9 +13,10 @@ import type { Frame } from '../model/index.js';
 
 /** The levels sample rows are kept at, finest first. `ms` is a row's time span. */
 export const LEVELS = [
-  { name: 'raw', table: 'samples', ms: 1000 },
-  { name: 'minute', table: 'samples_1m', ms: 60_000 },
-  { name: 'hour', table: 'samples_1h', ms: 3_600_000 },
+  { name: 'raw', table: 'samples', ms: 1000, label: '1 s' },
+  { name: 'minute', table: 'samples_1m', ms: 60_000, label: '1 min' },
+  { name: '10min', table: 'samples_10m', ms: 600_000, label: '10 min' },
+  { name: 'hour', table: 'samples_1h', ms: 3_600_000, label: '1 h' },
 ] as const;
 export type LevelName = (typeof LEVELS)[number]['name'];
 

@@ -1,7 +1,7 @@
 /**
  * What both store implementations share: a write's rows added up per (level time, target, stack), so
  * each stored row is written once per transaction (PostgreSQL's upsert requires it, and rollup
- * levels get one row per minute or hour instead of one per second).
+ * levels get one row per minute, 10 minutes or hour instead of one per second).
  */
 import { LEVELS, type IngestBatch, type LevelName } from './protocol.js';
 

@@ -40,7 +40,7 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
     .option('timeout', single({ type: 'string', describe: 'per request (default: the interval, between 1s and 5s)' }))
     .option('concurrency', single({ type: 'number', default: COLLECT_DEFAULTS.concurrency, describe: 'requests in flight at most' }))
     .option('buffer-rows', single({ type: 'number', default: COLLECT_DEFAULTS.bufferRows, describe: 'rows held in memory at most while the database is down (then polling pauses)' }))
-    .option('retention', { ...REPEATABLE, describe: 'delete rows older than this: 7d, or per level raw=1d minute=7d hour=90d' })
+    .option('retention', { ...REPEATABLE, describe: 'delete rows older than this: 7d, or per level raw=1d minute=7d 10min=30d hour=90d' })
     .option('token', single({ type: 'string', describe: 'bearer token of the agents (default: $STACKSCOPE_TOKEN)' }))
     .option('json', { type: 'boolean', default: false, describe: 'log one JSON object a line on stderr' })
     .example('$0 collect --target 127.0.0.1:9464', 'one agent into ./stackscope.db')
