@@ -22,6 +22,9 @@ after(async () => {
 test('PostgreSQL stopped under a running collector: it keeps polling, holds what it read, writes it when the database is back', { skip: missing ?? false }, async () => {
   const a = await startAgent({ seed: 51, service: 'pg-down', periodMs: 25 });
   const c = startCollector(['--db', pg.url, '--target', a.address, '--interval', '300ms', '--timeout', '1s']);
+  // A second one with a tiny buffer: full, it stops reading (its agent keeps the windows) until the database is back.
+  const small = await startAgent({ seed: 52, service: 'pg-small', periodMs: 25 });
+  const cs = startCollector(['--db', pg.url, '--target', small.address, '--interval', '300ms', '--timeout', '1s', '--buffer-rows', '40']);
   await waitFor('rows in PostgreSQL', async () => sum(await storedTotals(pg.url, { service: 'pg-down' })) > 0);
   pg.stop();
   await waitFor('the outage reported', () => /unavailable.*still polling, holding what is read in memory/.test(c.stderr()), 20_000);
@@ -30,14 +33,22 @@ test('PostgreSQL stopped under a running collector: it keeps polling, holds what
   const servedDuring = (await a.totals()).servedWindows;
   assert.ok(servedDuring > servedBefore + 20, `kept polling while the database was down (${servedBefore} → ${servedDuring} windows read)`);
   assert.equal(c.stderr().match(/unavailable/g)?.length, 1, `one line for the outage, not one per round:\n${c.stderr()}`);
+  assert.match(cs.stderr(), /buffer full \(\d+ rows\): polling paused/);
+  const pausedAt = (await small.totals()).servedWindows;
+  await sleep(1000);
+  assert.equal((await small.totals()).servedWindows, pausedAt, 'a full buffer reads no more windows');
   pg.start();
-  await waitFor('the recovery reported', () => /is back: wrote the \d+ held rows/.test(c.stderr()), 30_000);
+  await waitFor('the recovery reported', () => /is back: wrote the \d+ held rows/.test(c.stderr()) && /is back/.test(cs.stderr()), 30_000);
   a.freeze();
+  small.freeze();
   const t = await a.totals();
+  const ts = await small.totals();
   await waitForTotals(pg.url, t.produced, { service: 'pg-down' });
+  await waitForTotals(pg.url, ts.produced, { service: 'pg-small' });
   assert.deepEqual(await storedTotals(pg.url, { service: 'pg-down' }), t.produced);
   const { code } = await c.kill();
   assert.equal(code, 0, c.stderr());
+  assert.equal((await cs.kill()).code, 0, cs.stderr());
 });
 
 test('two collectors with disjoint targets write into one PostgreSQL at once; a query sees both', { skip: missing ?? false }, async () => {
