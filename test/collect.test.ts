@@ -62,13 +62,16 @@ test('an agent restarted is read from its first kept window; the windows it no l
   await old.kill();
   // The new run on the same port keeps only 5 windows: by the collector's next poll, older ones are gone.
   const fresh = await startAgent({ seed: 22, periodMs: 20, history: 5, port: old.port });
-  const restarted = await waitFor('the restart to be reported', () => /the agent restarted/.test(c.stderr()) && c.stderr(), 20_000);
+  await waitFor('the restart to be reported', () => /the agent restarted/.test(c.stderr()), 20_000);
   fresh.freeze();
   const now = await fresh.totals();
   assert.ok(now.droppedUnserved > 0, 'the new run dropped windows before the collector asked');
   await waitForTotals(db, addTotals(before.produced, now.served));
-  const missed = [...restarted.matchAll(/(\d+) windows? missed/g)].reduce((n, m) => n + Number(m[1]), 0);
-  assert.equal(missed, now.droppedUnserved, restarted);
+  // Windows dropped after the last answer are reported by the next poll.
+  const missedIn = (log: string) => [...log.matchAll(/(\d+) windows? missed/g)].reduce((n, m) => n + Number(m[1]), 0);
+  await waitFor('the missed windows reported', () => missedIn(c.stderr()) === now.droppedUnserved, 10_000).catch(() => {});
+  const restarted = c.stderr();
+  assert.equal(missedIn(restarted), now.droppedUnserved, restarted);
   assert.match(restarted, new RegExp(`${old.address}: the agent restarted \\(now pid ${fresh.child.pid}, instance ${fresh.config.instance}\\)`));
   await c.kill();
 });
@@ -80,12 +83,16 @@ test('an agent that hangs and one that answers garbage: one line each, nothing s
   const bad = await startAgent({ seed: 33, service: 'bad' });
   hang.mode('hang');
   bad.mode('garbage');
-  const c = startCollector(['--db', db, '--target', good.address, '--target', hang.address, '--target', bad.address, '--interval', '200ms', '--timeout', '400ms']);
-  await waitFor('both problems reported', () => /slow/.test(c.stderr()) && /garbage/.test(c.stderr()));
-  await sleep(2500); // many more polls: still one line per problem
+  const c = startCollector(['--db', db, '--target', good.address, '--target', hang.address, '--target', bad.address, '--interval', '200ms', '--timeout', '1s']);
+  await waitFor('both problems reported', () => c.stderr().includes(`${hang.address}: slow`) && c.stderr().includes(`${bad.address}: garbage`));
+  await sleep(3000); // many more polls: still one line per problem
   const during = c.stderr();
-  assert.equal(during.match(new RegExp(`${hang.address}: slow \\(no answer within 0.4 s\\)`, 'g'))?.length, 1, during);
-  assert.equal(during.match(new RegExp(`${bad.address}: garbage`, 'g'))?.length, 1, during);
+  const lines = (address: string, kind: string) => during.split('\n').filter((l) => l.includes(`${address}: ${kind}`)).length;
+  assert.equal(lines(hang.address, 'slow (no answer within 1 s)'), 1, during);
+  assert.equal(lines(hang.address, 'answering again'), 0, during);
+  // A line when the problem starts or changes (on a loaded machine an answer can also be late), never per poll.
+  assert.equal(lines(bad.address, 'garbage'), 1 + lines(bad.address, 'slow'), during);
+  assert.ok((await bad.totals()).requests > 3 * lines(bad.address, 'garbage'), 'far fewer lines than polls');
   assert.deepEqual(await storedTotals(db, { service: 'bad' }), {});
   assert.deepEqual(await storedTotals(db, { service: 'hang' }), {});
   assert.ok(sum(await storedTotals(db, { service: 'good' })) > 0);
@@ -96,7 +103,7 @@ test('an agent that hangs and one that answers garbage: one line each, nothing s
   const totals = await Promise.all([good, hang, bad].map((x) => x.totals()));
   await waitForTotals(db, addTotals(...totals.map((t) => t.produced)));
   for (const [i, service] of ['good', 'hang', 'bad'].entries()) assert.deepEqual(await storedTotals(db, { service }), totals[i]!.produced);
-  assert.match(c.stderr(), new RegExp(`${hang.address}: answering again \\(was slow for \\d+ polls\\)`));
+  assert.match(c.stderr(), new RegExp(`${hang.address}: answering again \\(was slow for \\d+ polls?\\)`));
   await c.kill();
 });
 
