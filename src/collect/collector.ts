@@ -220,7 +220,9 @@ export class Collector {
   }
 
   private storeProblem(err: unknown): void {
-    const message = err instanceof StoreUnavailableError ? err.message : `cannot write to ${this.store.where}: ${(err as Error).message?.split('\n')[0] ?? String(err)}`;
+    // Any failure is handled alike (hold and retry); the reason says whether the database is down.
+    const reason = (err instanceof Error ? err.message.split('\n')[0] : String(err)) || 'unknown error';
+    const message = `database ${this.store.where} ${err instanceof StoreUnavailableError ? 'unavailable' : 'failed to write'} (${reason})`;
     const full = this.bufferedRows >= this.opts.bufferRows;
     // One line per outage: its first reason (a stopping server says several things in a row).
     if (this.storeDown === undefined) {

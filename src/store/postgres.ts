@@ -50,8 +50,10 @@ export class PostgresStore implements Store {
   static async open(url: string, opts: { create: boolean }): Promise<PostgresStore> {
     const where = redactUrl(url);
     const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 });
-    // An idle connection dropped by the server: the next query reconnects (and reports if it cannot).
+    // A connection dropped by the server (idle, or between a transaction's statements) must not crash
+    // the process: the statement in flight fails and is reported, and the next one reconnects.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const store = new PostgresStore(pool, where);
     try {
       if (opts.create) {
@@ -90,7 +92,7 @@ export class PostgresStore implements Store {
     try {
       return await work();
     } catch (err) {
-      if (isUnavailable(err)) throw new StoreUnavailableError(`database ${this.where} unavailable: ${(err as Error).message?.split('\n')[0] || (err as { code?: string }).code}`);
+      if (isUnavailable(err)) throw new StoreUnavailableError((err as Error).message?.split('\n')[0] || String((err as { code?: string }).code));
       throw err;
     }
   }
