@@ -96,6 +96,9 @@ export class Collector {
   async round(): Promise<void> {
     this.stats.rounds++;
     const targets = this.opts.targets();
+    // Targets taken out of the list are forgotten (their held rows are still written).
+    const now = new Set(targets.map((t) => t.address));
+    for (const address of this.state.keys()) if (!now.has(address)) this.state.delete(address);
     if (this.bufferedRows < this.opts.bufferRows) {
       await this.loadCursors(targets);
       await this.pollAll(targets);
@@ -116,7 +119,11 @@ export class Collector {
       this.storeProblem(err);
       return;
     }
-    for (const t of fresh) this.state.set(t.address, { cursor: stored.get(t.address), failedPolls: 0 });
+    for (const t of fresh) {
+      // Rows still held for it (it left the list and came back while the store was down) are newer.
+      const held = this.buffer.findLast((p) => p.address === t.address);
+      this.state.set(t.address, { cursor: held ? held.response.cursor : stored.get(t.address), failedPolls: 0 });
+    }
   }
 
   private async pollAll(targets: Target[]): Promise<void> {
