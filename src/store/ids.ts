@@ -21,7 +21,7 @@ const sameFrame = (a: Frame, b: Frame) => frameKey(a) === frameKey(b);
 const stackText = (frames: readonly number[]) => frames.join(',');
 
 /** Remembers at most this many frames and stacks; past it the cache starts over (memory stays flat). */
-const MAX_CACHED = 500_000;
+const MAX_CACHED = 100_000;
 
 /**
  * Maps frames and stacks to stored ids for one collector: cached, resolved against the store on a
