@@ -31,6 +31,14 @@ export {
 // convert: any profile format to another, through the profile model
 export { convertProfile, type ConvertOptions, type ConvertResult, type OutputFormat } from './convert/index.js';
 
+// collect and query: agents polled losslessly into SQLite or PostgreSQL; merged profiles of any range
+export { collect, Collector, parseRetention, type CollectOptions, type CollectorStats } from './collect/index.js';
+export {
+  openStore, queryProfile, queryTimeline, listTargets, applyRetention, planRange,
+  type Store, type RangeQuery, type TargetFilter, type TargetRow, type ProfileResult, type TimelineResult, type Retention,
+} from './store/index.js';
+export { renderProfileResult, renderTimeline } from './store/render.js';
+
 // the profile model every format reads into and writes from, and its operations
 export {
   ProfileBuilder, NO_STACK, stackFrames, totalWeight, weightByStack, merge, filterTime, filterFrames, timeWeighted,

@@ -15,6 +15,8 @@ const LOADERS: Record<string, () => Promise<CommandModule<any, any>>> = {
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   compare: async () => (await import('./commands/compare.js')).compareCommand,
   convert: async () => (await import('./commands/convert.js')).convertCommand,
+  collect: async () => (await import('./commands/collect.js')).collectCommand,
+  query: async () => (await import('./commands/query.js')).queryCommand,
 };
 const COMMANDS = Object.keys(LOADERS);
 const GIVE_A_COMMAND = `give a command: ${COMMANDS.join(', ')} (see stackscope --help)`;
@@ -62,6 +64,8 @@ cli
   .example('$0 bench mailbox.bench.ts', 'strategies side by side, with statistics')
   .example('$0 compare a.json b.json', 'which functions got slower')
   .example('$0 convert cpu.cpuprofile -o cpu.pb.gz', 'from any profile format to another')
+  .example('$0 collect --host 127.0.0.1 --ports 9000-9015', 'poll production agents into stackscope.db')
+  .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the merged profile of the last 15 minutes')
   .epilogue('Every command has --help. Output files are -o/--out everywhere (--output works too).')
   .strict()
   .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })

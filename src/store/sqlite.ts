@@ -1,0 +1,178 @@
+/** The embedded store: one SQLite file (better-sqlite3), WAL mode, sample tables WITHOUT ROWID. */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Frame } from '../model/index.js';
+import { UserError } from '../util/errors.js';
+import { LEVELS, type IngestBatch, type LevelName, type StackCounts, type Store, type TargetRow, type Watermarks } from './protocol.js';
+import { lastCursors, levelRows, targetLabels } from './rows.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS targets (
+  id INTEGER PRIMARY KEY, instance TEXT NOT NULL UNIQUE, address TEXT NOT NULL, service TEXT NOT NULL,
+  host TEXT NOT NULL, pid INTEGER NOT NULL, labels TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL, col INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stacks (id INTEGER PRIMARY KEY, frames TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (address TEXT PRIMARY KEY, instance TEXT NOT NULL, cursor TEXT NOT NULL, updated INTEGER NOT NULL);
+${LEVELS.map((l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts INTEGER NOT NULL, target_id INTEGER NOT NULL, stack_id INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY (ts, target_id, stack_id)) WITHOUT ROWID;`).join('\n')}
+`;
+
+const CHUNK = 500;
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += CHUNK) out.push(xs.slice(i, i + CHUNK));
+  return out;
+}
+
+const tableOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.table;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private constructor(private readonly db: Database.Database, readonly where: string) {}
+
+  /** Opens (creating when `create`) the store at `file`; a one-line UserError when it cannot. */
+  static open(file: string, opts: { create: boolean }): SqliteStore {
+    if (!opts.create && !fs.existsSync(file)) throw new UserError(`no database at ${file} (stackscope collect --db ${file} creates it)`);
+    if (opts.create) {
+      const dir = path.dirname(path.resolve(file));
+      if (!fs.existsSync(dir)) throw new UserError(`cannot create the database ${file}: no folder ${dir}`);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: !opts.create });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      if (opts.create) db.exec(SCHEMA);
+      else db.prepare('SELECT 1 FROM targets LIMIT 1').get();
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/no such table/.test(msg)) throw new UserError(`${file} is not a stackscope database (no targets table)`);
+      if (/file is not a database/.test(msg)) throw new UserError(`${file} is not a stackscope database (not SQLite)`);
+      throw new UserError(`cannot ${opts.create ? 'write' : 'read'} the database ${file}: ${msg.split('\n')[0]}`);
+    }
+    return new SqliteStore(db, file);
+  }
+
+  async cursors(addresses: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const stmt = this.db.prepare('SELECT cursor FROM cursors WHERE address = ?').pluck();
+    for (const a of addresses) {
+      const c = stmt.get(a) as string | undefined;
+      if (c !== undefined) out.set(a, c);
+    }
+    return out;
+  }
+
+  async knownStacks(ids: readonly number[]): Promise<Map<number, number[]>> {
+    const out = new Map<number, number[]>();
+    for (const part of chunks(ids)) {
+      const rows = this.db.prepare(`SELECT id, frames FROM stacks WHERE id IN (${part.map(() => '?').join(',')})`).raw().all(...part) as Array<[number, string]>;
+      for (const [id, frames] of rows) out.set(id, frames.split(',').map(Number));
+    }
+    return out;
+  }
+
+  async knownFrames(ids: readonly number[]): Promise<Map<number, Frame>> {
+    const out = new Map<number, Frame>();
+    for (const part of chunks(ids)) {
+      const rows = this.db.prepare(`SELECT id, name, file, line, col FROM frames WHERE id IN (${part.map(() => '?').join(',')})`).raw().all(...part) as Array<[number, string, string, number, number]>;
+      for (const [id, name, file, line, col] of rows) out.set(id, { name, file, line, col });
+    }
+    return out;
+  }
+
+  async write(batches: readonly IngestBatch[]): Promise<void> {
+    const db = this.db;
+    const upsertTarget = db.prepare(`INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance) DO UPDATE SET last_seen = excluded.last_seen, address = excluded.address,
+      labels = excluded.labels RETURNING id`).pluck();
+    const insFrame = db.prepare('INSERT OR IGNORE INTO frames (id, name, file, line, col) VALUES (?, ?, ?, ?, ?)');
+    const insStack = db.prepare('INSERT OR IGNORE INTO stacks (id, frames) VALUES (?, ?)');
+    const insRows = LEVELS.map((l) => db.prepare(`INSERT INTO ${l.table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?)
+      ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = count + excluded.count`));
+    const setCursor = db.prepare(`INSERT INTO cursors (address, instance, cursor, updated) VALUES (?, ?, ?, ?)
+      ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`);
+    db.transaction(() => {
+      const ids = batches.map((b) => {
+        return upsertTarget.get(b.agent.instance, b.address, b.agent.service, b.agent.hostname, b.agent.pid,
+          JSON.stringify(targetLabels(b)), b.readMs, b.readMs) as number;
+      });
+      for (const b of batches) {
+        for (const f of b.newFrames) insFrame.run(f.id, f.frame.name, f.frame.file, f.frame.line, f.frame.col);
+        for (const s of b.newStacks) insStack.run(s.id, s.frames.join(','));
+      }
+      const rows = levelRows(batches, ids);
+      LEVELS.forEach((l, i) => {
+        const r = rows[l.name];
+        const ins = insRows[i]!;
+        for (let j = 0; j < r.ts.length; j++) ins.run(r.ts[j], r.target[j], r.stack[j], r.count[j]);
+      });
+      for (const [address, c] of lastCursors(batches)) setCursor.run(address, c.instance, c.cursor, c.readMs);
+    })();
+  }
+
+  async targets(): Promise<TargetRow[]> {
+    const rows = this.db.prepare('SELECT id, instance, address, service, host, pid, labels, first_seen, last_seen FROM targets ORDER BY id').raw().all() as Array<[number, string, string, string, string, number, string, number, number]>;
+    return rows.map(([id, instance, address, service, host, pid, labels, firstSeenMs, lastSeenMs]) => ({
+      id, instance, address, service, host, pid, labels: JSON.parse(labels) as Record<string, string>, firstSeenMs, lastSeenMs,
+    }));
+  }
+
+  private rangeSql(level: LevelName, select: string, group: string, targets: readonly number[] | null): string {
+    const filter = targets ? ` AND target_id IN (${targets.map((t) => Number(t)).join(',')})` : '';
+    return `SELECT ${select} FROM ${tableOf(level)} WHERE ts >= ? AND ts < ?${filter} GROUP BY ${group}`;
+  }
+
+  async stackCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<StackCounts> {
+    const out: StackCounts = new Map();
+    if (targets && targets.length === 0) return out;
+    const stmt = this.db.prepare(this.rangeSql(level, 'stack_id, SUM(count)', 'stack_id', targets)).raw();
+    for (const [stack, count] of stmt.iterate(fromMs, untilMs) as IterableIterator<[number, number]>) out.set(stack, count);
+    return out;
+  }
+
+  async timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (targets && targets.length === 0) return out;
+    const stmt = this.db.prepare(this.rangeSql(level, 'ts, SUM(count)', 'ts', targets)).raw();
+    for (const [ts, count] of stmt.iterate(fromMs, untilMs) as IterableIterator<[number, number]>) out.set(ts, count);
+    return out;
+  }
+
+  async stacks(ids: readonly number[]): Promise<{ stacks: Map<number, number[]>; frames: Map<number, Frame> }> {
+    const stacks = await this.knownStacks(ids);
+    const frameIds = new Set<number>();
+    for (const f of stacks.values()) for (const id of f) frameIds.add(id);
+    return { stacks, frames: await this.knownFrames([...frameIds]) };
+  }
+
+  async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
+    const table = tableOf(level);
+    return this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`)
+        .run(`kept_since_${level}`, String(beforeMs));
+      return this.db.prepare(`DELETE FROM ${table} WHERE (ts, target_id, stack_id) IN
+        (SELECT ts, target_id, stack_id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`).run(beforeMs, limit).changes;
+    })();
+  }
+
+  async watermarks(): Promise<Watermarks> {
+    const out: Watermarks = {};
+    const rows = this.db.prepare("SELECT key, value FROM meta WHERE key LIKE 'kept_since_%'").raw().all() as Array<[string, string]>;
+    for (const [key, value] of rows) out[key.slice('kept_since_'.length) as LevelName] = Number(value);
+    return out;
+  }
+
+  async rowCounts(): Promise<Record<LevelName, number>> {
+    const out = {} as Record<LevelName, number>;
+    for (const l of LEVELS) out[l.name] = this.db.prepare(`SELECT COUNT(*) FROM ${l.table}`).pluck().get() as number;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
