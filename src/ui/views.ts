@@ -26,7 +26,10 @@ export interface FrameTable {
 export interface FlameTree {
   unit: string;
   frames: FrameTable;
-  /** per node, parents before children: frame index, parent node (-1 for a root-level node) */
+  /**
+   * per node, depth first with siblings ordered by label: frame index, parent node (-1 for a
+   * root-level node)
+   */
   frame: number[];
   parent: number[];
   self: number[];
@@ -68,6 +71,36 @@ class Frames {
   }
 }
 
+/**
+ * The nodes in the order the page lays them out: depth first, siblings by label, so the page places
+ * each node in one pass with no sorting (nodes of one depth come left to right). `cols` are
+ * re-indexed alike, parents re-pointed.
+ */
+function preorder<T extends { frame: number[]; parent: number[] }>(t: T, labels: readonly string[], cols: Array<keyof T>): T {
+  const n = t.frame.length;
+  const kids: number[][] = Array.from({ length: n + 1 }, () => []);
+  for (let i = 0; i < n; i++) kids[t.parent[i]! + 1]!.push(i);
+  const byLabel = (a: number, b: number) => {
+    const x = labels[t.frame[a]!]!;
+    const y = labels[t.frame[b]!]!;
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  const order: number[] = [];
+  const stack = [...kids[0]!.sort(byLabel)].reverse();
+  while (stack.length) {
+    const i = stack.pop()!;
+    order.push(i);
+    const k = kids[i + 1]!.sort(byLabel);
+    for (let j = k.length - 1; j >= 0; j--) stack.push(k[j]!);
+  }
+  const at = new Int32Array(n);
+  order.forEach((old, pos) => { at[old] = pos; });
+  const out = { ...t };
+  for (const c of cols) out[c] = order.map((old) => (t[c] as number[])[old]!) as T[keyof T];
+  out.parent = order.map((old) => (t.parent[old]! < 0 ? -1 : at[t.parent[old]!]!));
+  return out;
+}
+
 /** The flamegraph of `p`, pruned to `maxNodes` nodes. */
 export function flameTree(p: Profile, notes: readonly string[], cwd: string, maxNodes = MAX_NODES): FlameTree {
   const q = prune(p, maxNodes);
@@ -87,10 +120,11 @@ export function flameTree(p: Profile, notes: readonly string[], cwd: string, max
     selfOut.push(self[s]!);
     totalOut.push(total[s]!);
   }
-  return {
+  const tree: FlameTree = {
     unit: p.unit, frames: frames.table, frame, parent, self: selfOut, total: totalOut, sum: totalWeight(p),
     notes: unique([...notes, ...(q.meta.notes ?? [])]),
   };
+  return preorder(tree, frames.table.label, ['frame', 'self', 'total']);
 }
 
 const unique = (xs: readonly string[]) => [...new Set(xs)];
@@ -180,7 +214,7 @@ export function diffTree(a: Profile, b: Profile, notes: readonly string[], cwd: 
     out.selfA.push(selfA[s]!); out.totalA.push(totalA[s]!);
     out.selfB.push(selfB[s]!); out.totalB.push(totalB[s]!);
   }
-  return out;
+  return preorder(out, frames.table.label, ['frame', 'selfA', 'totalA', 'selfB', 'totalB']);
 }
 
 export interface FunctionRow { label: string; name: string; group: string; self: number; total: number }

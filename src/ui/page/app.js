@@ -266,6 +266,7 @@ async function loadSandwich() {
   const s = await api('sandwich', filterParams(rangeParams(new URLSearchParams({ fn: state.fn }))));
   callers.setTree({ kind: 'flame', ...s.callers });
   callees.setTree({ kind: 'flame', ...s.callees });
+  document.body.dataset.sandwich = state.fn;
 }
 
 function openSandwich(label) {

@@ -56,35 +56,26 @@ export class Flame {
     } else {
       for (let i = 0; i < n; i++) w[i] = tree.sum ? tree.total[i] / tree.sum : 0;
     }
-    const kids = Array.from({ length: n + 1 }, () => []);
-    for (let i = 0; i < n; i++) kids[tree.parent[i] + 1].push(i);
-    const label = tree.frames.label;
-    const byName = (a, b) => { const x = label[tree.frame[a]]; const y = label[tree.frame[b]]; return x < y ? -1 : x > y ? 1 : 0; };
+    // The API sends nodes depth first, siblings in drawing order: one pass places them all, and
+    // the nodes of each depth arrive left to right (hit tests search them by x).
     const x0 = new Float64Array(n);
     const depth = new Int32Array(n);
+    const next = new Float64Array(n + 1); // per parent (+1): where its next child starts
+    const rows = [[]];
     let maxDepth = 0;
-    // Depth-first from the roots (parents come before children in the API's order).
-    const stack = [-1];
-    while (stack.length) {
-      const p = stack.pop();
-      const list = kids[p + 1];
-      list.sort(byName);
-      let x = p < 0 ? 0 : x0[p];
-      for (const c of list) {
-        x0[c] = x;
-        x += w[c];
-        depth[c] = p < 0 ? 1 : depth[p] + 1;
-        if (depth[c] > maxDepth) maxDepth = depth[c];
-        stack.push(c);
-      }
+    for (let i = 0; i < n; i++) {
+      const p = tree.parent[i];
+      x0[i] = next[p + 1];
+      next[p + 1] += w[i];
+      next[i + 1] = x0[i];
+      const d = p < 0 ? 1 : depth[p] + 1;
+      depth[i] = d;
+      if (d > maxDepth) { maxDepth = d; rows.push([]); }
+      rows[d].push(i);
     }
-    // Per depth, the nodes in x order, for hit tests by binary search.
-    const rows = Array.from({ length: maxDepth + 1 }, () => []);
-    for (let i = 0; i < n; i++) rows[depth[i]].push(i);
-    for (const r of rows) r.sort((a, b) => x0[a] - x0[b]);
     const colour = this.colours(tree, n, diff);
     this.tree = tree;
-    this.layout = { n, w, x0, depth, maxDepth, rows, kids, colour, diff };
+    this.layout = { n, w, x0, depth, maxDepth, rows, colour, diff };
     this.zoom = -1;
     this.hovered = -2;
     this.matches = null;
@@ -144,8 +135,8 @@ export class Flame {
   zoomPath(path) {
     let node = -1;
     for (const l of path) {
-      const next = this.layout.kids[node + 1].find((c) => this.tree.frames.label[this.tree.frame[c]] === l);
-      if (next === undefined) break;
+      const next = this.tree.parent.findIndex((p, c) => p === node && this.tree.frames.label[this.tree.frame[c]] === l);
+      if (next < 0) break;
       node = next;
     }
     this.zoomTo(node, false);
