@@ -157,8 +157,8 @@ function onRangePicked(a, b) {
 // ---- the views ----------------------------------------------------------------------------------
 
 const flame = new Flame($('flame'), $('tip'), { onZoom: (path) => { state.z = path; $('zoom-out').hidden = !path.length; writeUrl(); } });
-const callers = new Flame($('callers'), $('tip'));
-const callees = new Flame($('callees'), $('tip'));
+const callers = new Flame($('callers'), $('tip'), { rootName: 'every stack through it' });
+const callees = new Flame($('callees'), $('tip'), { rootName: 'every stack through it' });
 let tree = null;
 let tableData = null;
 

@@ -13,6 +13,7 @@ function hueOf(text) {
 
 export function pct(x) {
   if (!Number.isFinite(x)) return '–';
+  if (x === 0) return '0 %';
   const p = x * 100;
   return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toFixed(3)} %`;
 }
@@ -28,7 +29,8 @@ export class Flame {
   /**
    * @param {HTMLCanvasElement} canvas
    * @param {HTMLElement} tip the hover box
-   * @param {{ onZoom?: (path: string[]) => void, rootName?: string }} opts
+   * @param {{ onZoom?: (path: string[]) => void, rootName?: string }} opts rootName: what the top bar
+   *   stands for (default "all")
    */
   constructor(canvas, tip, opts = {}) {
     this.canvas = canvas;
@@ -210,6 +212,7 @@ export class Flame {
 
   rootText() {
     const t = this.tree;
+    if (this.opts.rootName) return `${this.opts.rootName}: ${amount(t.sum, t.unit)}`;
     if (t.kind === 'diff') return `all: before ${amount(t.sumA, t.unit)}, after ${amount(t.sumB, t.unit)}`;
     return `all: ${amount(t.sum, t.unit)}`;
   }
@@ -279,7 +282,7 @@ export class Flame {
     const t = this.tree;
     const lines = [];
     if (i === -1) {
-      lines.push(['strong', 'all'], ['', this.rootText().replace(/^all: /, '')]);
+      lines.push(['strong', this.opts.rootName ?? 'all'], ['', this.rootText().replace(/^[^:]*: /, '')]);
     } else {
       const f = t.frame[i];
       lines.push(['strong', t.frames.name[f]], ['file', t.frames.label[f]]);
