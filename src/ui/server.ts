@@ -390,4 +390,4 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer>
   return Buffer.concat(parts);
 }
 
-const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+const mib = (n: number) => (n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
