@@ -53,8 +53,17 @@ before(async () => {
   if (skip) return;
   planted = await plantStore(dir);
   // a folded file with more stacks than the flamegraph's budget
+  // a call tree of random depth and branching (a fixed seed), heavy stacks first like real ones
   const lines: string[] = [];
-  for (let i = 0; i < BIG_STACKS; i++) lines.push(`main;mod${i % 7};group${i % 97};leaf${i} ${1 + (i % 13)}`);
+  let seed = 7;
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  for (let i = 0; i < BIG_STACKS; i++) {
+    const frames = ['main'];
+    const depth = 4 + rand(22);
+    for (let d = 1; d < depth; d++) frames.push(`pkg${d % 9}.fn${d}_${rand(2 + Math.floor(d / 2))}`);
+    frames.push(`leaf${i}`);
+    lines.push(`${frames.join(';')} ${1 + Math.floor(5000 / (1 + (i % 400)))}`);
+  }
   fs.writeFileSync(path.join(dir, 'big.folded'), lines.join('\n') + '\n');
   cpuprofile = path.join(dir, 'dropped.cpuprofile');
   const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-name=dropped.cpuprofile', path.join(root, 'fixtures/ui/dropped.js')]);
@@ -330,13 +339,15 @@ test('a 20,000-node flamegraph: drawing, hovering and zooming, measured in the b
     f.timings.draw.length = 0;
     for (let i = 0; i < 15; i++) f.draw();
     const draw = [...f.timings.draw];
+    const boxes = f.lastBoxes;
     // layout + first draw, as when a new tree arrives
     const t0 = performance.now();
     f.setTree(f.tree);
     const setTree = performance.now() - t0;
-    return { draw, setTree, nodes: f.layout.n };
+    return { draw, setTree, nodes: f.layout.n, boxes };
   });
   assert.equal(figures.nodes, nodes);
+  await page.screenshot({ path: path.join(docs, 'ui-20k-nodes.png') });
   const box = (await page.locator('#flame').boundingBox())!;
   await page.evaluate(() => { (window as any).__stackscope.flame.timings.hover.length = 0; });
   for (let i = 0; i < 60; i++) await page.mouse.move(box.x + 5 + (i * 37) % (box.width - 10), box.y + 20 + (i % 4) * 18);
@@ -347,7 +358,7 @@ test('a 20,000-node flamegraph: drawing, hovering and zooming, measured in the b
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const max = (xs: number[]) => Math.max(...xs);
   const report = {
-    drawMedianMs: +median(figures.draw).toFixed(2), drawMaxMs: +max(figures.draw).toFixed(2), layoutAndDrawMs: +figures.setTree.toFixed(2),
+    boxesDrawn: figures.boxes, drawMedianMs: +median(figures.draw).toFixed(2), drawMaxMs: +max(figures.draw).toFixed(2), layoutAndDrawMs: +figures.setTree.toFixed(2),
     hoverMedianMs: +median(hover).toFixed(2), hoverMaxMs: +max(hover).toFixed(2), zoomMedianMs: +median(zoom).toFixed(2), zoomMaxMs: +max(zoom).toFixed(2),
   };
   process.stdout.write(`# ui figures (${nodes} nodes): ${JSON.stringify(report)}\n`);

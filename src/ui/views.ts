@@ -44,9 +44,12 @@ export interface DiffTree extends Omit<FlameTree, 'self' | 'total' | 'sum'> {
   sumA: number; sumB: number;
 }
 
-/** The package (node_modules/@scope/pkg), `node` for Node's own modules, else the file shown. */
+/**
+ * What a frame's colour says: its package (node_modules/@scope/pkg), `node` for Node's own modules,
+ * else its file; a frame without a file (folded stacks of other tools) by the first part of its name.
+ */
 export function frameGroup(f: Frame, cwd: string): string {
-  if (!f.file) return f.name.startsWith('(') ? f.name : '(native)';
+  if (!f.file) return f.name.startsWith('(') ? f.name : f.name.split(/[.:/ #]/)[0] || f.name;
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f.file.replace(/\\/g, '/'));
   if (m) return m[1]!;
   if (f.file.startsWith('node:')) return 'node';
@@ -64,7 +67,7 @@ class Frames {
       id = this.table.name.length;
       this.ids.set(k, id);
       this.table.name.push(f.name);
-      this.table.label.push(f === OTHER_FRAME || f.name === OTHER_FRAME.name && !f.file ? OTHER_FRAME.name : modelFrameLabel(f, this.cwd));
+      this.table.label.push(modelFrameLabel(f, this.cwd));
       this.table.group.push(frameGroup(f, this.cwd));
     }
     return id;

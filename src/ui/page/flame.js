@@ -187,6 +187,7 @@ export class Flame {
     const names = this.tree.frames.name;
     const frame = this.tree.frame;
     const m = this.matches;
+    let boxes = 1;
     for (let i = 0; i < L.n; i++) {
       const wpx = L.w[i] * scale;
       if (wpx < 0.4) continue;
@@ -204,7 +205,9 @@ export class Flame {
       if (m) fill = m[i] ? '#e75480' : '#dcdcdc';
       if (ancestor) fill = '#efebe6';
       this.box(ctx, x, d * ROW, width, fill, names[frame[i]], this.hovered === i);
+      boxes++;
     }
+    this.lastBoxes = boxes;
     const ms = performance.now() - t0;
     this.timings.draw.push(ms);
     this.lastDrawMs = ms;
