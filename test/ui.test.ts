@@ -370,20 +370,22 @@ test('a 20,000-node flamegraph: drawing, hovering and zooming, measured in the b
 
 test('the API: a 15-minute range over 100 targets, timed; bad parameters get a 4xx and one line', { skip }, async () => {
   const base = ui.url;
-  const q = `from=${secs(planted.t2 - 15 * 60_000)}&until=${secs(planted.t2)}`;
+  // the same 15 minutes of all 100 targets, each time a new query (the end moved by 1 ms: nothing
+  // cached on the server; the planted rows are 10 s apart, so the figures are the same)
   const times: number[] = [];
-  let targets = 0;
+  const sums: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    const res = await fetch(`${base}api/flame?${q}&label=run=${i}`.replace(`&label=run=${i}`, i ? `&host=web-${i}` : ''));
+    const res = await fetch(`${base}api/flame?from=${secs(planted.t2 - 15 * 60_000)}&until=${secs(planted.t2 + 1 + i)}`);
     const body = await res.json() as { sum: number };
     times.push(performance.now() - t0);
     assert.equal(res.status, 200);
-    if (i === 0) targets = body.sum;
+    sums.push(body.sum);
   }
+  const expected = [...expectedSelf(planted, planted.t2 - 15 * 60_000, planted.t2).values()].reduce((a, b) => a + b, 0);
+  assert.deepEqual(sums, sums.map(() => expected));
   const info = await (await fetch(`${base}api/info`)).json() as { targets: number };
   assert.equal(info.targets, TARGETS);
-  assert.ok(targets > 0);
   const median = [...times].sort((a, b) => a - b)[2]!;
   process.stdout.write(`# ui API: flamegraph of 15 minutes over ${TARGETS} targets: median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})\n`);
   assert.ok(median < 1000, `API took ${median} ms`);

@@ -39,7 +39,7 @@ export class Flame {
     this.tree = null;
     this.search = '';
     this.zoom = -1; // the node zoomed into (-1: the root)
-    this.timings = { draw: [], hover: [], zoom: [] };
+    this.timings = { draw: [], hover: [], zoom: [] }; // the last 200 of each, for the tests' figures
     canvas.addEventListener('mousemove', (e) => this.onMove(e));
     canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; this.hovered = -2; this.draw(); });
     canvas.addEventListener('click', (e) => this.onClick(e));
@@ -148,7 +148,7 @@ export class Flame {
     const t0 = performance.now();
     this.zoom = node;
     this.draw();
-    this.timings.zoom.push(performance.now() - t0);
+    this.time('zoom', performance.now() - t0);
     if (notify) this.opts.onZoom?.(node < 0 ? [] : this.pathOf(node));
   }
 
@@ -209,8 +209,14 @@ export class Flame {
     }
     this.lastBoxes = boxes;
     const ms = performance.now() - t0;
-    this.timings.draw.push(ms);
+    this.time('draw', ms);
     this.lastDrawMs = ms;
+  }
+
+  time(what, ms) {
+    const list = this.timings[what];
+    list.push(ms);
+    if (list.length > 200) list.shift();
   }
 
   rootText() {
@@ -276,7 +282,7 @@ export class Flame {
       this.draw();
     }
     this.showTip(i, e.clientX, e.clientY);
-    this.timings.hover.push(performance.now() - t0);
+    this.time('hover', performance.now() - t0);
   }
 
   showTip(i, cx, cy) {
