@@ -227,6 +227,7 @@ export async function tableRows(page: Page): Promise<string[][]> {
 }
 
 export const share = (x: number) => {
+  if (x === 0) return '0 %';
   const p = x * 100;
   return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toFixed(3)} %`;
 };
