@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { root, startUiCli } from './helpers/ui.js';
+import { openStore } from '../src/store/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-ui-cli-'));
 const folded = path.join(dir, 'app.folded');
@@ -58,6 +59,41 @@ test('--token guards the page and the API; opening /?token=… once sets a cooki
     await ui.stop();
   }
   assert.equal(ui.child.exitCode, 0, 'SIGTERM ends it cleanly');
+});
+
+test('another site cannot read the page: a foreign Host is refused, and so are cross-site uploads and WebSockets', async () => {
+  const db = path.join(dir, 'empty.db');
+  await (await openStore(db, { create: true })).close();
+  const ui = await startUiCli(['--db', db, folded]);
+  try {
+    const port = new URL(ui.url).port;
+    const http = await import('node:http');
+    const get = (headers: Record<string, string>, method = 'GET') => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: '/api/info', method, headers }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const rebound = await get({ host: `evil.example:${port}` });
+    assert.equal(rebound.status, 403);
+    assert.equal(rebound.body, `stackscope: the page answers requests for 127.0.0.1 or localhost, not evil.example:${port}\n`);
+    assert.equal((await get({ host: `localhost:${port}` })).status, 200);
+    const upload = await fetch(`${ui.url}api/upload?name=a.folded`, { method: 'POST', body: 'main 1\n', headers: { origin: 'http://evil.example' } });
+    assert.equal(upload.status, 403);
+    const { WebSocket } = await import('ws');
+    const connect = (origin: string) => new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/api/live`, { origin });
+      ws.on('open', () => { ws.close(); resolve('open'); });
+      ws.on('error', () => resolve('refused'));
+    });
+    assert.equal(await connect(`http://127.0.0.1:${port}`), 'open');
+    assert.equal(await connect('http://evil.example'), 'refused');
+  } finally {
+    await ui.stop();
+  }
 });
 
 test('a dropped file over --max-upload is refused with 413 and one line; one under it is read', async () => {

@@ -187,6 +187,9 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     return value;
   };
 
+  /** the sandwich's two graphs are smaller */
+  const n5k = () => Math.min(maxNodes, 5000);
+
   const api = async (name: string, q: URLSearchParams, req: http.IncomingMessage): Promise<{ json?: unknown; raw?: { bytes: Buffer; type: string; headers: Record<string, string> } }> => {
     if (name === 'upload') {
       if (req.method !== 'POST') throw new HttpError(405, 'upload with POST');
@@ -255,7 +258,23 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     }
     throw new HttpError(404, `no API endpoint /api/${name}`);
   };
-  const n5k = () => Math.min(maxNodes, 5000);
+
+  // Other sites in the same browser: a page elsewhere must not read this one through a name that
+  // resolves to 127.0.0.1 (DNS rebinding), nor through a WebSocket or an upload (neither is bound
+  // by CORS). Requests must name this server in Host, and an Origin, when sent, must be this one.
+  const trustedHost = (req: http.IncomingMessage): boolean => {
+    const h = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return token !== null || LOOPBACK.has(h) || h === host;
+  };
+  const sameOrigin = (req: http.IncomingMessage): boolean => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  };
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -266,6 +285,8 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       res.end(`stackscope: ${msg}\n`);
     };
     try {
+      if (!trustedHost(req)) return fail(403, `the page answers requests for 127.0.0.1 or localhost, not ${String(req.headers.host).slice(0, 100)}`);
+      if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) return fail(403, 'a request from another site');
       if (!authorized(req, q)) return fail(401, 'give the token: open /?token=… once, or send Authorization: Bearer …');
       if (token && q.has('token') && url.pathname === '/') {
         // Remember the token in a cookie and take it out of the address bar (and of copied links).
@@ -306,7 +327,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
   const everyMs = opts.liveEveryMs ?? 2000;
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/api/live' || !authorized(req, url.searchParams) || !store) {
+    if (url.pathname !== '/api/live' || !trustedHost(req) || !sameOrigin(req) || !authorized(req, url.searchParams) || !store) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       return;
     }

@@ -174,7 +174,8 @@ export class FileSource implements ProfileSource {
     return file;
   }
 
-  async timeline(range: Range | null, f: Filters): Promise<TimelineData> {
+  /** A file's timeline always spans the whole file (the range chosen is shaded on it). */
+  async timeline(_range: Range | null, f: Filters): Promise<TimelineData> {
     const file = this.pick(f);
     const p = file.read.profile;
     const clock = p.meta.clock ?? 'relative';
@@ -191,7 +192,6 @@ export class FileSource implements ProfileSource {
       const k = Math.min(bins.length - 1, Math.floor((t / 1000 - from) / stepMs));
       bins[k]! += p.sampleWeight[i]!;
     }
-    void range;
     return {
       stepMs, points: Array.from(bins, (w, i) => [from + i * stepMs, w] as [number, number]), unit: p.unit, clock,
       fromMs: from, untilMs: from + bins.length * stepMs, notes: [],
