@@ -108,6 +108,7 @@ test('the hot functions of the selected range: in the hover box and the table, w
   assert.deepEqual(rows[0], ['compileTemplate (/srv/app/src/server.ts:80)', fmt(compile), share(compile / sum), fmt(compile), share(compile / sum)]);
   assert.equal(rows[1]![0], 'parseRequest (/srv/app/src/server.ts:40)');
   assert.equal(rows[1]![1], fmt(self.get('parseRequest')!));
+  await page.screenshot({ path: path.join(docs, 'ui-table.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
   // sortable: by total, main (everything) comes first
   await page.locator('th', { hasText: /^total$/ }).click();
   assert.equal((await tableRows(page))[0]![0], 'main (/srv/app/src/server.ts:1)');
