@@ -128,7 +128,8 @@ function rangeOf(q: URLSearchParams, source: ProfileSource, fromKey: string, unt
   let r: Range;
   if (source.kind === 'store') {
     try {
-      const now = Date.now();
+      // "now" to the second: the views a page asks for at once read one profile (and one cache entry)
+      const now = Math.floor(Date.now() / 1000) * 1000;
       r = { fromMs: parseTime(from, fromKey, now), untilMs: parseTime(until, untilKey, now) };
     } catch (err) {
       throw new HttpError(400, oneLine(err));
