@@ -261,6 +261,23 @@ test('a dropped .cpuprofile is read on the server and shown in the same views', 
   await page.close();
 });
 
+test('started with nothing, the page asks for a file and shows the one dropped', { skip }, async () => {
+  const bare = await startUiCli([]);
+  try {
+    const page = await newPage();
+    await page.goto(bare.url);
+    await page.waitForFunction(() => document.body.dataset.state === 'empty');
+    assert.match(await page.locator('#empty').innerText(), /^No profile yet\. Drop a trace\.json, \.cpuprofile, folded or \.pb\.gz file anywhere on this page/);
+    await dropFile(page, cpuprofile);
+    await settled(page, 0);
+    assert.ok(await page.locator('#empty').isHidden());
+    assert.equal((await hoverFrame(page, 'droppedHotFunction'))[0], 'droppedHotFunction');
+    await page.close();
+  } finally {
+    await bare.stop();
+  }
+});
+
 test('a function named like markup is shown as text everywhere, and no dialog opens', { skip }, async () => {
   const page = await newPage();
   await page.goto(p2());

@@ -475,6 +475,7 @@ async function upload(file) {
   const text = await res.text();
   if (!res.ok) { document.body.dataset.state = 'error'; throw new Error(text.trim()); }
   const { id } = JSON.parse(text);
+  $('empty').hidden = true;
   await loadInfo();
   state.file = id;
   state.from = state.until = state.cfrom = state.cuntil = state.cmp = state.fn = state.labels = state.service = state.host = '';
@@ -490,6 +491,7 @@ loadInfo().then(() => {
   if (info.kind === 'store' && !state.tl) state.tl = '1h';
   if (info.kind === 'files' && !info.files.length) {
     document.body.dataset.state = 'empty';
+    $('empty').hidden = false;
     syncControls();
     return;
   }
