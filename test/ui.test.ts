@@ -278,6 +278,31 @@ test('started with nothing, the page asks for a file and shows the one dropped',
   }
 });
 
+test('compare two files: the one shown against another picked in the list', { skip }, async () => {
+  const before = path.join(dir, 'before.folded');
+  const afterFile = path.join(dir, 'after.folded');
+  fs.writeFileSync(before, 'main;work;parse 60\nmain;work;render 40\n');
+  fs.writeFileSync(afterFile, 'main;work;parse 60\nmain;work;render 40\nmain;work;slowNewThing 100\n');
+  const two = await startUiCli([before, afterFile]);
+  try {
+    const page = await newPage();
+    await page.goto(`${two.url}?file=f2&view=table`);
+    await settled(page);
+    const n = await loads(page);
+    await page.locator('#cmp-file').selectOption({ label: 'before.folded' });
+    await settled(page, n);
+    assert.equal(new URL(page.url()).searchParams.get('cfile'), 'f1');
+    assert.match(await page.locator('#range').textContent() ?? '', /compared with the file before\.folded$/);
+    const rows = await tableRows(page);
+    assert.deepEqual(rows[0], ['slowNewThing', share(0), share(0.5), `+${share(0.5)}`]);
+    // parse: 60 % of the whole before, 30 % after
+    assert.deepEqual(rows.find((r) => r[0] === 'parse'), ['parse', share(0.6), share(0.3), `−${share(0.3)}`]);
+    await page.close();
+  } finally {
+    await two.stop();
+  }
+});
+
 test('a function named like markup is shown as text everywhere, and no dialog opens', { skip }, async () => {
   const page = await newPage();
   await page.goto(p2());

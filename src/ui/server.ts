@@ -85,8 +85,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 const API_PARAMS: Record<string, readonly string[]> = {
   info: [],
   timeline: ['from', 'until', 'service', 'host', 'label', 'file'],
-  flame: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'max'],
-  functions: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil'],
+  flame: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile', 'max'],
+  functions: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile'],
   sandwich: ['from', 'until', 'service', 'host', 'label', 'file', 'fn'],
   search: ['from', 'until', 'service', 'host', 'label', 'file', 'q'],
   export: ['from', 'until', 'service', 'host', 'label', 'file', 'format'],
@@ -211,21 +211,26 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     const source = sourceOf(f);
     const range = rangeOf(q, source, 'from', 'until');
     if (name === 'timeline') return { json: await source.timeline(range, f) };
-    const compareRange = allowed.includes('cfrom') ? rangeOf(q, source, 'cfrom', 'cuntil') : null;
+    // Compared with: another range of the same targets or file, or another file (whole, or a range of it).
+    const cfile = q.get('cfile');
+    const compareFilters: Filters | null = cfile !== null ? { labels: {}, file: cfile } : null;
+    const compareSource = compareFilters ? files : source;
+    const compareRange = allowed.includes('cfrom') ? rangeOf(q, compareSource, 'cfrom', 'cuntil') : null;
+    const compared = compareFilters || compareRange ? () => profileOf(compareSource, compareRange, compareFilters ?? f) : null;
     const a = await profileOf(source, range, f);
     switch (name) {
       case 'flame': {
         const max = q.get('max');
         const n = max === null ? maxNodes : Number(max);
         if (!Number.isInteger(n) || n < 1 || n > 200_000) throw new HttpError(400, 'bad max: a whole number of nodes, 1 to 200000');
-        if (!compareRange) return { json: { kind: 'flame', ...flameTree(a.profile, a.notes, cwd, n) } };
-        const b = await profileOf(source, compareRange, f);
+        if (!compared) return { json: { kind: 'flame', ...flameTree(a.profile, a.notes, cwd, n) } };
+        const b = await compared();
         // A is the compared (earlier) range, B the one selected.
         return { json: { kind: 'diff', ...diffTree(b.profile, a.profile, [...b.notes, ...a.notes], cwd, n) } };
       }
       case 'functions': {
-        if (!compareRange) return { json: { kind: 'functions', ...functionTable(a.profile, cwd) } };
-        const b = await profileOf(source, compareRange, f);
+        if (!compared) return { json: { kind: 'functions', ...functionTable(a.profile, cwd) } };
+        const b = await compared();
         return { json: { kind: 'changes', ...changeTable(b.profile, a.profile, cwd) } };
       }
       case 'sandwich': {

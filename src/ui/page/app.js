@@ -8,7 +8,7 @@ const PRESETS = { '5m': 300, '15m': 900, '1h': 3600, '24h': 86400, '7d': 604800 
 
 // ---- state, kept whole in the URL --------------------------------------------------------------
 
-const KEYS = ['file', 'service', 'host', 'labels', 'tl', 'from', 'until', 'cmp', 'cfrom', 'cuntil', 'view', 'fn', 'q', 'tq', 'sort', 'live'];
+const KEYS = ['file', 'service', 'host', 'labels', 'tl', 'from', 'until', 'cmp', 'cfile', 'cfrom', 'cuntil', 'view', 'fn', 'q', 'tq', 'sort', 'live'];
 const state = { z: [] };
 function readUrl() {
   const u = new URLSearchParams(location.search);
@@ -39,6 +39,7 @@ function rangeParams(u) {
   return u;
 }
 function compareParams(u) {
+  if (state.cmp === 'file' && state.cfile) { u.set('cfile', state.cfile); return u; }
   const c = compareRange();
   if (c) { u.set('cfrom', c[0]); u.set('cuntil', c[1]); }
   return u;
@@ -189,9 +190,10 @@ function renderStatus() {
     text = `${amount(tree.sum, tree.unit)} · ${tree.frame.length.toLocaleString('en-US')} nodes`;
   }
   $('status').textContent = text;
-  $('range').textContent = `range: ${describeRange(state.from, state.until) || `last ${state.tl || '1h'}`}${c ? `  ·  compared with: ${describeRange(...c)}` : ''}`;
+  const other = state.cmp === 'file' ? info?.files.find((x) => x.id === state.cfile)?.name ?? state.cfile : '';
+  $('range').textContent = `range: ${describeRange(state.from, state.until) || `last ${state.tl || '1h'}`}${c ? `  ·  compared with: ${describeRange(...c)}` : other ? `  ·  compared with the file ${other}` : ''}`;
   $('legend').textContent = tree.kind === 'diff'
-    ? 'red: more of the whole than in the compared range, blue: less (each range normalised to its own total); width: mean share'
+    ? 'red: a larger share of the whole than in what it is compared with, blue: smaller (each normalised to its own total); width: mean share'
     : 'colour: package or file · click a frame to zoom, click it again to zoom out';
 }
 
@@ -335,6 +337,15 @@ function syncControls() {
   $('cmp-day').hidden = !store;
   $('all-range').hidden = store || !(state.from && state.until);
   $('cmp-off').hidden = !state.cmp;
+  const others = (info?.files ?? []).filter((f) => f.id !== (state.file || (info.kind === 'files' ? info.files[0]?.id : '')));
+  $('cmp-file').hidden = !others.length;
+  $('cmp-file').replaceChildren(...[{ id: '', name: 'a file…' }, ...others].map((f) => {
+    const o = document.createElement('option');
+    o.value = f.id;
+    o.textContent = f.name;
+    return o;
+  }));
+  $('cmp-file').value = state.cmp === 'file' ? state.cfile : '';
   $('cmp-pick').classList.toggle('on', picking);
   $('cmp-day').classList.toggle('on', state.cmp === 'day');
   for (const b of document.querySelectorAll('[data-preset]')) b.classList.toggle('on', store && state.tl === b.dataset.preset && state.from === `-${b.dataset.preset}`);
@@ -424,7 +435,7 @@ function bind() {
   $('labels').addEventListener('change', onFilter);
   $('file').addEventListener('change', () => {
     state.file = $('file').value;
-    state.from = state.until = state.cfrom = state.cuntil = state.cmp = state.fn = '';
+    state.from = state.until = state.cfrom = state.cuntil = state.cmp = state.cfile = state.fn = '';
     state.z = [];
     refresh();
   });
@@ -441,7 +452,14 @@ function bind() {
   $('all-range').addEventListener('click', () => { state.from = state.until = ''; state.z = []; refresh(); });
   $('cmp-day').addEventListener('click', () => { state.cmp = 'day'; state.cfrom = state.cuntil = ''; state.z = []; refresh(); });
   $('cmp-pick').addEventListener('click', () => { picking = !picking; syncControls(); });
-  $('cmp-off').addEventListener('click', () => { state.cmp = state.cfrom = state.cuntil = ''; picking = false; state.z = []; if (state.sort === 'delta') state.sort = ''; refresh(); });
+  $('cmp-file').addEventListener('change', () => {
+    state.cfile = $('cmp-file').value;
+    state.cmp = state.cfile ? 'file' : '';
+    state.cfrom = state.cuntil = '';
+    state.z = [];
+    refresh();
+  });
+  $('cmp-off').addEventListener('click', () => { state.cmp = state.cfrom = state.cuntil = state.cfile = ''; picking = false; state.z = []; if (state.sort === 'delta') state.sort = ''; refresh(); });
   $('export').addEventListener('change', () => {
     const format = $('export').value;
     $('export').value = '';
