@@ -202,7 +202,8 @@ async function loadSearch() {
   if (!state.q) { box.textContent = ''; return; }
   const s = await api('search', filterParams(rangeParams(new URLSearchParams({ q: state.q }))));
   const of = s.sum ? s.matched / s.sum : 0;
-  box.textContent = `“${state.q}”: ${pct(of)} of all ${amount(s.sum, tree?.unit ?? 'samples').replace(/^[\d,.]+ /, '')} (${s.functions} function${s.functions === 1 ? '' : 's'})`;
+  const whole = (tree?.unit ?? 'samples') === 'samples' ? 'all samples' : 'the whole';
+  box.textContent = `“${state.q}”: ${pct(of)} of ${whole} (${s.functions} function${s.functions === 1 ? '' : 's'})`;
 }
 
 function tableColumns() {
