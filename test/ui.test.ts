@@ -144,6 +144,24 @@ test('dragging a range on the timeline changes the figures to that range', { ski
   await page.close();
 });
 
+test('the timeline split by service: one line and one total per service', { skip }, async () => {
+  const page = await newPage();
+  await page.goto(p2());
+  await settled(page);
+  const n = await loads(page);
+  await page.locator('#split').check();
+  await settled(page, n);
+  assert.equal(new URL(page.url()).searchParams.get('split'), '1');
+  const legend = await page.locator('#tl-legend > span').allTextContents();
+  assert.deepEqual(legend.map((l) => l.split(':')[0]), ['api', 'worker']);
+  const totals = legend.map((l) => Number(/: ([\d,]+) samples$/.exec(l)![1]!.replace(/,/g, '')));
+  // 40 worker targets, 6 samples each per planted 10 s step; api 60 targets, 10 or 18 each
+  assert.ok(totals[1]! > 0 && totals[1]! % 240 === 0, legend.join(' | '));
+  assert.ok(totals[0]! > totals[1]!, legend.join(' | '));
+  assert.equal(await page.locator('#timeline .u-over').count(), 1);
+  await page.close();
+});
+
 test('search highlights the matching frames and says their share of the whole', { skip }, async () => {
   const page = await newPage();
   await page.goto(p2());
@@ -442,6 +460,8 @@ test('the API: a 15-minute range over 100 targets, timed; bad parameters get a 4
     ['api/flame?colour=red', 400, /^stackscope: unknown parameter "colour"/],
     ['api/flame?label=region', 400, /^stackscope: bad label "region": give key=value$/],
     ['api/flame?file=u999', 400, /^stackscope: no file u999 /],
+    ['api/timeline?split=host', 400, /^stackscope: bad split: only split=service$/],
+    ['api/timeline?split=service&file=f1', 400, /^stackscope: split=service is for a collector's store$/],
     ['api/export?format=exe', 400, /^stackscope: bad format: one of folded, pprof, speedscope, trace$/],
     ['api/sandwich?fn=nothing%20(x:1)', 404, /^stackscope: no such function in this range$/],
     ['api/nothing', 404, /^stackscope: no API endpoint \/api\/nothing$/],

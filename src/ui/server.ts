@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Profile } from '../model/index.js';
 import { parseTime } from '../store/index.js';
 import { oneLine, UserError } from '../util/errors.js';
-import { BadFilterError, FileSource, type Filters, type ProfileSource, type Range } from './source.js';
+import { BadFilterError, FileSource, StoreSource, type Filters, type ProfileSource, type Range } from './source.js';
 import {
   changeTable, diffTree, EXPORT_FORMATS, exportProfile, flameTree, functionTable, MAX_NODES, sandwich, searchShare,
   type ExportFormat,
@@ -84,7 +84,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 const API_PARAMS: Record<string, readonly string[]> = {
   info: [],
-  timeline: ['from', 'until', 'service', 'host', 'label', 'file'],
+  timeline: ['from', 'until', 'service', 'host', 'label', 'file', 'split'],
   flame: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile', 'max'],
   functions: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile'],
   sandwich: ['from', 'until', 'service', 'host', 'label', 'file', 'fn'],
@@ -210,7 +210,13 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     const f = filtersOf(q);
     const source = sourceOf(f);
     const range = rangeOf(q, source, 'from', 'until');
-    if (name === 'timeline') return { json: await source.timeline(range, f) };
+    if (name === 'timeline') {
+      const split = q.get('split');
+      if (split === null) return { json: await source.timeline(range, f) };
+      if (split !== 'service') throw new HttpError(400, 'bad split: only split=service');
+      if (!(source instanceof StoreSource)) throw new HttpError(400, 'split=service is for a collector\'s store');
+      return { json: await source.timelineByService(range, f) };
+    }
     // Compared with: another range of the same targets or file, or another file (whole, or a range of it).
     const cfile = q.get('cfile');
     const compareFilters: Filters | null = cfile !== null ? { labels: {}, file: cfile } : null;

@@ -32,6 +32,8 @@ export interface TimelineData {
   fromMs: number;
   untilMs: number;
   notes: string[];
+  /** split by service: one series per service (same steps as `points`, which holds the total) */
+  series?: Array<{ name: string; values: number[] }>;
 }
 
 export interface SourceProfile {
@@ -106,6 +108,20 @@ export class StoreSource implements ProfileSource {
       stepMs: t.stepMs, points: t.points.map((p) => [p.ms, p.samples]), unit: 'samples', clock: 'epoch',
       fromMs: t.fromMs, untilMs: t.untilMs, notes: t.notes,
     };
+  }
+
+  /** The timeline with one series per service of the matching targets (the total in `points`). */
+  async timelineByService(range: Range | null, f: Filters): Promise<TimelineData> {
+    const total = await this.timeline(range, f);
+    const services = sorted((await listTargets(this.store, this.filter(f))).map((t) => t.service));
+    const r = range ?? this.defaultRange();
+    const series: NonNullable<TimelineData['series']> = [];
+    for (const service of services) {
+      const t = await queryTimeline(this.store, { ...r, ...this.filter(f), service, stepMs: total.stepMs });
+      const byMs = new Map(t.points.map((p) => [p.ms, p.samples]));
+      series.push({ name: service, values: total.points.map(([ms]) => byMs.get(ms) ?? 0) });
+    }
+    return { ...total, series };
   }
 
   async profile(range: Range | null, f: Filters): Promise<SourceProfile> {

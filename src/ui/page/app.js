@@ -1,14 +1,14 @@
 // The page: state in the URL, data from /api, the timeline (uPlot), the flamegraph, the table of
 // functions, the sandwich view, compare, export and dropped files. Text from profiles is only ever
 // put into the page with textContent (or drawn with fillText).
-import { Flame, pct, amount } from './flame.js';
+import { Flame, pct, amount, hueOf } from './flame.js';
 
 const $ = (id) => document.getElementById(id);
 const PRESETS = { '5m': 300, '15m': 900, '1h': 3600, '24h': 86400, '7d': 604800 };
 
 // ---- state, kept whole in the URL --------------------------------------------------------------
 
-const KEYS = ['file', 'service', 'host', 'labels', 'tl', 'from', 'until', 'cmp', 'cfile', 'cfrom', 'cuntil', 'view', 'fn', 'q', 'tq', 'sort', 'live'];
+const KEYS = ['file', 'service', 'host', 'labels', 'tl', 'split', 'from', 'until', 'cmp', 'cfile', 'cfrom', 'cuntil', 'view', 'fn', 'q', 'tq', 'sort', 'live'];
 const state = { z: [] };
 function readUrl() {
   const u = new URLSearchParams(location.search);
@@ -95,6 +95,16 @@ function drawTimeline(t) {
   base = t.clock === 'epoch' ? 0 : t.fromMs;
   const xs = t.points.map((p) => (p[0] - base) / 1000);
   const ys = t.points.map((p) => p[1]);
+  const split = t.series?.length ? t.series : null;
+  const colour = (name) => `hsl(${hueOf(name)} 65% 42%)`;
+  $('tl-legend').replaceChildren(...(split ?? []).map((s) => {
+    const item = document.createElement('span');
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = colour(s.name);
+    item.append(swatch, document.createTextNode(`${s.name}: ${amount(s.values.reduce((a, b) => a + b, 0), t.unit)}`));
+    return item;
+  }));
   box.hidden = t.points.length === 0;
   if (plot) { plot.destroy(); plot = null; }
   if (!t.points.length) return;
@@ -108,7 +118,9 @@ function drawTimeline(t) {
       epoch ? {} : { values: (u, vals) => vals.map((v) => `${v.toFixed(v < 10 ? 2 : 1)} s`) },
       { size: 56, values: (u, vals) => vals.map((v) => (v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v))) },
     ],
-    series: [{}, { label: t.unit, stroke: '#2b6cb0', fill: 'rgba(43,108,176,.25)', width: 1, paths: uPlot.paths.stepped({ align: 1 }) }],
+    series: split
+      ? [{}, ...split.map((s) => ({ label: s.name, stroke: colour(s.name), width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) }))]
+      : [{}, { label: t.unit, stroke: '#2b6cb0', fill: 'rgba(43,108,176,.25)', width: 1, paths: uPlot.paths.stepped({ align: 1 }) }],
     hooks: {
       setSelect: [(u) => {
         if (u.select.width < 3) return;
@@ -120,7 +132,7 @@ function drawTimeline(t) {
       draw: [(u) => shadeRanges(u)],
     },
   };
-  plot = new uPlot(opts, [xs, ys], box);
+  plot = new uPlot(opts, split ? [xs, ...split.map((s) => s.values)] : [xs, ys], box);
 }
 
 /** The selected range (blue) and the compared one (orange) shaded on the timeline. */
@@ -300,7 +312,11 @@ async function refresh() {
   showError(null);
   try {
     const timelineParams = filterParams(new URLSearchParams());
-    if (isStore()) { timelineParams.set('from', `-${state.tl || '1h'}`); timelineParams.set('until', 'now'); }
+    if (isStore()) {
+      timelineParams.set('from', `-${state.tl || '1h'}`);
+      timelineParams.set('until', 'now');
+      if (state.split) timelineParams.set('split', 'service');
+    }
     const flameParams = compareParams(filterParams(rangeParams(new URLSearchParams())));
     const [t, f, table] = await Promise.all([
       api('timeline', timelineParams),
@@ -351,6 +367,7 @@ function syncControls() {
   $('cmp-day').classList.toggle('on', state.cmp === 'day');
   for (const b of document.querySelectorAll('[data-preset]')) b.classList.toggle('on', store && state.tl === b.dataset.preset && state.from === `-${b.dataset.preset}`);
   $('live').checked = !!state.live;
+  $('split').checked = !!state.split;
   $('service').value = state.service;
   $('host').value = state.host;
   $('labels').value = state.labels;
@@ -396,7 +413,8 @@ function setLive(on) {
       const m = JSON.parse(e.data);
       if (m.type === 'error') { showError(new Error(m.message)); return; }
       if (m.type !== 'timeline') return;
-      drawTimeline(m);
+      // split by service: the push says there is news, the split timeline is read again
+      if (!state.split) drawTimeline(m);
       document.body.dataset.livePushes = String(Number(document.body.dataset.livePushes ?? 0) + 1);
       // the flamegraph follows, at most every few seconds
       if (Date.now() - lastLiveRefresh > 4000 && document.body.dataset.state !== 'loading') {
@@ -423,6 +441,7 @@ function bind() {
   }
   for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => setView(b.dataset.view));
   $('live').addEventListener('change', (e) => { setLive(e.target.checked); refresh(); });
+  $('split').addEventListener('change', (e) => { state.split = e.target.checked ? '1' : ''; refresh(); });
   const onFilter = () => {
     state.service = $('service').value;
     state.host = $('host').value;

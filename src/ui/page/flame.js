@@ -5,7 +5,7 @@ const ROW = 18;
 const FONT = '12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
 
 /** A stable colour per group (package or file): hue from a string hash. */
-function hueOf(text) {
+export function hueOf(text) {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
   return (h >>> 0) % 360;
