@@ -47,6 +47,9 @@ export {
   type Profile, type Frame, type WeightUnit, type ProfileMeta, type FunctionWeight, type FunctionChange, type StackChange,
 } from './model/index.js';
 
+// the web page: `stackscope ui` over a collector's store or local profile files
+export { startUi, StoreSource, FileSource, type UiOptions, type UiServer, type ProfileSource } from './ui/index.js';
+
 // formats and naming shared by every stage
 export { frameLabel, displayPath, type FunctionInfo } from './model/frame.js';
 export { readProfile, type ReadProfile, type InputFormat } from './formats/read.js';

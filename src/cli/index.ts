@@ -17,6 +17,7 @@ const LOADERS: Record<string, () => Promise<CommandModule<any, any>>> = {
   convert: async () => (await import('./commands/convert.js')).convertCommand,
   collect: async () => (await import('./commands/collect.js')).collectCommand,
   query: async () => (await import('./commands/query.js')).queryCommand,
+  ui: async () => (await import('./commands/ui.js')).uiCommand,
 };
 const COMMANDS = Object.keys(LOADERS);
 const GIVE_A_COMMAND = `give a command: ${COMMANDS.join(', ')} (see stackscope --help)`;
@@ -66,6 +67,7 @@ cli
   .example('$0 convert cpu.cpuprofile -o cpu.pb.gz', 'from any profile format to another')
   .example('$0 collect --host 127.0.0.1 --ports 9000-9015', 'poll production agents into stackscope.db')
   .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the merged profile of the last 15 minutes')
+  .example('$0 ui --db stackscope.db', 'a web page: flamegraph of any time range, compare, export')
   .epilogue('Every command has --help. Output files are -o/--out everywhere (--output works too).')
   .strict()
   .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })
