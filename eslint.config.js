@@ -4,6 +4,7 @@
 // module (index.js or protocol.js); util is shared by all.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 const STAGES = ['instrument', 'recorder', 'trace', 'sample', 'agent', 'collect', 'store', 'ui', 'bench', 'compare'];
 const stageInternals = (from) =>
@@ -21,6 +22,11 @@ export default tseslint.config(
       // Names and text from profiled programs are scrubbed of control characters on purpose.
       'no-control-regex': 'off',
     },
+  },
+  {
+    // The page's scripts run in the browser.
+    files: ['src/ui/page/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['test/**/*.ts', 'benchmarks/**/*.ts'],

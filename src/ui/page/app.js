@@ -1,6 +1,7 @@
 // The page: state in the URL, data from /api, the timeline (uPlot), the flamegraph, the table of
 // functions, the sandwich view, compare, export and dropped files. Text from profiles is only ever
 // put into the page with textContent (or drawn with fillText).
+/* global uPlot */ // loaded by index.html from the uplot package
 import { Flame, pct, amount, hueOf } from './flame.js';
 
 const $ = (id) => document.getElementById(id);
@@ -84,12 +85,10 @@ function showError(err) {
 // ---- timeline (uPlot) ---------------------------------------------------------------------------
 
 let plot = null;
-let timeline = null;
 let picking = false;
 let base = 0;
 
 function drawTimeline(t) {
-  timeline = t;
   const box = $('timeline');
   // a file's own clock starts anywhere: its axis counts from the file's start
   base = t.clock === 'epoch' ? 0 : t.fromMs;
