@@ -119,7 +119,12 @@ test('history: bounded by count and by dropOldest; one answer is bounded in coun
   assert.equal(partial.cursor, 'x-6');
   assert.throws(() => h.since('x-99'), /ahead of this agent/);
   assert.throws(() => h.since('x y'), /bad cursor/);
-  assert.equal(h.since('other-3').restarted, true);
+  const restarted = h.since('other-3');
+  assert.equal(restarted.restarted, true);
+  // Windows 1–4 of this instance were dropped before the asker (who read another instance) saw them.
+  assert.equal(restarted.missedWindows, 4);
+  assert.deepEqual(restarted.windows.map((w) => w.seq), [5, 6, 7, 8]);
+  assert.equal(h.since(undefined).missedWindows, 0, 'a first read misses nothing it ever asked for');
 });
 
 test('stalls waiting for a chunk that never comes are bounded', () => {

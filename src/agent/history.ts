@@ -98,7 +98,8 @@ export class WindowHistory {
       else restarted = true;
     }
     const oldest = this.windows[0]?.seq ?? this.nextSeq;
-    const missedWindows = after > 0 ? Math.max(0, oldest - after - 1) : 0;
+    // After a restart the windows this instance already dropped were never read by the asker either.
+    const missedWindows = after > 0 || restarted ? Math.max(0, oldest - after - 1) : 0;
     const windows: ClosedWindow[] = [];
     let counts = 0;
     for (const w of this.windows) {

@@ -64,7 +64,10 @@ export interface StacksResponse {
   lastCursor: string;
   /** the request's cursor was from another instance: windows start from the oldest kept */
   restarted: boolean;
-  /** windows after the cursor that the agent no longer holds (its history is bounded) */
+  /**
+   * windows after the cursor that the agent no longer holds (its history is bounded); after a restart
+   * (`restarted`), the windows of this instance dropped before the first kept one
+   */
   missedWindows: number;
   frames: Frame[];
   /** each a list of indexes into `frames`, root first */

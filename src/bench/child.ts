@@ -17,8 +17,9 @@ import { writeSampleOutputs, writeTraceOutputs } from './outputs.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import type { FoldedStacks } from '../formats/folded.js';
 import { dropObserverSamples, remapProfile, strategyFolded } from './sampled.js';
+import { readChildEnv } from '../util/child-env.js';
 
-const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? '{}') as ChildConfig;
+const config = (readChildEnv<ChildConfig>(CHILD_CONFIG_ENV, { take: true }) ?? {}) as ChildConfig;
 const channel = new net.Socket({ fd: CHANNEL_FD, readable: true, writable: true });
 // The parent went away (Ctrl-C, crash) or let this process go: release what setup acquired and go.
 let onClose = (): void => process.exit(1);

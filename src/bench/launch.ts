@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
 import { PRELOAD_PATH } from '../trace/index.js';
+import { childEnv } from '../util/child-env.js';
 
 export interface TracerLaunch {
   execArgv: string[];
@@ -22,10 +23,10 @@ export function tracerLaunch(benchFile: string, cwd = process.cwd()): TracerLaun
   const rel = path.relative(cwd, path.dirname(benchFile));
   // A bench file outside the working directory is still the user's code: trace its folder too.
   const include = rel.startsWith('..') || path.isAbsolute(rel) ? [`${path.dirname(benchFile).split(path.sep).join('/')}/**`] : [];
-  const cfg: PreloadConfig = { dumpDir, cwd, include, exclude: [], typescript: true };
+  const cfg: PreloadConfig = { dumpDir, cwd, include, exclude: [], includePackages: [], typescript: true };
   return {
     execArgv: ['--import', pathToFileURL(PRELOAD_PATH).href],
-    env: { [TRACE_ENV]: JSON.stringify(cfg) },
+    env: childEnv(TRACE_ENV, cfg),
     cleanup: () => fs.rmSync(dumpDir, { recursive: true, force: true }),
   };
 }

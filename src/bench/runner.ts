@@ -24,6 +24,7 @@ import { tracerLaunch } from './launch.js';
 import { prepareOutDir } from './outputs.js';
 import { TRACE_ENV } from '../recorder/protocol.js';
 import { MAX_TIMER_S } from '../sample/index.js';
+import { childEnv } from '../util/child-env.js';
 
 export interface RunOptions {
   file: string;
@@ -132,7 +133,7 @@ class BenchChild {
   ) {
     this.proc = fork(CHILD_ENTRY, [], {
       execArgv,
-      env: { ...env, [CHILD_CONFIG_ENV]: JSON.stringify(config) },
+      env: { ...env, ...childEnv(CHILD_CONFIG_ENV, config) },
       // fd 3: Node's IPC, left to the bench's code; fd 4 (CHANNEL_FD): the harness's own channel.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
     });

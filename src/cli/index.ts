@@ -18,6 +18,7 @@ const LOADERS: Record<string, () => Promise<CommandModule<any, any>>> = {
   collect: async () => (await import('./commands/collect.js')).collectCommand,
   query: async () => (await import('./commands/query.js')).queryCommand,
   ui: async () => (await import('./commands/ui.js')).uiCommand,
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
 };
 const COMMANDS = Object.keys(LOADERS);
 const GIVE_A_COMMAND = `give a command: ${COMMANDS.join(', ')} (see stackscope --help)`;

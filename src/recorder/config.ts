@@ -2,6 +2,8 @@
  * The configuration the `stackscope trace` session hands to the preload of the traced process
  * (and, through the inherited environment, to its workers and forked children).
  */
+import { readChildEnv } from '../util/child-env.js';
+
 export const TRACE_ENV = 'STACKSCOPE_TRACE';
 
 export interface PreloadConfig {
@@ -9,6 +11,8 @@ export interface PreloadConfig {
   dumpDir: string;
   include: string[];
   exclude: string[];
+  /** packages traced wherever they are installed (`--include-package`) */
+  includePackages: string[];
   cwd: string;
   typescript: boolean;
   bufferSize?: number;
@@ -20,14 +24,14 @@ export interface PreloadConfig {
 
 /** Parses the environment variable; undefined when absent (the process is not being traced). */
 export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): PreloadConfig | undefined {
-  const raw = env[TRACE_ENV];
-  if (!raw) return undefined;
-  const c = JSON.parse(raw) as Partial<PreloadConfig>;
+  const c = readChildEnv<PreloadConfig>(TRACE_ENV, { env });
+  if (!c) return undefined;
   if (typeof c.dumpDir !== 'string') throw new Error(`${TRACE_ENV} has no dumpDir`);
   return {
     dumpDir: c.dumpDir,
     include: Array.isArray(c.include) ? c.include.map(String) : [],
     exclude: Array.isArray(c.exclude) ? c.exclude.map(String) : [],
+    includePackages: Array.isArray(c.includePackages) ? c.includePackages.map(String) : [],
     cwd: typeof c.cwd === 'string' ? c.cwd : process.cwd(),
     typescript: Boolean(c.typescript),
     bufferSize: typeof c.bufferSize === 'number' ? c.bufferSize : undefined,

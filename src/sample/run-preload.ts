@@ -11,22 +11,21 @@ import inspector from 'node:inspector';
 import { isMainThread } from 'node:worker_threads';
 import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from './source-maps.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
+import { readChildEnv } from '../util/child-env.js';
+import { SAMPLE_ENV, type SampleJob, type SampledRun } from './protocol.js';
 
-export interface SampledRun {
-  profile: CpuProfile;
-  startEpochMs: number;
-  intervalUs: number;
-  pid: number;
-}
 
-const out = process.env.STACKSCOPE_SAMPLE_OUT;
 // Only the program's main thread; forked children and workers inherit --import but not the job.
-if (isMainThread && out) {
-  const intervalUs = Number(process.env.STACKSCOPE_SAMPLE_INTERVAL) || 1000;
-  const durationS = Number(process.env.STACKSCOPE_SAMPLE_DURATION) || 0;
-  delete process.env.STACKSCOPE_SAMPLE_OUT;
-  delete process.env.STACKSCOPE_SAMPLE_INTERVAL;
-  delete process.env.STACKSCOPE_SAMPLE_DURATION;
+let job: Partial<SampleJob> | undefined;
+try {
+  job = isMainThread ? readChildEnv<SampleJob>(SAMPLE_ENV, { take: true }) : undefined;
+} catch {
+  job = undefined; // the parent reports the missing profile
+}
+const out = typeof job?.out === 'string' ? job.out : undefined;
+if (out) {
+  const intervalUs = Number(job?.intervalUs) || 1000;
+  const durationS = Number(job?.durationS) || 0;
 
   const session = new inspector.Session();
   session.connect();

@@ -11,7 +11,8 @@ import { UserError, oneLine } from '../util/errors.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { writeProfile } from './output.js';
 import type { ProfileFormat } from './options.js';
-import type { SampledRun } from './run-preload.js';
+import { SAMPLE_ENV, type SampleJob, type SampledRun } from './protocol.js';
+import { childEnv } from '../util/child-env.js';
 
 export interface SampleRunOptions {
   script: string;
@@ -52,17 +53,15 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   const intervalUs = opts.intervalUs ?? 1000;
   const preload = new URL(`./run-preload${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href;
   const tsx = TS_EXT.test(scriptPath) ? ['--import', import.meta.resolve('tsx')] : [];
-  const tmp = path.join(os.tmpdir(), `stackscope-sample-${process.pid}-${Date.now()}.json`);
+  // The profile comes back through a file in a folder of our own (mode 0700): no one else can plant a link there.
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackscope-sample-'));
+  const tmp = path.join(tmpDir, 'profile.json');
+  const job: SampleJob = { out: tmp, intervalUs, durationS: opts.durationS ?? 0 };
 
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', preload, ...tsx, scriptPath, ...(opts.args ?? [])], {
     cwd,
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      STACKSCOPE_SAMPLE_OUT: tmp,
-      STACKSCOPE_SAMPLE_INTERVAL: String(intervalUs),
-      STACKSCOPE_SAMPLE_DURATION: String(opts.durationS ?? 0),
-    },
+    env: { ...process.env, ...childEnv(SAMPLE_ENV, job) },
   });
 
   // Ctrl-C reaches the whole process group: let the program decide what it means and report after.
@@ -83,7 +82,7 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   } catch {
     return { code, signal, samples: 0, intervalUs, summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written` };
   } finally {
-    fs.rmSync(tmp, { force: true });
+    fs.rmSync(tmpDir, { recursive: true, force: true });
   }
   const { profile } = run;
   try {

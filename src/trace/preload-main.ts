@@ -18,7 +18,7 @@ import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/protocol.js';
 import { announceWorker, workerRegistry } from '../recorder/index.js';
 import { installHooks } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
-import { HOOKS_THREAD_ENV, readPreloadScope } from './preload-env.js';
+import { HOOKS_THREAD_ENV } from './preload-env.js';
 
 function warn(what: string, err: unknown): void {
   process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
@@ -33,7 +33,7 @@ function installHooksFor(cfg: PreloadConfig): void {
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
     installHooks({
-      include: cfg.include, exclude: cfg.exclude, packages: readPreloadScope().includePackages, matchedDir: cfg.dumpDir,
+      include: cfg.include, exclude: cfg.exclude, packages: cfg.includePackages, matchedDir: cfg.dumpDir,
       cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript,
     });
   } finally {

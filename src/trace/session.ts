@@ -16,7 +16,7 @@ import { readDumpDir } from '../recorder/index.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
 import { groupProcesses } from '../recorder/index.js';
 import { transformCacheDir } from '../instrument/index.js';
-import type { PreloadScope } from './preload-env.js';
+import { childEnv } from '../util/child-env.js';
 
 export interface TraceOptions {
   script: string;
@@ -74,7 +74,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
   try {
     const include = opts.include ?? [];
     const includePackages = opts.includePackages ?? [];
-    const cfg: PreloadConfig & PreloadScope = {
+    const cfg: PreloadConfig = {
       dumpDir, cwd, include, exclude: opts.exclude ?? [], includePackages, typescript: TS_ENTRY.test(script),
       bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
@@ -148,7 +148,7 @@ function validate(opts: TraceOptions, script: string, out: string): void {
 function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadConfig): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--require', PRELOAD_PATH, script, ...opts.args], {
-      cwd, stdio: 'inherit', env: { ...process.env, [TRACE_ENV]: JSON.stringify(cfg) },
+      cwd, stdio: 'inherit', env: { ...process.env, ...childEnv(TRACE_ENV, cfg) },
     });
     // While the program runs, signals are its business: pass them on and do not die of them
     // ourselves, or the trace of a Ctrl-C'd program would never be written.

@@ -6,6 +6,7 @@ import { MAX_TIMER_S, parseInterval, parseSeconds, resolveOutput } from '../../s
 import { attachAndProfile, checkTarget, type AttachResult } from '../../sample/attach.js';
 import { writeProfile } from '../../sample/output.js';
 import { JSON_SUMMARY, outOption, single } from '../options.js';
+import { statusLine } from '../progress.js';
 
 interface AttachArgs {
   pid?: string;
@@ -97,11 +98,12 @@ async function attach(argv: AttachArgs): Promise<void> {
 
 /** On a terminal, a line that counts the sampling seconds (attach waits silently otherwise). */
 function countdown(pid: number, durationS: number, stream: NodeJS.WriteStream = process.stderr): { end(): void } {
-  if (!stream.isTTY || durationS < 2) return { end() {} };
+  const line = durationS < 2 ? undefined : statusLine(stream, 0, 0);
+  if (!line) return { end() {} };
   const t0 = Date.now();
-  const draw = () => stream.write(`\r\x1b[Kstackscope: sampling PID ${pid}… ${Math.min(durationS, Math.floor((Date.now() - t0) / 1000))}/${durationS} s (Ctrl-C stops early)`);
+  const draw = () => line.show(`stackscope: sampling PID ${pid}… ${Math.min(durationS, Math.floor((Date.now() - t0) / 1000))}/${durationS} s (Ctrl-C stops early)`);
   draw();
   const timer = setInterval(draw, 1000);
   timer.unref();
-  return { end() { clearInterval(timer); stream.write('\r\x1b[K'); } };
+  return { end() { clearInterval(timer); line.end(); } };
 }

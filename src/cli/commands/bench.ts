@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { bench, formatReport, type BenchMode } from '../../bench/index.js';
-import { progressBar } from '../../bench/progress.js';
+import { statusLine } from '../progress.js';
 import { parseInterval } from '../../sample/options.js';
 import { UserError } from '../../util/errors.js';
 import { REPEATABLE, outOption, single } from '../options.js';
@@ -39,17 +39,23 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .example('$0 bench app.bench.ts --mode trace -o out', 'also a trace per strategy, in out/'),
   handler: async (args) => {
     if (args.file === undefined) throw new UserError('missing bench file: stackscope bench <file> [options]');
-    const bar = progressBar();
+    const line = statusLine(process.stderr, 50, 0);
     const report = await bench({
       file: args.file, runs: args.runs, warmup: args.warmup, mode: args.mode, outDir: args.out,
       strategies: args.strategy, sampleIntervalUs: benchInterval(args.interval), timeout: args.timeout,
-      onProgress: (d, t, label) => bar.update(d, t, label),
-    }).finally(() => bar.done());
+      onProgress: (d, t, label) => line?.show(`${progressBar(d / t)} ${d}/${t} ${label}`, d >= t),
+    }).finally(() => line?.end());
     process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
     // A failed (thrown, timed out) strategy fails the command (for CI), after the others were measured and reported.
     if (report.failures.length) process.exitCode = 1;
   },
 };
+
+/** `[████░░░░]`: a 30-cell bar for a fraction done. */
+function progressBar(fraction: number, width = 30): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;
+}
 
 /** µs: a bare number is µs here (runs are short, so this is bench's unit), or a duration with its unit. */
 function benchInterval(text: string): number {

@@ -1,6 +1,7 @@
 import { UserError } from '../../util/errors.js';
 import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
+import { statusLine } from '../progress.js';
 
 const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
 
@@ -136,18 +137,13 @@ function report(r: TraceResult, json: boolean): void {
  * Only on a terminal: redirected stderr (logs, CI, tests) gets no progress at all, just the summary.
  */
 export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>, intervalMs = 100, delayMs = 300): { update: (done: number, total: number) => void; end: () => void } | undefined {
-  if (!stream.isTTY) return undefined;
-  let last = Date.now() + delayMs - intervalMs;
-  let shown = false;
+  const line = statusLine(stream, intervalMs, delayMs);
+  if (!line) return undefined;
   return {
     update: (done, total) => {
-      const now = Date.now();
-      if (now - last < intervalMs && !(shown && done >= total)) return;
-      last = now;
-      shown = true;
       const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
-      stream.write(`\r\x1b[Kstackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`);
+      line.show(`stackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`, done >= total);
     },
-    end: () => { if (shown) stream.write('\r\x1b[K'); },
+    end: () => line.end(),
   };
 }
