@@ -20,6 +20,8 @@ export interface PreloadConfig {
   maxDepth?: number;
   /** checked transform cache folder; false: run uncached (the session has said why) */
   cacheDir?: string | false;
+  /** `trace --sample`: run V8's CPU profiler in every traced thread at this interval (µs) */
+  sampleIntervalUs?: number;
 }
 
 /** Parses the environment variable; undefined when absent (the process is not being traced). */
@@ -38,5 +40,6 @@ export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): Preload
     minDurationUs: typeof c.minDurationUs === 'number' ? c.minDurationUs : undefined,
     maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
     cacheDir: typeof c.cacheDir === 'string' || c.cacheDir === false ? c.cacheDir : undefined,
+    sampleIntervalUs: typeof c.sampleIntervalUs === 'number' && c.sampleIntervalUs > 0 ? c.sampleIntervalUs : undefined,
   };
 }

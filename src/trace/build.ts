@@ -25,6 +25,7 @@ import {
 import { LanePacker, NestingCheck, engineDur } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks } from './node-tracks.js';
+import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
   /** merged into the trace's top-level `metadata` */
@@ -34,6 +35,8 @@ export interface WriteTraceOptions {
    * and the total to expect (records plus Node events of all threads; a few land elsewhere).
    */
   onProgress?: (done: number, total: number) => void;
+  /** `trace --sample`: CPU samples drawn on the threads' tracks under their slices */
+  samples?: TraceSamples;
 }
 
 /** Slices between two progress calls: rare enough to cost nothing, often enough to move a bar. */
@@ -79,6 +82,7 @@ const ASYNC_CAT_JSON = JSON.stringify(ASYNC_CAT);
 export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
   const writer = new TraceEventWriter(outPath);
   const ctx = new BuildContext(writer);
+  ctx.samples = opts.samples;
   if (opts.onProgress) {
     let total = 0;
     for (const proc of processes) for (const th of proc.threads) total += th.count + th.nodeEvents.length;
@@ -86,7 +90,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   }
   let closed = false;
   try {
-    const bases = timeBases(processes);
+    const bases = timeBases(processes, opts.samples);
     const usedPids = new Set<number>();
     processes.forEach((proc, p) => {
       // Two recordings with the same pid (bench strategies run in one process) must stay two rows.
@@ -97,7 +101,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
       const threads = proc.threads.map((th, t) => ({ th, base: bases[p]![t]! })).sort((a, b) => a.th.tid - b.th.tid);
       for (const { th, base } of threads) writeThread(ctx, pid, th, base);
     });
-    const metadata = ctx.metadata(opts.metadata);
+    const metadata = ctx.metadata({ ...opts.samples?.metadata(), ...opts.metadata });
     closed = true;
     writer.close(metadata);
     ctx.progress?.report(ctx.slices, Math.max(ctx.slices, ctx.progress.total));
@@ -113,14 +117,14 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
  * timeOrigin first keeps every term small, so ns survive. The earliest event lands at ts = 1
  * (DevTools ignores ts = 0 for the bounds).
  */
-function timeBases(processes: ProcessRecording[]): number[][] {
+function timeBases(processes: ProcessRecording[], samples?: TraceSamples): number[][] {
   let refOrigin = Infinity;
   for (const proc of processes) for (const th of proc.threads) refOrigin = Math.min(refOrigin, th.timeOrigin);
   if (!Number.isFinite(refOrigin)) refOrigin = 0;
   const offsets = processes.map((proc) => proc.threads.map((th) => (th.timeOrigin - refOrigin) * 1000 + (proc.shiftUs ?? 0)));
   let min = Infinity;
   processes.forEach((proc, p) => proc.threads.forEach((th, t) => {
-    const first = earliest(th);
+    const first = Math.min(earliest(th), samples?.earliest(th) ?? Infinity);
     if (first < Infinity) min = Math.min(min, offsets[p]![t]! + first);
   }));
   if (!Number.isFinite(min)) min = 0;
@@ -165,6 +169,7 @@ export class BuildContext {
   private nextTid = 100_000;
   private nextFlowId = 1;
   pid = 0;
+  samples: TraceSamples | undefined;
   progress: { report: (done: number, total: number) => void; total: number } | undefined;
 
   constructor(readonly writer: TraceEventWriter) {}
@@ -430,6 +435,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
 
   writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid, startOf);
   writeNodeTracks(ctx, th, base, pid, prefix);
+  for (const json of ctx.samples?.events(th, base, pid) ?? []) writer.writeRaw(json);
 }
 
 function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number, argsJson: string | undefined): string {

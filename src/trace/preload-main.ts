@@ -19,6 +19,7 @@ import { announceWorker, workerRegistry } from '../recorder/index.js';
 import { installHooks } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
+import { startSampling, type ThreadSampler } from './sampling.js';
 
 function warn(what: string, err: unknown): void {
   process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
@@ -46,10 +47,11 @@ function installHooksFor(cfg: PreloadConfig): void {
  * at exit after the program's own exit handlers, so their calls are recorded too.
  * The main thread also dumps the workers that could not dump themselves (killed by its exit).
  */
-function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
+function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?: ThreadSampler): void {
   if (!isMainThread) {
     const link = announceWorker(rec);
     afterExitListeners(() => {
+      sampler?.stop(cfg.dumpDir, rec.pid, rec.tid);
       dumpThread(rec, cfg.dumpDir, label, warn);
       link.done();
     });
@@ -57,6 +59,8 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string): void {
   }
   const registry = workerRegistry(true)!;
   const dump = () => {
+    // Samples of workers that did not end by themselves are lost: only a thread can stop its own profiler.
+    sampler?.stop(cfg.dumpDir, rec.pid, rec.tid);
     dumpThread(rec, cfg.dumpDir, label, warn);
     try {
       for (const w of registry.snapshots({ skipDone: true })) writeDump(cfg.dumpDir, w, label);
@@ -99,8 +103,10 @@ function main(): void {
     warn('could not start the recorder, not tracing', err);
     return;
   }
+  // Started before the hooks, so module loading is sampled too; stopped just before the dump.
+  const sampler = cfg.sampleIntervalUs ? startSampling(cfg.sampleIntervalUs, warn) : undefined;
   try {
-    arrangeDumps(rec, cfg, processLabel(cfg.cwd));
+    arrangeDumps(rec, cfg, processLabel(cfg.cwd), sampler);
   } catch (err) {
     warn('could not arrange saving the trace', err);
   }

@@ -34,6 +34,8 @@ export interface TraceOptions {
   cwd?: string;
   /** keep the per-thread dumps here instead of a temp dir that is deleted (tests, debugging) */
   dumpDir?: string;
+  /** also sample every traced thread with V8's CPU profiler at this interval (µs): `--sample` */
+  sampleIntervalUs?: number;
   /** progress of writing the trace (see WriteTraceOptions.onProgress) */
   onProgress?: (done: number, total: number) => void;
 }
@@ -51,6 +53,8 @@ export interface TraceResult {
   completeFromMs?: number;
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
+  /** `--sample`: CPU samples written, over all threads */
+  samples?: number;
   /** set when the trace could not be written (the program's status is still valid) */
   writeError?: string;
   /** the include patterns and packages that matched no module the program loaded */
@@ -78,6 +82,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       dumpDir, cwd, include, exclude: opts.exclude ?? [], includePackages, typescript: TS_ENTRY.test(script),
       bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
+      sampleIntervalUs: opts.sampleIntervalUs,
     };
     const finished = runChild(script, opts, cwd, cfg);
     // The trace writer is needed only once the program has ended: loaded while it starts up.
@@ -94,6 +99,8 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     // Nothing was recorded (node could not start the program, or it was SIGKILLed): an earlier
     // trace at the same path is worth more than an empty one, so nothing is written.
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
+    const samples = opts.sampleIntervalUs ? (await import('./samples.js')).TraceSamples.read(dumpDir, cwd, (file, err) =>
+      process.stderr.write(`stackscope: skipped unreadable samples ${file}: ${err instanceof Error ? err.message : String(err)}\n`)) : undefined;
     try {
       // Into a temporary file first: a trace that fails half-way does not cost the old one.
       const { writeTrace } = await build;
@@ -104,9 +111,10 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
           bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
         },
         onProgress: opts.onProgress,
+        samples,
       }));
       const completeFromMs = summary.cuts.length ? Math.max(...summary.cuts.map((c) => c.completeFrom)) / 1000 : undefined;
-      return { ...base, events: summary.events, bytes: fs.statSync(out).size, completeFromMs };
+      return { ...base, events: summary.events, bytes: fs.statSync(out).size, completeFromMs, ...(samples ? { samples: samples.written } : {}) };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.
       return { ...base, events: 0, bytes: 0, writeError: err instanceof Error ? err.message : String(err) };
@@ -115,6 +123,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     if (ownDumpDir) fs.rmSync(dumpDir, { recursive: true, force: true });
   }
 }
+
+/** V8 cannot sample much faster than this; below it the profiler's own cost swamps the program. */
+export const MIN_SAMPLE_INTERVAL_US = 50;
 
 /** The most calls a thread's ring may hold: 40 bytes each, so 2 GB per thread. */
 export const MAX_BUFFER_SIZE = 50_000_000;
@@ -131,6 +142,10 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   checkWritable(out, 'trace', opts.out);
   for (const name of opts.includePackages ?? []) {
     if (!isPackageName(name)) throw new UserError(`--include-package takes a package name such as marked or @scope/name (got "${name}"); for files use --include`);
+  }
+  const interval = opts.sampleIntervalUs;
+  if (interval !== undefined && !(Number.isFinite(interval) && interval >= MIN_SAMPLE_INTERVAL_US && interval <= 1e6)) {
+    throw new UserError(`--interval must be from ${MIN_SAMPLE_INTERVAL_US} µs to 1 s (got ${interval} µs)`);
   }
   if (opts.minDurationUs !== undefined && !(Number.isFinite(opts.minDurationUs) && opts.minDurationUs >= 0)) {
     throw new UserError(`--min-duration must be a number of µs >= 0 (got ${opts.minDurationUs})`);

@@ -27,6 +27,8 @@ export interface DtEntry {
   args?: Record<string, unknown>;
   /** names of the enclosing entries, root first */
   path: string[];
+  /** sampled entries (name "ProfileCall"): the function the panel draws, as V8 named it */
+  sampled?: { functionName: string; url: string; lineNumber: number };
 }
 
 export interface DtTrack {
@@ -56,7 +58,10 @@ export interface DtTrace {
   raw: Array<Record<string, unknown>>;
 }
 
-type AnyEvent = { name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; cat?: string; args?: Record<string, unknown> };
+type AnyEvent = {
+  name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; cat?: string; args?: Record<string, unknown>;
+  callFrame?: { functionName: string; url: string; lineNumber: number };
+};
 
 // The engine's handlers keep their state in module-level variables, and parse() yields between
 // chunks: two parses in flight corrupt each other. One at a time.
@@ -87,7 +92,9 @@ async function parseNow(input: string | { traceEvents: unknown[]; metadata?: Rec
     const entries: DtEntry[] = [];
     const walk = (node: { entry: AnyEvent; depth: number; children: unknown[] }, path: string[]): void => {
       const e = node.entry;
-      entries.push({ name: e.name, ph: e.ph, cat: e.cat, ts: e.ts, dur: e.dur ?? 0, depth: node.depth, args: e.args, path });
+      const sampled = e.name === 'ProfileCall' && e.callFrame
+        ? { functionName: e.callFrame.functionName, url: e.callFrame.url, lineNumber: e.callFrame.lineNumber } : undefined;
+      entries.push({ name: e.name, ph: e.ph, cat: e.cat, ts: e.ts, dur: e.dur ?? 0, depth: node.depth, args: e.args, path, ...(sampled ? { sampled } : {}) });
       const next = [...path, e.name];
       for (const c of node.children) walk(c as never, next);
     };

@@ -2,6 +2,7 @@ import { UserError } from '../../util/errors.js';
 import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
+import { parseInterval } from '../../sample/options.js';
 
 const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
 
@@ -43,14 +44,19 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
     .option('max-depth', single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }))
     .option('node-arg', { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
+    .option('sample', { type: 'boolean', default: false, describe: 'also sample every traced thread with V8\'s CPU profiler: library code, builtins and GC under your own calls' })
+    .option('interval', single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }))
     .option('json', JSON_SUMMARY)
     .example('$0 app.js', 'trace app.js, write trace.json')
+    .example('$0 --sample --interval 200us app.js', 'your calls exact, everything under them sampled every 200 µs')
     .example('$0 -o run.json server.ts --port 8080', 'a TypeScript entry; --port 8080 is for it')
     .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
     .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
     .example('$0 --include-package marked app.js', 'trace the marked package too')
     .parseAsync()) as ParsedTraceArgs;
   const { script, args } = programOf(argv, 'trace');
+  if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
+  const sampleIntervalUs = argv.sample ? parseInterval(argv.interval ?? '1ms') : undefined;
   for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
     if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
   }
@@ -58,7 +64,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     script, args, out: argv.out, include: argv.include, exclude: argv.exclude, includePackages: argv['include-package'],
     // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
     bufferSize: argv['buffer-size'], minDurationUs: argv['min-duration'], maxDepth: argv['max-depth'],
-    nodeArgs: argv['node-arg'], json: argv.json,
+    nodeArgs: argv['node-arg'], json: argv.json, sampleIntervalUs,
   };
 }
 
@@ -71,6 +77,8 @@ interface ParsedTraceArgs {
   'min-duration'?: number;
   'max-depth'?: number;
   'node-arg'?: string[];
+  sample: boolean;
+  interval?: string;
   json: boolean;
   '--'?: unknown[];
 }
@@ -95,6 +103,7 @@ export function summaryLines(r: TraceResult): string[] {
   lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
+  if (r.samples !== undefined) lines.push(`stackscope: ${r.samples.toLocaleString('en-US')} CPU samples drawn under the slices`);
   if (r.dropped > 0) {
     const from = r.completeFromMs === undefined ? '' : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
     lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`);
@@ -125,7 +134,7 @@ function binarySize(bytes: number): string {
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, completeFromMs: r.completeFromMs, threads: r.threads, unmatched: r.unmatched, exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, completeFromMs: r.completeFromMs, threads: r.threads, unmatched: r.unmatched, ...(r.samples !== undefined ? { samples: r.samples } : {}), exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');

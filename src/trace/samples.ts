@@ -1,0 +1,284 @@
+/**
+ * `trace --sample`, writing side: a thread's CPU samples go into the trace on the thread's own
+ * track, as `Profile`/`ProfileChunk` events on the same clock as its slices, so the Performance
+ * panel draws the sampled frames *under* the exact slices.
+ *
+ * The panel merges a thread's samples into its slices as it does for Chrome's own traces: within a
+ * slice it draws each sample's whole JavaScript stack beneath that slice, cut at every child slice.
+ * Written as V8 took them, every slice would repeat its callers' frames beneath itself. So each
+ * sample's stack is cut: the frames of the slices that enclose it (matched outermost first by
+ * function position) are dropped, and only what runs below the innermost one stays: untraced
+ * library code, builtins, Node's internals. Samples outside every slice keep their whole stack.
+ * A sample whose stack does not hold the function of its innermost slice (it fell within one
+ * sampling interval of the slice's edge) is drawn as nothing and counted in the metadata.
+ *
+ * V8's pseudo-frames inside a slice are renamed: the panel hides `(garbage collector)` and
+ * `(program)` when they are top-level nodes, which the cut makes them, and GC or native time under
+ * a slice is worth seeing. Samples in stackscope's own code are drawn as nothing (see `observers`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { displayPath } from '../model/frame.js';
+import { cpuProfileToTraceEvents, forEachTimedSample, type CallFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { instantEventJson } from '../formats/trace-event.js';
+import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/recording.js';
+import { SAMPLES_EXT, type ThreadSamplesFile } from './sampling.js';
+
+/** How V8's pseudo-frames are named when they are drawn under a slice. */
+export const GC_UNDER_SLICE = 'GC (sampled)';
+export const PROGRAM_UNDER_SLICE = 'native code (program)';
+const SAMPLES_START_JSON = JSON.stringify('CPU samples: first');
+const SAMPLES_END_JSON = JSON.stringify('CPU samples: last');
+
+/**
+ * Where stackscope's own code lives: `dist/`, which source maps turn into `src/`, and the packages
+ * it runs on (acorn, magic-string...: the instrumenter's).
+ */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OWN_DIRS = ['dist', 'src'].map((d) => path.join(PACKAGE_ROOT, d) + path.sep);
+const DEPENDENCY_DIRS = dependencyDirs();
+
+function dependencyDirs(): string[] {
+  const dirs: string[] = [];
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const req = createRequire(path.join(PACKAGE_ROOT, 'package.json'));
+    for (const name of Object.keys(pkg.dependencies ?? {})) {
+      try {
+        const file = req.resolve(name);
+        const at = file.lastIndexOf(`${path.sep}node_modules${path.sep}${name.split('/').join(path.sep)}${path.sep}`);
+        if (at >= 0) dirs.push(file.slice(0, at + `${path.sep}node_modules${path.sep}${name}${path.sep}`.length));
+      } catch { /* an ESM-only package without a require entry: its frames count as the program's */ }
+    }
+  } catch { /* no package.json beside dist: only dist/src frames are stackscope's */ }
+  return dirs;
+}
+
+export interface SamplesSummary {
+  intervalUs: number;
+  /** threads whose samples are in the trace */
+  threads: number;
+  samples: number;
+  /** samples under a slice whose stack did not hold the slice's function: drawn as nothing */
+  unplaced: number;
+  /** samples on GC or native code under a slice */
+  gcOrNative: number;
+}
+
+/** The samples of every thread of a run, read from the dump directory, ready for writeTrace. */
+export class TraceSamples {
+  private byThread = new Map<string, ThreadSamplesFile>();
+  private summary: SamplesSummary;
+
+  constructor(files: ThreadSamplesFile[], private readonly cwd: string) {
+    for (const f of files) this.byThread.set(`${f.pid}:${f.tid}`, f);
+    this.summary = { intervalUs: files[0]?.intervalUs ?? 0, threads: 0, samples: 0, unplaced: 0, gcOrNative: 0 };
+  }
+
+  /** Reads the `.samples.json` files of `dir`; unreadable ones are reported through onError. */
+  static read(dir: string, cwd: string, onError?: (file: string, err: unknown) => void): TraceSamples {
+    const files: ThreadSamplesFile[] = [];
+    for (const name of fs.readdirSync(dir).sort()) {
+      if (!name.endsWith(SAMPLES_EXT)) continue;
+      try {
+        const f = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as ThreadSamplesFile;
+        if (!f.profile || !Array.isArray(f.profile.nodes)) throw new Error('no profile in it');
+        files.push(f);
+      } catch (err) {
+        onError?.(name, err);
+      }
+    }
+    return new TraceSamples(files, cwd);
+  }
+
+  get size(): number { return this.byThread.size; }
+
+  /** samples written so far (all threads) */
+  get written(): number { return this.summary.samples; }
+
+  private of(th: ThreadRecording): ThreadSamplesFile | undefined {
+    return this.byThread.get(`${th.pid}:${th.tid}`);
+  }
+
+  /**
+   * When the thread's profile starts (µs, recorder clock), so the trace's time base covers it: the
+   * profile's events carry its start, which must not fall before ts 1.
+   */
+  earliest(th: ThreadRecording): number {
+    const f = this.of(th);
+    return f?.profile.samples?.length ? f.profile.startTime : Infinity;
+  }
+
+  /** Profile events for the thread's track: ts = base + recorder µs, like its slices. */
+  events(th: ThreadRecording, base: number, pid: number): string[] {
+    const f = this.of(th);
+    if (!f) return [];
+    const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd);
+    this.summary.threads++;
+    this.summary.samples += profile.samples?.length ?? 0;
+    this.summary.unplaced += stats.unplaced;
+    this.summary.gcOrNative += stats.gcOrNative;
+    const shifted = { ...profile, startTime: base + profile.startTime, endTime: base + profile.endTime };
+    const out = cpuProfileToTraceEvents(shifted, { pid, tid: th.tid })
+      .filter((e) => e.ph === 'P')
+      // A profile id per thread: the panel keys profiles by pid and id.
+      .map((e) => JSON.stringify({ ...e, id: `0x${(th.tid + 1).toString(16)}` }));
+    // The panel draws samples only within the trace's bounds, which P events do not set: two
+    // instants at the first and last sample make the sampled time before the first slice (module
+    // loading) and after the last one visible.
+    let first = Infinity, last = -Infinity;
+    forEachTimedSample(shifted, ({ ts }) => { first = Math.min(first, ts); last = Math.max(last, ts); });
+    if (first <= last) {
+      out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(SAMPLES_END_JSON, last, pid, th.tid));
+    }
+    return out;
+  }
+
+  metadata(): Record<string, unknown> {
+    if (this.summary.threads === 0) return {};
+    return {
+      samples: {
+        ...this.summary,
+        note: 'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; '
+          + '"unplaced" samples fell within one interval of a slice edge and their stack did not hold the slice\'s function',
+      },
+    };
+  }
+}
+
+const META = new Map([['(garbage collector)', GC_UNDER_SLICE], ['(program)', PROGRAM_UNDER_SLICE]]);
+
+interface Slice { start: number; end: number; key: string | null }
+
+/** The thread's slices on its own track (calls, running segments, spans), by start, outer first. */
+function threadSlices(th: ThreadRecording): Slice[] {
+  const keys = th.functions.map((fn) => (fn.file ? `${fn.file}:${fn.line}` : null));
+  const out: Slice[] = [];
+  const r = th.records;
+  for (let i = 0, o = 0; i < th.count; i++, o += RECORD_STRIDE) {
+    const kind = r[o]! % 4;
+    if (kind === RecordKind.AsyncLifetime) continue;
+    const id = (r[o]! - kind) / 4;
+    out.push({ start: r[o + 1]!, end: r[o + 2]!, key: kind === RecordKind.Span ? null : keys[id] ?? null });
+  }
+  return out.sort((a, b) => a.start - b.start || b.end - a.end);
+}
+
+/**
+ * The profile with every sample's stack cut below its innermost enclosing slice (see the top of
+ * this file). Same samples in the same order with the same times; new nodes.
+ */
+export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: string): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
+  const slices = threadSlices(th);
+  const frameKey = new Map<CpuProfileNode, string>();
+  const keyOf = (n: CpuProfileNode): string => {
+    let k = frameKey.get(n);
+    if (k === undefined) {
+      const f = n.callFrame;
+      frameKey.set(n, (k = f.url ? `${displayPath(f.url, cwd)}:${f.lineNumber + 1}` : ''));
+    }
+    return k;
+  };
+  const pathOf = (n: CpuProfileNode): string | null => {
+    const url = n.callFrame.url;
+    if (!url || url.startsWith('node:')) return null;
+    return url.startsWith('file:') ? safePath(url) : url;
+  };
+  const isOwn = (n: CpuProfileNode): boolean => {
+    const p = pathOf(n);
+    return p !== null && OWN_DIRS.some((d) => p.startsWith(d));
+  };
+  /**
+   * A sample is the observer's when, below stackscope's deepest frame, nothing of the program runs:
+   * only Node's internals, builtins and stackscope's own packages (the hooks reading the clock, the
+   * instrumenter parsing a module). Below the CommonJS hook or a span() the program runs again:
+   * those frames are kept, stackscope's own taken out.
+   */
+  const observers = (stack: CpuProfileNode[]): boolean => {
+    let k = -1;
+    for (let i = stack.length - 1; i >= 0 && k < 0; i--) if (isOwn(stack[i]!)) k = i;
+    if (k < 0) return false;
+    for (let i = k + 1; i < stack.length; i++) {
+      const p = pathOf(stack[i]!);
+      if (p !== null && !DEPENDENCY_DIRS.some((d) => p.startsWith(d))) return false;
+    }
+    return true;
+  };
+
+  const nodes: CpuProfileNode[] = [{ id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] }];
+  const childIds = new Map<string, number>();
+  const nodeFor = (parent: number, frame: CallFrame): number => {
+    const key = `${parent}\0${frame.functionName}\0${frame.url}\0${frame.lineNumber}\0${frame.columnNumber}\0${frame.scriptId}`;
+    let id = childIds.get(key);
+    if (id === undefined) {
+      id = nodes.length + 1;
+      nodes.push({ id, callFrame: frame, children: [] });
+      nodes[parent - 1]!.children!.push(id);
+      childIds.set(key, id);
+    }
+    return id;
+  };
+
+  /** the stack without stackscope's frames, or null for the observer's samples; memoised per stack (shared per node) */
+  const ownStack = new Map<CpuProfileNode[], CpuProfileNode[] | null>();
+  const samples: number[] = [];
+  let unplaced = 0, gcOrNative = 0;
+  const open: Slice[] = [];
+  let next = 0;
+  forEachTimedSample(profile, ({ stack, ts }) => {
+    // The slices enclosing ts, outermost first (they nest: a sweep with a stack finds them).
+    while (open.length && open[open.length - 1]!.end < ts) open.pop();
+    while (next < slices.length && slices[next]!.start <= ts) {
+      const s = slices[next++]!;
+      while (open.length && open[open.length - 1]!.end < s.start) open.pop();
+      if (s.end >= ts) open.push(s);
+    }
+    while (open.length && open[open.length - 1]!.end < ts) open.pop();
+
+    let frames = ownStack.get(stack);
+    if (frames === undefined) ownStack.set(stack, (frames = observers(stack) ? null : stack.filter((n) => !isOwn(n))));
+    if (frames === null) {
+      samples.push(1);
+      return;
+    }
+    let from = 0;
+    let innermostFound = true;
+    if (open.length) {
+      let pos = -1;
+      let last: Slice | undefined;
+      for (const s of open) {
+        if (s.key === null) continue;
+        last = s;
+        let j = pos + 1;
+        while (j < frames.length && keyOf(frames[j]!) !== s.key) j++;
+        if (j < frames.length) { pos = j; innermostFound = true; } else innermostFound = false;
+      }
+      from = last ? pos + 1 : 0;
+      const leaf = frames[frames.length - 1];
+      const meta = leaf && !leaf.callFrame.url ? META.get(leaf.callFrame.functionName) : undefined;
+      if (meta && frames.length === 1) {
+        gcOrNative++;
+        samples.push(nodeFor(1, { ...leaf!.callFrame, functionName: meta }));
+        return;
+      }
+      if (last && !innermostFound) {
+        unplaced++;
+        samples.push(1);
+        return;
+      }
+    }
+    let id = 1;
+    for (let i = from; i < frames.length; i++) id = nodeFor(id, frames[i]!.callFrame);
+    samples.push(id);
+  });
+  return {
+    profile: { nodes, startTime: profile.startTime, endTime: profile.endTime, samples, timeDeltas: profile.timeDeltas ?? [] },
+    stats: { unplaced, gcOrNative },
+  };
+}
+
+function safePath(url: string): string | null {
+  try { return fileURLToPath(url); } catch { return null; }
+}

@@ -1,0 +1,109 @@
+/**
+ * `stackscope trace --sample`, in the traced thread: V8's CPU profiler runs through an in-thread
+ * inspector session (main thread and worker threads alike) while the recorder traces, and at the
+ * thread's end the profile is source-mapped and written next to the thread's dump, its times
+ * already on the recorder's clock.
+ *
+ * The clocks: V8 stamps samples with its monotonic clock in µs (CLOCK_MONOTONIC on Linux, the
+ * clock `process.hrtime` reads), and the recorder stamps calls with `performance.now()`, which is
+ * that same clock minus the thread's time origin. So `recorder µs = V8 µs - origin`, where origin
+ * is read once as `hrtime - performance.now()` (the smallest of a few back-to-back pairs).
+ * Both the offset and the per-sample check are tested (test/trace-sample.test.ts).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import inspector from 'node:inspector';
+import { performance } from 'node:perf_hooks';
+import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/source-maps.js';
+import type { CpuProfile } from '../formats/cpuprofile.js';
+import { replaceFile } from '../util/output-file.js';
+
+/** File suffix of a thread's samples in the dump directory (beside its `.ssdump`). */
+export const SAMPLES_EXT = '.samples.json';
+
+/** What a thread leaves in the dump directory. */
+export interface ThreadSamplesFile {
+  pid: number;
+  tid: number;
+  intervalUs: number;
+  /** the profile, source-mapped; startTime and endTime in µs on the recorder's clock */
+  profile: CpuProfile;
+  /** µs subtracted from V8's timestamps (V8 µs - recorder µs) */
+  originUs: number;
+}
+
+export function samplesFileName(pid: number, tid: number): string {
+  return `${pid}-${tid}${SAMPLES_EXT}`;
+}
+
+/** Where the recorder's clock starts on V8's clock, µs: `hrtime - performance.now()`. */
+export function clockOriginUs(): number {
+  let best = Infinity;
+  let origin = 0;
+  for (let i = 0; i < 5; i++) {
+    const a = process.hrtime.bigint();
+    const p = performance.now();
+    const b = process.hrtime.bigint();
+    const spread = Number(b - a);
+    if (spread < best) {
+      best = spread;
+      // the midpoint of the two hrtime reads is when performance.now() was read
+      origin = Number((a + b) / 2n) / 1000 - p * 1000;
+    }
+  }
+  return origin;
+}
+
+export interface ThreadSampler {
+  /** Stops the profiler and writes this thread's samples into `dir`; once; never throws. */
+  stop(dir: string, pid: number, tid: number): void;
+}
+
+/**
+ * Starts sampling this thread every `intervalUs`. Failures go to `warn` (once) and leave the
+ * program running untouched; undefined when the profiler could not start.
+ */
+export function startSampling(intervalUs: number, warn: (what: string, err: unknown) => void): ThreadSampler | undefined {
+  const session = new inspector.Session();
+  try {
+    session.connect();
+    // In-thread sessions answer synchronously: an error comes back through the callback at once.
+    const post = (method: string, params?: object): void => {
+      let failure: Error | null = null;
+      session.post(method, params, (err) => { failure = err; });
+      if (failure) throw failure;
+    };
+    post('Profiler.enable');
+    post('Profiler.setSamplingInterval', { interval: intervalUs });
+    post('Profiler.start');
+  } catch (err) {
+    warn('could not start the CPU profiler, the trace has no samples', err);
+    try { session.disconnect(); } catch { /* not connected */ }
+    return undefined;
+  }
+  let stopped = false;
+  return {
+    stop(dir, pid, tid) {
+      if (stopped) return;
+      stopped = true;
+      try {
+        let profile: CpuProfile | undefined;
+        let failure: Error | null = null;
+        session.post('Profiler.stop', (err, res) => {
+          failure = err;
+          if (res) profile = res.profile as unknown as CpuProfile;
+        });
+        session.disconnect();
+        if (failure || !profile) throw failure ?? new Error('the profiler returned no profile');
+        sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
+        const originUs = clockOriginUs();
+        profile.startTime -= originUs;
+        profile.endTime -= originUs;
+        const file: ThreadSamplesFile = { pid, tid, intervalUs, profile, originUs };
+        replaceFile(path.join(dir, samplesFileName(pid, tid)), (tmp) => fs.writeFileSync(tmp, JSON.stringify(file)));
+      } catch (err) {
+        warn('could not save the CPU samples of this thread', err);
+      }
+    },
+  };
+}
