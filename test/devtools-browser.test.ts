@@ -118,6 +118,40 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     await page.close();
   });
 
+  test('trace --sample of fixtures/trace-sample/app.cjs: exact slices and the sampled frames under them, on one track', async () => {
+    const file = path.join(tmp, 'ts.json');
+    execFileSync(process.execPath, [cli, 'trace', '--sample', '--interval', '500us', '-o', file, 'fixtures/trace-sample/app.cjs', '30'], { cwd: root, stdio: 'pipe' });
+    const handle = 'handle (fixtures/trace-sample/app.cjs:13)';
+    const engine = await parseWithDevTools(file);
+    const t = engine.tracks.find((x) => x.threadName === 'main');
+    assert.ok(t, 'the trace engine has the main track');
+    // Ignore listing off (the panel would fold node_modules frames): every sampled frame is drawn.
+    const { page, errors } = await openPerformancePanel(browser!);
+    await setIgnoreListing(page, false);
+    try {
+      const view = await loadInPanel(page, errors, file);
+      assert.deepEqual(view.errors, [], 'no page or console errors in DevTools');
+      assert.deepEqual(view.banners, []);
+      console.log(`# trace --sample: ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms`);
+      const main = panelTrack(view, 'main');
+      assert.equal(main.titles[handle], 30, 'every handle call is a box');
+      for (const f of ['digest', 'crunch']) assert.ok(main.titles[f], `the panel draws the sampled ${f} on the main track: ${JSON.stringify(main.titles)}`);
+      assert.ok((main.durations.crunch ?? 0) > 0 && main.durations.crunch! < main.durations[handle]!, 'crunch is drawn within handle\'s time');
+      assert.equal(main.entries, t.entries.length, 'panel and trace engine: same number of boxes');
+      assert.equal(main.depth, t.maxDepth, 'and the same depth');
+      // handle's callers are not drawn again under it (the samples' stacks are cut below the slice)
+      assert.ok(!main.titles.handle, 'no sampled copy of handle');
+    } finally {
+      await setIgnoreListing(page, true);
+      await page.close();
+    }
+    // By default DevTools folds frames of node_modules and node: into "On ignore list" boxes.
+    const { view } = await open(file);
+    const main = panelTrack(view, 'main');
+    assert.equal(main.titles[handle], 30);
+    assert.ok(Object.keys(main.titles).some((x) => x.startsWith('On ignore list')), 'burnlib is ignore-listed by default');
+  });
+
   test('sampled trace of fixtures/sample/agree.js: the sampled functions on the sampled thread', async () => {
     const file = path.join(tmp, 's.json');
     execFileSync(process.execPath, [cli, 'sample', '-o', file, '--', 'fixtures/sample/agree.js', '3', '10'], { cwd: root, stdio: 'pipe' });

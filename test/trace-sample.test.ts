@@ -93,6 +93,8 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     // Only what runs below handle is drawn there, not handle's callers again.
     const underHandle = main.entries.filter((e) => e.sampled && e.path[e.path.length - 1] === HANDLE).map((e) => e.sampled!.functionName);
     assert.ok(!underHandle.includes('handle') && !underHandle.some((n) => n.startsWith('Module.')), `first sampled frames under handle: ${[...new Set(underHandle)].join(', ')}`);
+    const sampledHandles = main.entries.filter((e) => e.sampled?.functionName === 'handle');
+    assert.deepEqual(sampledHandles.map((e) => e.path.join(' > ')), [], 'handle is never drawn a second time from the samples');
 
     // The share: samples within handle's slices that are in crunch, against the share of handle's
     // CPU time that burnlib measured in crunch. CPU time, not the slices' wall time: on a loaded

@@ -9,8 +9,10 @@
  * sample's stack is cut: the frames of the slices that enclose it (matched outermost first by
  * function position) are dropped, and only what runs below the innermost one stays: untraced
  * library code, builtins, Node's internals. Samples outside every slice keep their whole stack.
- * A sample whose stack does not hold the function of its innermost slice (it fell within one
- * sampling interval of the slice's edge) is drawn as nothing and counted in the metadata.
+ * A sample taken at a slice's edge can disagree with it (its time and its stack are not read at the
+ * same instant): its stack lacks the function of its innermost slice, or holds below the cut a
+ * function whose slice ended or starts within one interval. Such a sample is drawn as nothing and
+ * counted ("unplaced" in the metadata); drawn, it would repeat the exact slice beside it.
  *
  * V8's pseudo-frames inside a slice are renamed: the panel hides `(garbage collector)` and
  * `(program)` when they are top-level nodes, which the cut makes them, and GC or native time under
@@ -115,7 +117,7 @@ export class TraceSamples {
   events(th: ThreadRecording, base: number, pid: number): string[] {
     const f = this.of(th);
     if (!f) return [];
-    const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd);
+    const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd, f.intervalUs);
     this.summary.threads++;
     this.summary.samples += profile.samples?.length ?? 0;
     this.summary.unplaced += stats.unplaced;
@@ -142,7 +144,7 @@ export class TraceSamples {
       samples: {
         ...this.summary,
         note: 'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; '
-          + '"unplaced" samples fell within one interval of a slice edge and their stack did not hold the slice\'s function',
+          + '"unplaced" samples, drawn as nothing, were taken within one interval of a slice\'s edge and their stack disagreed with it',
       },
     };
   }
@@ -170,7 +172,7 @@ function threadSlices(th: ThreadRecording): Slice[] {
  * The profile with every sample's stack cut below its innermost enclosing slice (see the top of
  * this file). Same samples in the same order with the same times; new nodes.
  */
-export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: string): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
+export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: string, intervalUs: number): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
   const slices = threadSlices(th);
   const frameKey = new Map<CpuProfileNode, string>();
   const keyOf = (n: CpuProfileNode): string => {
@@ -227,15 +229,18 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
   let unplaced = 0, gcOrNative = 0;
   const open: Slice[] = [];
   let next = 0;
+  let recent: Slice[] = []; // slices that ended within one interval before the sample
+  const close = (sl: Slice): void => { recent.push(sl); };
   forEachTimedSample(profile, ({ stack, ts }) => {
     // The slices enclosing ts, outermost first (they nest: a sweep with a stack finds them).
-    while (open.length && open[open.length - 1]!.end < ts) open.pop();
+    while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
     while (next < slices.length && slices[next]!.start <= ts) {
       const s = slices[next++]!;
-      while (open.length && open[open.length - 1]!.end < s.start) open.pop();
-      if (s.end >= ts) open.push(s);
+      while (open.length && open[open.length - 1]!.end < s.start) close(open.pop()!);
+      if (s.end >= ts) open.push(s); else close(s);
     }
-    while (open.length && open[open.length - 1]!.end < ts) open.pop();
+    while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
+    if (recent.length) recent = recent.filter((sl) => sl.end >= ts - intervalUs);
 
     let frames = ownStack.get(stack);
     if (frames === undefined) ownStack.set(stack, (frames = observers(stack) ? null : stack.filter((n) => !isOwn(n))));
@@ -267,6 +272,21 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
         unplaced++;
         samples.push(1);
         return;
+      }
+    }
+    // A frame below the cut whose function has a slice ending or starting within one interval is
+    // that call seen across the slice's edge (a sample's time and its stack are not taken at the
+    // same instant): drawn, it would repeat the exact slice beside it.
+    const near = new Set<string | null>(recent.map((sl) => sl.key));
+    for (let k = next; k < slices.length && slices[k]!.start <= ts + intervalUs; k++) near.add(slices[k]!.key);
+    near.delete(null);
+    if (near.size) {
+      for (let i = from; i < frames.length; i++) {
+        if (near.has(keyOf(frames[i]!))) {
+          unplaced++;
+          samples.push(1);
+          return;
+        }
       }
     }
     let id = 1;
