@@ -179,6 +179,21 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     }
   });
 
+  test('compare reads a --sample trace by its exact slices and leaves the samples out', () => {
+    const a = path.join(tmp, 'cmp-a.json');
+    const b = path.join(tmp, 'cmp-b.json');
+    for (const [file, extra] of [[a, []], [b, ['--sample']]] as const) {
+      const r = spawnSync(process.execPath, [cli, 'trace', ...extra, '-o', file, 'fixtures/trace-sample/app.cjs', '12'], { cwd: root, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const r = spawnSync(process.execPath, [cli, 'compare', '--json', a, b], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const rows = (JSON.parse(r.stdout) as { rows: Array<{ label: string; a?: { calls?: number }; b?: { calls?: number } }> }).rows;
+    assert.deepEqual(rows.map((x) => x.label), [HANDLE], 'only the traced function: crunch, seen only by the sampler, is not a row');
+    assert.equal(rows[0]!.a?.calls, 12);
+    assert.equal(rows[0]!.b?.calls, 12, 'calls counted from the slices of the sampled trace');
+  });
+
   test('bad options: one line, non-zero exit, the program does not run', () => {
     for (const [args, msg] of [
       [['--interval', '1ms'], /--interval needs --sample/],

@@ -8,6 +8,8 @@
  * time overlaps the calls that did the work: slices on async-lifetime lanes ("async 3", "worker 2 ·
  * async 1", call-to-settle spans) and slices that are not calls (Node's events such as http or gc
  * carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
+ * A trace with samples under its exact slices (`trace --sample`, marked on its `Profile` events) is
+ * read by its slices: they are exact, and the samples only fill in below them.
  */
 import { ProfileBuilder, addTrackSlices, parseFrameLabel, type Frame, type Profile, type Slice } from '../model/index.js';
 import { UserError } from '../util/errors.js';
@@ -17,6 +19,14 @@ import type { TraceEvent } from './trace-event.js';
 /** The tracer's conventions: async running segments carry this category; continuations this prefix. */
 export const ASYNC_CAT = 'async';
 export const RESUMED_PREFIX = 'resumed: ';
+
+/** Field of a `Profile` event's args.data: its samples are drawn under the thread's exact slices. */
+export const UNDER_SLICES = 'underSlices';
+
+/** True when a trace's samples are `trace --sample`'s, under exact slices (which are then the data). */
+export function hasSamplesUnderSlices(events: TraceEvent[]): boolean {
+  return events.some((e) => e.ph === 'P' && e.name === 'Profile' && (e.args?.data as Record<string, unknown> | undefined)?.[UNDER_SLICES] === true);
+}
 
 /** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
 const ASYNC_LANE = /(^|\s)async \d+$/;
@@ -139,7 +149,7 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
   const processes = picked ? [picked] : processesIn(events);
   const cut = traceCut(opts.metadata, picked?.pid);
   const cutNote = cut ? [`the trace ${cut}`] : [];
-  const sampled = profilesInTrace(mine);
+  const sampled = hasSamplesUnderSlices(mine) ? [] : profilesInTrace(mine);
   if (sampled.length > 0) {
     const b = new ProfileBuilder('samples');
     for (const p of sampled) addCpuProfile(b, p);

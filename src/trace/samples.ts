@@ -25,6 +25,7 @@ import { createRequire } from 'node:module';
 import { displayPath } from '../model/frame.js';
 import { cpuProfileToTraceEvents, forEachTimedSample, type CallFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
 import { instantEventJson } from '../formats/trace-event.js';
+import { UNDER_SLICES } from '../formats/trace-read.js';
 import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/recording.js';
 import { SAMPLES_EXT, type ThreadSamplesFile } from './sampling.js';
 
@@ -125,8 +126,12 @@ export class TraceSamples {
     const shifted = { ...profile, startTime: base + profile.startTime, endTime: base + profile.endTime };
     const out = cpuProfileToTraceEvents(shifted, { pid, tid: th.tid })
       .filter((e) => e.ph === 'P')
-      // A profile id per thread: the panel keys profiles by pid and id.
-      .map((e) => JSON.stringify({ ...e, id: `0x${(th.tid + 1).toString(16)}` }));
+      // A profile id per thread: the panel keys profiles by pid and id. The Profile event says the
+      // samples sit under exact slices, so readers (compare) know the slices are the data.
+      .map((e) => JSON.stringify({
+        ...e, id: `0x${(th.tid + 1).toString(16)}`,
+        ...(e.name === 'Profile' ? { args: { data: { ...(e.args?.data as object), [UNDER_SLICES]: true } } } : {}),
+      }));
     // The panel draws samples only within the trace's bounds, which P events do not set: two
     // instants at the first and last sample make the sampled time before the first slice (module
     // loading) and after the last one visible.
