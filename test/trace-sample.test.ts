@@ -194,6 +194,32 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     assert.equal(rows[0]!.b?.calls, 12, 'calls counted from the slices of the sampled trace');
   });
 
+  test('bench --mode trace --sample: each strategy\'s trace carries the samples of its run', async () => {
+    const dir = path.join(tmp, 'bench');
+    const r = spawnSync(process.execPath, [cli, 'bench', 'fixtures/trace-sample/lib.bench.ts', '--mode', 'trace', '--sample', '--interval', '500us', '--runs', '2', '--warmup', '0', '--out', dir], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    for (const s of ['short', 'long']) {
+      const file = path.join(dir, `${s}.trace.json`);
+      const t = JSON.parse(fs.readFileSync(file, 'utf8')) as TraceJson;
+      assert.equal((t.metadata.samples as { intervalUs: number }).intervalUs, 500);
+      const own = slicesNamed(t, 'viaLibrary (fixtures/trace-sample/lib.bench.ts:8)', 0);
+      assert.equal(own.length, 1, `${s}: the run's own function is an exact slice`);
+      const dt = await parseWithDevTools(file);
+      assert.equal(dt.dropped, 0);
+      const crunch = track(dt, 'main').entries.filter((e) => e.sampled?.functionName === 'crunch');
+      assert.ok(crunch.length > 0 && crunch.every((e) => e.path.includes(own[0]!.name)), `${s}: crunch sampled under viaLibrary`);
+    }
+    const combined = JSON.parse(fs.readFileSync(path.join(dir, 'compare.trace.json'), 'utf8')) as TraceJson;
+    const pids = new Set(combined.traceEvents.filter((e) => e.name === 'Profile').map((e) => e.pid));
+    assert.equal(pids.size, 2, 'one profile per strategy in the combined trace');
+  });
+
+  test('bench: --sample needs --mode trace', () => {
+    const r = spawnSync(process.execPath, [cli, 'bench', 'fixtures/bench/synthetic.bench.ts', '--sample'], { cwd: root, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr.trim(), /^stackscope: --sample goes with --mode trace/);
+  });
+
   test('bad options: one line, non-zero exit, the program does not run', () => {
     for (const [args, msg] of [
       [['--interval', '1ms'], /--interval needs --sample/],

@@ -12,7 +12,7 @@ import { findBench, type BenchDefinition } from './define.js';
 import { CHANNEL_FD, CHILD_CONFIG_ENV, type ChildConfig, type ChildFiles, type FromChild, type Signed, type ToChild } from './protocol.js';
 import { readLines, writeLine } from './channel.js';
 import { watchHeap } from './memory.js';
-import { Keeper, liveRecorder, sampleObserver, traceObserver, type Observer, type TracedRun } from './observe.js';
+import { Keeper, liveRecorder, sampleObserver, traceObserver, tracedAndSampledObserver, type Observer, type TracedRun } from './observe.js';
 import { writeSampleOutputs, writeTraceOutputs } from './outputs.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import type { FoldedStacks } from '../formats/folded.js';
@@ -81,7 +81,15 @@ const warnings: string[] = [];
 if (config.mode === 'trace') {
   if (!liveRecorder()) await fatal('trace mode: the tracer is not loaded in the bench process');
   const { getRecorder } = await import('../trace/api.js');
-  observed = { observer: traceObserver(getRecorder()), keeper: new Keeper() };
+  const trace = traceObserver(getRecorder());
+  if (config.traceSample) {
+    const intervalUs = config.sampleIntervalUs ?? 1000;
+    const s = sampleObserver(intervalUs);
+    observed = { observer: tracedAndSampledObserver(trace, s, intervalUs, remapProfile), keeper: new Keeper() };
+    closeObserver = () => s.close();
+  } else {
+    observed = { observer: trace, keeper: new Keeper() };
+  }
 } else if (config.mode === 'sample') {
   const s = sampleObserver(config.sampleIntervalUs ?? 1000);
   observed = { observer: s, keeper: new Keeper() };

@@ -9,6 +9,7 @@ import { RUNTIME_GLOBAL } from '../recorder/protocol.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { median } from './stats.js';
 import { poster } from '../util/inspector.js';
+import { clockOriginUs, type ThreadSamplesFile } from '../trace/index.js';
 
 export interface Observer<R> {
   /** called just before the timed region */
@@ -60,6 +61,8 @@ export interface TracedRun {
   rec: ThreadRecording;
   /** the run's start on the recording's clock (µs since timeOrigin), to align strategies */
   startUs: number;
+  /** `--mode trace --sample`: the run's CPU samples, source-mapped, times on the recording's clock */
+  samples?: ThreadSamplesFile;
 }
 
 export function traceObserver(recorder: RecorderHandle): Observer<TracedRun> {
@@ -71,6 +74,27 @@ export function traceObserver(recorder: RecorderHandle): Observer<TracedRun> {
     },
     after() {
       return { rec: recorder.snapshot(), startUs };
+    },
+  };
+}
+
+/**
+ * Trace and sample the same run (`--mode trace --sample`): the profiler starts before the tracer's
+ * window and stops after it, and its times are moved onto the recording's clock.
+ */
+export function tracedAndSampledObserver(trace: Observer<TracedRun>, sample: Observer<CpuProfile>, intervalUs: number, remap: (p: CpuProfile) => CpuProfile): Observer<TracedRun> {
+  return {
+    async before() {
+      await sample.before();
+      await trace.before();
+    },
+    async after() {
+      const run = await trace.after();
+      const profile = remap(await sample.after());
+      const originUs = clockOriginUs();
+      profile.startTime -= originUs;
+      profile.endTime -= originUs;
+      return { ...run, samples: { pid: run.rec.pid, tid: run.rec.tid, intervalUs, profile, originUs } };
     },
   };
 }

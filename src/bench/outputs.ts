@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ProcessRecording } from '../recorder/protocol.js';
+import type { ProcessRecording, ThreadRecording } from '../recorder/protocol.js';
+import { TraceSamples, type ThreadSamplesFile } from '../trace/index.js';
 import { writeCpuProfile, type CpuProfile } from '../formats/cpuprofile.js';
 import { formatFolded, parseFolded, type FoldedStacks } from '../formats/folded.js';
 import type { ChildFiles } from './protocol.js';
@@ -78,6 +79,10 @@ export async function writeTraceOutputs(
 ): Promise<ChildFiles> {
   prepareOutDir(dir);
   const writeTrace = await loadWriteTrace();
+  // `--mode trace --sample`: each run's samples under its slices (see trace/samples.ts).
+  const samplesOf = (list: [string, TracedRun][]) => (list.some(([, r]) => r.samples)
+    ? { samples: new TraceSamples(list.flatMap(([, r]) => (r.samples ? [[r.rec, r.samples] as [ThreadRecording, ThreadSamplesFile]] : [])), process.cwd()) }
+    : {});
   const traces: Record<string, string> = {};
   const procs: ProcessRecording[] = [];
   // All strategies ran in this process, on one clock: shifting each run's start onto the first
@@ -86,7 +91,7 @@ export async function writeTraceOutputs(
   runs.forEach(([name, run], i) => {
     const file = path.join(dir, `${fileStem(name)}.trace.json`);
     const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the running median (see Keeper)' };
-    replaceFile(file, (tmp) => writeTrace(tmp, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about } }));
+    replaceFile(file, (tmp) => writeTrace(tmp, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about }, ...samplesOf([[name, run]]) }));
     traces[name] = file;
     procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
   });
@@ -97,6 +102,7 @@ export async function writeTraceOutputs(
       strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
       layout: 'one process per strategy; each shows its measured run closest to the running median, shifted to start with the others',
     },
+    ...samplesOf(runs),
   }));
   return { traces, combinedTrace };
 }

@@ -18,8 +18,10 @@ export interface ChildConfig {
   file: string;
   /** how this child observes its runs; 'off' children give the untraced timings */
   mode: BenchMode;
-  /** sampling interval, µs (sample mode) */
+  /** sampling interval, µs (sample mode, and trace mode with traceSample) */
   sampleIntervalUs?: number;
+  /** trace mode: also sample each observed run into its trace (`--sample`) */
+  traceSample?: boolean;
 }
 
 export const CHILD_CONFIG_ENV = 'STACKSCOPE_BENCH_CHILD';

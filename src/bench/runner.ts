@@ -36,6 +36,8 @@ export interface RunOptions {
   /** only these strategies (names must exist) */
   strategies?: string[];
   sampleIntervalUs?: number;
+  /** trace mode: also sample every observed run into its trace, at sampleIntervalUs (default 1 ms) */
+  traceSample?: boolean;
   /** seconds one run may take before its strategy fails as timed out (default: the bench's, else 60) */
   timeout?: number;
   /**
@@ -278,7 +280,8 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     // The preload registers tsx itself, ahead of the instrumenter: no second `--import tsx`.
     const launch = tracerLaunch(file);
     cleanup = launch.cleanup;
-    children.push(new BenchChild('observed', { file, mode }, launch.execArgv, { ...cleanEnv, ...launch.env }, ignored));
+    const sampled = opts.traceSample ? { traceSample: true, sampleIntervalUs: opts.sampleIntervalUs ?? 1000 } : {};
+    children.push(new BenchChild('observed', { file, mode, ...sampled }, launch.execArgv, { ...cleanEnv, ...launch.env }, ignored));
   } else if (mode === 'sample') {
     children.push(new BenchChild('observed', { file, mode, sampleIntervalUs: opts.sampleIntervalUs ?? 1000 }, baseArgv, cleanEnv, ignored));
   }

@@ -73,11 +73,19 @@ export interface SamplesSummary {
 /** The samples of every thread of a run, read from the dump directory, ready for writeTrace. */
 export class TraceSamples {
   private byThread = new Map<string, ThreadSamplesFile>();
+  private byRecording = new Map<ThreadRecording, ThreadSamplesFile>();
   private summary: SamplesSummary;
 
-  constructor(files: ThreadSamplesFile[], private readonly cwd: string) {
-    for (const f of files) this.byThread.set(`${f.pid}:${f.tid}`, f);
-    this.summary = { intervalUs: files[0]?.intervalUs ?? 0, threads: 0, samples: 0, unplaced: 0, gcOrNative: 0 };
+  /**
+   * `files` are matched to recordings by pid and thread, or, given as [recording, samples] pairs,
+   * to those very recordings (bench: every strategy's run is the same thread of one process).
+   */
+  constructor(files: Array<ThreadSamplesFile | [ThreadRecording, ThreadSamplesFile]>, private readonly cwd: string) {
+    let intervalUs = 0;
+    for (const f of files) {
+      if (Array.isArray(f)) { this.byRecording.set(f[0], f[1]); intervalUs ||= f[1].intervalUs; } else { this.byThread.set(`${f.pid}:${f.tid}`, f); intervalUs ||= f.intervalUs; }
+    }
+    this.summary = { intervalUs, threads: 0, samples: 0, unplaced: 0, gcOrNative: 0 };
   }
 
   /** Reads the `.samples.json` files of `dir`; unreadable ones are reported through onError. */
@@ -96,13 +104,13 @@ export class TraceSamples {
     return new TraceSamples(files, cwd);
   }
 
-  get size(): number { return this.byThread.size; }
+  get size(): number { return this.byThread.size + this.byRecording.size; }
 
   /** samples written so far (all threads) */
   get written(): number { return this.summary.samples; }
 
   private of(th: ThreadRecording): ThreadSamplesFile | undefined {
-    return this.byThread.get(`${th.pid}:${th.tid}`);
+    return this.byRecording.get(th) ?? this.byThread.get(`${th.pid}:${th.tid}`);
   }
 
   /**

@@ -14,6 +14,7 @@ interface BenchArgs {
   json: boolean;
   strategy?: string[];
   interval: string;
+  sample: boolean;
   timeout?: number;
 }
 
@@ -34,15 +35,17 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('timeout', single({ type: 'number', describe: 'seconds a run may take before its strategy fails (default: the bench\'s, else 60)' }))
       .option('strategy', { ...REPEATABLE, describe: 'run only this strategy (repeatable)' })
       .option('interval', single({ type: 'string', default: '200', describe: 'sampling interval in sample mode: 200us, 1ms, or a bare number of µs (finer than `sample`\'s: runs are short)' }))
+      .option('sample', { type: 'boolean', default: false, describe: 'with --mode trace: also sample each traced run at --interval, drawn under its slices' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON on stdout' })
       .example('$0 bench app.bench.ts', 'time every strategy, print the table')
       .example('$0 bench app.bench.ts --mode trace -o out', 'also a trace per strategy, in out/'),
   handler: async (args) => {
     if (args.file === undefined) throw new UserError('missing bench file: stackscope bench <file> [options]');
+    if (args.sample && args.mode !== 'trace') throw new UserError('--sample goes with --mode trace (--mode sample samples alone)');
     const line = statusLine(process.stderr, 50, 0);
     const report = await bench({
       file: args.file, runs: args.runs, warmup: args.warmup, mode: args.mode, outDir: args.out,
-      strategies: args.strategy, sampleIntervalUs: benchInterval(args.interval), timeout: args.timeout,
+      strategies: args.strategy, sampleIntervalUs: benchInterval(args.interval), traceSample: args.sample, timeout: args.timeout,
       onProgress: (d, t, label) => line?.show(`${progressBar(d / t)} ${d}/${t} ${label}`, d >= t),
     }).finally(() => line?.end());
     process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
