@@ -142,17 +142,25 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       return false;
     };
     const isHandle = (n: CpuProfileNode) => n.callFrame.functionName === 'handle' && n.callFrame.url.endsWith('fixtures/trace-sample/app.cjs');
+    // stackscope's own code running inside handle (its hooks, reading the clock before the slice
+    // starts or after it ends; the module prologue they call): the observer's time, drawn as nothing.
+    const isObserver = (n: CpuProfileNode) => n.callFrame.functionName === '__ssi$' || /\/(src|dist)\/(recorder|instrument|model|trace)\//.test(n.callFrame.url);
     const handles = slicesNamed(t, HANDLE);
     let attributed = 0;
-    const outside: number[] = [];
+    const outside: string[] = [];
     raw.profile.samples!.forEach((id, i) => {
-      if (!onStack(id, isHandle)) return;
+      if (!onStack(id, isHandle) || onStack(id, isObserver)) return;
       attributed++;
       const ts = inTrace[i]!.ts;
-      if (!sliceAt(handles, ts, intervalUs)) outside.push(ts);
+      if (!sliceAt(handles, ts, intervalUs)) {
+        // how far from the nearest handle slice, µs (in the failure message)
+        const leafs: string[] = [];
+        for (let c: number | undefined = id; c !== undefined && leafs.length < 3; c = parent.get(c)) leafs.push(`${byId.get(c)!.callFrame.functionName}@${byId.get(c)!.callFrame.url.slice(-30)}`);
+        outside.push(`${Math.round(Math.min(...handles.map((h) => Math.max(h.ts - ts, ts - h.ts - h.dur!))))} ${leafs.join(' < ')}`);
+      }
     });
     assert.ok(attributed >= 50, `samples taken in handle: ${attributed}`);
-    assert.deepEqual(outside, [], `samples of handle outside every handle slice (± ${intervalUs} µs)`);
+    assert.deepEqual(outside, [], `samples of handle outside every handle slice (± ${intervalUs} µs): µs away from the nearest`);
     // And the converse, so the check above cannot pass by luck: no sample taken outside handle
     // (the program's start-up, its end) lands deep inside a handle slice.
     const strays = raw.profile.samples!.filter((id, i) => {
@@ -196,18 +204,20 @@ describe('trace --sample', { timeout: 120_000 }, () => {
 
   test('bench --mode trace --sample: each strategy\'s trace carries the samples of its run', async () => {
     const dir = path.join(tmp, 'bench');
-    const r = spawnSync(process.execPath, [cli, 'bench', 'fixtures/trace-sample/lib.bench.ts', '--mode', 'trace', '--sample', '--interval', '500us', '--runs', '2', '--warmup', '0', '--out', dir], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [cli, 'bench', 'fixtures/trace-sample/lib.bench.ts', '--mode', 'trace', '--sample', '--interval', '200us', '--runs', '2', '--warmup', '0', '--out', dir], { cwd: root, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     for (const s of ['short', 'long']) {
       const file = path.join(dir, `${s}.trace.json`);
       const t = JSON.parse(fs.readFileSync(file, 'utf8')) as TraceJson;
-      assert.equal((t.metadata.samples as { intervalUs: number }).intervalUs, 500);
+      assert.equal((t.metadata.samples as { intervalUs: number }).intervalUs, 200);
       const own = slicesNamed(t, 'viaLibrary (fixtures/trace-sample/lib.bench.ts:8)', 0);
       assert.equal(own.length, 1, `${s}: the run's own function is an exact slice`);
       const dt = await parseWithDevTools(file);
       assert.equal(dt.dropped, 0);
-      const crunch = track(dt, 'main').entries.filter((e) => e.sampled?.functionName === 'crunch');
-      assert.ok(crunch.length > 0 && crunch.every((e) => e.path.includes(own[0]!.name)), `${s}: crunch sampled under viaLibrary`);
+      // burnlib's frames (digest; crunch too unless V8 inlined it into digest before this run's
+      // profiler started: V8 then books it to its caller) drawn under the run's own function.
+      const lib = track(dt, 'main').entries.filter((e) => e.sampled?.url.endsWith('node_modules/burnlib/index.js'));
+      assert.ok(lib.length > 0 && lib.every((e) => e.path.includes(own[0]!.name)), `${s}: burnlib sampled under viaLibrary: ${lib.map((e) => e.path.join(' > ')).join(' | ')}`);
     }
     const combined = JSON.parse(fs.readFileSync(path.join(dir, 'compare.trace.json'), 'utf8')) as TraceJson;
     const pids = new Set(combined.traceEvents.filter((e) => e.name === 'Profile').map((e) => e.pid));

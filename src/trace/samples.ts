@@ -42,6 +42,8 @@ const SAMPLES_END_JSON = JSON.stringify('CPU samples: last');
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OWN_DIRS = ['dist', 'src'].map((d) => path.join(PACKAGE_ROOT, d) + path.sep);
 const DEPENDENCY_DIRS = dependencyDirs();
+/** The function the instrumenter's prologue adds to every module it instruments (instrument/markers.ts). */
+const PROLOGUE_FN = '__ssi$';
 
 function dependencyDirs(): string[] {
   const dirs: string[] = [];
@@ -202,6 +204,7 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
     return url.startsWith('file:') ? safePath(url) : url;
   };
   const isOwn = (n: CpuProfileNode): boolean => {
+    if (n.callFrame.functionName === PROLOGUE_FN) return true;
     const p = pathOf(n);
     return p !== null && OWN_DIRS.some((d) => p.startsWith(d));
   };
