@@ -83,6 +83,7 @@ const out = path.join(os.tmpdir(), `ss-bench-trace-sample-${process.pid}.json`);
 const JOB = ['fixtures/trace-sample/parse-packages.mjs', '1'];
 const e2eModes = {
   untraced: [...JOB],
+  'trace own code': [cli, 'trace', '-o', out, ...JOB],
   'trace own code + sample 1 ms': [cli, 'trace', '--sample', '-o', out, ...JOB],
   'trace own code + acorn, acorn-walk': [cli, 'trace', '--include', 'node_modules/acorn/**', '--include', 'node_modules/acorn-walk/**', '-o', out, ...JOB],
 };
