@@ -141,6 +141,11 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
       assert.equal(main.depth, t.maxDepth, 'and the same depth');
       // handle's callers are not drawn again under it (the samples' stacks are cut below the slice)
       assert.ok(!main.titles.handle, 'no sampled copy of handle');
+      await hideSidebar(page);
+      await expandAllTracks(page);
+      const shot = updateScreenshot ? path.join(root, 'docs/devtools-trace-sample.png') : path.join(tmp, 'devtools-trace-sample.png');
+      await page.screenshot({ path: shot });
+      assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot of the loaded trace');
     } finally {
       await setIgnoreListing(page, true);
       await page.close();
