@@ -66,7 +66,7 @@ export interface SamplesSummary {
   /** threads whose samples are in the trace */
   threads: number;
   samples: number;
-  /** samples under a slice whose stack did not hold the slice's function: drawn as nothing */
+  /** samples taken at a slice's edge whose stack disagreed with it: drawn as nothing */
   unplaced: number;
   /** samples on GC or native code under a slice */
   gcOrNative: number;
@@ -105,8 +105,6 @@ export class TraceSamples {
     }
     return new TraceSamples(files, cwd);
   }
-
-  get size(): number { return this.byThread.size + this.byRecording.size; }
 
   /** samples written so far (all threads) */
   get written(): number { return this.summary.samples; }
