@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parseWithDevTools, track } from './helpers/devtools.js';
 // The built session: its preload must be the compiled file the traced process loads.
 import { runTrace } from '../dist/trace/session.js';
-import { callFrameLabel, type CpuProfileNode } from '../src/formats/cpuprofile.js';
+import { callFrameToFrame, type CpuProfileNode } from '../src/formats/cpuprofile.js';
+import { modelFrameLabel } from '../src/model/index.js';
 import type { ThreadSamplesFile } from '../src/trace/sampling.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -101,7 +102,7 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     // machine the program waits for a core, and no sampler sees what happens while nothing runs.
     const samples = traceSamples(t, 0);
     const inside = samples.filter((s) => sliceAt(handles, s.ts));
-    const label = (n: CpuProfileNode) => callFrameLabel(n.callFrame, root);
+    const label = (n: CpuProfileNode) => modelFrameLabel(callFrameToFrame(n.callFrame), root);
     const inCrunch = inside.filter((s) => s.stack.some((n) => label(n) === CRUNCH));
     const handleMs = handles.reduce((a, e) => a + e.dur!, 0) / 1000;
     const trueShare = truth.crunchCpuMs / truth.handleCpuMs;
@@ -141,6 +142,14 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) if (fn(byId.get(c)!)) return true;
       return false;
     };
+    /** a frame matching fn between the leaf and handle (the code handle runs) */
+    const belowHandle = (id: number, fn: (n: CpuProfileNode) => boolean) => {
+      for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) {
+        if (isHandle(byId.get(c)!)) return false;
+        if (fn(byId.get(c)!)) return true;
+      }
+      return false;
+    };
     const isHandle = (n: CpuProfileNode) => n.callFrame.functionName === 'handle' && n.callFrame.url.endsWith('fixtures/trace-sample/app.cjs');
     // stackscope's own code running inside handle (its hooks, reading the clock before the slice
     // starts or after it ends; the module prologue they call): the observer's time, drawn as nothing.
@@ -149,7 +158,7 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     let attributed = 0;
     const outside: string[] = [];
     raw.profile.samples!.forEach((id, i) => {
-      if (!onStack(id, isHandle) || onStack(id, isObserver)) return;
+      if (!onStack(id, isHandle) || belowHandle(id, isObserver)) return;
       attributed++;
       const ts = inTrace[i]!.ts;
       if (!sliceAt(handles, ts, intervalUs)) {

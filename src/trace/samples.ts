@@ -20,10 +20,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { displayPath } from '../model/frame.js';
-import { cpuProfileToTraceEvents, forEachTimedSample, type CallFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { addCpuProfile, cpuProfileToTraceEvents, type CallFrame, type CpuProfile, type CpuProfileNode } from '../formats/cpuprofile.js';
+import { NO_STACK, type Frame, type StackSink } from '../model/index.js';
 import { instantEventJson } from '../formats/trace-event.js';
 import { UNDER_SLICES } from '../formats/trace-read.js';
 import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/recording.js';
@@ -144,7 +145,8 @@ export class TraceSamples {
     // instants at the first and last sample make the sampled time before the first slice (module
     // loading) and after the last one visible.
     let first = Infinity, last = -Infinity;
-    forEachTimedSample(shifted, ({ ts }) => { first = Math.min(first, ts); last = Math.max(last, ts); });
+    let ts = shifted.startTime;
+    for (const d of shifted.timeDeltas ?? []) { ts += d; first = Math.min(first, ts); last = Math.max(last, ts); }
     if (first <= last) {
       out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(SAMPLES_END_JSON, last, pid, th.tid));
     }
@@ -245,7 +247,7 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
   let next = 0;
   let recent: Slice[] = []; // slices that ended within one interval before the sample
   const close = (sl: Slice): void => { recent.push(sl); };
-  forEachTimedSample(profile, ({ stack, ts }) => {
+  for (const { stack, ts } of timedStacks(profile)) {
     // The slices enclosing ts, outermost first (they nest: a sweep with a stack finds them).
     while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
     while (next < slices.length && slices[next]!.start <= ts) {
@@ -256,11 +258,12 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
     while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
     if (recent.length) recent = recent.filter((sl) => sl.end >= ts - intervalUs);
 
-    let frames = ownStack.get(stack);
-    if (frames === undefined) ownStack.set(stack, (frames = observers(stack) ? null : stack.filter((n) => !isOwn(n))));
+    let known = ownStack.get(stack);
+    if (known === undefined) ownStack.set(stack, (known = observers(stack) ? null : stack.filter((n) => !isOwn(n))));
+    const frames = known;
     if (frames === null) {
       samples.push(1);
-      return;
+      continue;
     }
     let from = 0;
     let innermostFound = true;
@@ -280,12 +283,12 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
       if (meta && frames.length === 1) {
         gcOrNative++;
         samples.push(nodeFor(1, { ...leaf!.callFrame, functionName: meta }));
-        return;
+        continue;
       }
       if (last && !innermostFound) {
         unplaced++;
         samples.push(1);
-        return;
+        continue;
       }
     }
     // A frame below the cut whose function has a slice ending or starting within one interval is
@@ -299,18 +302,46 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
         if (near.has(keyOf(frames[i]!))) {
           unplaced++;
           samples.push(1);
-          return;
+          continue;
         }
       }
     }
     let id = 1;
     for (let i = from; i < frames.length; i++) id = nodeFor(id, frames[i]!.callFrame);
     samples.push(id);
-  });
+  }
   return {
     profile: { nodes, startTime: profile.startTime, endTime: profile.endTime, samples, timeDeltas: profile.timeDeltas ?? [] },
     stats: { unplaced, gcOrNative },
   };
+}
+
+/**
+ * Each sample of a profile with its time (µs, the profile's clock) and its stack, root first, as
+ * nodes that carry only a call frame (shared between the samples of one stack: not to be changed).
+ * Read through the one V8 walker (formats/cpuprofile.ts), so idle and root-only samples come out
+ * with an empty stack, in their place.
+ */
+function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfileNode[] }> {
+  const frames: CallFrame[] = [];
+  const stacks: CpuProfileNode[][] = [];
+  const scripts = new Map<string, number>();
+  const out: Array<{ ts: number; stack: CpuProfileNode[] }> = [];
+  const none: CpuProfileNode[] = [];
+  const toCallFrame = (f: Frame): CallFrame => {
+    let scriptId = scripts.get(f.file);
+    if (scriptId === undefined) scripts.set(f.file, (scriptId = scripts.size));
+    const url = !f.file ? '' : path.isAbsolute(f.file) ? pathToFileURL(f.file).href : f.file;
+    return { functionName: f.name, url, scriptId, lineNumber: f.line - 1, columnNumber: f.col - 1 };
+  };
+  const sink: StackSink = {
+    frame: (f) => frames.push(toCallFrame(f)) - 1,
+    stack: (parent, frameId) => stacks.push([...(parent === NO_STACK ? [] : stacks[parent]!), { id: 0, callFrame: frames[frameId]! }]) - 1,
+    sample: (stack, _weight, ts) => { out.push({ ts: ts ?? 0, stack: stacks[stack] ?? none }); },
+    idle: (ts) => { out.push({ ts, stack: none }); },
+  };
+  addCpuProfile(sink, profile);
+  return out;
 }
 
 function safePath(url: string): string | null {
