@@ -196,7 +196,7 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     }
   });
 
-  test('compare reads a --sample trace by its exact slices and leaves the samples out', () => {
+  test('compare and convert read a --sample trace by its exact slices and leave the samples out', () => {
     const a = path.join(tmp, 'cmp-a.json');
     const b = path.join(tmp, 'cmp-b.json');
     for (const [file, extra] of [[a, []], [b, ['--sample']]] as const) {
@@ -209,6 +209,12 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     assert.deepEqual(rows.map((x) => x.label), [HANDLE], 'only the traced function: crunch, seen only by the sampler, is not a row');
     assert.equal(rows[0]!.a?.calls, 12);
     assert.equal(rows[0]!.b?.calls, 12, 'calls counted from the slices of the sampled trace');
+    // convert reads it the same way: folded stacks of the slices, no sampled frame.
+    const folded = path.join(tmp, 'cmp-b.folded');
+    const c = spawnSync(process.execPath, [cli, 'convert', b, '-o', folded], { cwd: root, encoding: 'utf8' });
+    assert.equal(c.status, 0, c.stderr);
+    const lines = fs.readFileSync(folded, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.replace(/ \d+$/, '')), [HANDLE]);
   });
 
   test('bench --mode trace --sample: each strategy\'s trace carries the samples of its run', async () => {
