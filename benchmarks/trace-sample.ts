@@ -46,7 +46,12 @@ function fixtureMs(fixture: string, args: string[], mode: 'untraced' | 'traced' 
     delete env.STACKSCOPE_TRACE;
     if (mode !== 'untraced') {
       env.STACKSCOPE_TRACE = JSON.stringify({
-        dumpDir, include: [], exclude: [], cwd: root, typescript: false, cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
+        dumpDir,
+        include: [],
+        exclude: [],
+        cwd: root,
+        typescript: false,
+        cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
         ...(typeof mode === 'number' ? { sampleIntervalUs: mode } : {}),
       });
       nodeArgs.push('--import', pathToFileURL(preload).href);
@@ -85,7 +90,17 @@ const e2eModes = {
   untraced: [...JOB],
   'trace own code': [cli, 'trace', '-o', out, ...JOB],
   'trace own code + sample 1 ms': [cli, 'trace', '--sample', '-o', out, ...JOB],
-  'trace own code + acorn, acorn-walk': [cli, 'trace', '--include', 'node_modules/acorn/**', '--include', 'node_modules/acorn-walk/**', '-o', out, ...JOB],
+  'trace own code + acorn, acorn-walk': [
+    cli,
+    'trace',
+    '--include',
+    'node_modules/acorn/**',
+    '--include',
+    'node_modules/acorn-walk/**',
+    '-o',
+    out,
+    ...JOB,
+  ],
 };
 const e2e = new Map<string, Array<{ wallMs: number; jobMs: number }>>(Object.keys(e2eModes).map((k) => [k, []]));
 try {
@@ -93,7 +108,9 @@ try {
 } finally {
   fs.rmSync(out, { force: true });
 }
-const e2eMs = Object.fromEntries([...e2e].map(([k, xs]) => [k, { wallMs: median(xs.map((x) => x.wallMs)), jobMs: median(xs.map((x) => x.jobMs)) }]));
+const e2eMs = Object.fromEntries(
+  [...e2e].map(([k, xs]) => [k, { wallMs: median(xs.map((x) => x.wallMs)), jobMs: median(xs.map((x) => x.jobMs)) }]),
+);
 const base = e2eMs.untraced!;
 
 const result = {
@@ -102,10 +119,16 @@ const result = {
   loadAverage: os.loadavg()[0],
   overTrace: {
     fixture: 'realistic: json/sort/group/format, 20k records, every function traced (ms per round, median)',
-    untracedMs: mixMs.untraced, tracedMs: mixMs.traced, sampled1msMs: mixMs['1000'], sampled200usMs: mixMs['200'],
-    added1ms: mixMs['1000']! / mixMs.traced! - 1, added200us: mixMs['200']! / mixMs.traced! - 1,
+    untracedMs: mixMs.untraced,
+    tracedMs: mixMs.traced,
+    sampled1msMs: mixMs['1000'],
+    sampled200usMs: mixMs['200'],
+    added1ms: mixMs['1000']! / mixMs.traced! - 1,
+    added200us: mixMs['200']! / mixMs.traced! - 1,
   },
-  endToEnd: Object.fromEntries(Object.entries(e2eMs).map(([k, v]) => [k, { ...v, wallRatio: v.wallMs / base.wallMs, jobRatio: v.jobMs / base.jobMs }])),
+  endToEnd: Object.fromEntries(
+    Object.entries(e2eMs).map(([k, v]) => [k, { ...v, wallRatio: v.wallMs / base.wallMs, jobRatio: v.jobMs / base.jobMs }]),
+  ),
 };
 
 if (asJson) {
@@ -116,9 +139,13 @@ if (asJson) {
   const o = result.overTrace;
   console.log(`trace --sample on Node ${process.version}, medians of ${runs} interleaved runs (load average ${f(result.loadAverage, 1)})`);
   console.log(`\n${o.fixture}`);
-  console.log(`  untraced ${f(o.untracedMs!)} ms, traced ${f(o.tracedMs!)} ms, + sample 1 ms ${f(o.sampled1msMs!)} ms (${pct(o.added1ms)} over trace), + sample 200 µs ${f(o.sampled200usMs!)} ms (${pct(o.added200us)})`);
+  console.log(
+    `  untraced ${f(o.untracedMs!)} ms, traced ${f(o.tracedMs!)} ms, + sample 1 ms ${f(o.sampled1msMs!)} ms (${pct(o.added1ms)} over trace), + sample 200 µs ${f(o.sampled200usMs!)} ms (${pct(o.added200us)})`,
+  );
   console.log(`\nend to end, ${JOB[0]} (whole command / the job's own time, vs untraced):`);
   for (const [k, v] of Object.entries(result.endToEnd)) {
-    console.log(`  ${k.padEnd(36)} ${f(v.wallMs, 0).padStart(6)} ms ${f(v.wallRatio, 2)}x   job ${f(v.jobMs, 0).padStart(6)} ms ${f(v.jobRatio, 2)}x`);
+    console.log(
+      `  ${k.padEnd(36)} ${f(v.wallMs, 0).padStart(6)} ms ${f(v.wallRatio, 2)}x   job ${f(v.jobMs, 0).padStart(6)} ms ${f(v.jobRatio, 2)}x`,
+    );
   }
 }

@@ -26,7 +26,16 @@ const HANDLE = 'handle (fixtures/trace-sample/app.cjs:13)';
 const CRUNCH = 'crunch (fixtures/trace-sample/node_modules/burnlib/index.js:9)';
 
 interface TraceJson {
-  traceEvents: Array<{ ph: string; name: string; ts: number; dur?: number; pid: number; tid: number; id?: string; args?: Record<string, unknown> }>;
+  traceEvents: Array<{
+    ph: string;
+    name: string;
+    ts: number;
+    dur?: number;
+    pid: number;
+    tid: number;
+    id?: string;
+    args?: Record<string, unknown>;
+  }>;
   metadata: Record<string, unknown>;
 }
 
@@ -39,7 +48,10 @@ function traceSamples(t: TraceJson, tid: number): Array<{ ts: number; stack: Cpu
   const samples: number[] = [];
   const deltas: number[] = [];
   for (const c of chunks) {
-    const data = c.args!.data as { cpuProfile: { nodes?: Array<CpuProfileNode & { parent?: number }>; samples: number[] }; timeDeltas: number[] };
+    const data = c.args!.data as {
+      cpuProfile: { nodes?: Array<CpuProfileNode & { parent?: number }>; samples: number[] };
+      timeDeltas: number[];
+    };
     for (const n of data.cpuProfile.nodes ?? []) nodes.set(n.id, n);
     samples.push(...data.cpuProfile.samples);
     deltas.push(...data.timeDeltas);
@@ -63,12 +75,20 @@ function sliceAt<T extends { ts: number; dur?: number }>(slices: T[], ts: number
 
 describe('trace --sample', { timeout: 120_000 }, () => {
   let tmp = '';
-  before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-tsample-')); });
-  after(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-tsample-'));
+  });
+  after(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
-  test('own function as exact slices, the untraced package\'s internal function sampled under them, at its true share', async () => {
+  test("own function as exact slices, the untraced package's internal function sampled under them, at its true share", async () => {
     const out = path.join(tmp, 'app.json');
-    const r = spawnSync(process.execPath, [cli, 'trace', '--sample', '--interval', '200us', '-o', out, 'fixtures/trace-sample/app.cjs', '60'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'trace', '--sample', '--interval', '200us', '-o', out, 'fixtures/trace-sample/app.cjs', '60'],
+      { cwd: root, encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     // The program's own output is untouched: one JSON line, the library's measurement.
     const truth = JSON.parse(r.stdout) as { crunchMs: number; crunchCpuMs: number; handleCpuMs: number; calls: number };
@@ -93,9 +113,16 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     }
     // Only what runs below handle is drawn there, not handle's callers again.
     const underHandle = main.entries.filter((e) => e.sampled && e.path[e.path.length - 1] === HANDLE).map((e) => e.sampled!.functionName);
-    assert.ok(!underHandle.includes('handle') && !underHandle.some((n) => n.startsWith('Module.')), `first sampled frames under handle: ${[...new Set(underHandle)].join(', ')}`);
+    assert.ok(
+      !underHandle.includes('handle') && !underHandle.some((n) => n.startsWith('Module.')),
+      `first sampled frames under handle: ${[...new Set(underHandle)].join(', ')}`,
+    );
     const sampledHandles = main.entries.filter((e) => e.sampled?.functionName === 'handle');
-    assert.deepEqual(sampledHandles.map((e) => e.path.join(' > ')), [], 'handle is never drawn a second time from the samples');
+    assert.deepEqual(
+      sampledHandles.map((e) => e.path.join(' > ')),
+      [],
+      'handle is never drawn a second time from the samples',
+    );
 
     // The share: samples within handle's slices that are in crunch, against the share of handle's
     // CPU time that burnlib measured in crunch. CPU time, not the slices' wall time: on a loaded
@@ -107,10 +134,15 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     const handleMs = handles.reduce((a, e) => a + e.dur!, 0) / 1000;
     const trueShare = truth.crunchCpuMs / truth.handleCpuMs;
     const sampledShare = inCrunch.length / inside.length;
-    console.log(`# crunch: ${(100 * sampledShare).toFixed(1)} % of ${inside.length} samples in handle's slices; burnlib measured ${(100 * trueShare).toFixed(1)} % of handle's CPU time `
-      + `(${(100 * truth.crunchMs / handleMs).toFixed(1)} % of its ${handleMs.toFixed(0)} ms wall time)`);
+    console.log(
+      `# crunch: ${(100 * sampledShare).toFixed(1)} % of ${inside.length} samples in handle's slices; burnlib measured ${(100 * trueShare).toFixed(1)} % of handle's CPU time ` +
+        `(${((100 * truth.crunchMs) / handleMs).toFixed(1)} % of its ${handleMs.toFixed(0)} ms wall time)`,
+    );
     assert.ok(inside.length >= 100, `enough samples to measure a share: ${inside.length}`);
-    assert.ok(Math.abs(sampledShare - trueShare) <= 0.07, `sampled share ${sampledShare.toFixed(3)} within 7 points of the truth ${trueShare.toFixed(3)}`);
+    assert.ok(
+      Math.abs(sampledShare - trueShare) <= 0.07,
+      `sampled share ${sampledShare.toFixed(3)} within 7 points of the truth ${trueShare.toFixed(3)}`,
+    );
 
     // stackscope's own code is not in the samples.
     const urls = new Set(samples.flatMap((s) => s.stack.map((n) => n.callFrame.url)));
@@ -125,7 +157,14 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     const out = path.join(tmp, 'clock.json');
     const dumpDir = path.join(tmp, 'dumps');
     const intervalUs = 500;
-    const res = await runTrace({ script: 'fixtures/trace-sample/app.cjs', args: ['40'], out, cwd: root, sampleIntervalUs: intervalUs, dumpDir });
+    const res = await runTrace({
+      script: 'fixtures/trace-sample/app.cjs',
+      args: ['40'],
+      out,
+      cwd: root,
+      sampleIntervalUs: intervalUs,
+      dumpDir,
+    });
     assert.equal(res.exitCode, 0);
     // The thread's raw samples (whole V8 stacks), in the same order as the trace's.
     const rawFile = fs.readdirSync(dumpDir).find((f) => f.endsWith('.samples.json'));
@@ -137,7 +176,10 @@ describe('trace --sample', { timeout: 120_000 }, () => {
 
     const parent = new Map<number, number>();
     const byId = new Map<number, CpuProfileNode>();
-    for (const n of raw.profile.nodes) { byId.set(n.id, n); for (const c of n.children ?? []) parent.set(c, n.id); }
+    for (const n of raw.profile.nodes) {
+      byId.set(n.id, n);
+      for (const c of n.children ?? []) parent.set(c, n.id);
+    }
     const onStack = (id: number, fn: (n: CpuProfileNode) => boolean) => {
       for (let c: number | undefined = id; c !== undefined; c = parent.get(c)) if (fn(byId.get(c)!)) return true;
       return false;
@@ -150,10 +192,12 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       }
       return false;
     };
-    const isHandle = (n: CpuProfileNode) => n.callFrame.functionName === 'handle' && n.callFrame.url.endsWith('fixtures/trace-sample/app.cjs');
+    const isHandle = (n: CpuProfileNode) =>
+      n.callFrame.functionName === 'handle' && n.callFrame.url.endsWith('fixtures/trace-sample/app.cjs');
     // stackscope's own code running inside handle (its hooks, reading the clock before the slice
     // starts or after it ends; the module prologue they call): the observer's time, drawn as nothing.
-    const isObserver = (n: CpuProfileNode) => n.callFrame.functionName === '__ssi$' || /\/(src|dist)\/(recorder|instrument|model|trace)\//.test(n.callFrame.url);
+    const isObserver = (n: CpuProfileNode) =>
+      n.callFrame.functionName === '__ssi$' || /\/(src|dist)\/(recorder|instrument|model|trace)\//.test(n.callFrame.url);
     const handles = slicesNamed(t, HANDLE);
     let attributed = 0;
     const outside: string[] = [];
@@ -164,7 +208,8 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       if (!sliceAt(handles, ts, intervalUs)) {
         // how far from the nearest handle slice, µs (in the failure message)
         const leafs: string[] = [];
-        for (let c: number | undefined = id; c !== undefined && leafs.length < 3; c = parent.get(c)) leafs.push(`${byId.get(c)!.callFrame.functionName}@${byId.get(c)!.callFrame.url.slice(-30)}`);
+        for (let c: number | undefined = id; c !== undefined && leafs.length < 3; c = parent.get(c))
+          leafs.push(`${byId.get(c)!.callFrame.functionName}@${byId.get(c)!.callFrame.url.slice(-30)}`);
         outside.push(`${Math.round(Math.min(...handles.map((h) => Math.max(h.ts - ts, ts - h.ts - h.dur!))))} ${leafs.join(' < ')}`);
       }
     });
@@ -183,7 +228,10 @@ describe('trace --sample', { timeout: 120_000 }, () => {
 
   test('worker threads are sampled on their own tracks', async () => {
     const out = path.join(tmp, 'worker.json');
-    const r = spawnSync(process.execPath, [cli, 'trace', '--sample', '-o', out, 'fixtures/trace-sample/worker.cjs'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [cli, 'trace', '--sample', '-o', out, 'fixtures/trace-sample/worker.cjs'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /worker: \d+/);
     const dt = await parseWithDevTools(out);
@@ -192,21 +240,34 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     for (const th of [track(dt, 'main'), worker]) {
       const work = th.entries.filter((e) => e.name === 'work (fixtures/trace-sample/worker.cjs:8)');
       assert.equal(work.length, 1, `${th.threadName}: work is an exact slice`);
-      assert.ok(th.entries.some((e) => e.sampled?.functionName === 'crunch' && e.path.includes(work[0]!.name)), `${th.threadName}: crunch sampled under work`);
+      assert.ok(
+        th.entries.some((e) => e.sampled?.functionName === 'crunch' && e.path.includes(work[0]!.name)),
+        `${th.threadName}: crunch sampled under work`,
+      );
     }
   });
 
   test('compare and convert read a --sample trace by its exact slices and leave the samples out', () => {
     const a = path.join(tmp, 'cmp-a.json');
     const b = path.join(tmp, 'cmp-b.json');
-    for (const [file, extra] of [[a, []], [b, ['--sample']]] as const) {
-      const r = spawnSync(process.execPath, [cli, 'trace', ...extra, '-o', file, 'fixtures/trace-sample/app.cjs', '12'], { cwd: root, encoding: 'utf8' });
+    for (const [file, extra] of [
+      [a, []],
+      [b, ['--sample']],
+    ] as const) {
+      const r = spawnSync(process.execPath, [cli, 'trace', ...extra, '-o', file, 'fixtures/trace-sample/app.cjs', '12'], {
+        cwd: root,
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
     }
     const r = spawnSync(process.execPath, [cli, 'compare', '--json', a, b], { cwd: root, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const rows = (JSON.parse(r.stdout) as { rows: Array<{ label: string; a?: { calls?: number }; b?: { calls?: number } }> }).rows;
-    assert.deepEqual(rows.map((x) => x.label), [HANDLE], 'only the traced function: crunch, seen only by the sampler, is not a row');
+    assert.deepEqual(
+      rows.map((x) => x.label),
+      [HANDLE],
+      'only the traced function: crunch, seen only by the sampler, is not a row',
+    );
     assert.equal(rows[0]!.a?.calls, 12);
     assert.equal(rows[0]!.b?.calls, 12, 'calls counted from the slices of the sampled trace');
     // convert reads it the same way: folded stacks of the slices, no sampled frame.
@@ -214,12 +275,34 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     const c = spawnSync(process.execPath, [cli, 'convert', b, '-o', folded], { cwd: root, encoding: 'utf8' });
     assert.equal(c.status, 0, c.stderr);
     const lines = fs.readFileSync(folded, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.map((l) => l.replace(/ \d+$/, '')), [HANDLE]);
+    assert.deepEqual(
+      lines.map((l) => l.replace(/ \d+$/, '')),
+      [HANDLE],
+    );
   });
 
-  test('bench --mode trace --sample: each strategy\'s trace carries the samples of its run', async () => {
+  test("bench --mode trace --sample: each strategy's trace carries the samples of its run", async () => {
     const dir = path.join(tmp, 'bench');
-    const r = spawnSync(process.execPath, [cli, 'bench', 'fixtures/trace-sample/lib.bench.ts', '--mode', 'trace', '--sample', '--interval', '200us', '--runs', '2', '--warmup', '0', '--out', dir], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        cli,
+        'bench',
+        'fixtures/trace-sample/lib.bench.ts',
+        '--mode',
+        'trace',
+        '--sample',
+        '--interval',
+        '200us',
+        '--runs',
+        '2',
+        '--warmup',
+        '0',
+        '--out',
+        dir,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     for (const s of ['short', 'long']) {
       const file = path.join(dir, `${s}.trace.json`);
@@ -232,7 +315,10 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       // burnlib's frames (digest; crunch too unless V8 inlined it into digest before this run's
       // profiler started: V8 then books it to its caller) drawn under the run's own function.
       const lib = track(dt, 'main').entries.filter((e) => e.sampled?.url.endsWith('node_modules/burnlib/index.js'));
-      assert.ok(lib.length > 0 && lib.every((e) => e.path.includes(own[0]!.name)), `${s}: burnlib sampled under viaLibrary: ${lib.map((e) => e.path.join(' > ')).join(' | ')}`);
+      assert.ok(
+        lib.length > 0 && lib.every((e) => e.path.includes(own[0]!.name)),
+        `${s}: burnlib sampled under viaLibrary: ${lib.map((e) => e.path.join(' > ')).join(' | ')}`,
+      );
     }
     const combined = JSON.parse(fs.readFileSync(path.join(dir, 'compare.trace.json'), 'utf8')) as TraceJson;
     const pids = new Set(combined.traceEvents.filter((e) => e.name === 'Profile').map((e) => e.pid));
@@ -250,7 +336,10 @@ describe('trace --sample', { timeout: 120_000 }, () => {
       [['--interval', '1ms'], /--interval needs --sample/],
       [['--sample', '--interval', '10us'], /between 50us and 1s/],
     ] as const) {
-      const r = spawnSync(process.execPath, [cli, 'trace', ...args, '-o', path.join(tmp, 'x.json'), 'fixtures/trace-sample/app.cjs', '1'], { cwd: root, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [cli, 'trace', ...args, '-o', path.join(tmp, 'x.json'), 'fixtures/trace-sample/app.cjs', '1'], {
+        cwd: root,
+        encoding: 'utf8',
+      });
       assert.notEqual(r.status, 0);
       assert.equal(r.stdout, '', 'the program did not run');
       assert.match(r.stderr.trim(), msg);

@@ -19,7 +19,8 @@ import { announceWorker, workerRegistry } from '../recorder/index.js';
 import { installHooks } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
-import { startSampling, type ThreadSampler } from './sampling.js';
+import { createRequire } from 'node:module';
+import type { ThreadSampler } from './sampling.js';
 
 function warn(what: string, err: unknown): void {
   process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
@@ -83,6 +84,16 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
   }
 }
 
+function startSamplingLazily(intervalUs: number): ThreadSampler | undefined {
+  try {
+    const { startSampling } = createRequire(import.meta.url)('./sampling.js') as typeof import('./sampling.js');
+    return startSampling(intervalUs, warn);
+  } catch (err) {
+    warn('could not start the CPU profiler, the trace has no samples', err);
+    return undefined;
+  }
+}
+
 function main(): void {
   let cfg: PreloadConfig | undefined;
   try {
@@ -104,7 +115,8 @@ function main(): void {
     return;
   }
   // Started before the hooks, so module loading is sampled too; stopped just before the dump.
-  const sampler = cfg.sampleIntervalUs ? startSampling(cfg.sampleIntervalUs, warn) : undefined;
+  // Loaded only with --sample (synchronously: see preload.ts), so a plain trace pays nothing for it.
+  const sampler = cfg.sampleIntervalUs ? startSamplingLazily(cfg.sampleIntervalUs) : undefined;
   try {
     arrangeDumps(rec, cfg, processLabel(cfg.cwd), sampler);
   } catch (err) {

@@ -27,7 +27,7 @@ import { addCpuProfile, cpuProfileToTraceEvents, type CallFrame, type CpuProfile
 import { NO_STACK, type Frame, type StackSink } from '../model/index.js';
 import { instantEventJson } from '../formats/trace-event.js';
 import { UNDER_SLICES } from '../formats/trace-read.js';
-import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/recording.js';
+import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/protocol.js';
 import { SAMPLES_EXT, type ThreadSamplesFile } from './sampling.js';
 
 /** How V8's pseudo-frames are named when they are drawn under a slice. */
@@ -56,9 +56,13 @@ function dependencyDirs(): string[] {
         const file = req.resolve(name);
         const at = file.lastIndexOf(`${path.sep}node_modules${path.sep}${name.split('/').join(path.sep)}${path.sep}`);
         if (at >= 0) dirs.push(file.slice(0, at + `${path.sep}node_modules${path.sep}${name}${path.sep}`.length));
-      } catch { /* an ESM-only package without a require entry: its frames count as the program's */ }
+      } catch {
+        /* an ESM-only package without a require entry: its frames count as the program's */
+      }
     }
-  } catch { /* no package.json beside dist: only dist/src frames are stackscope's */ }
+  } catch {
+    /* no package.json beside dist: only dist/src frames are stackscope's */
+  }
   return dirs;
 }
 
@@ -83,10 +87,19 @@ export class TraceSamples {
    * `files` are matched to recordings by pid and thread, or, given as [recording, samples] pairs,
    * to those very recordings (bench: every strategy's run is the same thread of one process).
    */
-  constructor(files: Array<ThreadSamplesFile | [ThreadRecording, ThreadSamplesFile]>, private readonly cwd: string) {
+  constructor(
+    files: Array<ThreadSamplesFile | [ThreadRecording, ThreadSamplesFile]>,
+    private readonly cwd: string,
+  ) {
     let intervalUs = 0;
     for (const f of files) {
-      if (Array.isArray(f)) { this.byRecording.set(f[0], f[1]); intervalUs ||= f[1].intervalUs; } else { this.byThread.set(`${f.pid}:${f.tid}`, f); intervalUs ||= f.intervalUs; }
+      if (Array.isArray(f)) {
+        this.byRecording.set(f[0], f[1]);
+        intervalUs ||= f[1].intervalUs;
+      } else {
+        this.byThread.set(`${f.pid}:${f.tid}`, f);
+        intervalUs ||= f.intervalUs;
+      }
     }
     this.summary = { intervalUs, threads: 0, samples: 0, unplaced: 0, gcOrNative: 0 };
   }
@@ -108,7 +121,9 @@ export class TraceSamples {
   }
 
   /** samples written so far (all threads) */
-  get written(): number { return this.summary.samples; }
+  get written(): number {
+    return this.summary.samples;
+  }
 
   private of(th: ThreadRecording): ThreadSamplesFile | undefined {
     return this.byRecording.get(th) ?? this.byThread.get(`${th.pid}:${th.tid}`);
@@ -137,16 +152,24 @@ export class TraceSamples {
       .filter((e) => e.ph === 'P')
       // A profile id per thread: the panel keys profiles by pid and id. The Profile event says the
       // samples sit under exact slices, so readers (compare) know the slices are the data.
-      .map((e) => JSON.stringify({
-        ...e, id: `0x${(th.tid + 1).toString(16)}`,
-        ...(e.name === 'Profile' ? { args: { data: { ...(e.args?.data as object), [UNDER_SLICES]: true } } } : {}),
-      }));
+      .map((e) =>
+        JSON.stringify({
+          ...e,
+          id: `0x${(th.tid + 1).toString(16)}`,
+          ...(e.name === 'Profile' ? { args: { data: { ...(e.args?.data as object), [UNDER_SLICES]: true } } } : {}),
+        }),
+      );
     // The panel draws samples only within the trace's bounds, which P events do not set: two
     // instants at the first and last sample make the sampled time before the first slice (module
     // loading) and after the last one visible.
-    let first = Infinity, last = -Infinity;
+    let first = Infinity,
+      last = -Infinity;
     let ts = shifted.startTime;
-    for (const d of shifted.timeDeltas ?? []) { ts += d; first = Math.min(first, ts); last = Math.max(last, ts); }
+    for (const d of shifted.timeDeltas ?? []) {
+      ts += d;
+      first = Math.min(first, ts);
+      last = Math.max(last, ts);
+    }
     if (first <= last) {
       out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(SAMPLES_END_JSON, last, pid, th.tid));
     }
@@ -158,16 +181,24 @@ export class TraceSamples {
     return {
       samples: {
         ...this.summary,
-        note: 'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; '
-          + '"unplaced" samples, drawn as nothing, were taken within one interval of a slice\'s edge and their stack disagreed with it',
+        note:
+          'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; ' +
+          '"unplaced" samples, drawn as nothing, were taken within one interval of a slice\'s edge and their stack disagreed with it',
       },
     };
   }
 }
 
-const META = new Map([['(garbage collector)', GC_UNDER_SLICE], ['(program)', PROGRAM_UNDER_SLICE]]);
+const META = new Map([
+  ['(garbage collector)', GC_UNDER_SLICE],
+  ['(program)', PROGRAM_UNDER_SLICE],
+]);
 
-interface Slice { start: number; end: number; key: string | null }
+interface Slice {
+  start: number;
+  end: number;
+  key: string | null;
+}
 
 /** The thread's slices on its own track (calls, running segments, spans), by start, outer first. */
 function threadSlices(th: ThreadRecording): Slice[] {
@@ -178,7 +209,7 @@ function threadSlices(th: ThreadRecording): Slice[] {
     const kind = r[o]! % 4;
     if (kind === RecordKind.AsyncLifetime) continue;
     const id = (r[o]! - kind) / 4;
-    out.push({ start: r[o + 1]!, end: r[o + 2]!, key: kind === RecordKind.Span ? null : keys[id] ?? null });
+    out.push({ start: r[o + 1]!, end: r[o + 2]!, key: kind === RecordKind.Span ? null : (keys[id] ?? null) });
   }
   return out.sort((a, b) => a.start - b.start || b.end - a.end);
 }
@@ -187,7 +218,12 @@ function threadSlices(th: ThreadRecording): Slice[] {
  * The profile with every sample's stack cut below its innermost enclosing slice (see the top of
  * this file). Same samples in the same order with the same times; new nodes.
  */
-export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: string, intervalUs: number): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
+export function cutUnderSlices(
+  profile: CpuProfile,
+  th: ThreadRecording,
+  cwd: string,
+  intervalUs: number,
+): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
   const slices = threadSlices(th);
   const frameKey = new Map<CpuProfileNode, string>();
   const keyOf = (n: CpuProfileNode): string => {
@@ -225,7 +261,9 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
     return true;
   };
 
-  const nodes: CpuProfileNode[] = [{ id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] }];
+  const nodes: CpuProfileNode[] = [
+    { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] },
+  ];
   const childIds = new Map<string, number>();
   const nodeFor = (parent: number, frame: CallFrame): number => {
     const key = `${parent}\0${frame.functionName}\0${frame.url}\0${frame.lineNumber}\0${frame.columnNumber}\0${frame.scriptId}`;
@@ -242,18 +280,22 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
   /** the stack without stackscope's frames, or null for the observer's samples; memoised per stack (shared per node) */
   const ownStack = new Map<CpuProfileNode[], CpuProfileNode[] | null>();
   const samples: number[] = [];
-  let unplaced = 0, gcOrNative = 0;
+  let unplaced = 0,
+    gcOrNative = 0;
   const open: Slice[] = [];
   let next = 0;
   let recent: Slice[] = []; // slices that ended within one interval before the sample
-  const close = (sl: Slice): void => { recent.push(sl); };
+  const close = (sl: Slice): void => {
+    recent.push(sl);
+  };
   for (const { stack, ts } of timedStacks(profile)) {
     // The slices enclosing ts, outermost first (they nest: a sweep with a stack finds them).
     while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
     while (next < slices.length && slices[next]!.start <= ts) {
       const s = slices[next++]!;
       while (open.length && open[open.length - 1]!.end < s.start) close(open.pop()!);
-      if (s.end >= ts) open.push(s); else close(s);
+      if (s.end >= ts) open.push(s);
+      else close(s);
     }
     while (open.length && open[open.length - 1]!.end < ts) close(open.pop()!);
     if (recent.length) recent = recent.filter((sl) => sl.end >= ts - intervalUs);
@@ -275,7 +317,10 @@ export function cutUnderSlices(profile: CpuProfile, th: ThreadRecording, cwd: st
         last = s;
         let j = pos + 1;
         while (j < frames.length && keyOf(frames[j]!) !== s.key) j++;
-        if (j < frames.length) { pos = j; innermostFound = true; } else innermostFound = false;
+        if (j < frames.length) {
+          pos = j;
+          innermostFound = true;
+        } else innermostFound = false;
       }
       from = last ? pos + 1 : 0;
       const leaf = frames[frames.length - 1];
@@ -337,13 +382,21 @@ function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfile
   const sink: StackSink = {
     frame: (f) => frames.push(toCallFrame(f)) - 1,
     stack: (parent, frameId) => stacks.push([...(parent === NO_STACK ? [] : stacks[parent]!), { id: 0, callFrame: frames[frameId]! }]) - 1,
-    sample: (stack, _weight, ts) => { out.push({ ts: ts ?? 0, stack: stacks[stack] ?? none }); },
-    idle: (ts) => { out.push({ ts, stack: none }); },
+    sample: (stack, _weight, ts) => {
+      out.push({ ts: ts ?? 0, stack: stacks[stack] ?? none });
+    },
+    idle: (ts) => {
+      out.push({ ts, stack: none });
+    },
   };
   addCpuProfile(sink, profile);
   return out;
 }
 
 function safePath(url: string): string | null {
-  try { return fileURLToPath(url); } catch { return null; }
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return null;
+  }
 }

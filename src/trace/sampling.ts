@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import inspector from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/source-maps.js';
+import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/index.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { replaceFile } from '../util/output-file.js';
 
@@ -70,7 +70,9 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
     // In-thread sessions answer synchronously: an error comes back through the callback at once.
     const post = (method: string, params?: object): void => {
       let failure: Error | null = null;
-      session.post(method, params, (err) => { failure = err; });
+      session.post(method, params, (err) => {
+        failure = err;
+      });
       if (failure) throw failure;
     };
     post('Profiler.enable');
@@ -78,7 +80,11 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
     post('Profiler.start');
   } catch (err) {
     warn('could not start the CPU profiler, the trace has no samples', err);
-    try { session.disconnect(); } catch { /* not connected */ }
+    try {
+      session.disconnect();
+    } catch {
+      /* not connected */
+    }
     return undefined;
   }
   let stopped = false;
