@@ -342,14 +342,10 @@ export function cutUnderSlices(
     const near = new Set<string | null>(recent.map((sl) => sl.key));
     for (let k = next; k < slices.length && slices[k]!.start <= ts + intervalUs; k++) near.add(slices[k]!.key);
     near.delete(null);
-    if (near.size) {
-      for (let i = from; i < frames.length; i++) {
-        if (near.has(keyOf(frames[i]!))) {
-          unplaced++;
-          samples.push(1);
-          continue;
-        }
-      }
+    if (near.size && frames.slice(from).some((n) => near.has(keyOf(n)))) {
+      unplaced++;
+      samples.push(1);
+      continue;
     }
     let id = 1;
     for (let i = from; i < frames.length; i++) id = nodeFor(id, frames[i]!.callFrame);
