@@ -11,6 +11,7 @@
  *   ingesting a full day of 1 s rows would take too long for a benchmark.
  *
  *   npx tsc -p . && node --import tsx benchmarks/store.ts [--minutes 20] [--pg postgres://…]
+import { rng } from '../src/util/random.js';
  *
  * Without --pg a throwaway PostgreSQL cluster is started (initdb/pg_ctl) and removed afterwards.
  */
@@ -34,16 +35,6 @@ const WORKING_SET = 300;
 const ROWS_PER_POLL = 100;
 const INTERVAL_MS = 10_000;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ~900 B stacks: 3,000 frames with realistic names, 8 to 30 deep.
 const r = rng(7);

@@ -8,7 +8,7 @@
  * it holds too much, the worker starts a new one with only the stacks still in use (`migrate`), and
  * the old one goes when the last window using it leaves the history.
  */
-import type { Frame } from '../model/index.js';
+import { stackKey, type Frame } from '../model/index.js';
 
 /** No stack (the parent of a root-level stack). */
 export const NO_STACK = -1;
@@ -54,7 +54,7 @@ export class StackStore {
   }
 
   stack(parent: number, frameId: number): number {
-    const key = (parent + 1) * 67_108_864 + frameId;
+    const key = stackKey(parent, frameId);
     let id = this.stackIds.get(key);
     if (id === undefined) {
       id = this.stackParent.length;

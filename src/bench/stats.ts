@@ -4,6 +4,7 @@
  * medians (robust to the outliers a shared machine produces) and a Mann-Whitney U rank test (no
  * assumption about the shape of the distributions).
  */
+import { rng } from '../util/random.js';
 
 export interface Summary {
   runs: number;
@@ -38,17 +39,6 @@ export function median(xs: readonly number[]): number {
   return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
 }
 
-/** Small seeded PRNG (mulberry32): the same timings always give the same interval. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Percentile bootstrap CI of median(slow) / median(fast). With few runs the interval is wide,

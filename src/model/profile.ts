@@ -68,6 +68,14 @@ export interface StackSink {
   idle?(timeUs: number): void;
 }
 
+/**
+ * The interning key of the stack `parent` + `frameId`: one number (ids stay far below 2^26, so the
+ * parent, +1 for NO_STACK, and the frame fit exactly in a double).
+ */
+export function stackKey(parent: number, frameId: number): number {
+  return (parent + 1) * 67_108_864 + frameId;
+}
+
 /** Builds a Profile: interns frames and stacks, appends samples. */
 export class ProfileBuilder implements StackSink {
   readonly frames: Frame[] = [];
@@ -101,8 +109,7 @@ export class ProfileBuilder implements StackSink {
 
   /** The id of the stack `parent` + `frameId` (parent NO_STACK for a root-level frame). */
   stack(parent: number, frameId: number): number {
-    // Ids stay far below 2^26, so parent (+1 for NO_STACK) and frame fit exactly in a double.
-    const key = (parent + 1) * 67_108_864 + frameId;
+    const key = stackKey(parent, frameId);
     let id = this.stackIds.get(key);
     if (id === undefined) {
       id = this.stackParent.length;

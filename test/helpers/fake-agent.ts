@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROTOCOL_VERSION, type StacksResponse, type WireWindow } from '../../src/agent/protocol.js';
 import type { Frame } from '../../src/model/index.js';
+import { rng } from '../../src/util/random.js';
 
 export interface FakeAgentConfig {
   port: number;
@@ -48,17 +49,6 @@ export interface AgentTotals {
 }
 export type FromAgent = { type: 'ready'; port: number } | ({ type: 'totals' } & AgentTotals);
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The stack pool: frames (some with names a profiled program could send: ';', newlines, unicode). */
 export function stackPool(seed: number, size: number): Frame[][] {

@@ -3,6 +3,7 @@ import { collect, COLLECT_DEFAULTS, parseRetention, resolveTargets, type Collect
 import { parseDuration } from '../../store/index.js';
 import { UserError } from '../../util/errors.js';
 import { REPEATABLE, single } from '../options.js';
+import { runUntilStopped } from '../stop.js';
 
 export interface CollectArgs {
   db: string;
@@ -71,15 +72,6 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       + 'cursors stored with the data: no window is lost or counted twice (as long as the agents still hold it).'),
   handler: async (argv) => {
     const opts = collectOptionsOf(argv);
-    const ac = new AbortController();
-    const onSignal = () => ac.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      await collect({ ...opts, signal: ac.signal });
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    await runUntilStopped((signal) => collect({ ...opts, signal }));
   },
 };

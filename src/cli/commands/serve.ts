@@ -5,6 +5,7 @@ import { startUi, StoreSource } from '../../ui/index.js';
 import { UserError } from '../../util/errors.js';
 import { single } from '../options.js';
 import { collectOptionsOf, withCollectOptions, type CollectArgs } from './collect.js';
+import { runUntilStopped } from '../stop.js';
 
 interface ServeArgs extends CollectArgs {
   listen: string;
@@ -32,15 +33,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     await (await openStore(opts.db, { create: true })).close();
     const ui = await startUi({ store: await StoreSource.open(opts.db), host: argv.listen, port: argv.port, token: argv['page-token'] });
     process.stderr.write(`stackscope: the page is at ${ui.url}${argv['page-token'] ? ' (open it once with ?token=…)' : ''}\n`);
-    const ac = new AbortController();
-    const onSignal = () => ac.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
     try {
-      await collect({ ...opts, signal: ac.signal });
+      await runUntilStopped((signal) => collect({ ...opts, signal }));
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       await ui.close();
     }
   },

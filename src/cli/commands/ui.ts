@@ -4,6 +4,7 @@ import { readProfile } from '../../formats/read.js';
 import { DEFAULT_MAX_UPLOAD, FileSource, startUi, StoreSource } from '../../ui/index.js';
 import { UserError } from '../../util/errors.js';
 import { single } from '../options.js';
+import { runUntilStopped, stopped } from '../stop.js';
 
 interface UiArgs {
   files?: string[];
@@ -43,11 +44,7 @@ export const uiCommand: CommandModule<object, UiArgs> = {
       maxUploadBytes: Math.round(argv['max-upload'] * 1048576),
     });
     process.stderr.write(`stackscope: the page is at ${ui.url}${argv.token || process.env.STACKSCOPE_TOKEN ? ' (open it once with ?token=…)' : ''}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await runUntilStopped(stopped);
     await ui.close();
   },
 };
