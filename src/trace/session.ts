@@ -96,8 +96,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
     try {
       // Into a temporary file first: a trace that fails half-way does not cost the old one.
-      const { writeTrace } = await build;
+      const { writeTrace, isGzipPath } = await build;
       const summary = replaceFile(out, (file) => writeTrace(file, processes, {
+        gzip: isGzipPath(out),
         metadata: {
           command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
           exitCode, signal,
