@@ -49,8 +49,8 @@ const CHUNK_BYTES = 1 << 20;
 /** Room for the fixed parts of one event besides its interned pieces: two times, keys, separator. */
 const EVENT_SLACK = 96;
 /**
- * zlib level of `.json.gz` output: level 1 compresses trace JSON ~8× at several times the speed
- * of the default level 6, whose files are only ~25 % smaller (measured on real traces).
+ * zlib level of `.json.gz` output. On a 1M-event tsc trace: level 1 compresses 10×, level 6 (zlib's
+ * default) 13.6× but takes ~2.8× as long, which would more than double the time to write the trace.
  */
 const GZIP_LEVEL = 1;
 
