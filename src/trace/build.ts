@@ -168,7 +168,7 @@ export class BuildContext {
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
-  private nextTid = 100_000;
+  private nextTid = 1;
   private nextFlowId = 1;
   pid = 0;
   progress: { report: (done: number, total: number) => void; total: number } | undefined;
@@ -179,7 +179,8 @@ export class BuildContext {
     this.pid = pid;
     this.sortIndex = 0;
     this.usedTids = new Set(proc.threads.map((t) => t.tid));
-    this.nextTid = 100_000;
+    // Short tids (printed in every event of the track) right above the real threads' ids.
+    this.nextTid = Math.max(0, ...this.usedTids) + 1;
     this.writer.write(processNameEvent(pid, proc.name));
   }
 

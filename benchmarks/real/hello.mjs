@@ -1,0 +1,2 @@
+// Start-up: nothing but one line of output.
+console.log('hello');
