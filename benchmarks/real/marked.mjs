@@ -1,3 +1,4 @@
+/* global process, console */
 // Workload: marked renders a large Markdown document (headings, lists, tables, code, links).
 import { marked } from 'marked';
 const sections = Number(process.argv[2] ?? 400);

@@ -1,3 +1,4 @@
+/* global process, console */
 // Workload: prettier formats a large, badly formatted JavaScript file.
 import * as prettier from 'prettier';
 const functions = Number(process.argv[2] ?? 150);

@@ -1,3 +1,4 @@
+/* global process */
 // What `stackscope trace --include-package PKG -o OUT SCRIPT ARGS` runs (runTrace, default
 // settings), keeping the threads' dumps in DUMPDIR for the writer benchmark.
 // node benchmarks/real/run-traced.mjs DUMPDIR OUT PKG SCRIPT [ARGS...]

@@ -1,3 +1,4 @@
+/* global process, URL */
 // Workload: tsc type-checks a small project (tsc-project/), as `tsc -p tsc-project` does.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
