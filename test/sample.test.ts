@@ -93,6 +93,22 @@ test('cpuprofile output: self-time shares by shared frame label', () => {
   assert.deepEqual(top, ['heavy', 'medium', 'light'], JSON.stringify(shares.slice(0, 5)));
 });
 
+test("no stackscope frames: the preload's own work (starting and stopping the profiler) is not in the profile", () => {
+  const out = path.join(tmp, 'own.cpuprofile'), folded = path.join(tmp, 'own.folded');
+  for (const file of [out, folded]) {
+    const r = sample(['-o', file, '--', 'fixtures/sample/agree.js', '1', '2']);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as { nodes: { id: number; callFrame: { url: string } }[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+  const own = profile.nodes.filter((n) => n.callFrame.url.includes('/dist/') || n.callFrame.url.includes('run-preload'));
+  assert.deepEqual(own.map((n) => n.callFrame.url), [], 'no frame of stackscope in the .cpuprofile');
+  assert.doesNotMatch(fs.readFileSync(folded, 'utf8'), /run-preload|\/dist\//, 'none in folded stacks');
+  const ids = new Set(profile.nodes.map((n) => n.id));
+  assert.ok(profile.samples.length > 0 && profile.samples.every((id) => ids.has(id)), 'every sample names a frame that is there');
+  const last = profile.timeDeltas.reduce((a, b) => a + b, 0);
+  assert.ok(last <= profile.endTime - profile.startTime, 'samples keep their times');
+});
+
 test('bad input: one line on stderr, non-zero exit', () => {
   const cases: Array<[string[], RegExp]> = [
     [['--', 'no/such/script.js'], /^stackscope: script not found: no\/such\/script\.js\n$/],

@@ -38,7 +38,10 @@ function asyncScene(): SynthThread {
 test('sync calls nest on the thread track with frameLabel names and lean args', async () => {
   const t = new SynthThread();
   const main = t.fn('main', 1), a = t.fn('a', 4, 'src/x.ts', 7), b = t.fn('Store.get', 9);
-  t.call(main, 0, 50).call(a, 1, 20, 1).call(b, 2, 5, 2).call(b, 6, 9, 2).call(a, 21, 40, 1).call(b, 22, 23, 2);
+  // Two arrows on one line: the same label, told apart by the column in args.
+  const arrow1 = t.fn('(anonymous)', 12, 'src/x.ts', 10), arrow2 = t.fn('(anonymous)', 12, 'src/x.ts', 30);
+  t.call(main, 0, 50).call(a, 1, 20, 1).call(b, 2, 5, 2).call(b, 6, 9, 2).call(a, 21, 40, 1).call(b, 22, 23, 2)
+    .call(arrow1, 41, 42, 1).call(arrow2, 43, 44, 1);
   const tr = await roundTrip([proc(7, 'node app.js', t)]);
   assert.equal(tr.generic, true);
   assert.equal(tr.dropped, 0);
@@ -46,11 +49,13 @@ test('sync calls nest on the thread track with frameLabel names and lean args', 
   assert.equal(main0.processName, 'node app.js');
   assert.equal(treeText(main0), [
     'main (app.js:1)', '  a (src/x.ts:4)', '    Store.get (app.js:9)', '    Store.get (app.js:9)',
-    '  a (src/x.ts:4)', '    Store.get (app.js:9)',
+    '  a (src/x.ts:4)', '    Store.get (app.js:9)', '  (anonymous) (src/x.ts:12)', '  (anonymous) (src/x.ts:12)',
   ].join('\n'));
-  assert.deepEqual(main0.entries[1]!.args, { src: 'src/x.ts:4:7' });
+  // The name says file and line: no args repeat them, except where two functions share a label.
+  assert.deepEqual(main0.entries.map((e) => e.args), [undefined, undefined, undefined, undefined, undefined, undefined, { src: 'src/x.ts:12:10' }, { src: 'src/x.ts:12:30' }]);
+  assert.equal(tr.raw.filter((e) => e.ph === 'X' && 'args' in e).length, 2, 'only the ambiguous slices carry args');
   assert.equal(tr.bounds.min, 1, 'earliest event at ts 1');
-  assert.equal(tr.result.slices, 6);
+  assert.equal(tr.result.slices, 8);
 });
 
 test('async: segments on the thread, lifetimes on nesting lanes, flows bound to segments', async () => {

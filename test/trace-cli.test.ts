@@ -11,7 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { readTraceFile, type TraceEvent } from '../src/formats/trace-event.js';
+import { parseWithDevTools } from './helpers/devtools.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const cli = path.join(root, 'dist/cli/index.js');
@@ -249,6 +251,35 @@ test('saveTrace on demand includes live workers; getRecorder snapshot and clear'
   assert.equal(countByName(s, 'step '), 7);
   // after clear() the main thread starts over: one step in the final trace
   assert.equal(countByName(slices(out).filter((e) => e.tid === 0), 'step '), 1);
+});
+
+test('-o *.json.gz and saveTrace("*.json.gz") write gzip that the DevTools engine reads: the same tracks and slices as plain JSON', async () => {
+  const plain = outFile(), plainSaved = outFile();
+  const gz = path.join(tmp, 'g.json.gz'), gzSaved = path.join(tmp, 'g-saved.json.gz');
+  const [p, g] = await Promise.all([traced(['-o', plain, fx('rec-save.mjs'), plainSaved]), traced(['-o', gz, fx('rec-save.mjs'), gzSaved])]);
+  assert.equal(g.code, 0, g.stderr);
+  assert.equal(g.stdout, p.stdout);
+  assert.ok(g.stderr.includes(`trace written to ${gz} (`) && g.stderr.includes(`${(fs.statSync(gz).size / 1024).toFixed(1)} KiB`), `the size said is the file's: ${g.stderr}`);
+  /** per track (by name): slice names and counts, as the DevTools engine builds them */
+  const shape = async (file: string): Promise<Record<string, Record<string, number>>> => {
+    const bytes = fs.readFileSync(file);
+    const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+    assert.equal(gzipped, file.endsWith('.gz'), `${file}: gzip exactly when named .gz`);
+    const tr = await parseWithDevTools(JSON.parse((gzipped ? zlib.gunzipSync(bytes) : bytes).toString('utf8')) as { traceEvents: unknown[] });
+    assert.equal(tr.dropped, 0);
+    const out: Record<string, Record<string, number>> = {};
+    // GC pauses differ from run to run
+    for (const t of tr.tracks.filter((x) => !x.threadName?.endsWith('GC'))) {
+      const names = (out[t.threadName ?? ''] ??= {});
+      for (const e of t.entries) names[e.name] = (names[e.name] ?? 0) + 1;
+    }
+    return out;
+  };
+  const [a, b] = [await shape(plain), await shape(gz)];
+  assert.ok(Object.values(b).some((names) => (names['step (fixtures/trace/rec-save.mjs:4)'] ?? 0) > 0), JSON.stringify(b));
+  assert.deepEqual(b, a);
+  assert.deepEqual(await shape(gzSaved), await shape(plainSaved));
+  assert.equal(countByName(slices(gzSaved), 'step '), 7, 'readTraceFile reads .json.gz too');
 });
 
 test('a failing profiler costs one stderr line, never the program', async () => {

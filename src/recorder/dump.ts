@@ -99,9 +99,16 @@ export function readDump(file: string): DumpedThread {
   const start = 16 + Math.ceil(len / 8) * 8;
   const n = h.count * RECORD_STRIDE;
   if (buf.length < start + n * 8) throw new Error(`${file} is truncated`);
-  // Copy into a fresh, aligned buffer: readFileSync's Buffer may sit at any offset of a pool.
-  const records = new Float64Array(n);
-  new Uint8Array(records.buffer).set(buf.subarray(start, start + n * 8));
+  // A Float64Array needs an 8-byte aligned offset: a big file's Buffer has its own memory
+  // (offset 0, and the header is padded to 8 bytes), a small one may sit anywhere in a pool.
+  const at = buf.byteOffset + start;
+  let records: Float64Array;
+  if (at % 8 === 0) {
+    records = new Float64Array(buf.buffer, at, n);
+  } else {
+    records = new Float64Array(n);
+    new Uint8Array(records.buffer).set(buf.subarray(start, start + n * 8));
+  }
   return {
     processName: h.processName,
     recording: {

@@ -5,7 +5,14 @@
  */
 import type { FunctionInfo } from '../model/frame.js';
 
-/** Record kinds, stored in the low 2 bits of a record's code (code = id * 4 + kind). */
+/**
+ * The ring's record layout, named in one place. A record is RECORD_STRIDE numbers
+ * `[code, start, end, depth, inst]` (RecordField), and its code packs what was recorded:
+ * `code = id * 4 + kind` (recordCode), so one number says which function (or span) and how.
+ * The helpers are tiny so that the JIT inlines them into the recorder's hot path.
+ */
+
+/** Record kinds, stored in the low 2 bits of a record's code. */
 export const enum RecordKind {
   /** a synchronous call (or one running segment of a generator): id = function id */
   Call = 0,
@@ -17,8 +24,36 @@ export const enum RecordKind {
   Span = 3,
 }
 
-/** Fields per record in `records`: [code, start µs, end µs, depth, inst]. */
+/** Offsets of a record's numbers: start and end are times, depth the call depth at the start. */
+export const enum RecordField {
+  Code = 0,
+  Start = 1,
+  End = 2,
+  Depth = 3,
+  /** instance number of an async call (shared by its segments and lifetime), or 0 */
+  Inst = 4,
+}
+
+/** Numbers per record in `records`. */
 export const RECORD_STRIDE = 5;
+
+// The 4 below is the number of kinds, written as a literal so the hot path multiplies by a
+// constant. Division by 4 and Math.floor are exact on these integers (no fmod, as `%` would be).
+
+/** The code of a record of `kind` for function (or span) `id`. */
+export function recordCode(id: number, kind: RecordKind): number {
+  return id * 4 + kind;
+}
+
+/** The function (or span) id of a record code. */
+export function codeId(code: number): number {
+  return Math.floor(code / 4);
+}
+
+/** The kind of a record code. */
+export function codeKind(code: number): RecordKind {
+  return code - Math.floor(code / 4) * 4;
+}
 
 /** A slice or instant from Node itself (diagnostics channels, GC), rare enough to keep as objects. */
 export interface NodeEvent {

@@ -16,7 +16,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
 import { decodeTableEntry } from '../util/function-table.js';
-import { RECORD_STRIDE, RecordKind, type NodeEvent, type ThreadRecording } from './recording.js';
+import { RECORD_STRIDE, RecordKind, RecordField, recordCode, codeKind, type NodeEvent, type ThreadRecording } from './recording.js';
 
 export interface RecorderOptions {
   /** ring capacity in records (default 1,000,000) */
@@ -178,7 +178,7 @@ export class Recorder implements Runtime {
     const t = now();
     const d = this.depth++ & STACK_MASK;
     // NaN when the instrumenter passes no id: such frames cannot be named, so are not closed.
-    this.openCode[d] = (id as number) * 4;
+    this.openCode[d] = recordCode(id as number, RecordKind.Call);
     this.openStart[d] = t;
     if (this.calls.start.hasSubscribers) this.openMsg[d] = this.publishStart(id as number, 0, t);
     return t;
@@ -190,13 +190,13 @@ export class Recorder implements Runtime {
     // Subscribers see every call: the filters shape the trace, not the channel.
     if (this.calls.end.hasSubscribers) this.publishEnd(d & STACK_MASK, id, t0, t1);
     if (t1 - t0 < this.minMs || d >= this.maxDepth) return;
-    this.push(id * 4, t0, t1, d, 0);
+    this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0);
   }
 
   fn(id: number, kind: number): Frame {
     const t = now();
     const d = this.depth++;
-    this.openCode[d & STACK_MASK] = id * 4 + (kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
+    this.openCode[d & STACK_MASK] = recordCode(id, kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
     this.openStart[d & STACK_MASK] = t;
     this.openInst[d & STACK_MASK] = ++this.inst;
     const msg = this.calls.start.hasSubscribers ? this.publishStart(id, kind, t) : undefined;
@@ -220,7 +220,7 @@ export class Recorder implements Runtime {
       f.seg++;
       const d = (f.depth = this.depth++);
       const t = (f.segStart = now());
-      this.openCode[d & STACK_MASK] = f.id * 4 + (f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
+      this.openCode[d & STACK_MASK] = recordCode(f.id, f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
       this.openStart[d & STACK_MASK] = t;
       this.openInst[d & STACK_MASK] = f.inst;
     }
@@ -237,7 +237,7 @@ export class Recorder implements Runtime {
     if ((f as AsyncFrame).msg) this.publishSettled(f as AsyncFrame, t);
     // Generators (kind 2) have no lifetime slice: their segments are ordinary calls.
     if (f.kind !== 2 && t - f.callStart >= this.minMs && f.depth < this.maxDepth) {
-      this.push(f.id * 4 + RecordKind.AsyncLifetime, f.callStart, t, f.depth, f.inst);
+      this.push(recordCode(f.id, RecordKind.AsyncLifetime), f.callStart, t, f.depth, f.inst);
     }
   }
 
@@ -246,18 +246,18 @@ export class Recorder implements Runtime {
   private segment(f: Frame, t: number): void {
     if (t - f.segStart < this.minMs || f.depth >= this.maxDepth) return;
     const kind = f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment;
-    this.push(f.id * 4 + kind, f.segStart, t, f.depth, f.inst);
+    this.push(recordCode(f.id, kind), f.segStart, t, f.depth, f.inst);
   }
 
   /** Appends one record; on overflow overwrites the oldest (no modulo: one compare per record). */
   private push(code: number, start: number, end: number, depth: number, inst: number): void {
     const b = this.buf;
     let w = this.w;
-    b[w] = code;
-    b[w + 1] = start;
-    b[w + 2] = end;
-    b[w + 3] = depth;
-    b[w + 4] = inst;
+    b[w + RecordField.Code] = code;
+    b[w + RecordField.Start] = start;
+    b[w + RecordField.End] = end;
+    b[w + RecordField.Depth] = depth;
+    b[w + RecordField.Inst] = inst;
     w += RECORD_STRIDE;
     if (w === this.end) w = this.grow();
     this.w = w;
@@ -348,7 +348,7 @@ export class Recorder implements Runtime {
 
   /** Records a user span; times in µs on the recording clock, depth as at its start. */
   recordSpan(name: string, startUs: number, endUs: number, inst: number, depth: number = this.depth): void {
-    this.push(this.spanId(name) * 4 + RecordKind.Span, startUs / 1000, endUs / 1000, depth, inst);
+    this.push(recordCode(this.spanId(name), RecordKind.Span), startUs / 1000, endUs / 1000, depth, inst);
   }
 
   /** Call depth right now (0 = no traced call running). */
@@ -435,7 +435,7 @@ export class Recorder implements Runtime {
       const code = this.openCode[d]!;
       const start = this.openStart[d]!;
       if (Number.isNaN(code) || d >= this.maxDepth || t - start < this.minMs) continue;
-      out.push(code, start * 1000, t * 1000, d, (code & 3) === RecordKind.AsyncSegment ? this.openInst[d]! : 0);
+      out.push(code, start * 1000, t * 1000, d, codeKind(code) === RecordKind.AsyncSegment ? this.openInst[d]! : 0);
     }
     return Float64Array.from(out);
   }
@@ -469,8 +469,8 @@ export function copyRing(buf: Float64Array, total: number): { records: Float64Ar
     out.set(buf.subarray(0, n), 0);
   }
   for (let i = 0; i < n; i += RECORD_STRIDE) {
-    out[i + 1]! *= 1000;
-    out[i + 2]! *= 1000;
+    out[i + RecordField.Start]! *= 1000;
+    out[i + RecordField.End]! *= 1000;
   }
   return { records: out, count, dropped: total - count };
 }

@@ -15,6 +15,55 @@ import { readChildEnv } from '../util/child-env.js';
 import { SAMPLE_ENV, type SampleJob, type SampledRun } from './protocol.js';
 
 
+/** URL prefix of stackscope's own modules (this preload and what it imports). */
+const OWN_CODE = new URL('../', import.meta.url).href;
+
+/**
+ * Takes stackscope's own work out of the profile: the samples V8 took while stackscope's code ran
+ * (this preload starting the profiler, the exit handler stopping it) and the frames only they
+ * used. A dropped sample's time interval goes to the next sample, so the others keep their times.
+ */
+export function dropOwnFrames(profile: CpuProfile, isOwn: (url: string) => boolean): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const dropped = new Set<number>();
+  // Below an own frame everything is stackscope's (the inspector calls it makes).
+  const stack = profile.nodes.filter((n) => isOwn(n.callFrame.url)).map((n) => n.id);
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (dropped.has(id)) continue;
+    dropped.add(id);
+    stack.push(...(byId.get(id)?.children ?? []));
+  }
+  if (dropped.size === 0) return;
+  const samples: number[] = [], deltas: number[] = [];
+  let carry = 0;
+  profile.samples?.forEach((id, k) => {
+    const delta = profile.timeDeltas?.[k] ?? 0;
+    if (dropped.has(id)) { carry += delta; return; }
+    samples.push(id);
+    deltas.push(delta + carry);
+    carry = 0;
+  });
+  if (profile.samples) profile.samples = samples;
+  if (profile.timeDeltas) profile.timeDeltas = deltas;
+  // Frames left with no samples and no callees were there only for the dropped ones.
+  const sampled = new Set(samples);
+  let pruned = true;
+  while (pruned) {
+    pruned = false;
+    for (const n of profile.nodes) {
+      if (dropped.has(n.id)) continue;
+      n.children = n.children?.filter((c) => !dropped.has(c));
+      if (n.children?.length === 0) delete n.children;
+      if (!n.children && !sampled.has(n.id) && n.callFrame.functionName !== '(root)') {
+        dropped.add(n.id);
+        pruned = true;
+      }
+    }
+  }
+  profile.nodes = profile.nodes.filter((n) => !dropped.has(n.id));
+}
+
 // Only the program's main thread; forked children and workers inherit --import but not the job.
 let job: Partial<SampleJob> | undefined;
 try {
@@ -43,6 +92,7 @@ if (out) {
       if (err || !res) return;
       const profile = res.profile as unknown as CpuProfile;
       try {
+        dropOwnFrames(profile, (url) => url.startsWith(OWN_CODE));
         sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
         const run: SampledRun = { profile, startEpochMs: epochMs + (profile.startTime - hrUs) / 1000, intervalUs, pid: process.pid };
         fs.writeFileSync(out, JSON.stringify(run));

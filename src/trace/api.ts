@@ -10,7 +10,7 @@ import { flushGc } from '../recorder/index.js';
 import { groupProcesses } from '../recorder/index.js';
 import { workerRegistry } from '../recorder/index.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
-import { writeTrace } from './build.js';
+import { isGzipPath, writeTrace } from './build.js';
 import { replaceFile } from '../util/output-file.js';
 
 export { span } from '../recorder/index.js';
@@ -61,6 +61,7 @@ export function saveTrace(outPath: string): SaveTraceResult {
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
   const summary = replaceFile(path.resolve(outPath), (tmp) => writeTrace(tmp, processes, {
+    gzip: isGzipPath(outPath),
     metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
   }));
   return { path: path.resolve(outPath), events: summary.events, threads: threads.length, dropped };

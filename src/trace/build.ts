@@ -18,16 +18,20 @@
  */
 import fs from 'node:fs';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
-import { RecordKind, RECORD_STRIDE, type ProcessRecording, type ThreadRecording } from '../recorder/protocol.js';
 import {
-  TraceEventWriter, completeEventJson, instantEventJson, round3, processNameEvent, threadNameEvent, threadSortEvent,
+  RecordKind, RecordField as F, RECORD_STRIDE, codeId, codeKind, type ProcessRecording, type ThreadRecording,
+} from '../recorder/protocol.js';
+import {
+  TraceEventWriter, argsBytes, completeHead, instantHead, isGzipPath, round3, trackBytes, processNameEvent, threadNameEvent, threadSortEvent,
 } from '../formats/trace-event.js';
-import { LanePacker, NestingCheck, engineDur } from './lanes.js';
+import { LanePacker, NestingCheck, engineDur, sortNested } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks } from './node-tracks.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
+  /** write the file gzip-compressed (default: when `outPath` ends in `.gz`) */
+  gzip?: boolean;
   /** merged into the trace's top-level `metadata` */
   metadata?: Record<string, unknown>;
   /**
@@ -38,6 +42,8 @@ export interface WriteTraceOptions {
   /** `trace --sample`: CPU samples drawn on the threads' tracks under their slices */
   samples?: TraceSamples;
 }
+
+export { isGzipPath };
 
 /** Slices between two progress calls: rare enough to cost nothing, often enough to move a bar. */
 const PROGRESS_EVERY = 1 << 16;
@@ -80,7 +86,7 @@ const ASYNC_CAT_JSON = JSON.stringify(ASYNC_CAT);
 
 /** Writes `processes` as one trace file. Throws the fs error if `outPath` cannot be written. */
 export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
-  const writer = new TraceEventWriter(outPath);
+  const writer = new TraceEventWriter(outPath, { gzip: opts.gzip ?? isGzipPath(outPath) });
   const ctx = new BuildContext(writer);
   ctx.samples = opts.samples;
   if (opts.onProgress) {
@@ -166,7 +172,7 @@ export class BuildContext {
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
-  private nextTid = 100_000;
+  private nextTid = 1;
   private nextFlowId = 1;
   pid = 0;
   samples: TraceSamples | undefined;
@@ -178,7 +184,8 @@ export class BuildContext {
     this.pid = pid;
     this.sortIndex = 0;
     this.usedTids = new Set(proc.threads.map((t) => t.tid));
-    this.nextTid = 100_000;
+    // Short tids (printed in every event of the track) right above the real threads' ids.
+    this.nextTid = Math.max(0, ...this.usedTids) + 1;
     this.writer.write(processNameEvent(pid, proc.name));
   }
 
@@ -199,8 +206,19 @@ export class BuildContext {
 
   flowId(): number { return this.nextFlowId++; }
 
+  /** Writes a slice given as JSON text (producers of few slices). */
   slice(json: string): void {
     this.writer.writeRaw(json);
+    this.sliceDone();
+  }
+
+  /** Writes an `X` slice from interned pieces (see TraceEventWriter.complete). */
+  complete(head: Uint8Array, ts: number, dur: number, track: Uint8Array, args?: Uint8Array): void {
+    this.writer.complete(head, ts, dur, track, args);
+    this.sliceDone();
+  }
+
+  private sliceDone(): void {
     if ((++this.slices & (PROGRESS_EVERY - 1)) === 0 && this.progress) {
       this.progress.report(this.slices, Math.max(this.slices, this.progress.total));
     }
@@ -251,12 +269,18 @@ function stackscopeVersion(): string {
   return versionCache;
 }
 
-/** JSON texts per function id, built once per thread on first use (a hot loop formats millions). */
+/**
+ * The interned pieces of a thread's slices, per function (or span) id, built on first use: a hot
+ * loop writes millions of slices naming a few thousand functions.
+ */
 class Names {
-  private name: (string | undefined)[] = [];
-  private resumed: (string | undefined)[] = [];
-  private args: (string | undefined)[] = [];
-  private spans: (string | undefined)[] = [];
+  private call: (Uint8Array | undefined)[] = [];
+  private segment: (Uint8Array | undefined)[] = [];
+  private resumed: (Uint8Array | undefined)[] = [];
+  private span: (Uint8Array | undefined)[] = [];
+  private args: (Uint8Array | null | undefined)[] = [];
+  /** how many functions of the table share each label */
+  private labelCount: Map<string, number> | undefined;
 
   constructor(private readonly functions: FunctionInfo[], private readonly spanNames: string[]) {}
 
@@ -264,27 +288,50 @@ class Names {
     const fn = this.functions[id];
     return fn ? frameLabel(fn) : `function #${id}`;
   }
-  nameJson(id: number): string {
-    return (this.name[id] ??= JSON.stringify(this.label(id)));
+  /** head of a call's (or a lifetime's) slice */
+  callHead(id: number): Uint8Array {
+    return (this.call[id] ??= completeHead(JSON.stringify(this.label(id))));
   }
-  resumedJson(id: number): string {
-    return (this.resumed[id] ??= JSON.stringify(RESUMED_PREFIX + this.label(id)));
+  /** head of an async call's first segment */
+  segmentHead(id: number): Uint8Array {
+    return (this.segment[id] ??= completeHead(JSON.stringify(this.label(id)), ASYNC_CAT_JSON));
   }
-  /** `{"src":"file:line:col"}`: the column is the one thing the name does not already say. */
-  argsJson(id: number): string | undefined {
-    const src = this.src(id);
-    return src === undefined ? undefined : (this.args[id] ??= JSON.stringify({ src }));
+  /** head of a continuation segment: `resumed: label` */
+  resumedHead(id: number): Uint8Array {
+    return (this.resumed[id] ??= completeHead(JSON.stringify(RESUMED_PREFIX + this.label(id)), ASYNC_CAT_JSON));
   }
+  spanHead(id: number): Uint8Array {
+    return (this.span[id] ??= completeHead(JSON.stringify(this.spanNames[id] ?? `span #${id}`)));
+  }
+  /**
+   * `{"src":"file:line:col"}` where the label alone does not say which function it is (another
+   * function of the table has the same name, file and line: two arrows on one line, minified
+   * code); otherwise nothing, since the label already says the file and line.
+   */
+  argsOf(id: number): Uint8Array | undefined {
+    let a = this.args[id];
+    if (a === undefined) {
+      const src = this.src(id);
+      a = this.args[id] = src === undefined ? null : argsBytes(JSON.stringify({ src }));
+    }
+    return a ?? undefined;
+  }
+  /** `file:line:col` of a function whose label is ambiguous (see argsOf), else undefined */
   src(id: number): string | undefined {
     const fn = this.functions[id];
-    return fn?.file ? `${fn.file}:${fn.line}:${fn.col}` : undefined;
+    return fn?.file && this.ambiguous(id) ? `${fn.file}:${fn.line}:${fn.col}` : undefined;
   }
-  spanJson(id: number): string {
-    return (this.spans[id] ??= JSON.stringify(this.spanNames[id] ?? `span #${id}`));
+  private ambiguous(id: number): boolean {
+    if (!this.labelCount) {
+      this.labelCount = new Map();
+      for (const fn of this.functions) {
+        const l = frameLabel(fn);
+        this.labelCount.set(l, (this.labelCount.get(l) ?? 0) + 1);
+      }
+    }
+    return (this.labelCount.get(this.label(id)) ?? 0) > 1;
   }
 }
-
-const enum F { Code = 0, Start = 1, End = 2, Depth = 3, Inst = 4 }
 
 function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: number): void {
   const rec = th.records;
@@ -296,32 +343,37 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   ctx.nameTrack(tid, th.threadName);
 
   const at = (i: number, f: F): number => rec[i * RECORD_STRIDE + f]!;
-  const kindOf = (i: number): number => at(i, F.Code) % 4;
-  const idOf = (i: number): number => (at(i, F.Code) - kindOf(i)) / 4;
+  const kindOf = (i: number): number => codeKind(at(i, F.Code));
+  const idOf = (i: number): number => codeId(at(i, F.Code));
 
   // Ring overflow: records that ended at or before the cut are not written (their children may be
   // gone), and what began before it is drawn from the cut on (startOf).
   const cut = cutOf(th);
-  const startOf = (i: number): number => Math.max(at(i, F.Start), cut);
+  const startOf = (i: number): number => {
+    const s = rec[i * RECORD_STRIDE + F.Start]!;
+    return s < cut ? cut : s;
+  };
   const clipped = (i: number): boolean => at(i, F.Start) < cut;
 
   // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
   let nMain = 0, nLife = 0, nSeg = 0, nOmitted = 0;
-  for (let i = 0; i < n; i++) {
-    if (at(i, F.End) <= cut) { nOmitted++; continue; }
-    const k = kindOf(i);
+  for (let i = 0, o = 0; i < n; i++, o += RECORD_STRIDE) {
+    if (rec[o + F.End]! <= cut) { nOmitted++; continue; }
+    const k = codeKind(rec[o + F.Code]!);
     if (k === RecordKind.AsyncLifetime) nLife++;
     else { nMain++; if (k === RecordKind.AsyncSegment) nSeg++; }
   }
   const main = new Uint32Array(nMain), life = new Uint32Array(nLife), seg = new Uint32Array(nSeg);
-  for (let i = 0, a = 0, b = 0, c = 0; i < n; i++) {
-    if (at(i, F.End) <= cut) continue;
-    const k = kindOf(i);
+  for (let i = 0, o = 0, a = 0, b = 0, c = 0; i < n; i++, o += RECORD_STRIDE) {
+    if (rec[o + F.End]! <= cut) continue;
+    const k = codeKind(rec[o + F.Code]!);
     if (k === RecordKind.AsyncLifetime) life[b++] = i;
     else { main[a++] = i; if (k === RecordKind.AsyncSegment) seg[c++] = i; }
   }
+  // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
   const byStart = (x: number, y: number): number =>
-    (startOf(x) - startOf(y)) || (at(y, F.End) - at(x, F.End)) || (at(x, F.Depth) - at(y, F.Depth)) || (x - y);
+    (startOf(x) - startOf(y)) || (rec[y * RECORD_STRIDE + F.End]! - rec[x * RECORD_STRIDE + F.End]!) ||
+    (rec[x * RECORD_STRIDE + F.Depth]! - rec[y * RECORD_STRIDE + F.Depth]!) || (x - y);
   const byInst = (x: number, y: number): number => (at(x, F.Inst) - at(y, F.Inst)) || byStart(x, y);
   seg.sort(byInst);
   life.sort(byInst);
@@ -354,40 +406,58 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   }
 
   // The thread's own track, in DevTools order, checked as DevTools will build it.
-  main.sort(byStart);
+  sortNested(main, byStart);
   const check = new NestingCheck();
   const parentInst = new Float64Array(nLife).fill(NaN);
   const overflow: number[] = [];
   const writer = ctx.writer;
+  const track = trackBytes(pid, tid);
   let nClipped = 0;
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
     const lost = th.dropped + nOmitted;
     const ts = round3(base + cut);
     const note = `${lost.toLocaleString('en-US')} earlier call records dropped (ring buffer full): complete from here`;
-    writer.writeRaw(instantEventJson(JSON.stringify(note), ts, pid, tid, JSON.stringify({ droppedRecords: lost, hint: 'raise --buffer-size, or record less with --min-duration/--max-depth' })));
+    const args = { droppedRecords: lost, hint: 'raise --buffer-size, or record less with --min-duration/--max-depth' };
+    writer.instant(instantHead(JSON.stringify(note)), ts, track, argsBytes(JSON.stringify(args)));
     for (let i = 0; i < n; i++) if (at(i, F.End) > cut && clipped(i)) nClipped++;
     ctx.cuts.push({ pid, tid, thread: th.threadName, droppedRecords: lost, completeFrom: ts, clippedSlices: nClipped });
   }
   /** args of a slice: its source, and for one clipped at the cut, how much of it is not shown */
-  const argsOf = (i: number): string | undefined => {
+  const argsOf = (i: number): Uint8Array | undefined => {
     const id = idOf(i);
     const span = kindOf(i) === RecordKind.Span;
-    if (!clipped(i)) return span ? undefined : names.argsJson(id);
+    if (!clipped(i)) return span ? undefined : names.argsOf(id);
     const truncated = `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`;
-    return JSON.stringify({ src: span ? undefined : names.src(id), truncated });
+    return argsBytes(JSON.stringify({ src: span ? undefined : names.src(id), truncated }));
+  };
+  /** head of a slice on the thread's own track (or an overflow lane) */
+  const headOf = (i: number): Uint8Array => {
+    const id = idOf(i);
+    switch (kindOf(i)) {
+      case RecordKind.Span: return names.spanHead(id);
+      case RecordKind.AsyncSegment: return resumed[i] === 1 ? names.resumedHead(id) : names.segmentHead(id);
+      default: return names.callHead(id);
+    }
   };
   for (let m = 0; m < nMain; m++) {
     const i = main[m]!;
-    const kind = kindOf(i);
+    const o = i * RECORD_STRIDE;
+    const code = rec[o + F.Code]!;
+    const kind = codeKind(code);
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
-    const dur = check.accept(ts, engineDur(ts, base + at(i, F.End)), isSeg ? at(i, F.Inst) : -1);
+    const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);
     if (dur < 0) { overflow.push(i); continue; }
-    ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, tid, argsOf(i)));
+    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut) {
+      const id = codeId(code);
+      ctx.complete(names.callHead(id), ts, dur, track, names.argsOf(id));
+    } else {
+      ctx.complete(headOf(i), ts, dur, track, argsOf(i));
+    }
     if (isSeg && resumed[i] === 0) {
       const parent = check.enclosingTag();
-      const lp = parent >= 0 ? lifeOf(at(i, F.Inst)) : -1;
+      const lp = parent >= 0 ? lifeOf(rec[o + F.Inst]!) : -1;
       if (lp >= 0) parentInst[lp] = parent;
     }
   }
@@ -400,7 +470,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     order.sort((x, y) => byStart(life[x]!, life[y]!));
     const laneOf = new Int32Array(nLife).fill(-1);
     const packer = new LanePacker();
-    const laneTids: number[] = [];
+    const laneTracks: Uint8Array[] = [];
     for (let o = 0; o < nLife; o++) {
       const p = order[o]!;
       const i = life[p]!;
@@ -409,9 +479,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       const pp = Number.isNaN(parentInst[p]!) ? -1 : lifeOf(parentInst[p]!);
       const lane = packer.place(ts, ts + dur, pp >= 0 ? laneOf[pp]! : -1);
       laneOf[p] = lane;
-      while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}async ${laneTids.length + 1}`));
-      const id = idOf(i);
-      ctx.slice(completeEventJson(names.nameJson(id), ts, dur, pid, laneTids[lane]!, argsOf(i)));
+      while (laneTracks.length <= lane) laneTracks.push(trackBytes(pid, ctx.newTrack(`${prefix}async ${laneTracks.length + 1}`)));
+      ctx.complete(names.callHead(idOf(i)), ts, dur, laneTracks[lane]!, argsOf(i));
     }
   }
 
@@ -429,19 +498,11 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}overflow ${laneTids.length + 1}`));
       const laneTid = laneTids[lane]!;
       if (kind === RecordKind.AsyncSegment) movedTo.set(i, laneTid);
-      ctx.slice(sliceJson(names, kind, idOf(i), resumed[i] === 1, ts, dur, pid, laneTid, argsOf(i)));
+      ctx.complete(headOf(i), ts, dur, trackBytes(pid, laneTid), argsOf(i));
     }
   }
 
   writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid, startOf);
   writeNodeTracks(ctx, th, base, pid, prefix);
   for (const json of ctx.samples?.events(th, base, pid) ?? []) writer.writeRaw(json);
-}
-
-function sliceJson(names: Names, kind: number, id: number, resumed: boolean, ts: number, dur: number, pid: number, tid: number, argsJson: string | undefined): string {
-  if (kind === RecordKind.Span) return completeEventJson(names.spanJson(id), ts, dur, pid, tid, argsJson);
-  if (kind === RecordKind.AsyncSegment) {
-    return completeEventJson(resumed ? names.resumedJson(id) : names.nameJson(id), ts, dur, pid, tid, argsJson, ASYNC_CAT_JSON);
-  }
-  return completeEventJson(names.nameJson(id), ts, dur, pid, tid, argsJson);
 }

@@ -7,10 +7,8 @@
  * the whole trace (the engine keys flows by id alone).
  */
 import { round3 } from '../formats/trace-event.js';
-import { RECORD_STRIDE } from '../recorder/protocol.js';
+import { RECORD_STRIDE, RecordField } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
-
-const INST = 4;
 
 /**
  * `seg`: record indices of async segments sorted by (inst, start). `tidOf` tells the track a
@@ -20,9 +18,9 @@ const INST = 4;
 export function writeSegmentFlows(ctx: BuildContext, seg: Uint32Array, rec: Float64Array, base: number, pid: number, tidOf: (i: number) => number, startOf: (i: number) => number): void {
   const n = seg.length;
   for (let g = 0; g < n;) {
-    const inst = rec[seg[g]! * RECORD_STRIDE + INST]!;
+    const inst = rec[seg[g]! * RECORD_STRIDE + RecordField.Inst]!;
     let e = g + 1;
-    while (e < n && rec[seg[e]! * RECORD_STRIDE + INST] === inst) e++;
+    while (e < n && rec[seg[e]! * RECORD_STRIDE + RecordField.Inst] === inst) e++;
     if (e - g >= 2) {
       const id = ctx.flowId();
       for (let k = g; k < e; k++) {

@@ -99,3 +99,48 @@ export class NestingCheck {
     return -1;
   }
 }
+
+/**
+ * Puts `idx` in the order `cmp` defines (a strict total order), fast for the usual input: the
+ * records of calls on one stack, which end children first (post-order of a forest). One pass with
+ * a stack of subtrees turns that into pre-order, which is the sorted order when the calls nest;
+ * the result is checked pair by pair, and anything that does not nest (a span straddling an
+ * await, crossing async lifetimes) is sorted with `cmp` instead.
+ */
+export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => number): void {
+  const n = idx.length;
+  if (n < 2) return;
+  // Subtrees as linked lists over positions in idx; the stack holds their heads and tails.
+  const next = new Int32Array(n).fill(-1);
+  const head = new Int32Array(n), tail = new Int32Array(n);
+  let top = -1;
+  for (let k = 0; k < n; k++) {
+    const r = idx[k]!;
+    let low = top;
+    // The subtrees on top that sort after r began inside it: they are its children, in order.
+    while (low >= 0 && cmp(r, idx[head[low]!]!) < 0) low--;
+    let t = k;
+    for (let s = low + 1; s <= top; s++) {
+      next[t] = head[s]!;
+      t = tail[s]!;
+    }
+    top = low + 1;
+    head[top] = k;
+    tail[top] = t;
+  }
+  const out = new Uint32Array(n);
+  let o = 0;
+  for (let s = 0; s <= top; s++) {
+    for (let p = head[s]!; ; p = next[p]!) {
+      out[o++] = idx[p]!;
+      if (p === tail[s]) break;
+    }
+  }
+  for (let k = 1; k < n; k++) {
+    if (cmp(out[k - 1]!, out[k]!) >= 0) {
+      idx.sort(cmp);
+      return;
+    }
+  }
+  idx.set(out);
+}

@@ -103,8 +103,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       process.stderr.write(`stackscope: skipped unreadable samples ${file}: ${err instanceof Error ? err.message : String(err)}\n`)) : undefined;
     try {
       // Into a temporary file first: a trace that fails half-way does not cost the old one.
-      const { writeTrace } = await build;
+      const { writeTrace, isGzipPath } = await build;
       const summary = replaceFile(out, (file) => writeTrace(file, processes, {
+        gzip: isGzipPath(out),
         metadata: {
           command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
           exitCode, signal,

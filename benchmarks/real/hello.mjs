@@ -1,0 +1,3 @@
+/* global console */
+// Start-up: nothing but one line of output.
+console.log('hello');
