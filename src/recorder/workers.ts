@@ -14,7 +14,7 @@
  */
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { FunctionInfo } from '../model/frame.js';
-import { copyRing, type Recorder } from './runtime.js';
+import { copyLiveRing, copyRing, type Recorder } from './runtime.js';
 import type { NodeEvent, ThreadRecording } from './recording.js';
 
 const BUS = 'stackscope:workers';
@@ -104,7 +104,8 @@ export class WorkerRegistry {
     const out: ThreadRecording[] = [];
     for (const t of this.threads.values()) {
       if (opts.skipDone && t.done) continue;
-      const { records, count, dropped } = copyRing(t.buf, t.ctl[0]!);
+      // A worker that has not dumped itself may still be running: its ring is copied as a consistent snapshot.
+      const { records, count, dropped } = t.done ? copyRing(t.buf, t.ctl[0]!) : copyLiveRing(t.buf, t.ctl);
       out.push({
         pid: t.pid, tid: t.tid, threadName: t.threadName, timeOrigin: t.timeOrigin,
         functions: t.functions.slice(), spanNames: t.spanNames.slice(),
