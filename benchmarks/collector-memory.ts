@@ -7,13 +7,25 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanup, sleep, startAgent, startCollector, storedTotals, sum, tmpDir, waitForTotals, addTotals } from '../test/helpers/collect.js';
+import {
+  cleanup,
+  sleep,
+  startAgent,
+  startCollector,
+  storedTotals,
+  sum,
+  tmpDir,
+  waitForTotals,
+  addTotals,
+} from '../test/helpers/collect.js';
 
 const i = process.argv.indexOf('--seconds');
 const seconds = i > 0 ? Number(process.argv[i + 1]) : 72;
 const dir = tmpDir('ss-mem-');
 const db = path.join(dir, 'mem.db');
-const agents = await Promise.all(Array.from({ length: 20 }, (_, k) => startAgent({ seed: 100 + k, periodMs: 20, pool: 2000, perWindow: 20, history: 1_000_000 })));
+const agents = await Promise.all(
+  Array.from({ length: 20 }, (_, k) => startAgent({ seed: 100 + k, periodMs: 20, pool: 2000, perWindow: 20, history: 1_000_000 })),
+);
 const c = startCollector(['--db', db, ...agents.flatMap((a) => ['--target', a.address]), '--interval', '100ms', '--timeout', '2s']);
 const rss = () => {
   const status = fs.readFileSync(`/proc/${c.child.pid}/status`, 'utf8');
@@ -24,7 +36,9 @@ const readings: string[] = [];
 while (Date.now() - t0 < seconds * 1000) {
   await sleep(10_000);
   const windows = (await Promise.all(agents.map((a) => a.totals()))).reduce((n, t) => n + t.servedWindows, 0);
-  readings.push(`${Math.round((Date.now() - t0) / 1000)} s: RSS ${rss().toFixed(0)} MiB, ${windows} windows read (${(windows / 20 / 3600).toFixed(2)} h per agent)`);
+  readings.push(
+    `${Math.round((Date.now() - t0) / 1000)} s: RSS ${rss().toFixed(0)} MiB, ${windows} windows read (${(windows / 20 / 3600).toFixed(2)} h per agent)`,
+  );
   console.log(readings[readings.length - 1]);
 }
 for (const a of agents) a.freeze();

@@ -31,11 +31,19 @@ if (process.argv[2] === '--child') {
   fs.writeFileSync(output, bytes);
   const t2 = performance.now();
   const cpu = process.cpuUsage(cpu0);
-  process.stdout.write(JSON.stringify({
-    readMs: t1 - t0, writeMs: t2 - t1, totalMs: t2 - t0, cpuMs: (cpu.user + cpu.system) / 1000,
-    maxRssMB: process.resourceUsage().maxRSS / 1024, heapMB: process.memoryUsage().heapUsed / 2 ** 20,
-    samples: profile.sampleStack.length, stacks: profile.stackParent.length, bytes: bytes.length,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      readMs: t1 - t0,
+      writeMs: t2 - t1,
+      totalMs: t2 - t0,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      maxRssMB: process.resourceUsage().maxRSS / 1024,
+      heapMB: process.memoryUsage().heapUsed / 2 ** 20,
+      samples: profile.sampleStack.length,
+      stacks: profile.stackParent.length,
+      bytes: bytes.length,
+    }) + '\n',
+  );
   process.exit(0);
 }
 
@@ -46,14 +54,23 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-convert-bench-'));
 /** A deterministic call tree: fan-out 3 below a few roots, named functions in a handful of files. */
 function synthetic(n: number): CpuProfile {
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const nodes: CpuProfileNode[] = [{ id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] }];
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const nodes: CpuProfileNode[] = [
+    { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] },
+  ];
   const add = (parent: CpuProfileNode, depth: number): void => {
     const id = nodes.length + 1;
     const fn = id % 400;
     const node: CpuProfileNode = {
-      id, children: [],
-      callFrame: { functionName: `fn${fn}`, scriptId: 1, url: `file:///srv/app/src/module${fn % 13}.js`, lineNumber: fn * 3, columnNumber: 4 },
+      id,
+      children: [],
+      callFrame: {
+        functionName: `fn${fn}`,
+        scriptId: 1,
+        url: `file:///srv/app/src/module${fn % 13}.js`,
+        lineNumber: fn * 3,
+        columnNumber: 4,
+      },
     };
     nodes.push(node);
     parent.children!.push(id);
@@ -76,17 +93,27 @@ function synthetic(n: number): CpuProfile {
 
 const input = path.join(dir, 'big.cpuprofile');
 fs.writeFileSync(input, JSON.stringify(synthetic(N)));
-console.log(`${N.toLocaleString('en')} samples, ${(fs.statSync(input).size / 2 ** 20).toFixed(1)} MiB .cpuprofile; Node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; medians of ${runs} runs`);
+console.log(
+  `${N.toLocaleString('en')} samples, ${(fs.statSync(input).size / 2 ** 20).toFixed(1)} MiB .cpuprofile; Node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; medians of ${runs} runs`,
+);
 console.log('output   read ms  write ms  total ms  CPU ms  peak RSS MB  output');
-for (const [format, ext] of [['folded', '.folded'], ['pprof', '.pb.gz']] as const) {
+for (const [format, ext] of [
+  ['folded', '.folded'],
+  ['pprof', '.pb.gz'],
+] as const) {
   const results = [];
   for (let r = 0; r < runs; r++) {
     const out = path.join(dir, `big${ext}`);
     const c = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', format, input, out], { encoding: 'utf8' });
     if (c.status !== 0) throw new Error(c.stderr);
-    results.push(JSON.parse(c.stdout) as { readMs: number; writeMs: number; totalMs: number; cpuMs: number; maxRssMB: number; bytes: number });
+    results.push(
+      JSON.parse(c.stdout) as { readMs: number; writeMs: number; totalMs: number; cpuMs: number; maxRssMB: number; bytes: number },
+    );
   }
-  const med = (k: 'readMs' | 'writeMs' | 'totalMs' | 'cpuMs' | 'maxRssMB') => results.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
-  console.log(`${format.padEnd(7)} ${med('readMs').toFixed(0).padStart(8)} ${med('writeMs').toFixed(0).padStart(9)} ${med('totalMs').toFixed(0).padStart(9)} ${med('cpuMs').toFixed(0).padStart(7)} ${med('maxRssMB').toFixed(0).padStart(12)}  ${(results[0]!.bytes / 1024).toFixed(0)} KiB`);
+  const med = (k: 'readMs' | 'writeMs' | 'totalMs' | 'cpuMs' | 'maxRssMB') =>
+    results.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
+  console.log(
+    `${format.padEnd(7)} ${med('readMs').toFixed(0).padStart(8)} ${med('writeMs').toFixed(0).padStart(9)} ${med('totalMs').toFixed(0).padStart(9)} ${med('cpuMs').toFixed(0).padStart(7)} ${med('maxRssMB').toFixed(0).padStart(12)}  ${(results[0]!.bytes / 1024).toFixed(0)} KiB`,
+  );
 }
 fs.rmSync(dir, { recursive: true, force: true });

@@ -34,11 +34,16 @@ type Format = 'module' | 'commonjs';
 
 function* walk(d: string): Generator<string> {
   let entries: fs.Dirent[];
-  try { entries = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
+  try {
+    entries = fs.readdirSync(d, { withFileTypes: true });
+  } catch {
+    return;
+  }
   for (const e of entries) {
     const p = path.join(d, e.name);
-    if (e.isDirectory()) { if (e.name !== '.cache') yield* walk(p); }
-    else if (e.isFile() && /\.(m|c)?js$/.test(e.name)) yield p;
+    if (e.isDirectory()) {
+      if (e.name !== '.cache') yield* walk(p);
+    } else if (e.isFile() && /\.(m|c)?js$/.test(e.name)) yield p;
   }
 }
 
@@ -49,7 +54,11 @@ function packageType(d: string): Format {
   let format: Format = 'commonjs';
   const pj = path.join(d, 'package.json');
   if (fs.existsSync(pj)) {
-    try { format = (JSON.parse(fs.readFileSync(pj, 'utf8')) as { type?: string }).type === 'module' ? 'module' : 'commonjs'; } catch { /* as Node: broken json, commonjs */ }
+    try {
+      format = (JSON.parse(fs.readFileSync(pj, 'utf8')) as { type?: string }).type === 'module' ? 'module' : 'commonjs';
+    } catch {
+      /* as Node: broken json, commonjs */
+    }
   } else if (path.dirname(d) !== d) {
     format = packageType(path.dirname(d));
   }
@@ -61,19 +70,29 @@ const formatOf = (file: string): Format =>
 
 function parses(code: string, format: Format): string | undefined {
   try {
-    parse(code, { ecmaVersion: 'latest', sourceType: format === 'module' ? 'module' : 'script', allowHashBang: true, allowReturnOutsideFunction: format === 'commonjs' });
+    parse(code, {
+      ecmaVersion: 'latest',
+      sourceType: format === 'module' ? 'module' : 'script',
+      allowHashBang: true,
+      allowReturnOutsideFunction: format === 'commonjs',
+    });
     return undefined;
-  } catch (e) { return (e as Error).message; }
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 const SourceTextModule = (vm as unknown as { SourceTextModule?: new (code: string, opts?: object) => unknown }).SourceTextModule;
 /** V8's verdict (early errors acorn does not check); undefined = compiles or cannot check. */
 function compiles(code: string, format: Format, file: string): string | undefined {
   try {
-    if (format === 'commonjs') vm.compileFunction(code.replace(/^#!.*/, ''), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
+    if (format === 'commonjs')
+      vm.compileFunction(code.replace(/^#!.*/, ''), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
     else if (SourceTextModule) new SourceTextModule(code, { identifier: file });
     return undefined;
-  } catch (e) { return (e as Error).message; }
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** Each original line must be what is left of its instrumented line after removing insertions. */
@@ -84,8 +103,11 @@ function linesKept(src: string, out: string): string | undefined {
   const mapLine = /^\s*\/\/[#@]\s*sourceMappingURL=/;
   while (a.length && mapLine.test(a[a.length - 1]!)) a.pop();
   while (b.length && mapLine.test(b[b.length - 1]!)) b.pop();
-  const trimEnd = (l: string[]) => { while (l.length && l[l.length - 1]!.trim() === '') l.pop(); };
-  trimEnd(a); trimEnd(b);
+  const trimEnd = (l: string[]) => {
+    while (l.length && l[l.length - 1]!.trim() === '') l.pop();
+  };
+  trimEnd(a);
+  trimEnd(b);
   if (a.length !== b.length) return `line count ${a.length} -> ${b.length}`;
   for (let i = 0; i < a.length; i++) {
     const orig = a[i]!;
@@ -100,7 +122,9 @@ function linesKept(src: string, out: string): string | undefined {
 
 function tableMatches(code: string, fns: { k: number; kind: number }[]): string | undefined {
   const opened = new Map<number, number>();
-  for (const m of code.matchAll(/\(__ss\$ \?\? __ssi\$\(\)\)\.en\(__ssb\$ \+ (\d+)\)|\(__ss\$ \?\? __ssi\$\(\)\)\.fn\(__ssb\$ \+ (\d+), (\d)\)/g)) {
+  for (const m of code.matchAll(
+    /\(__ss\$ \?\? __ssi\$\(\)\)\.en\(__ssb\$ \+ (\d+)\)|\(__ss\$ \?\? __ssi\$\(\)\)\.fn\(__ssb\$ \+ (\d+), (\d)\)/g,
+  )) {
     const k = Number(m[1] ?? m[2]);
     const kind = m[1] !== undefined ? 0 : Number(m[3]);
     if (opened.has(k)) return `function ${k} opened twice`;
@@ -129,7 +153,10 @@ for (const file of walk(dir)) {
     if (verbose) process.stderr.write(`skip (does not parse as ${format}): ${rel}\n`);
     continue;
   }
-  const fail = (problem: string) => { stats.failures.push({ file: rel, problem }); process.stderr.write(`FAIL ${rel} (${format}): ${problem}\n`); };
+  const fail = (problem: string) => {
+    stats.failures.push({ file: rel, problem });
+    process.stderr.write(`FAIL ${rel} (${format}): ${problem}\n`);
+  };
   let out: ReturnType<typeof instrument>;
   const t0 = performance.now();
   try {
@@ -168,7 +195,10 @@ const result = {
   skippedMb: +(stats.skippedBytes / 1e6).toFixed(2),
   esmCompileChecked: !!SourceTextModule,
   failures: stats.failures,
-  largest: perFile.sort((a, b) => b.mb - a.mb).slice(0, 5).map((f) => ({ file: f.file, mb: +f.mb.toFixed(2), mbPerSecond: +(f.mb / (f.ms / 1000)).toFixed(2) })),
+  largest: perFile
+    .sort((a, b) => b.mb - a.mb)
+    .slice(0, 5)
+    .map((f) => ({ file: f.file, mb: +f.mb.toFixed(2), mbPerSecond: +(f.mb / (f.ms / 1000)).toFixed(2) })),
 };
 
 if (asJson) {
@@ -176,10 +206,11 @@ if (asJson) {
 } else {
   process.stdout.write(
     `${result.files} files, ${result.mb} MB, ${result.functions} functions instrumented in ${result.seconds} s: ${result.mbPerSecond} MB/s\n` +
-    `skipped (original does not parse as its format): ${result.skipped} files, ${result.skippedMb} MB\n` +
-    (result.esmCompileChecked ? '' : 'ESM outputs checked by acorn only (run with --experimental-vm-modules for V8 too)\n') +
-    `largest: ${result.largest.map((f) => `${f.file} ${f.mb} MB at ${f.mbPerSecond} MB/s`).join('; ')}\n` +
-    `failures: ${result.failures.length}\n` + result.failures.map((f) => `  ${f.file}: ${f.problem}\n`).join(''),
+      `skipped (original does not parse as its format): ${result.skipped} files, ${result.skippedMb} MB\n` +
+      (result.esmCompileChecked ? '' : 'ESM outputs checked by acorn only (run with --experimental-vm-modules for V8 too)\n') +
+      `largest: ${result.largest.map((f) => `${f.file} ${f.mb} MB at ${f.mbPerSecond} MB/s`).join('; ')}\n` +
+      `failures: ${result.failures.length}\n` +
+      result.failures.map((f) => `  ${f.file}: ${f.problem}\n`).join(''),
   );
 }
 process.exitCode = stats.failures.length ? 1 : 0;

@@ -38,7 +38,12 @@ if (!fs.existsSync(cli)) {
   process.exit(2);
 }
 
-interface Workload { name: string; pkg: string; script: string; args: string[] }
+interface Workload {
+  name: string;
+  pkg: string;
+  script: string;
+  args: string[];
+}
 const workloads: Workload[] = [
   { name: 'marked: render a 400-section document', pkg: 'marked', script: 'benchmarks/real/marked.mjs', args: ['400'] },
   { name: 'prettier: format 150 functions', pkg: 'prettier', script: 'benchmarks/real/prettier.mjs', args: ['150'] },
@@ -62,7 +67,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-interface WriteFigures { ms: number; cpuMs: number; events: number; bytes: number; gzMs: number; gzBytes: number }
+interface WriteFigures {
+  ms: number;
+  cpuMs: number;
+  events: number;
+  bytes: number;
+  gzMs: number;
+  gzBytes: number;
+}
 
 /** In a fresh process: read the dumps in `dumpDir` and write them as a trace with `writerRoot`'s build. */
 async function writeOnly(writerRoot: string, dumpDir: string, out: string): Promise<void> {
@@ -88,7 +100,14 @@ async function writeOnly(writerRoot: string, dumpDir: string, out: string): Prom
 
 function writeWith(writerRoot: string, dumpDir: string): WriteFigures {
   const out = path.join(tmp, 'w.json');
-  const r = timed([path.join(root, 'node_modules/tsx/dist/cli.mjs'), fileURLToPath(import.meta.url), '--write-only', writerRoot, dumpDir, out]);
+  const r = timed([
+    path.join(root, 'node_modules/tsx/dist/cli.mjs'),
+    fileURLToPath(import.meta.url),
+    '--write-only',
+    writerRoot,
+    dumpDir,
+    out,
+  ]);
   fs.rmSync(out, { force: true });
   fs.rmSync(`${out}.gz`, { force: true });
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WriteFigures;
@@ -106,15 +125,21 @@ interface Row {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 }
 
 const loadBefore = loadAverage();
 const rows: Row[] = [];
 for (const w of workloads) {
-  const u: number[] = [], t: number[] = [];
-  const writes: WriteFigures[] = [], base: WriteFigures[] = [];
-  let events = 0, dropped = false;
+  const u: number[] = [],
+    t: number[] = [];
+  const writes: WriteFigures[] = [],
+    base: WriteFigures[] = [];
+  let events = 0,
+    dropped = false;
   for (let i = 0; i < runs; i++) {
     const plain = timed([w.script, ...w.args]);
     u.push(plain.ms);
@@ -134,9 +159,22 @@ for (const w of workloads) {
   const perS = (f: WriteFigures[], key: 'ms' | 'cpuMs' | 'gzMs') => median(f.map((x) => x.events / (x[key] / 1000)));
   const perEvent = (f: WriteFigures[], key: 'bytes' | 'gzBytes') => median(f.map((x) => x[key] / x.events));
   rows.push({
-    name: w.name, untracedMs: median(u), tracedMs: median(t), ratio: median(t) / median(u), events, dropped,
-    writer: { eventsPerS: perS(writes, 'ms'), eventsPerCpuS: perS(writes, 'cpuMs'), bytesPerEvent: perEvent(writes, 'bytes'), gzBytesPerEvent: perEvent(writes, 'gzBytes'), gzEventsPerS: perS(writes, 'gzMs') },
-    baseline: baseline ? { eventsPerS: perS(base, 'ms'), eventsPerCpuS: perS(base, 'cpuMs'), bytesPerEvent: perEvent(base, 'bytes') } : undefined,
+    name: w.name,
+    untracedMs: median(u),
+    tracedMs: median(t),
+    ratio: median(t) / median(u),
+    events,
+    dropped,
+    writer: {
+      eventsPerS: perS(writes, 'ms'),
+      eventsPerCpuS: perS(writes, 'cpuMs'),
+      bytesPerEvent: perEvent(writes, 'bytes'),
+      gzBytesPerEvent: perEvent(writes, 'gzBytes'),
+      gzEventsPerS: perS(writes, 'gzMs'),
+    },
+    baseline: baseline
+      ? { eventsPerS: perS(base, 'ms'), eventsPerCpuS: perS(base, 'cpuMs'), bytesPerEvent: perEvent(base, 'bytes') }
+      : undefined,
   });
 }
 
@@ -148,7 +186,8 @@ function readSummary(file: string): { events: number; dropped: boolean } {
 
 // Start-up: what `stackscope trace` adds to a script that does nothing.
 const hello = 'benchmarks/real/hello.mjs';
-const su: number[] = [], st: number[] = [];
+const su: number[] = [],
+  st: number[] = [];
 for (let i = 0; i < Math.max(5, runs * 2); i++) {
   su.push(timed([hello]).ms);
   st.push(timed([cli, 'trace', '-o', path.join(tmp, 'h.json'), hello]).ms);
@@ -156,16 +195,34 @@ for (let i = 0; i < Math.max(5, runs * 2); i++) {
 const startup = { plainMs: median(su), tracedMs: median(st), addedMs: median(st) - median(su) };
 fs.rmSync(tmp, { recursive: true, force: true });
 
-const result = { node: process.version, runs, cpus: os.cpus().length, loadAverage: { before: loadBefore, after: loadAverage() }, workloads: rows, startup };
+const result = {
+  node: process.version,
+  runs,
+  cpus: os.cpus().length,
+  loadAverage: { before: loadBefore, after: loadAverage() },
+  workloads: rows,
+  startup,
+};
 if (asJson) {
   console.log(JSON.stringify(result, null, 2));
 } else {
   const f = (x: number, d = 0) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
-  console.log(`real packages on Node ${process.version}, ${os.cpus().length} CPUs, load average ${result.loadAverage.before} → ${result.loadAverage.after}; medians of ${runs} interleaved runs`);
+  console.log(
+    `real packages on Node ${process.version}, ${os.cpus().length} CPUs, load average ${result.loadAverage.before} → ${result.loadAverage.after}; medians of ${runs} interleaved runs`,
+  );
   for (const r of rows) {
-    console.log(`${r.name}: untraced ${f(r.untracedMs)} ms, traced ${f(r.tracedMs)} ms, ratio ${f(r.ratio, 2)}× (${f(r.events)} events${r.dropped ? ', ring full: oldest calls dropped' : ''})`);
-    console.log(`  writer: ${f(r.writer.eventsPerS)} events/s (${f(r.writer.eventsPerCpuS)} per CPU-second), ${f(r.writer.bytesPerEvent, 1)} bytes/event; .json.gz ${f(r.writer.gzBytesPerEvent, 1)} bytes/event at ${f(r.writer.gzEventsPerS)} events/s`);
-    if (r.baseline) console.log(`  baseline writer: ${f(r.baseline.eventsPerS)} events/s (${f(r.baseline.eventsPerCpuS)} per CPU-second), ${f(r.baseline.bytesPerEvent, 1)} bytes/event`);
+    console.log(
+      `${r.name}: untraced ${f(r.untracedMs)} ms, traced ${f(r.tracedMs)} ms, ratio ${f(r.ratio, 2)}× (${f(r.events)} events${r.dropped ? ', ring full: oldest calls dropped' : ''})`,
+    );
+    console.log(
+      `  writer: ${f(r.writer.eventsPerS)} events/s (${f(r.writer.eventsPerCpuS)} per CPU-second), ${f(r.writer.bytesPerEvent, 1)} bytes/event; .json.gz ${f(r.writer.gzBytesPerEvent, 1)} bytes/event at ${f(r.writer.gzEventsPerS)} events/s`,
+    );
+    if (r.baseline)
+      console.log(
+        `  baseline writer: ${f(r.baseline.eventsPerS)} events/s (${f(r.baseline.eventsPerCpuS)} per CPU-second), ${f(r.baseline.bytesPerEvent, 1)} bytes/event`,
+      );
   }
-  console.log(`start-up (hello world): node ${f(startup.plainMs)} ms, stackscope trace ${f(startup.tracedMs)} ms, +${f(startup.addedMs)} ms`);
+  console.log(
+    `start-up (hello world): node ${f(startup.plainMs)} ms, stackscope trace ${f(startup.tracedMs)} ms, +${f(startup.addedMs)} ms`,
+  );
 }

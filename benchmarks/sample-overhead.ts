@@ -27,20 +27,34 @@ const seconds = arg('seconds', 3);
 const windowS = arg('window', 1);
 const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-'));
 
-interface Mode { name: string; node: string[]; env?: Record<string, string> }
+interface Mode {
+  name: string;
+  node: string[];
+  env?: Record<string, string>;
+}
 const agent = (ms: number): Mode => ({
-  name: `agent ${ms} ms`, node: ['--import', preload],
+  name: `agent ${ms} ms`,
+  node: ['--import', preload],
   env: { STACKSCOPE_PORT: '0', STACKSCOPE_INTERVAL: `${ms}ms`, STACKSCOPE_WINDOW: String(windowS) },
 });
-const cpuProf = (ms: number): Mode => ({ name: `--cpu-prof ${ms} ms`, node: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(ms * 1000)] });
+const cpuProf = (ms: number): Mode => ({
+  name: `--cpu-prof ${ms} ms`,
+  node: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(ms * 1000)],
+});
 const modes: Mode[] = [{ name: 'no profiler', node: [] }, agent(10), cpuProf(10), agent(1), cpuProf(1)];
 const baselineIdx = process.argv.indexOf('--baseline-agent');
-if (baselineIdx > 0) modes.push({ ...agent(10), name: 'baseline agent 10 ms', node: ['--import', path.resolve(process.argv[baselineIdx + 1]!)] });
+if (baselineIdx > 0)
+  modes.push({ ...agent(10), name: 'baseline agent 10 ms', node: ['--import', path.resolve(process.argv[baselineIdx + 1]!)] });
 
-interface Run { rps: number; cpuUsPerReq: number }
+interface Run {
+  rps: number;
+  cpuUsPerReq: number;
+}
 function runOnce(m: Mode): Run {
   const r = spawnSync(process.execPath, [...m.node, workload, String(seconds), '0.5'], {
-    encoding: 'utf8', env: { ...process.env, ...m.env }, timeout: (seconds + 30) * 1000,
+    encoding: 'utf8',
+    env: { ...process.env, ...m.env },
+    timeout: (seconds + 30) * 1000,
   });
   if (r.status !== 0) throw new Error(`${m.name}: exit ${r.status}: ${r.stderr}`);
   if (r.stderr) throw new Error(`${m.name}: unexpected stderr: ${r.stderr}`);
@@ -72,13 +86,22 @@ const rows = modes.map((m) => {
   const spread = (Math.max(...xs) - Math.min(...xs)) / med;
   const c = median(cpu(m.name));
   return {
-    mode: m.name, 'req/s (median)': med.toFixed(0), 'vs none': (med / base).toFixed(3), 'loss %': ((1 - med / base) * 100).toFixed(2),
-    'spread %': (spread * 100).toFixed(1), 'main-thread CPU µs/req': c.toFixed(1), 'CPU vs none %': ((c / baseCpu - 1) * 100).toFixed(2),
+    mode: m.name,
+    'req/s (median)': med.toFixed(0),
+    'vs none': (med / base).toFixed(3),
+    'loss %': ((1 - med / base) * 100).toFixed(2),
+    'spread %': (spread * 100).toFixed(1),
+    'main-thread CPU µs/req': c.toFixed(1),
+    'CPU vs none %': ((c / baseCpu - 1) * 100).toFixed(2),
   };
 });
-console.log(`workload: ${path.relative(root, workload)}, agent window ${windowS} s, ${seconds} s per run, ${rounds} interleaved rounds, Node ${process.version}, ${os.cpus().length} CPUs, load avg ${os.loadavg()[0]!.toFixed(2)}`);
+console.log(
+  `workload: ${path.relative(root, workload)}, agent window ${windowS} s, ${seconds} s per run, ${rounds} interleaved rounds, Node ${process.version}, ${os.cpus().length} CPUs, load avg ${os.loadavg()[0]!.toFixed(2)}`,
+);
 console.table(rows);
 const a10 = median(rps('agent 10 ms'));
 const c10 = median(rps('--cpu-prof 10 ms'));
-console.log(`agent 10 ms vs --cpu-prof 10 ms: ${(a10 / c10).toFixed(3)}; goal < 1 % loss at 10 ms: ${1 - a10 / base < 0.01 ? 'met' : 'NOT met'} ` +
-  `(main thread's CPU per request: ${((median(cpu('agent 10 ms')) / baseCpu - 1) * 100).toFixed(2)} % more)`);
+console.log(
+  `agent 10 ms vs --cpu-prof 10 ms: ${(a10 / c10).toFixed(3)}; goal < 1 % loss at 10 ms: ${1 - a10 / base < 0.01 ? 'met' : 'NOT met'} ` +
+    `(main thread's CPU per request: ${((median(cpu('agent 10 ms')) / baseCpu - 1) * 100).toFixed(2)} % more)`,
+);

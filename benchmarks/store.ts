@@ -35,12 +35,13 @@ const WORKING_SET = 300;
 const ROWS_PER_POLL = 100;
 const INTERVAL_MS = 10_000;
 
-
 // ~900 B stacks: 3,000 frames with realistic names, 8 to 30 deep.
 const r = rng(7);
 const frames: Frame[] = Array.from({ length: 3000 }, (_, i) => ({
   name: `${['Router', 'Store', 'Cache', 'Codec', 'Queue'][i % 5]}.${['handle', 'get', 'load', 'parse', 'flush', 'emit'][i % 6]}${i}`,
-  file: `/srv/app/node_modules/pkg${i % 40}/lib/module${i % 97}.js`, line: 1 + (i * 37) % 900, col: 1 + (i * 13) % 80,
+  file: `/srv/app/node_modules/pkg${i % 40}/lib/module${i % 97}.js`,
+  line: 1 + ((i * 37) % 900),
+  col: 1 + ((i * 13) % 80),
 }));
 // Stacks grow from a call tree (a few roots, each stack its parent plus 1 to 3 frames), so they share
 // prefixes like real ones; 8 to 30 frames deep.
@@ -56,8 +57,14 @@ const sets: number[][] = Array.from({ length: TARGETS }, () => Array.from({ leng
 const instances = Array.from({ length: TARGETS }, (_, t) => `bench${t}`);
 
 const agent = (t: number) => ({
-  instance: instances[t]!, service: `svc${t % 5}`, labels: { zone: `z${t % 3}` }, hostname: `host${t % 20}`, pid: 1000 + t,
-  startedMs: 0, intervalUs: 10_000, version: 'bench',
+  instance: instances[t]!,
+  service: `svc${t % 5}`,
+  labels: { zone: `z${t % 3}` },
+  hostname: `host${t % 20}`,
+  pid: 1000 + t,
+  startedMs: 0,
+  intervalUs: 10_000,
+  version: 'bench',
 });
 
 /** One poll's rows of target t for the 10 s from `startMs`: 10 buckets × 10 stacks (skewed to the hot ones). */
@@ -74,7 +81,15 @@ function pollRows(t: number, startMs: number, rand: () => number): Array<[number
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-interface Result { ingestRowsPerS: number; rows: number; bytesPerRow: number; q15: number[]; q24: number[]; samples15: number; samples24: number }
+interface Result {
+  ingestRowsPerS: number;
+  rows: number;
+  bytesPerRow: number;
+  q15: number[];
+  q24: number[];
+  samples15: number;
+  samples24: number;
+}
 
 type FillRows = Record<string, Array<[number, number, number, number]>>;
 
@@ -92,11 +107,20 @@ async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: F
     for (let t = 0; t < TARGETS; t++) {
       const raw = pollRows(t, ts, rand);
       const used = [...new Set(raw.map((x) => x[1]))];
-      const res = await resolver.resolve(frames, used.map((s) => pool[s]!));
+      const res = await resolver.resolve(
+        frames,
+        used.map((s) => pool[s]!),
+      );
       used.forEach((s, i) => ids.set(s, res.stackIds[i]!));
       batches.push({
-        address: `10.0.0.${t}:9464`, agent: agent(t), labels: {}, cursor: `${instances[t]}-${ts}`, readMs: ts + INTERVAL_MS,
-        newFrames: res.newFrames, newStacks: res.newStacks, rows: raw.flatMap(([b, s, c]) => [b, ids.get(s)!, c]),
+        address: `10.0.0.${t}:9464`,
+        agent: agent(t),
+        labels: {},
+        cursor: `${instances[t]}-${ts}`,
+        readMs: ts + INTERVAL_MS,
+        newFrames: res.newFrames,
+        newStacks: res.newStacks,
+        rows: raw.flatMap(([b, s, c]) => [b, ids.get(s)!, c]),
       });
       rows += raw.length;
     }
@@ -115,7 +139,11 @@ async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: F
   const fr = rng(5);
   const fillRows: FillRows = {};
   const kept: Record<string, number> = {};
-  for (const [level, back, draws] of [['minute', hourMs, 600], ['10min', 2 * hourMs, 6000], ['hour', 25 * hourMs, 36_000]] as const) {
+  for (const [level, back, draws] of [
+    ['minute', hourMs, 600],
+    ['10min', 2 * hourMs, 6000],
+    ['hour', 25 * hourMs, 36_000],
+  ] as const) {
     const ms = LEVELS.find((l) => l.name === level)!.ms;
     const from = Math.floor((nowMs - back) / hourMs) * hourMs;
     kept[level] = from;
@@ -149,7 +177,15 @@ async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: F
   };
   const q15 = await time(nowMs - 15 * 60_000);
   const q24 = await time(nowMs - 24 * hourMs);
-  return { ingestRowsPerS: rows / (writeMs / 1000), rows, bytesPerRow: bytes / rows, q15: q15.ms, q24: q24.ms, samples15: q15.samples, samples24: q24.samples };
+  return {
+    ingestRowsPerS: rows / (writeMs / 1000),
+    rows,
+    bytesPerRow: bytes / rows,
+    q15: q15.ms,
+    q24: q24.ms,
+    samples15: q15.samples,
+    samples24: q24.samples,
+  };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-store-bench-'));
@@ -161,7 +197,8 @@ const results: Array<[string, Result]> = [];
   const file = path.join(dir, 'bench.db');
   const store = await openStore(file, { create: true });
   const db = new Database(file);
-  const res = await bench(store,
+  const res = await bench(
+    store,
     async () => {
       db.pragma('wal_checkpoint(TRUNCATE)');
       return fs.statSync(file).size + (fs.existsSync(file + '-wal') ? fs.statSync(file + '-wal').size : 0);
@@ -169,10 +206,16 @@ const results: Array<[string, Result]> = [];
     async (rows) => {
       for (const level of Object.keys(rows)) {
         const table = LEVELS.find((l) => l.name === level)!.table;
-        const ins = db.prepare(`INSERT INTO ${table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count`);
-        db.transaction(() => { for (const x of rows[level]!) ins.run(...x); })();
+        const ins = db.prepare(
+          `INSERT INTO ${table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+        );
+        db.transaction(() => {
+          for (const x of rows[level]!) ins.run(...x);
+        })();
       }
-    }, nowMs);
+    },
+    nowMs,
+  );
   results.push(['SQLite (better-sqlite3, WAL)', res]);
   db.close();
   await store.close();
@@ -191,7 +234,8 @@ if (url) {
     const store = await openStore(url, { create: true });
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const res = await bench(store,
+    const res = await bench(
+      store,
       async () => {
         await client.query('VACUUM');
         const t = ['targets', 'frames', 'stacks', 'cursors', ...LEVELS.map((l) => l.table)];
@@ -204,13 +248,17 @@ if (url) {
           const x = rows[level]!;
           for (let i = 0; i < x.length; i += 50_000) {
             const part = x.slice(i, i + 50_000);
-            await client.query(`INSERT INTO ${table} (ts, target_id, stack_id, count) SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
+            await client.query(
+              `INSERT INTO ${table} (ts, target_id, stack_id, count) SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
               ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${table}.count + excluded.count`,
-            [part.map((r) => r[0]), part.map((r) => r[1]), part.map((r) => r[2]), part.map((r) => r[3])]);
+              [part.map((r) => r[0]), part.map((r) => r[1]), part.map((r) => r[2]), part.map((r) => r[3])],
+            );
           }
         }
         await client.query('ANALYZE');
-      }, nowMs);
+      },
+      nowMs,
+    );
     results.push(['PostgreSQL 15 (pg)', res]);
     await client.end();
     await store.close();
@@ -220,11 +268,19 @@ if (url) {
 } else {
   console.log(`PostgreSQL skipped: ${pgMissing()}`);
 }
-if (!process.argv.includes("--keep")) fs.rmSync(dir, { recursive: true, force: true }); else console.log("kept", dir);
+if (!process.argv.includes('--keep')) fs.rmSync(dir, { recursive: true, force: true });
+else console.log('kept', dir);
 
 const med = (xs: number[]) => xs[Math.floor(xs.length / 2)]!;
-console.log(`\nload average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
-console.log(`${TARGETS} targets, ${fmt(POOL)} distinct stacks, ${MINUTES} minutes of 1 s rows ingested (${fmt(results[0]?.[1].rows ?? 0)} rows); queries: median of 5\n`);
+console.log(
+  `\nload average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} on ${os.cpus().length} cores`,
+);
+console.log(
+  `${TARGETS} targets, ${fmt(POOL)} distinct stacks, ${MINUTES} minutes of 1 s rows ingested (${fmt(results[0]?.[1].rows ?? 0)} rows); queries: median of 5\n`,
+);
 console.log('| store | ingest rows/s | bytes/row on disk | last 15 min | last 24 h |');
 console.log('|---|---|---|---|---|');
 for (const [name, x] of results) {
@@ -232,7 +288,9 @@ for (const [name, x] of results) {
 }
 const [a, b] = results;
 if (a && b && (a[1].samples15 !== b[1].samples15 || a[1].samples24 !== b[1].samples24)) {
-  console.log(`warning: the stores answered differently: 15 min ${a[1].samples15} vs ${b[1].samples15}, 24 h ${a[1].samples24} vs ${b[1].samples24}`);
+  console.log(
+    `warning: the stores answered differently: 15 min ${a[1].samples15} vs ${b[1].samples15}, 24 h ${a[1].samples24} vs ${b[1].samples24}`,
+  );
 } else if (a && b) {
   console.log(`\n(both stores answered the same: ${fmt(a[1].samples15)} samples in 15 min, ${fmt(a[1].samples24)} in 24 h)`);
 }

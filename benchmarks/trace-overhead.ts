@@ -28,10 +28,14 @@ if (!fs.existsSync(preload)) {
   process.exit(2);
 }
 
-interface Sample { ms: number; calls?: number }
+interface Sample {
+  ms: number;
+  calls?: number;
+}
 
 // A no-op subscriber to the `stackscope:call` tracing channel: what another tool listening to the tracer costs.
-const SUBSCRIBER = 'data:text/javascript,import dc from "node:diagnostics_channel"; let n = 0; const f = () => { n++; }; dc.tracingChannel("stackscope:call").subscribe({ start: f, end: f, asyncStart: f, asyncEnd: f, error: f });';
+const SUBSCRIBER =
+  'data:text/javascript,import dc from "node:diagnostics_channel"; let n = 0; const f = () => { n++; }; dc.tracingChannel("stackscope:call").subscribe({ start: f, end: f, asyncStart: f, asyncEnd: f, error: f });';
 
 function runOnce(fixture: string, args: string[], traced: boolean, subscribed = false): Sample {
   const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-bench-'));
@@ -39,7 +43,14 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
     const env = { ...process.env };
     const nodeArgs: string[] = [];
     if (traced) {
-      env.STACKSCOPE_TRACE = JSON.stringify({ dumpDir, include: [], exclude: [], cwd: root, typescript: false, cacheDir: path.join(os.tmpdir(), 'ss-bench-cache') });
+      env.STACKSCOPE_TRACE = JSON.stringify({
+        dumpDir,
+        include: [],
+        exclude: [],
+        cwd: root,
+        typescript: false,
+        cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
+      });
       nodeArgs.push('--import', pathToFileURL(preload).href);
       if (subscribed) nodeArgs.push('--import', SUBSCRIBER);
     } else {
@@ -47,7 +58,8 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
     }
     const r = spawnSync(process.execPath, [...nodeArgs, path.join(root, fixture), ...args], { cwd: root, env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${fixture} failed (${r.status}): ${r.stderr}`);
-    if (traced && !fs.readdirSync(dumpDir).some((f) => f.endsWith('.ssdump'))) throw new Error('traced run wrote no dump: not really traced');
+    if (traced && !fs.readdirSync(dumpDir).some((f) => f.endsWith('.ssdump')))
+      throw new Error('traced run wrote no dump: not really traced');
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as Sample;
   } finally {
     fs.rmSync(dumpDir, { recursive: true, force: true });
@@ -60,7 +72,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function measure(fixture: string, args: string[], withSubscriber = false): { untraced: number; traced: number; subscribed?: number; calls?: number } {
+function measure(
+  fixture: string,
+  args: string[],
+  withSubscriber = false,
+): { untraced: number; traced: number; subscribed?: number; calls?: number } {
   const u: number[] = [];
   const t: number[] = [];
   const sub: number[] = [];
@@ -82,14 +98,26 @@ const nsPerCall = ((calls.traced - calls.untraced) * 1e6) / calls.calls!;
 const result = {
   node: process.version,
   runs,
-  callHeavy: { fixture: 'fib(25)', calls: calls.calls, untracedMs: calls.untraced, tracedMs: calls.traced, ratio: calls.traced / calls.untraced, nsPerCallAdded: nsPerCall },
+  callHeavy: {
+    fixture: 'fib(25)',
+    calls: calls.calls,
+    untracedMs: calls.untraced,
+    tracedMs: calls.traced,
+    ratio: calls.traced / calls.untraced,
+    nsPerCallAdded: nsPerCall,
+  },
   callHeavyWithCallSubscriber: {
-    tracedMs: calls.subscribed!, ratio: calls.subscribed! / calls.untraced,
+    tracedMs: calls.subscribed!,
+    ratio: calls.subscribed! / calls.untraced,
     nsPerCallAdded: ((calls.subscribed! - calls.untraced) * 1e6) / calls.calls!,
   },
   realistic: {
-    fixture: 'json/sort/group/format, 20k records', calls: mix.calls, untracedMs: mix.untraced, tracedMs: mix.traced,
-    ratio: mix.traced / mix.untraced, nsPerCallAdded: mix.calls ? ((mix.traced - mix.untraced) * 1e6) / mix.calls : undefined,
+    fixture: 'json/sort/group/format, 20k records',
+    calls: mix.calls,
+    untracedMs: mix.untraced,
+    tracedMs: mix.traced,
+    ratio: mix.traced / mix.untraced,
+    nsPerCallAdded: mix.calls ? ((mix.traced - mix.untraced) * 1e6) / mix.calls : undefined,
   },
 };
 
@@ -99,10 +127,27 @@ if (asJson) {
   const f = (x: number, d = 2) => x.toFixed(d);
   const rows = [
     ['workload', 'untraced ms', 'traced ms', 'ratio', 'ns added/call'],
-    [`call-heavy ${result.callHeavy.fixture}, ${calls.calls} calls`, f(calls.untraced), f(calls.traced), `${f(result.callHeavy.ratio, 1)}x`, f(nsPerCall, 1)],
-    ['  same, with a stackscope:call subscriber', f(calls.untraced), f(calls.subscribed!), `${f(result.callHeavyWithCallSubscriber.ratio, 1)}x`, f(result.callHeavyWithCallSubscriber.nsPerCallAdded, 1)],
-    [`realistic ${result.realistic.fixture}, ${mix.calls ?? '?'} calls`, f(mix.untraced), f(mix.traced), `${f(result.realistic.ratio, 2)}x`,
-      result.realistic.nsPerCallAdded === undefined ? '' : f(result.realistic.nsPerCallAdded, 1)],
+    [
+      `call-heavy ${result.callHeavy.fixture}, ${calls.calls} calls`,
+      f(calls.untraced),
+      f(calls.traced),
+      `${f(result.callHeavy.ratio, 1)}x`,
+      f(nsPerCall, 1),
+    ],
+    [
+      '  same, with a stackscope:call subscriber',
+      f(calls.untraced),
+      f(calls.subscribed!),
+      `${f(result.callHeavyWithCallSubscriber.ratio, 1)}x`,
+      f(result.callHeavyWithCallSubscriber.nsPerCallAdded, 1),
+    ],
+    [
+      `realistic ${result.realistic.fixture}, ${mix.calls ?? '?'} calls`,
+      f(mix.untraced),
+      f(mix.traced),
+      `${f(result.realistic.ratio, 2)}x`,
+      result.realistic.nsPerCallAdded === undefined ? '' : f(result.realistic.nsPerCallAdded, 1),
+    ],
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`trace overhead on Node ${process.version}, median of ${runs} interleaved runs each`);

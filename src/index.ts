@@ -11,21 +11,41 @@ export { runSampled, type SampleRunOptions, type SampleRunResult } from './sampl
 export { attachAndProfile, type AttachOptions, type AttachResult } from './sample/attach.js';
 export { startAgent, type Agent, type AgentOptions } from './agent/index.js';
 export {
-  PROTOCOL_VERSION, parseStacksResponse, responseToProfile, ProtocolError,
-  type AgentIdentity, type StacksResponse, type WireWindow,
+  PROTOCOL_VERSION,
+  parseStacksResponse,
+  responseToProfile,
+  ProtocolError,
+  type AgentIdentity,
+  type StacksResponse,
+  type WireWindow,
 } from './agent/index.js';
 export { renderProfile, writeProfile } from './sample/output.js';
 
 // bench: strategies side by side, with statistics and a trace or profile per strategy
 export {
-  defineBench, bench, runBench, buildReport, formatReport,
-  type BenchDefinition, type Strategy, type BenchReport, type StrategyResult, type BenchMode, type RunOptions,
+  defineBench,
+  bench,
+  runBench,
+  buildReport,
+  formatReport,
+  type BenchDefinition,
+  type Strategy,
+  type BenchReport,
+  type StrategyResult,
+  type BenchMode,
+  type RunOptions,
 } from './bench/index.js';
 
 // compare: two traces or profiles, function by function
 export {
-  compareProfiles, loadProfile, diffProfiles, formatCompare,
-  type CompareOptions, type LoadOptions, type ProfileDiff, type FunctionDiff,
+  compareProfiles,
+  loadProfile,
+  diffProfiles,
+  formatCompare,
+  type CompareOptions,
+  type LoadOptions,
+  type ProfileDiff,
+  type FunctionDiff,
 } from './compare/index.js';
 
 // convert: any profile format to another, through the profile model
@@ -34,17 +54,51 @@ export { convertProfile, type ConvertOptions, type ConvertResult, type OutputFor
 // collect and query: agents polled losslessly into SQLite or PostgreSQL; merged profiles of any range
 export { collect, Collector, parseRetention, type CollectOptions, type CollectorStats } from './collect/index.js';
 export {
-  openStore, queryProfile, queryTimeline, listTargets, applyRetention, planRange,
-  type Store, type RangeQuery, type TargetFilter, type TargetRow, type ProfileResult, type TimelineResult, type Retention,
+  openStore,
+  queryProfile,
+  queryTimeline,
+  listTargets,
+  applyRetention,
+  planRange,
+  type Store,
+  type RangeQuery,
+  type TargetFilter,
+  type TargetRow,
+  type ProfileResult,
+  type TimelineResult,
+  type Retention,
 } from './store/index.js';
 export { renderProfileResult, renderTimeline } from './store/render.js';
 
 // the profile model every format reads into and writes from, and its operations
 export {
-  ProfileBuilder, NO_STACK, stackFrames, totalWeight, weightByStack, merge, filterTime, filterFrames, timeWeighted,
-  callTree, functionWeights, prune, diffFunctions, diffStacks, addTrackSlices, frameKey, framePath, modelFrameLabel,
-  parseFrameLabel, frameRole,
-  type Profile, type Frame, type WeightUnit, type ProfileMeta, type FunctionWeight, type FunctionChange, type StackChange,
+  ProfileBuilder,
+  NO_STACK,
+  stackFrames,
+  totalWeight,
+  weightByStack,
+  merge,
+  filterTime,
+  filterFrames,
+  timeWeighted,
+  callTree,
+  functionWeights,
+  prune,
+  diffFunctions,
+  diffStacks,
+  addTrackSlices,
+  frameKey,
+  framePath,
+  modelFrameLabel,
+  parseFrameLabel,
+  frameRole,
+  type Profile,
+  type Frame,
+  type WeightUnit,
+  type ProfileMeta,
+  type FunctionWeight,
+  type FunctionChange,
+  type StackChange,
 } from './model/index.js';
 
 // the web page: `stackscope ui` over a collector's store or local profile files

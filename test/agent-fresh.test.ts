@@ -13,7 +13,10 @@ import { exposureWarning } from '../src/agent/agent.js';
 import { stackFrames } from '../src/model/index.js';
 import { sleep, startApp } from './helpers/agent-app.js';
 
-interface StallBody { thresholdMs: number; stalls: Array<{ at: string; startMs: number; durationMs: number; stack: string | null; function: string | null }> }
+interface StallBody {
+  thresholdMs: number;
+  stalls: Array<{ at: string; startMs: number; durationMs: number; stack: string | null; function: string | null }>;
+}
 
 test('GET / one second after the agent starts already has the hot function', async () => {
   const a = await startApp();
@@ -24,12 +27,17 @@ test('GET / one second after the agent starts already has the hot function', asy
     const asked = Date.now();
     const res = await fetch(a.base + '/');
     const answeredAfterMs = Date.now() - a.readyAt;
-    console.log(`GET / asked ${asked - a.readyAt} ms after the agent listened (${asked - a.spawnedAt} ms after spawn), answered in ${Date.now() - asked} ms`);
+    console.log(
+      `GET / asked ${asked - a.readyAt} ms after the agent listened (${asked - a.spawnedAt} ms after spawn), answered in ${Date.now() - asked} ms`,
+    );
     const stacks = parseFolded(await res.text());
     const all = [...stacks.keys()].join('\n');
     assert.match(all, /crunchNumbers \(fixtures\/sample\/agent-app\.js:3\)/);
     assert.ok(answeredAfterMs <= 1500, `answered ${answeredAfterMs} ms after start`);
-    assert.equal(Number(res.headers.get('x-stackscope-samples')), [...stacks.values()].reduce((x, y) => x + y, 0));
+    assert.equal(
+      Number(res.headers.get('x-stackscope-samples')),
+      [...stacks.values()].reduce((x, y) => x + y, 0),
+    );
   } finally {
     await a.stop();
   }
@@ -44,7 +52,7 @@ test('a 300 ms stall is listed by /stalls within 1 s of its end', async () => {
     const deadline = Date.now() + 8000;
     while (!found && Date.now() < deadline) {
       await sleep(50);
-      const body = await (await fetch(a.base + '/stalls')).json() as StallBody;
+      const body = (await (await fetch(a.base + '/stalls')).json()) as StallBody;
       found = body.stalls.find((s) => s.stack?.includes('plantedBlock'));
     }
     const seenAt = Date.now();
@@ -79,7 +87,10 @@ test('a 3 s synchronous block across window boundaries is named by the functions
     const blockStart = stall.startMs;
     const blockEnd = stall.startMs + stall.durationMs;
     const inside = r.windows.filter((w) => w.startMs >= blockStart + 50 && w.endMs <= blockEnd - 50);
-    assert.ok(inside.length >= 1, `windows inside the block: ${r.windows.map((w) => `${w.startMs}-${w.endMs}`).join(' ')} vs ${blockStart}-${blockEnd}`);
+    assert.ok(
+      inside.length >= 1,
+      `windows inside the block: ${r.windows.map((w) => `${w.startMs}-${w.endMs}`).join(' ')} vs ${blockStart}-${blockEnd}`,
+    );
     // Each second of the block: nearly every sample has spin on its stack.
     const names = (stack: number) => stackFrames(p, stack).map((f) => p.frames[f]!.name);
     for (let bucket = Math.ceil(blockStart / 1000) * 1000; bucket + 1000 <= blockEnd; bucket += 1000) {
@@ -104,7 +115,7 @@ test('identity: service and labels from the environment, in /meta and every /sta
   const b = await startApp(env);
   try {
     await sleep(1200);
-    const meta = await (await fetch(a.base + '/meta')).json() as Record<string, unknown>;
+    const meta = (await (await fetch(a.base + '/meta')).json()) as Record<string, unknown>;
     const r = parseStacksResponse(await (await fetch(a.base + '/stacks')).json());
     for (const id of [meta, r.agent]) {
       assert.equal(id.service, 'checkout');
@@ -128,12 +139,17 @@ test('bad labels or an empty token: the agent does not start, says so once, the 
     const { spawn } = await import('node:child_process');
     const { preload } = await import('./helpers/agent-app.js');
     const child = spawn(process.execPath, ['--import', preload, '-e', 'setTimeout(() => console.log("bye"), 300)'], {
-      env: { ...process.env, STACKSCOPE_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STACKSCOPE_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { err += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
     const code = await new Promise((r) => child.on('exit', r));
     assert.equal(code, 0);
     assert.equal(out, 'bye\n');
@@ -165,10 +181,15 @@ function raw(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => s.write(request));
     let data = '';
-    s.on('data', (d) => { data += d; });
+    s.on('data', (d) => {
+      data += d;
+    });
     s.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
     s.on('error', reject);
-    s.setTimeout(5000, () => { s.destroy(); resolve(data.split('\r\n')[0] ?? 'timeout'); });
+    s.setTimeout(5000, () => {
+      s.destroy();
+      resolve(data.split('\r\n')[0] ?? 'timeout');
+    });
   });
 }
 

@@ -12,7 +12,10 @@ const frame = (name: string) => ({ name, file: '/app/x.js', line: 1, col: 1 });
 function chunk(store: StackStore, fromUs: number, toUs: number, stepUs: number, stackOf: (i: number) => number): Chunk {
   const ts: number[] = [];
   const stacks: number[] = [];
-  for (let t = fromUs, i = 0; t < toUs; t += stepUs, i++) { ts.push(t); stacks.push(stackOf(i)); }
+  for (let t = fromUs, i = 0; t < toUs; t += stepUs, i++) {
+    ts.push(t);
+    stacks.push(stackOf(i));
+  }
   return { store, startUs: fromUs, endUs: toUs, ts: Float64Array.from(ts), stacks: Int32Array.from(stacks) };
 }
 
@@ -26,7 +29,10 @@ test('frames and stacks are interned once; a stack is its prefix-tree id', () =>
   const ab = s.stack(a, s.frame(frame('b')));
   assert.equal(s.stack(s.stack(NO_STACK, s.frame({ ...frame('a') })), s.frame(frame('b'))), ab);
   assert.equal(s.frames.length, 2);
-  assert.deepEqual(s.framesOf(ab).map((f) => s.frames[f]!.name), ['a', 'b']);
+  assert.deepEqual(
+    s.framesOf(ab).map((f) => s.frames[f]!.name),
+    ['a', 'b'],
+  );
   const before = s.bytes;
   const long = 'n'.repeat(4000);
   s.frame(frame(long));
@@ -77,7 +83,11 @@ test('tables fold their rarest stacks beyond maxStacks, and say how many', () =>
   assert.equal(t.counts.size, 10);
   assert.equal(t.foldedStacks, 91);
   assert.equal(t.foldedSamples, (91 * 92) / 2);
-  assert.equal([...t.counts.values()].reduce((a, b) => a + b, 0), t.samples, 'no sample lost');
+  assert.equal(
+    [...t.counts.values()].reduce((a, b) => a + b, 0),
+    t.samples,
+    'no sample lost',
+  );
   assert.equal(store.frames[store.framesOf(store.rareStack())[0]!]!.name, RARE_FRAME.name);
 });
 
@@ -90,14 +100,25 @@ test('migrating to a new store keeps the heaviest stacks within its byte bound a
   const ts: number[] = [];
   const ids: number[] = [];
   let t = 0;
-  stacks.forEach((s, i) => { for (let k = 0; k <= i; k++) { ts.push((t += 100)); ids.push(s); } });
+  stacks.forEach((s, i) => {
+    for (let k = 0; k <= i; k++) {
+      ts.push((t += 100));
+      ids.push(s);
+    }
+  });
   r.addChunk({ store, startUs: 0, endUs: t + 1, ts: Float64Array.from(ts), stacks: Int32Array.from(ids) });
   const next = r.migrate(100_000);
   assert.notEqual(next, store);
   assert.ok(next.bytes < 100_000 + 9000, `new store ${next.bytes} bytes`);
   assert.equal(r.cumulative.samples, ids.length);
-  assert.equal([...r.cumulative.counts.values()].reduce((a, b) => a + b, 0), ids.length, 'every sample still counted');
-  const kept = [...r.cumulative.counts.keys()].filter((s) => !next.isRare(s)).map((s) => next.frames[next.framesOf(s)[0]!]!.name.slice(4000));
+  assert.equal(
+    [...r.cumulative.counts.values()].reduce((a, b) => a + b, 0),
+    ids.length,
+    'every sample still counted',
+  );
+  const kept = [...r.cumulative.counts.keys()]
+    .filter((s) => !next.isRare(s))
+    .map((s) => next.frames[next.framesOf(s)[0]!]!.name.slice(4000));
   assert.ok(kept.includes('199') && !kept.includes('0'), 'the heaviest stacks are kept');
   assert.ok(r.cumulative.foldedStacks > 150);
 });
@@ -106,16 +127,32 @@ test('history: bounded by count and by dropOldest; one answer is bounded in coun
   const h = new WindowHistory('x', 5);
   const store = new StackStore();
   for (let i = 0; i < 8; i++) {
-    h.push({ startMs: i, endMs: i + 1, intervalUs: 1, samples: 3, idleSamples: 0, store, counts: Float64Array.from([0, 0, 1, 0, 1, 1, 0, 2, 1]), foldedStacks: 0, notes: [] });
+    h.push({
+      startMs: i,
+      endMs: i + 1,
+      intervalUs: 1,
+      samples: 3,
+      idleSamples: 0,
+      store,
+      counts: Float64Array.from([0, 0, 1, 0, 1, 1, 0, 2, 1]),
+      foldedStacks: 0,
+      notes: [],
+    });
   }
   assert.equal(h.size, 5);
   assert.equal(h.totalSamples, 24);
   h.dropOldest();
   const r = h.since('x-1');
-  assert.deepEqual(r.windows.map((w) => w.seq), [5, 6, 7, 8]);
+  assert.deepEqual(
+    r.windows.map((w) => w.seq),
+    [5, 6, 7, 8],
+  );
   assert.equal(r.missedWindows, 3);
   const partial = h.since('x-4', Infinity, 7);
-  assert.deepEqual(partial.windows.map((w) => w.seq), [5, 6]);
+  assert.deepEqual(
+    partial.windows.map((w) => w.seq),
+    [5, 6],
+  );
   assert.equal(partial.cursor, 'x-6');
   assert.throws(() => h.since('x-99'), /ahead of this agent/);
   assert.throws(() => h.since('x y'), /bad cursor/);
@@ -123,12 +160,20 @@ test('history: bounded by count and by dropOldest; one answer is bounded in coun
   assert.equal(restarted.restarted, true);
   // Windows 1–4 of this instance were dropped before the asker (who read another instance) saw them.
   assert.equal(restarted.missedWindows, 4);
-  assert.deepEqual(restarted.windows.map((w) => w.seq), [5, 6, 7, 8]);
+  assert.deepEqual(
+    restarted.windows.map((w) => w.seq),
+    [5, 6, 7, 8],
+  );
   assert.equal(h.since(undefined).missedWindows, 0, 'a first read misses nothing it ever asked for');
 });
 
 test('stalls waiting for a chunk that never comes are bounded', () => {
-  const log = new StallLog((us) => us / 1000, () => 'a;b', 30e6, 5);
+  const log = new StallLog(
+    (us) => us / 1000,
+    () => 'a;b',
+    30e6,
+    5,
+  );
   for (let i = 0; i < 100; i++) log.addStall({ startUs: i * 1e6, endUs: i * 1e6 + 200_000 });
   assert.equal((log as unknown as { pending: unknown[] }).pending.length, 5);
   log.addChunk({ store: new StackStore(), startUs: 199e6, endUs: 200e6, ts: new Float64Array(0), stacks: new Int32Array(0) });

@@ -29,7 +29,9 @@ function get(port: number, p: string): Promise<{ status: number; body: string; m
     const req = http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - t0 }));
     });
     req.on('error', reject);
@@ -39,7 +41,10 @@ function get(port: number, p: string): Promise<{ status: number; body: string; m
 
 function connect(port: number, data: string): Promise<net.Socket> {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => { s.write(data); resolve(s); });
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write(data);
+      resolve(s);
+    });
     s.on('error', () => resolve(s));
   });
 }

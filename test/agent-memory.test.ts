@@ -26,7 +26,7 @@ test('60 s of deep stacks with 4,000-character names at 100 µs stay under the m
     const t0 = Date.now();
     while (Date.now() - t0 < 60_000) {
       await sleep(2000);
-      const meta = await (await fetch(a.base + '/meta', { signal: AbortSignal.timeout(10_000) })).json() as Meta;
+      const meta = (await (await fetch(a.base + '/meta', { signal: AbortSignal.timeout(10_000) })).json()) as Meta;
       seen.push(meta);
       const m = meta.memory;
       assert.equal(m.budgetBytes, DEFAULT_MAX_MEMORY);
@@ -37,8 +37,10 @@ test('60 s of deep stacks with 4,000-character names at 100 µs stay under the m
       assert.equal(a.child.exitCode, null, 'host alive');
     }
     const last = seen[seen.length - 1]!;
-    console.log(`data MiB: ${seen.map((m) => (m.memory.usedBytes / MiB).toFixed(0)).join(' ')}; heap MiB: ${seen.map((m) => (m.memory.workerHeapUsedBytes / MiB).toFixed(0)).join(' ')}; ` +
-      `${last.memory.storeMigrations} store migrations, ${last.foldedStacks} stacks folded, ${last.samples} samples`);
+    console.log(
+      `data MiB: ${seen.map((m) => (m.memory.usedBytes / MiB).toFixed(0)).join(' ')}; heap MiB: ${seen.map((m) => (m.memory.workerHeapUsedBytes / MiB).toFixed(0)).join(' ')}; ` +
+        `${last.memory.storeMigrations} store migrations, ${last.foldedStacks} stacks folded, ${last.samples} samples`,
+    );
     assert.ok(last.memory.storeMigrations > 0, 'the workload did push the bound');
     assert.ok(last.samples > seen[0]!.samples, 'still sampling');
     const r = parseStacksResponse(await (await fetch(a.base + '/stacks', { signal: AbortSignal.timeout(10_000) })).json());

@@ -25,7 +25,9 @@ test('agent under tsx: folded stacks name functions by their .ts lines', async (
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   try {
     const deadline = Date.now() + 15_000;
     while (!fs.existsSync(portFile) || !fs.readFileSync(portFile, 'utf8').trim()) {
@@ -50,7 +52,10 @@ test('agent under tsx: folded stacks name functions by their .ts lines', async (
     // The same through the cursor API and an on-demand profile.
     const stacks = parseStacksResponse(await (await fetch(base + '/stacks')).json());
     const tsFrames = stacks.frames.filter((f) => f.file === path.join(root, app));
-    assert.ok(tsFrames.some((f) => f.name === 'crunchNumbers' && f.line === 12), JSON.stringify(tsFrames));
+    assert.ok(
+      tsFrames.some((f) => f.name === 'crunchNumbers' && f.line === 12),
+      JSON.stringify(tsFrames),
+    );
     const profile = await (await fetch(base + '/profile?seconds=0.5&format=folded')).text();
     assert.match(profile, /crunchNumbers \(fixtures\/sample\/agent-app\.ts:12\)/);
     assert.equal(err, '');

@@ -20,11 +20,13 @@ before(async () => {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     await sleep(300);
-    const meta = await (await fetch(a.base + '/meta')).json() as { samples: number };
+    const meta = (await (await fetch(a.base + '/meta')).json()) as { samples: number };
     if (meta.samples >= 80) break;
   }
 });
-after(() => { a.child.kill(); });
+after(() => {
+  a.child.kill();
+});
 
 test('GET / is flamegraph.pl folded text with the hot functions, metadata in headers', async () => {
   const res = await fetch(a.base + '/');
@@ -39,7 +41,7 @@ test('GET / is flamegraph.pl folded text with the hot functions, metadata in hea
   assert.equal(res.headers.get('x-stackscope-interval-us'), '10000');
   const samples = [...stacks.values()].reduce((x, y) => x + y, 0);
   assert.equal(Number(res.headers.get('x-stackscope-samples')), samples);
-  const meta = await (await fetch(a.base + '/meta')).json() as Record<string, unknown>;
+  const meta = (await (await fetch(a.base + '/meta')).json()) as Record<string, unknown>;
   assert.equal(meta.pid, a.child.pid);
   assert.ok(Number(meta.samples) >= samples);
 });
@@ -56,24 +58,42 @@ test('/stacks (protocol v2) returns every sample exactly once across repeated an
     if (i % 2 === 0) {
       // The response is "lost": ask again with the same cursor; it must give the same windows (or more).
       const again = await poll(q);
-      assert.deepEqual(again.windows.slice(0, body.windows.length).map((w) => w.seq), body.windows.map((w) => w.seq));
-      assert.deepEqual(again.windows.slice(0, body.windows.length).map((w) => w.samples), body.windows.map((w) => w.samples));
+      assert.deepEqual(
+        again.windows.slice(0, body.windows.length).map((w) => w.seq),
+        body.windows.map((w) => w.seq),
+      );
+      assert.deepEqual(
+        again.windows.slice(0, body.windows.length).map((w) => w.samples),
+        body.windows.map((w) => w.samples),
+      );
       continue;
     }
     assert.equal(body.missedWindows, 0);
     for (const w of body.windows) {
       assert.ok(!seen.has(w.seq), `window ${w.seq} returned twice`);
-      for (const [bucket] of w.counts) assert.ok(bucket % body.bucketMs === 0 && bucket + body.bucketMs > w.startMs && bucket < w.endMs, `bucket ${bucket} outside window ${w.startMs}..${w.endMs}`);
+      for (const [bucket] of w.counts)
+        assert.ok(
+          bucket % body.bucketMs === 0 && bucket + body.bucketMs > w.startMs && bucket < w.endMs,
+          `bucket ${bucket} outside window ${w.startMs}..${w.endMs}`,
+        );
       seen.set(w.seq, w.samples);
     }
     cursor = body.cursor;
     if (Date.now() > end && cursor === body.lastCursor) {
       // Everything the agent published up to this cursor was seen once.
-      const meta = await (await fetch(a.base + '/meta')).json() as { cursor: string; totalSamples: number };
+      const meta = (await (await fetch(a.base + '/meta')).json()) as { cursor: string; totalSamples: number };
       if (meta.cursor !== cursor) continue;
       const seqs = [...seen.keys()].sort((x, y) => x - y);
-      assert.deepEqual(seqs, seqs.map((_, k) => k + 1), 'windows are contiguous from the first');
-      assert.equal([...seen.values()].reduce((x, y) => x + y, 0), meta.totalSamples, 'sum of windows = samples published');
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, k) => k + 1),
+        'windows are contiguous from the first',
+      );
+      assert.equal(
+        [...seen.values()].reduce((x, y) => x + y, 0),
+        meta.totalSamples,
+        'sum of windows = samples published',
+      );
       assert.ok(meta.totalSamples > 0);
       break;
     }
@@ -102,7 +122,10 @@ test('/stalls reports a planted 300 ms block with its function', async () => {
   const deadline = Date.now() + 5000;
   while (!found && Date.now() < deadline) {
     await sleep(250);
-    const body = await (await fetch(a.base + '/stalls')).json() as { thresholdMs: number; stalls: Array<{ durationMs: number; stack: string; at: string }> };
+    const body = (await (await fetch(a.base + '/stalls')).json()) as {
+      thresholdMs: number;
+      stalls: Array<{ durationMs: number; stack: string; at: string }>;
+    };
     assert.equal(body.thresholdMs, 100);
     found = body.stalls.find((s) => s.stack?.includes('plantedBlock'));
   }
@@ -116,17 +139,26 @@ test('/profile records a fresh profile: pprof decodes, trace parses in DevTools'
   assert.equal(pres.status, 200);
   const prof = decodePprof(new Uint8Array(await pres.arrayBuffer()));
   const names = prof.function.map((f) => prof.stringTable.strings[Number(f.name)]);
-  assert.ok(names.some((n) => n?.startsWith('crunchNumbers (fixtures/sample/agent-app.js:3)')), names.join(', '));
+  assert.ok(
+    names.some((n) => n?.startsWith('crunchNumbers (fixtures/sample/agent-app.js:3)')),
+    names.join(', '),
+  );
   const tres = await fetch(a.base + '/profile?seconds=0.5&format=trace&interval=500us');
-  const tracks = await sampledFunctions(await tres.json() as { traceEvents: unknown[] });
+  const tracks = await sampledFunctions((await tres.json()) as { traceEvents: unknown[] });
   const main = tracks.find((t) => t.functions.size > 0);
   assert.ok(main?.functions.has('crunchNumbers'), 'sampled function drawn on a track');
 });
 
 test('wrong paths, parameters and methods get a 4xx one-line error', async () => {
   const cases: Array<[string, number, RequestInit?]> = [
-    ['/nope', 404], ['/?foo=1', 400], ['/stacks?since=garbage', 400], ['/stacks?since=zz-999999', 200],
-    ['/profile?format=xml', 400], ['/profile?seconds=-1', 400], ['/profile?interval=fast', 400], ['/', 405, { method: 'POST' }],
+    ['/nope', 404],
+    ['/?foo=1', 400],
+    ['/stacks?since=garbage', 400],
+    ['/stacks?since=zz-999999', 200],
+    ['/profile?format=xml', 400],
+    ['/profile?seconds=-1', 400],
+    ['/profile?interval=fast', 400],
+    ['/', 405, { method: 'POST' }],
     ['/profile', 405, { method: 'HEAD' }],
   ];
   for (const [p, status, init] of cases) {
@@ -163,12 +195,17 @@ test('bearer token is required when configured; the agent never writes to stdout
 
 test('the agent does not keep the process alive and reports a failure once', async () => {
   const child = spawn(process.execPath, ['--import', preload, '-e', 'setTimeout(() => console.log("bye"), 200)'], {
-    env: { ...process.env, STACKSCOPE_PORT: '1', STACKSCOPE_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, STACKSCOPE_PORT: '1', STACKSCOPE_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   assert.equal(code, 0);
   assert.equal(out, 'bye\n');

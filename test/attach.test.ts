@@ -20,18 +20,28 @@ const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'dist/cli/index.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Target { app: ChildProcess; before: Set<number>; out: string; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> }
+interface Target {
+  app: ChildProcess;
+  before: Set<number>;
+  out: string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
 
 /** A separately started Node process (the agent fixture without the agent), ready, its ports noted. */
 async function startTarget(nodeArgs = ['--inspect-port=0'], kind: 'esm' | 'cjs' | { source: string } = 'esm'): Promise<Target> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-attach-'));
   let script = path.join(root, 'fixtures/sample/agent-app.js'); // ESM: the package is "type": "module"
-  if (kind === 'cjs') fs.copyFileSync(script, script = path.join(dir, 'agent-app.cjs')); // the same code as CommonJS
-  if (typeof kind === 'object') fs.writeFileSync(script = path.join(dir, 'app.mjs'), kind.source);
+  if (kind === 'cjs') fs.copyFileSync(script, (script = path.join(dir, 'agent-app.cjs'))); // the same code as CommonJS
+  if (typeof kind === 'object') fs.writeFileSync((script = path.join(dir, 'app.mjs')), kind.source);
   const app = spawn(process.execPath, [...nodeArgs, script], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
-  app.stderr!.on('data', (d) => { err += d; });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((res) => app.on('exit', (code, signal) => res({ code, signal })));
+  app.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((res) =>
+    app.on('exit', (code, signal) => res({ code, signal })),
+  );
   await new Promise<void>((r) => app.stdout!.once('data', () => r()));
   return { app, before: listeningPorts(app.pid!), out: path.join(dir, 'p.folded'), stderr: () => err, exited };
 }
@@ -39,7 +49,9 @@ async function startTarget(nodeArgs = ['--inspect-port=0'], kind: 'esm' | 'cjs' 
 function startAttach(pid: number, ...args: string[]) {
   const at = spawn(process.execPath, [cli, 'attach', String(pid), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  at.stderr!.on('data', (d) => { err += d; });
+  at.stderr!.on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise<number | null>((res) => at.on('exit', (code) => res(code)));
   return { at, stderr: () => err, exited };
 }
@@ -56,7 +68,10 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -65,7 +80,12 @@ function accepts(port: number): Promise<boolean> {
  * The target's stderr without the lines Node itself prints when its inspector opens (SIGUSR1), gets a
  * session, and closes with no session left (the dead-man switch after a killed attach).
  */
-const programStderr = (t: Target) => t.stderr().split('\n').filter((l) => l && !/^(Debugger listening on|For help, see|Debugger attached\.|Debugger ending on)/.test(l)).join('\n');
+const programStderr = (t: Target) =>
+  t
+    .stderr()
+    .split('\n')
+    .filter((l) => l && !/^(Debugger listening on|For help, see|Debugger attached\.|Debugger ending on)/.test(l))
+    .join('\n');
 
 /** The program still obeys a command and exits normally, as it would have without attach. */
 async function exitsNormally(t: Target): Promise<void> {
@@ -77,7 +97,11 @@ async function exitsNormally(t: Target): Promise<void> {
 test('attach profiles a running process, leaves it running and closes its inspector', async () => {
   const t = await startTarget();
   try {
-    const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', t.out], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', t.out], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^stackscope: \d+ samples of PID \d+ over 1 s → .* \(folded\); inspector closed again\n$/);
     const keys = [...parseFolded(fs.readFileSync(t.out, 'utf8')).keys()].join('\n');
@@ -125,7 +149,7 @@ for (const kind of ['esm', 'cjs'] as const) {
       a.at.kill('SIGKILL');
       await a.exited;
       const t0 = Date.now();
-      while (await accepts(port) && Date.now() - t0 < 10_000) await sleep(100);
+      while ((await accepts(port)) && Date.now() - t0 < 10_000) await sleep(100);
       const closedAfter = Date.now() - t0;
       assert.ok(closedAfter < 5000, `inspector port ${port} closed ${closedAfter} ms after attach was killed`);
       assert.equal(t.app.exitCode, null, 'target still running');
@@ -147,17 +171,25 @@ test('target killed mid-sample: one line, non-zero exit, and the samples taken s
     t.app.kill('SIGKILL');
     const code = await a.exited;
     assert.equal(code, 1, a.stderr());
-    assert.match(a.stderr(), /^stackscope: partial profile: PID \d+ exited \d+\.\d s into sampling; \d+ samples of the first \d+(\.\d)? s → .*p\.cpuprofile \(cpuprofile\)\n$/);
+    assert.match(
+      a.stderr(),
+      /^stackscope: partial profile: PID \d+ exited \d+\.\d s into sampling; \d+ samples of the first \d+(\.\d)? s → .*p\.cpuprofile \(cpuprofile\)\n$/,
+    );
     const samples = Number(/; (\d+) samples/.exec(a.stderr())![1]);
     assert.ok(samples > 0, 'some samples');
-    const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as { samples: number[]; nodes: Array<{ callFrame: { functionName: string } }> };
+    const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      samples: number[];
+      nodes: Array<{ callFrame: { functionName: string } }>;
+    };
     assert.equal(profile.samples.length, samples, 'the file holds the samples the line counts');
     assert.ok(profile.nodes.some((n) => n.callFrame.functionName === 'crunchNumbers'));
     // Fetched in chunks and joined: one node tree, every sample on a node of it, no frame twice under one parent.
     const ids = new Set(profile.nodes.map((n) => n.id));
     assert.ok(profile.samples.every((id) => ids.has(id)));
     for (const n of profile.nodes as Array<{ children?: number[] }>) {
-      const frames = (n.children ?? []).map((c) => JSON.stringify((profile.nodes as Array<{ id: number; callFrame: unknown }>).find((x) => x.id === c)!.callFrame));
+      const frames = (n.children ?? []).map((c) =>
+        JSON.stringify((profile.nodes as Array<{ id: number; callFrame: unknown }>).find((x) => x.id === c)!.callFrame),
+      );
       assert.equal(new Set(frames).size, frames.length);
     }
   } finally {
@@ -201,7 +233,11 @@ test('an inspector opened before attach stays open: after attach, and after a ki
   try {
     const port = [...t.before].find(() => true);
     assert.ok(port !== undefined && (await accepts(port)), 'inspector open from the start');
-    const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', t.out], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', t.out], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /its inspector was already open and stays open\n$/);
     assert.ok(await accepts(port), 'still open after attach');
@@ -221,28 +257,39 @@ test('an inspector opened before attach stays open: after attach, and after a ki
   }
 });
 
-test('a full disk: one line naming ENOSPC, non-zero exit, inspector closed', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async (ctx) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-full-'));
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0) {
-    ctx.skip('cannot mount a tmpfs here');
-    return;
-  }
-  const t = await startTarget();
-  try {
-    // Fill it up: a file as big as the disk takes.
-    spawnSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=4k', 'count=64']);
-    const out = path.join(dir, 'p.cpuprofile');
-    const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', out], { cwd: root, encoding: 'utf8', timeout: 30_000 });
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /^stackscope: cannot write the profile to .*p\.cpuprofile \(ENOSPC: no space left on device\); \d+ samples of PID \d+ lost\n$/);
-    assert.deepEqual([...listeningPorts(t.app.pid!)], [...t.before], 'inspector port closed');
-    await exitsNormally(t);
-  } finally {
-    t.app.kill();
-    spawnSync('umount', [dir]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a full disk: one line naming ENOSPC, non-zero exit, inspector closed',
+  { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' },
+  async (ctx) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-full-'));
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0) {
+      ctx.skip('cannot mount a tmpfs here');
+      return;
+    }
+    const t = await startTarget();
+    try {
+      // Fill it up: a file as big as the disk takes.
+      spawnSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'filler')}`, 'bs=4k', 'count=64']);
+      const out = path.join(dir, 'p.cpuprofile');
+      const r = spawnSync(process.execPath, [cli, 'attach', String(t.app.pid), '--duration', '1', '-o', out], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^stackscope: cannot write the profile to .*p\.cpuprofile \(ENOSPC: no space left on device\); \d+ samples of PID \d+ lost\n$/,
+      );
+      assert.deepEqual([...listeningPorts(t.app.pid!)], [...t.before], 'inspector port closed');
+      await exitsNormally(t);
+    } finally {
+      t.app.kill();
+      spawnSync('umount', [dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('clear errors: missing PID, non-Node process, no process, bad PID', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'attach', ...args], { encoding: 'utf8' });
@@ -268,24 +315,34 @@ test('clear errors: missing PID, non-Node process, no process, bad PID', () => {
   }
 });
 
-test('another user\'s process: "not a Node.js process" when it is not Node, "belongs to another user" when it is', { skip: process.getuid?.() !== 0 && 'needs root to run attach as another user' }, async () => {
-  const t = await startTarget();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-nobody-'));
-  fs.chmodSync(dir, 0o777);
-  const asNobody = (pid: number) => spawnSync(process.execPath, [cli, 'attach', String(pid), '-o', path.join(dir, 'p.folded')], { cwd: dir, encoding: 'utf8', uid: 65534, gid: 65534 });
-  try {
-    const pid1 = fs.readFileSync('/proc/1/cmdline', 'utf8').split('\0')[0]!;
-    if (!/node/.test(path.basename(pid1))) {
-      const r = asNobody(1);
+test(
+  'another user\'s process: "not a Node.js process" when it is not Node, "belongs to another user" when it is',
+  { skip: process.getuid?.() !== 0 && 'needs root to run attach as another user' },
+  async () => {
+    const t = await startTarget();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-nobody-'));
+    fs.chmodSync(dir, 0o777);
+    const asNobody = (pid: number) =>
+      spawnSync(process.execPath, [cli, 'attach', String(pid), '-o', path.join(dir, 'p.folded')], {
+        cwd: dir,
+        encoding: 'utf8',
+        uid: 65534,
+        gid: 65534,
+      });
+    try {
+      const pid1 = fs.readFileSync('/proc/1/cmdline', 'utf8').split('\0')[0]!;
+      if (!/node/.test(path.basename(pid1))) {
+        const r = asNobody(1);
+        assert.notEqual(r.status, 0);
+        assert.equal(r.stderr, `stackscope: PID 1 is not a Node.js process (${path.basename(pid1)})\n`);
+      }
+      const r = asNobody(t.app.pid!);
       assert.notEqual(r.status, 0);
-      assert.equal(r.stderr, `stackscope: PID 1 is not a Node.js process (${path.basename(pid1)})\n`);
+      assert.equal(r.stderr, `stackscope: PID ${t.app.pid} belongs to another user (uid 0): run stackscope as that user or as root\n`);
+      assert.deepEqual([...listeningPorts(t.app.pid!)], [...t.before], 'not signalled');
+    } finally {
+      t.app.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    const r = asNobody(t.app.pid!);
-    assert.notEqual(r.status, 0);
-    assert.equal(r.stderr, `stackscope: PID ${t.app.pid} belongs to another user (uid 0): run stackscope as that user or as root\n`);
-    assert.deepEqual([...listeningPorts(t.app.pid!)], [...t.before], 'not signalled');
-  } finally {
-    t.app.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -38,7 +38,11 @@ test("process.send('ready') and forged replies leave every strategy's own timing
   assert.equal(code, 0, JSON.stringify(report.failures));
   assert.deepEqual(report.failures, []);
   // Busy-waits cannot end early: each time is at least the strategy's own work, never the forged 0.001.
-  for (const [name, atLeast] of [['honest', 5], ['says-ready', 5], ['forges', 10]] as const) {
+  for (const [name, atLeast] of [
+    ['honest', 5],
+    ['says-ready', 5],
+    ['forges', 10],
+  ] as const) {
     const r = row(report, name);
     assert.equal(r.timesMs.length, runs, `${name}: every run measured`);
     for (const ms of r.timesMs) assert.ok(ms >= atLeast * 0.99, `${name} measured ${ms} ms, less than its own ${atLeast} ms`);
@@ -50,8 +54,12 @@ test("process.send('ready') and forged replies leave every strategy's own timing
   const ipc = Object.values(perRun).reduce((a, b) => a + b) * (runs + warmup + 1);
   const forgedOnChannel = 50 * 3 * (runs + warmup + 1);
   const about = (re: RegExp) => report.warnings.filter((w) => re.test(w));
-  assert.deepEqual(about(/process\.send/), [`the bench's code sent ${ipc} messages with process.send: the harness does not use that channel and ignored them`]);
-  assert.deepEqual(about(/private channel/), [`${forgedOnChannel} messages on the harness's private channel did not come from the harness's code or answered no request, and were ignored`]);
+  assert.deepEqual(about(/process\.send/), [
+    `the bench's code sent ${ipc} messages with process.send: the harness does not use that channel and ignored them`,
+  ]);
+  assert.deepEqual(about(/private channel/), [
+    `${forgedOnChannel} messages on the harness's private channel did not come from the harness's code or answered no request, and were ignored`,
+  ]);
 });
 
 test('the heap column shows a strategy holding 200 MB far above one that allocates nothing, in text and --json', () => {
@@ -81,5 +89,8 @@ test('a strategy that fails in its untimed heap run fails, and the report says w
   const { report, code } = benchJson('fixtures/bench/fails-late.bench.ts');
   assert.equal(code, 1);
   assert.deepEqual(report.failures, [{ strategy: 'fails-late', error: 'in its untimed heap run: fourth run' }]);
-  assert.deepEqual(report.untraced.strategies.map((s) => [s.strategy, s.runs, typeof s.heapPeak]), [['ok', 2, 'number']]);
+  assert.deepEqual(
+    report.untraced.strategies.map((s) => [s.strategy, s.runs, typeof s.heapPeak]),
+    [['ok', 2, 'number']],
+  );
 });

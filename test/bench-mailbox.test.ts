@@ -41,8 +41,25 @@ function hotShare(t: DtTrack): number {
 test('trace mode: the planted reload is a clear share of "batched", drops in "batched-fixed", and tops compare', async (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mailbox-trace-'));
   try {
-    const report = JSON.parse(stackscope('bench', 'benchmarks/mailbox.bench.ts', '--mode', 'trace', '--runs', '3', '--warmup', '1',
-      '--strategy', 'batched', '--strategy', 'batched-fixed', '--out', out, '--json')) as BenchReport;
+    const report = JSON.parse(
+      stackscope(
+        'bench',
+        'benchmarks/mailbox.bench.ts',
+        '--mode',
+        'trace',
+        '--runs',
+        '3',
+        '--warmup',
+        '1',
+        '--strategy',
+        'batched',
+        '--strategy',
+        'batched-fixed',
+        '--out',
+        out,
+        '--json',
+      ),
+    ) as BenchReport;
     assert.deepEqual(report.failures, []);
     assert.equal(report.untraced.fastest, 'batched-fixed');
 
@@ -53,19 +70,32 @@ test('trace mode: the planted reload is a clear share of "batched", drops in "ba
     const fixed = hotShare(main('batched-fixed'));
     assert.ok(buggy > 0.3, `loadFolder takes a clear share of the buggy sync: ${(buggy * 100).toFixed(1)}%`);
     assert.ok(fixed < buggy / 5, `and far less once fixed: ${(fixed * 100).toFixed(1)}% vs ${(buggy * 100).toFixed(1)}%`);
-    t.diagnostic(`loadFolder share of the traced run's JS time: batched ${(buggy * 100).toFixed(1)}%, batched-fixed ${(fixed * 100).toFixed(1)}%`);
+    t.diagnostic(
+      `loadFolder share of the traced run's JS time: batched ${(buggy * 100).toFixed(1)}%, batched-fixed ${(fixed * 100).toFixed(1)}%`,
+    );
     // The call tree shows where it comes from.
     const hot = main('batched').entries.find((e) => HOT.test(e.name))!;
-    assert.ok(hot.path.some((p) => p.startsWith('FolderCache.get (fixtures/mailbox/cache.ts:')), hot.path.join(' > '));
-    assert.ok(hot.path.some((p) => p.startsWith('apply (fixtures/mailbox/sync.ts:')), hot.path.join(' > '));
+    assert.ok(
+      hot.path.some((p) => p.startsWith('FolderCache.get (fixtures/mailbox/cache.ts:')),
+      hot.path.join(' > '),
+    );
+    assert.ok(
+      hot.path.some((p) => p.startsWith('apply (fixtures/mailbox/sync.ts:')),
+      hot.path.join(' > '),
+    );
 
-    const diff = JSON.parse(stackscope('compare', report.outputs.traces!['batched-fixed']!, report.outputs.traces!.batched!, '--json')) as ProfileDiff;
+    const diff = JSON.parse(
+      stackscope('compare', report.outputs.traces!['batched-fixed']!, report.outputs.traces!.batched!, '--json'),
+    ) as ProfileDiff;
     assert.match(diff.rows[0]!.label, HOT, `largest change: ${diff.rows[0]!.label}`);
     assert.ok(diff.rows[0]!.selfDelta > 0);
     assert.equal(diff.rows[0]!.b!.calls, 300, 'one reload per message');
     assert.ok(diff.rows[0]!.a!.calls! <= 3, 'one load per folder once fixed');
     const text = stackscope('compare', report.outputs.traces!['batched-fixed']!, report.outputs.traces!.batched!, '--top', '3');
-    assert.match(text.split('\n').find((l) => l.startsWith('MessageStore'))!, /^MessageStore\.loadFolder .* 300 /);
+    assert.match(
+      text.split('\n').find((l) => l.startsWith('MessageStore'))!,
+      /^MessageStore\.loadFolder .* 300 /,
+    );
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -74,13 +104,34 @@ test('trace mode: the planted reload is a clear share of "batched", drops in "ba
 test('sample mode: folded stacks per strategy and a differential folded file show the reload', (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mailbox-sample-'));
   try {
-    const report = JSON.parse(stackscope('bench', 'benchmarks/mailbox.bench.ts', '--mode', 'sample', '--runs', '3', '--warmup', '1',
-      '--strategy', 'batched', '--strategy', 'batched-fixed', '--out', out, '--json')) as BenchReport;
+    const report = JSON.parse(
+      stackscope(
+        'bench',
+        'benchmarks/mailbox.bench.ts',
+        '--mode',
+        'sample',
+        '--runs',
+        '3',
+        '--warmup',
+        '1',
+        '--strategy',
+        'batched',
+        '--strategy',
+        'batched-fixed',
+        '--out',
+        out,
+        '--json',
+      ),
+    ) as BenchReport;
     assert.equal(report.observed!.label, 'sampled');
     const folded = (s: string) => parseFolded(fs.readFileSync(report.outputs.folded![s]!, 'utf8'));
     const share = (stacks: Map<string, number>) => {
-      let hot = 0, all = 0;
-      for (const [k, n] of stacks) { all += n; if (/;(MessageStore\.)?loadFolder \(fixtures\/mailbox\/store\.ts:\d+\)$/.test(k)) hot += n; }
+      let hot = 0,
+        all = 0;
+      for (const [k, n] of stacks) {
+        all += n;
+        if (/;(MessageStore\.)?loadFolder \(fixtures\/mailbox\/store\.ts:\d+\)$/.test(k)) hot += n;
+      }
       return hot / all;
     };
     const buggy = share(folded('batched'));

@@ -1,7 +1,15 @@
 /** Bench statistics against known values. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summarize, mannWhitneyP, bootstrapRatioCI, compareSamples, compareToBaseline, holmAdjust, runsNeeded } from '../src/bench/stats.js';
+import {
+  summarize,
+  mannWhitneyP,
+  bootstrapRatioCI,
+  compareSamples,
+  compareToBaseline,
+  holmAdjust,
+  runsNeeded,
+} from '../src/bench/stats.js';
 import { formatDiffFolded } from '../src/bench/outputs.js';
 import { buildReport } from '../src/bench/report.js';
 import { formatReport } from '../src/bench/format.js';
@@ -14,8 +22,21 @@ const heap = (times: Record<string, number[]>, bytes: number) => Object.fromEntr
 function raw(times: Record<string, number[]>, extra: Partial<RawResults> = {}): RawResults {
   const strategies = Object.keys(times);
   return {
-    name: 'b', file: 'b.bench.ts', mode: 'off', runs: Math.max(...Object.values(times).map((t) => t.length)), warmup: 1, timeout: 60,
-    order: 'shuffled every round', strategies, untraced: times, heapPeak: heap(times, 2.5e6), errors: {}, files: {}, outDir: null, warnings: [], ...extra,
+    name: 'b',
+    file: 'b.bench.ts',
+    mode: 'off',
+    runs: Math.max(...Object.values(times).map((t) => t.length)),
+    warmup: 1,
+    timeout: 60,
+    order: 'shuffled every round',
+    strategies,
+    untraced: times,
+    heapPeak: heap(times, 2.5e6),
+    errors: {},
+    files: {},
+    outDir: null,
+    warnings: [],
+    ...extra,
   };
 }
 
@@ -51,7 +72,16 @@ test('significance: a real gap is claimed, noise and tiny gaps are not', () => {
 });
 
 test('differential folded output is difffolded.pl format', () => {
-  const text = formatDiffFolded(new Map([['a;b', 5], ['a;c', 2]]), new Map([['a;b', 1], ['a;d', 4]]));
+  const text = formatDiffFolded(
+    new Map([
+      ['a;b', 5],
+      ['a;c', 2],
+    ]),
+    new Map([
+      ['a;b', 1],
+      ['a;d', 4],
+    ]),
+  );
   assert.deepEqual(text.trimEnd().split('\n').sort(), ['a;b 5 1', 'a;c 2 0', 'a;d 0 4']);
 });
 
@@ -68,17 +98,25 @@ test('one run: no spread is claimed (stddev "-"), nothing is significant, and th
 test('all strategies failing: no table, every failure in the bench order', () => {
   const r = buildReport(raw({ first: [], second: [] }, { errors: { second: 'timed out after 60 s', first: 'boom' } }));
   assert.equal(r.untraced.fastest, null);
-  assert.deepEqual(r.failures.map((f) => f.strategy), ['first', 'second']);
+  assert.deepEqual(
+    r.failures.map((f) => f.strategy),
+    ['first', 'second'],
+  );
   const text = formatReport(r);
   assert.match(text, /No strategy completed its runs\.\n\nFAILED first: boom\nFAILED second: timed out after 60 s\n/);
   assert.doesNotMatch(text, /Mann-Whitney/);
 });
 
-test('the text table fits in 100 columns with the README\'s strategies; --json keeps the full comparison', () => {
+test("the text table fits in 100 columns with the README's strategies; --json keeps the full comparison", () => {
   const spread = (m: number) => [0.9, 0.95, 1, 1.05, 1.3].map((f) => m * f);
   const observed = { 'batched-fixed': spread(21), batched: spread(35), concurrent: spread(125), 'one-at-a-time': spread(700) };
   // Heap figures as wide as they come: a strategy leaking 2 GB a run.
-  const r = buildReport(raw({ 'batched-fixed': spread(20.2), batched: spread(32.6), concurrent: spread(120), 'one-at-a-time': spread(611) }, { mode: 'trace', observed, heapPeak: heap(observed, 2.1e9) }));
+  const r = buildReport(
+    raw(
+      { 'batched-fixed': spread(20.2), batched: spread(32.6), concurrent: spread(120), 'one-at-a-time': spread(611) },
+      { mode: 'trace', observed, heapPeak: heap(observed, 2.1e9) },
+    ),
+  );
   const text = formatReport(r);
   for (const line of text.split('\n')) assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
   assert.match(text, /^one-at-a-time +611 .* 2100 +30\.25× slower +\d+\.\d\d–\d+\.\d\d$/m);

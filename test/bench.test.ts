@@ -45,12 +45,16 @@ test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strat
   assert.equal(ten.vsFastest!.significant, true);
   assert.ok(ten.vsFastest!.ci[0] > 1.5, 'CI of a 2x gap stays far above 1');
   assert.match(ten.verdict, /slower/);
-  const twinOf = (rep: BenchReport) => rep.untraced.strategies.find((r) => r.strategy !== rep.untraced.fastest && r.strategy.startsWith('five'))!;
+  const twinOf = (rep: BenchReport) =>
+    rep.untraced.strategies.find((r) => r.strategy !== rep.untraced.fastest && r.strategy.startsWith('five'))!;
   let twin = twinOf(report);
   if (twin.vsFastest!.significant) {
     // A sound test still calls identical strategies different at its false-positive rate (≤ 5 %):
     // one retry tells a defect (a claim every time) from that rate (twice in a row: ≤ 0.25 %).
-    twin = twinOf(benchJson('fixtures/bench/synthetic.bench.ts', '--runs', '8', '--warmup', '1', '--strategy', 'five-ms', '--strategy', 'five-ms-again').report);
+    twin = twinOf(
+      benchJson('fixtures/bench/synthetic.bench.ts', '--runs', '8', '--warmup', '1', '--strategy', 'five-ms', '--strategy', 'five-ms-again')
+        .report,
+    );
   }
   assert.equal(twin.vsFastest!.significant, false, `identical strategies reported different: ${JSON.stringify(twin.vsFastest)}`);
   assert.equal(twin.verdict, 'no significant difference');
@@ -88,7 +92,18 @@ test('a run that never finishes fails its strategy as timed out; its process is 
   ]);
   assert.deepEqual(report.untraced.strategies.map((s) => s.strategy).sort(), ['also-ok', 'ok']);
   for (const s of report.untraced.strategies) assert.equal(s.runs, 2, `${s.strategy} ran every round`);
-  const text = stackscope('bench', 'fixtures/bench/hangs.bench.ts', '--runs', '1', '--timeout', '0.5', '--strategy', 'ok', '--strategy', 'endless-loop');
+  const text = stackscope(
+    'bench',
+    'fixtures/bench/hangs.bench.ts',
+    '--runs',
+    '1',
+    '--timeout',
+    '0.5',
+    '--strategy',
+    'ok',
+    '--strategy',
+    'endless-loop',
+  );
   assert.equal(text.code, 1);
   assert.match(text.stdout, /^FAILED endless-loop: timed out after 0\.5 s$/m, '--timeout wins over the bench file');
   assert.match(text.stdout, /^ok +\d.* 1 +[\d.]+ +[\d.]+ +fastest$/m, 'the other strategy is measured');
@@ -99,17 +114,29 @@ test('trace mode: a strategy recorded by a process that is then replaced still g
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-replaced-'));
   try {
     const raw = await runBench({
-      file: path.join(root, 'fixtures/bench/hangs.bench.ts'), mode: 'trace', runs: 1, warmup: 0, outDir: out,
+      file: path.join(root, 'fixtures/bench/hangs.bench.ts'),
+      mode: 'trace',
+      runs: 1,
+      warmup: 0,
+      outDir: out,
       strategies: ['ok', 'endless-loop'],
       // The traced process records "ok", then hangs and is replaced: its recording of "ok" is lost.
-      order: (runs) => [...runs].sort((a, b) => Number(a.process === 'untraced') - Number(b.process === 'untraced') || Number(a.strategy !== 'ok') - Number(b.strategy !== 'ok')),
+      order: (runs) =>
+        [...runs].sort(
+          (a, b) =>
+            Number(a.process === 'untraced') - Number(b.process === 'untraced') ||
+            Number(a.strategy !== 'ok') - Number(b.strategy !== 'ok'),
+        ),
     });
     assert.deepEqual(raw.errors, { 'endless-loop': 'timed out after 1 s' });
     assert.equal(raw.untraced.ok!.length, 1);
     assert.equal(raw.observed!.ok!.length, 1);
     assert.ok(fs.existsSync(raw.files.traces!.ok!), 'the replacement recorded "ok" again');
     assert.deepEqual(Object.keys(raw.files.traces!), ['ok']);
-    assert.ok(raw.warnings.some((w) => /traced process was replaced .*; the outputs of ok come from one extra run$/.test(w)), raw.warnings.join('; '));
+    assert.ok(
+      raw.warnings.some((w) => /traced process was replaced .*; the outputs of ok come from one extra run$/.test(w)),
+      raw.warnings.join('; '),
+    );
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
@@ -122,7 +149,10 @@ test('errors nobody awaited fail their own strategy, during or after its run', (
     { strategy: 'forgot-await', error: 'unhandled rejection: forgot to await' },
     { strategy: 'leaves-a-timer', error: 'uncaught exception after its run: late boom' },
   ]);
-  assert.deepEqual(report.untraced.strategies.map((s) => [s.strategy, s.runs]), [['ok', 2]]);
+  assert.deepEqual(
+    report.untraced.strategies.map((s) => [s.strategy, s.runs]),
+    [['ok', 2]],
+  );
 });
 
 test('an output folder that cannot be written is a one-line error, found before any run', () => {
@@ -146,7 +176,10 @@ test('a throwing strategy is reported by name with its error while the others st
   const { report, code } = benchJson('fixtures/bench/throws.bench.ts', '--runs', '3');
   assert.equal(code, 1, 'a failed strategy fails the command');
   assert.deepEqual(report.failures, [{ strategy: 'broken', error: 'mailbox exploded' }]);
-  assert.deepEqual(report.untraced.strategies.map((s) => s.strategy), ['ok']);
+  assert.deepEqual(
+    report.untraced.strategies.map((s) => s.strategy),
+    ['ok'],
+  );
   assert.equal(report.untraced.strategies[0]!.runs, 3);
   const text = stackscope('bench', 'fixtures/bench/throws.bench.ts', '--runs', '2');
   assert.match(text.stdout, /FAILED broken: mailbox exploded/);
@@ -155,10 +188,19 @@ test('a throwing strategy is reported by name with its error while the others st
 test('bad bench files give one line naming the file and the problem, and a non-zero exit', () => {
   const cases: [string[], RegExp][] = [
     [['fixtures/bench/no-export.bench.ts'], /^stackscope: fixtures\/bench\/no-export\.bench\.ts: no bench exported/],
-    [['fixtures/bench/setup-throws.bench.ts'], /^stackscope: fixtures\/bench\/setup-throws\.bench\.ts: setup failed: cannot reach the mail server$/],
-    [['fixtures/bench/synthetic.bench.ts', '--strategy', 'nope'], /^stackscope: fixtures\/bench\/synthetic\.bench\.ts: no strategy named "nope" \(the bench has: five-ms, ten-ms, five-ms-again\)$/],
+    [
+      ['fixtures/bench/setup-throws.bench.ts'],
+      /^stackscope: fixtures\/bench\/setup-throws\.bench\.ts: setup failed: cannot reach the mail server$/,
+    ],
+    [
+      ['fixtures/bench/synthetic.bench.ts', '--strategy', 'nope'],
+      /^stackscope: fixtures\/bench\/synthetic\.bench\.ts: no strategy named "nope" \(the bench has: five-ms, ten-ms, five-ms-again\)$/,
+    ],
     [['fixtures/bench/missing.bench.ts'], /^stackscope: fixtures\/bench\/missing\.bench\.ts: no such bench file$/],
-    [['fixtures/bench/syntax-error.bench.ts'], /^stackscope: fixtures\/bench\/syntax-error\.bench\.ts: failed to load: syntax error: Unexpected "}" \(line 3:36\)$/],
+    [
+      ['fixtures/bench/syntax-error.bench.ts'],
+      /^stackscope: fixtures\/bench\/syntax-error\.bench\.ts: failed to load: syntax error: Unexpected "}" \(line 3:36\)$/,
+    ],
   ];
   for (const [args, expected] of cases) {
     const r = stackscope('bench', ...args);
@@ -192,7 +234,13 @@ test('trace mode: untraced timings alongside, one trace per strategy, and a comb
       const tree = treeText(t);
       const body = t.processName === 'ten-ms' ? 'tenMs' : 'fiveMs';
       const other = body === 'tenMs' ? 'fiveMs' : 'tenMs';
-      assert.match(tree, new RegExp(`^${t.processName} \\(fixtures/bench/synthetic\\.bench\\.ts:\\d+\\)\\n  ${body} \\(fixtures/bench/busy\\.ts:\\d+\\)\\n    spin \\(fixtures/bench/busy\\.ts:2\\)`), tree);
+      assert.match(
+        tree,
+        new RegExp(
+          `^${t.processName} \\(fixtures/bench/synthetic\\.bench\\.ts:\\d+\\)\\n  ${body} \\(fixtures/bench/busy\\.ts:\\d+\\)\\n    spin \\(fixtures/bench/busy\\.ts:2\\)`,
+        ),
+        tree,
+      );
       assert.doesNotMatch(tree, new RegExp(other), `${t.processName} holds only its own calls`);
       const top = t.entries.find((e) => e.depth === 0)!;
       const expected = body === 'tenMs' ? 10_000 : 5_000;

@@ -14,7 +14,11 @@ import { execFile } from 'node:child_process';
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'dist/cli/index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-cli-'));
-const file = (name: string, text: string) => { const p = path.join(tmp, name); fs.writeFileSync(p, text); return p; };
+const file = (name: string, text: string) => {
+  const p = path.join(tmp, name);
+  fs.writeFileSync(p, text);
+  return p;
+};
 
 const app = file('app.js', 'console.log("ran", process.argv.slice(2).join(" "));\n');
 const empty = file('empty.json', '');
@@ -25,7 +29,11 @@ const missingDir = path.join(tmp, 'no-such-folder', 'x.json');
 const bench = 'fixtures/bench/synthetic.bench.ts';
 const noPid = '999999999';
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function stackscope(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
@@ -39,7 +47,11 @@ function stackscope(args: string[]): Promise<Run> {
 /** Runs every case, a few at a time (2 cores), in order of the table. */
 async function all<T>(items: T[], f: (item: T) => Promise<void>, width = 4): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => { while (next < items.length) await f(items[next++]!); }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
 }
 
 const BAD: Array<[string[], RegExp]> = [
@@ -127,11 +139,18 @@ test('bad input: one line on stderr starting "stackscope:", naming the problem; 
   await all(BAD, async ([args, re]) => {
     const r = await stackscope(args);
     const lines = r.stderr.split('\n').filter(Boolean);
-    const why = r.code === 0 || r.code === null ? `exit ${r.code}`
-      : lines.length !== 1 ? `${lines.length} lines on stderr`
-        : !lines[0]!.startsWith('stackscope: ') ? 'no "stackscope: " prefix'
-          : !re.test(lines[0]!) ? `message does not match ${re}`
-            : r.stdout !== '' ? 'wrote to stdout (did the program run?)' : '';
+    const why =
+      r.code === 0 || r.code === null
+        ? `exit ${r.code}`
+        : lines.length !== 1
+          ? `${lines.length} lines on stderr`
+          : !lines[0]!.startsWith('stackscope: ')
+            ? 'no "stackscope: " prefix'
+            : !re.test(lines[0]!)
+              ? `message does not match ${re}`
+              : r.stdout !== ''
+                ? 'wrote to stdout (did the program run?)'
+                : '';
     if (why) failures.push(`stackscope ${args.join(' ')}: ${why}\n    ${r.stderr.trimEnd().split('\n').join('\n    ')}`);
   });
   assert.deepEqual(failures, []);
@@ -177,7 +196,7 @@ test('a program that cannot start leaves an existing trace or profile as it was'
   assert.equal(fs.readFileSync(keptProfile, 'utf8'), 'main;work 3\n');
 });
 
-test('sample: options stop at the script, --json is one line on stderr, stdout stays the program\'s', async () => {
+test("sample: options stop at the script, --json is one line on stderr, stdout stays the program's", async () => {
   const out = path.join(tmp, 'p.folded');
   const r = await stackscope(['sample', '--json', '--output', out, app, 'a', '--json', '-o', 'x']);
   assert.equal(r.code, 0, r.stderr);

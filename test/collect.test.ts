@@ -12,7 +12,17 @@ import { parseFolded } from '../src/formats/folded.js';
 import { decodePprof } from '../src/formats/pprof.js';
 import { modelFrameLabel, type Frame } from '../src/model/index.js';
 import {
-  addTotals, cleanup, runCli, sleep, startAgent, startCollector, storedTotals, sum, tmpDir, waitFor, waitForTotals,
+  addTotals,
+  cleanup,
+  runCli,
+  sleep,
+  startAgent,
+  startCollector,
+  storedTotals,
+  sum,
+  tmpDir,
+  waitFor,
+  waitForTotals,
 } from './helpers/collect.js';
 
 after(cleanup);
@@ -72,7 +82,10 @@ test('an agent restarted is read from its first kept window; the windows it no l
   await waitFor('the missed windows reported', () => missedIn(c.stderr()) === now.droppedUnserved, 10_000).catch(() => {});
   const restarted = c.stderr();
   assert.equal(missedIn(restarted), now.droppedUnserved, restarted);
-  assert.match(restarted, new RegExp(`${old.address}: the agent restarted \\(now pid ${fresh.child.pid}, instance ${fresh.config.instance}\\)`));
+  assert.match(
+    restarted,
+    new RegExp(`${old.address}: the agent restarted \\(now pid ${fresh.child.pid}, instance ${fresh.config.instance}\\)`),
+  );
   await c.kill();
 });
 
@@ -83,8 +96,24 @@ test('an agent that hangs and one that answers garbage: one line each, nothing s
   const bad = await startAgent({ seed: 33, service: 'bad' });
   hang.mode('hang');
   bad.mode('garbage');
-  const c = startCollector(['--db', db, '--target', good.address, '--target', hang.address, '--target', bad.address, '--interval', '200ms', '--timeout', '1s']);
-  await waitFor('both problems reported', () => c.stderr().includes(`${hang.address}: slow`) && c.stderr().includes(`${bad.address}: garbage`));
+  const c = startCollector([
+    '--db',
+    db,
+    '--target',
+    good.address,
+    '--target',
+    hang.address,
+    '--target',
+    bad.address,
+    '--interval',
+    '200ms',
+    '--timeout',
+    '1s',
+  ]);
+  await waitFor(
+    'both problems reported',
+    () => c.stderr().includes(`${hang.address}: slow`) && c.stderr().includes(`${bad.address}: garbage`),
+  );
   await sleep(3000); // many more polls: still one line per problem
   const during = c.stderr();
   const lines = (address: string, kind: string) => during.split('\n').filter((l) => l.includes(`${address}: ${kind}`)).length;
@@ -136,8 +165,14 @@ test('a targets file is re-read when it changes; its labels are stored and queri
   for (const [k, n] of Object.entries(te.produced)) expectEu.set(label(JSON.parse(k)), (expectEu.get(label(JSON.parse(k))) ?? 0) + n);
   assert.deepEqual(new Map([...folded].sort()), new Map([...expectEu].sort()));
   // The agent's own labels are kept beside the file's; host and service filter too.
-  assert.equal(sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--label', 'version=1.2']).stdout.toString()))), sum(te.produced));
-  assert.equal(sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--host', 'us-1']).stdout.toString()))), sum(tu.produced));
+  assert.equal(
+    sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--label', 'version=1.2']).stdout.toString()))),
+    sum(te.produced),
+  );
+  assert.equal(
+    sum(Object.fromEntries(parseFolded(runCli(['query', '--db', db, '--from', '-1h', '--host', 'us-1']).stdout.toString()))),
+    sum(tu.produced),
+  );
   assert.equal(runCli(['query', '--db', db, '--from', '-1h', '--service', 'nope']).stdout.length, 0);
 
   const pb = path.join(dir, 'all.pb.gz');
@@ -145,22 +180,39 @@ test('a targets file is re-read when it changes; its labels are stored and queri
   assert.equal(qp.code, 0, qp.stderr);
   assert.match(qp.stderr, new RegExp(`${sum(te.produced) + sum(tu.produced)} samples in \\d+ stacks from 2 target runs`));
   const prof = decodePprof(zlib.gunzipSync(fs.readFileSync(pb)));
-  assert.equal(prof.sample.reduce((a, s) => a + Number(s.value[0]), 0), sum(te.produced) + sum(tu.produced));
+  assert.equal(
+    prof.sample.reduce((a, s) => a + Number(s.value[0]), 0),
+    sum(te.produced) + sum(tu.produced),
+  );
 
   const js = path.join(dir, 'us.json');
   assert.equal(runCli(['query', '--db', db, '--from', '-1h', '--label', 'region=us', '-o', js]).code, 0);
-  const doc = JSON.parse(fs.readFileSync(js, 'utf8')) as { samples: number; targets: Array<{ labels: Record<string, string> }>; stacks: Array<{ count: number }> };
+  const doc = JSON.parse(fs.readFileSync(js, 'utf8')) as {
+    samples: number;
+    targets: Array<{ labels: Record<string, string> }>;
+    stacks: Array<{ count: number }>;
+  };
   assert.equal(doc.samples, sum(tu.produced));
-  assert.deepEqual(doc.targets.map((t) => t.labels), [{ region: 'us' }]);
+  assert.deepEqual(
+    doc.targets.map((t) => t.labels),
+    [{ region: 'us' }],
+  );
 
   const tl = runCli(['query', '--db', db, '--from', '-10m', '--timeline']);
   assert.equal(tl.code, 0, tl.stderr);
-  const points = tl.stdout.toString().trim().split('\n').map((l) => l.split(' '));
+  const points = tl.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '));
   assert.ok(points.every(([t, n]) => !Number.isNaN(Date.parse(t!)) && /^\d+$/.test(n!)));
   // ten minutes in steps of 10 s, aligned to the clock (a partial first step when -10m is not aligned)
   assert.ok(points.length === 60 || points.length === 61, `${points.length} steps`);
   points.slice(1).forEach(([t], i) => assert.equal(Date.parse(t!) - Date.parse(points[i]![0]!), 10_000));
-  assert.equal(points.reduce((a, [, n]) => a + Number(n), 0), sum(te.produced) + sum(tu.produced));
+  assert.equal(
+    points.reduce((a, [, n]) => a + Number(n), 0),
+    sum(te.produced) + sum(tu.produced),
+  );
 });
 
 test('bad input: one line and a non-zero exit', async () => {
@@ -171,17 +223,29 @@ test('bad input: one line and a non-zero exit', async () => {
   fs.writeFileSync(labelFile, '127.0.0.1:9000 region\n');
   const db = path.join(dir, 'q.db');
   const cases: Array<[string[], RegExp]> = [
-    [['collect', '--db', '/proc/nope/x.db', '--target', '127.0.0.1:9000'], /^stackscope: cannot create the database \/proc\/nope\/x\.db: no folder \/proc\/nope$/],
+    [
+      ['collect', '--db', '/proc/nope/x.db', '--target', '127.0.0.1:9000'],
+      /^stackscope: cannot create the database \/proc\/nope\/x\.db: no folder \/proc\/nope$/,
+    ],
     [['collect', '--db', '/proc/version', '--target', '127.0.0.1:9000'], /^stackscope: cannot write the database \/proc\/version/],
     [['collect', '--db', db, '--target', 'nohost'], /^stackscope: bad target "nohost" in --target: give host:port/],
     [['collect', '--db', db, '--target', '127.0.0.1:0'], /^stackscope: bad port "0" in --target/],
     [['collect', '--db', db, '--targets-file', badFile], /^stackscope: bad port "99999" in .*bad\.txt line 2/],
     [['collect', '--db', db, '--targets-file', labelFile], /^stackscope: bad label "region" in .*label\.txt line 1: give label=value$/],
-    [['collect', '--db', db, '--targets-file', path.join(dir, 'missing.txt')], /^stackscope: cannot read the targets file .*missing\.txt: ENOENT$/],
+    [
+      ['collect', '--db', db, '--targets-file', path.join(dir, 'missing.txt')],
+      /^stackscope: cannot read the targets file .*missing\.txt: ENOENT$/,
+    ],
     [['collect', '--db', db], /^stackscope: no targets: give --target/],
-    [['collect', '--db', db, '--host', '127.0.0.1', '--ports', '9010-9000'], /^stackscope: bad --ports "9010-9000": 9010-9000 goes backwards$/],
+    [
+      ['collect', '--db', db, '--host', '127.0.0.1', '--ports', '9010-9000'],
+      /^stackscope: bad --ports "9010-9000": 9010-9000 goes backwards$/,
+    ],
     [['collect', '--db', db, '--target', '127.0.0.1:9000', '--retention', 'forever'], /^stackscope: bad --retention "forever"/],
-    [['collect', '--db', 'postgres://nobody@127.0.0.1:1/none', '--target', '127.0.0.1:9000'], /^stackscope: cannot reach the database postgres:\/\/nobody@127\.0\.0\.1:1\/none: .*ECONNREFUSED/],
+    [
+      ['collect', '--db', 'postgres://nobody@127.0.0.1:1/none', '--target', '127.0.0.1:9000'],
+      /^stackscope: cannot reach the database postgres:\/\/nobody@127\.0\.0\.1:1\/none: .*ECONNREFUSED/,
+    ],
     [['query', '--db', db], /^stackscope: no database at .*q\.db/],
     [['query', '--db', 'postgres://nobody@127.0.0.1:1/none'], /^stackscope: cannot reach the database/],
     [['query', '--db', db, '--from', '-5m', '--until', '-10m'], /^stackscope: bad range: --from -5m \(.*\) is not before --until -10m/],
@@ -205,25 +269,45 @@ test('queries read the coarsest rows that fit and equal the 1 s rows exactly; re
   const store = await openStore(file, { create: true });
   const hour = 3_600_000;
   const now = Math.floor(Date.now() / hour) * hour + 1_234_567; // inside an hour, off every boundary
-  const frames: Frame[] = [{ name: 'main', file: '/app/main.js', line: 1, col: 1 }, { name: 'work', file: '/app/work.js', line: 5, col: 2 }, { name: 'idle', file: '', line: 0, col: 0 }];
-  const { stackIds, newFrames, newStacks } = await new IdResolver(store).resolve(frames, [[0, 1], [0, 2]]);
+  const frames: Frame[] = [
+    { name: 'main', file: '/app/main.js', line: 1, col: 1 },
+    { name: 'work', file: '/app/work.js', line: 5, col: 2 },
+    { name: 'idle', file: '', line: 0, col: 0 },
+  ];
+  const { stackIds, newFrames, newStacks } = await new IdResolver(store).resolve(frames, [
+    [0, 1],
+    [0, 2],
+  ]);
   // 1 s rows over the last 3 hours at odd times, and 3 days ago.
   const rows: Array<[number, number, number]> = [];
-  for (let t = now - 3 * hour; t < now; t += 7000) rows.push([Math.floor(t / 1000) * 1000, stackIds[(t / 7000) % 2 | 0]!, 1 + (t % 13)]);
+  for (let t = now - 3 * hour; t < now; t += 7000) rows.push([Math.floor(t / 1000) * 1000, stackIds[((t / 7000) % 2) | 0]!, 1 + (t % 13)]);
   for (let t = now - 72 * hour; t < now - 71 * hour; t += 60_000) rows.push([t, stackIds[0]!, 5]);
   const agent = { instance: 'i1', service: 's', labels: {}, hostname: 'h', pid: 1, startedMs: 0, intervalUs: 1000, version: 't' };
-  await store.write([{ address: '127.0.0.1:1', agent, labels: {}, cursor: 'i1-1', readMs: now, newFrames, newStacks, rows: rows.flatMap((r) => r) }]);
+  await store.write([
+    { address: '127.0.0.1:1', agent, labels: {}, cursor: 'i1-1', readMs: now, newFrames, newStacks, rows: rows.flatMap((r) => r) },
+  ]);
   const expected = (from: number, until: number) => rows.filter(([t]) => t >= from && t < until).reduce((a, r) => a + r[2], 0);
-  for (const [from, until] of [[now - 3 * hour, now], [now - 2.5 * hour + 17_000, now - 4321], [now - 61 * 60_000, now - 59 * 60_000 + 1], [now - 73 * hour, now]]) {
+  for (const [from, until] of [
+    [now - 3 * hour, now],
+    [now - 2.5 * hour + 17_000, now - 4321],
+    [now - 61 * 60_000, now - 59 * 60_000 + 1],
+    [now - 73 * hour, now],
+  ]) {
     const q = await queryProfile(store, { fromMs: from!, untilMs: until! });
     assert.equal(q.samples, expected(from!, until!), `${new Date(from!).toISOString()}..${new Date(until!).toISOString()}`);
     assert.deepEqual(q.notes, []);
   }
-  assert.ok((await queryProfile(store, { fromMs: now - 3 * hour, untilMs: now })).pieces.some((p) => p.level === 'hour'), 'whole hours come from the hourly rows');
+  assert.ok(
+    (await queryProfile(store, { fromMs: now - 3 * hour, untilMs: now })).pieces.some((p) => p.level === 'hour'),
+    'whole hours come from the hourly rows',
+  );
   const tl = await queryTimeline(store, { fromMs: now - 3 * hour, untilMs: now });
   assert.equal(tl.stepMs, 60_000);
   // (the first and last steps hold only the part of them inside the range)
-  assert.equal(tl.points.reduce((a, p) => a + p.samples, 0), expected(now - 3 * hour, now));
+  assert.equal(
+    tl.points.reduce((a, p) => a + p.samples, 0),
+    expected(now - 3 * hour, now),
+  );
 
   // Keep 1 s rows for 1 h, minute rows for 2 h, 10-minute rows 1 day, hour rows 7 days; 100 rows per delete.
   const before = await store.rowCounts();

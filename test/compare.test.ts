@@ -12,7 +12,15 @@ import type { CpuProfile } from '../src/formats/cpuprofile.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist/cli/index.js');
-const X = (name: string, ts: number, dur: number, extra: Partial<TraceEvent> = {}): TraceEvent => ({ ph: 'X', name, ts, dur, pid: 1, tid: 0, ...extra });
+const X = (name: string, ts: number, dur: number, extra: Partial<TraceEvent> = {}): TraceEvent => ({
+  ph: 'X',
+  name,
+  ts,
+  dur,
+  pid: 1,
+  tid: 0,
+  ...extra,
+});
 
 function tmp(name: string, content: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compare-test-'));
@@ -61,7 +69,10 @@ test('cpuprofile and folded: sample weights to leaf self and to every frame tota
       { id: 3, callFrame: { functionName: 'hot', scriptId: 1, url: 'file:///x/app.js', lineNumber: 9, columnNumber: 0 } },
       { id: 4, callFrame: { functionName: '(idle)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 } },
     ],
-    startTime: 0, endTime: 400, samples: [3, 3, 2, 4, 3], timeDeltas: [0, 100, 100, 100, 100],
+    startTime: 0,
+    endTime: 400,
+    samples: [3, 3, 2, 4, 3],
+    timeDeltas: [0, 100, 100, 100, 100],
   };
   const cp = loadProfile(tmp('p.cpuprofile', JSON.stringify(prof)));
   assert.equal(cp.kind, 'cpuprofile');
@@ -81,7 +92,10 @@ test('diff: sorted by largest change in self time; a bare name matches a qualifi
   const b = traceTimes('b', [X('main (s.ts:1)', 1, 200), X('Store.loadFolder (s.ts:48)', 2, 100), X('parse (s.ts:9)', 160, 40)]);
   const d = diffProfiles(a, b);
   assert.equal(d.unit, 'share', 'µs and samples compare as shares');
-  assert.deepEqual(d.rows.map((r) => r.label), ['Store.loadFolder (s.ts:48)', 'main (s.ts:1)', 'parse (s.ts:9)']);
+  assert.deepEqual(
+    d.rows.map((r) => r.label),
+    ['Store.loadFolder (s.ts:48)', 'main (s.ts:1)', 'parse (s.ts:9)'],
+  );
   assert.ok(Math.abs(d.rows[0]!.selfDelta - (0.5 - 1 / 6)) < 1e-9);
   assert.equal(d.rows[0]!.a!.self, 1);
   assert.equal(d.rows[0]!.b!.calls, 1);
@@ -119,7 +133,10 @@ test('a sampled trace (Profile/ProfileChunk events) compares by its samples, not
       { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [2] },
       { id: 2, callFrame: { functionName: 'hot', scriptId: 1, url: 'file:///x/app.js', lineNumber: 4, columnNumber: 0 } },
     ],
-    startTime: 1000, endTime: 1300, samples: [2, 2, 2, 2], timeDeltas: [0, 100, 100, 100],
+    startTime: 1000,
+    endTime: 1300,
+    samples: [2, 2, 2, 2],
+    timeDeltas: [0, 100, 100, 100],
   };
   const file = tmp('s.trace.json', JSON.stringify({ traceEvents: cpuProfileToTraceEvents(prof, { pid: 9 }) }));
   const p = loadProfile(file);
@@ -130,11 +147,19 @@ test('a sampled trace (Profile/ProfileChunk events) compares by its samples, not
 
 test('a combined trace: --a-process/--b-process (name or pid) compare two of its processes; a wrong name lists them', () => {
   const M = (pid: number, name: string): TraceEvent => ({ ph: 'M', name: 'process_name', pid, tid: 0, args: { name } });
-  const file = tmp('compare.trace.json', JSON.stringify({ traceEvents: [
-    M(1, 'batched-fixed'), M(2, 'batched'),
-    X('sync (s.ts:1)', 1, 100, { pid: 1 }), X('loadFolder (s.ts:48)', 10, 5, { pid: 1 }),
-    X('sync (s.ts:1)', 1, 300, { pid: 2 }), X('loadFolder (s.ts:48)', 10, 200, { pid: 2 }),
-  ] }));
+  const file = tmp(
+    'compare.trace.json',
+    JSON.stringify({
+      traceEvents: [
+        M(1, 'batched-fixed'),
+        M(2, 'batched'),
+        X('sync (s.ts:1)', 1, 100, { pid: 1 }),
+        X('loadFolder (s.ts:48)', 10, 5, { pid: 1 }),
+        X('sync (s.ts:1)', 1, 300, { pid: 2 }),
+        X('loadFolder (s.ts:48)', 10, 200, { pid: 2 }),
+      ],
+    }),
+  );
   const all = loadProfile(file);
   assert.equal(all.functions.get('loadFolder (s.ts:48)')!.self, 205, 'without a choice the processes add up');
   assert.deepEqual(all.processes, ['batched-fixed (pid 1)', 'batched (pid 2)']);
@@ -150,12 +175,22 @@ test('a combined trace: --a-process/--b-process (name or pid) compare two of its
   assert.match(text.stdout, /^A: .*compare\.trace\.json \(trace, process batched-fixed \(pid 1\), /m);
   assert.match(text.stdout, /^loadFolder \(s\.ts:48\) +1 +1 +5µs +200µs +\+195µs/m);
   const both = JSON.parse(run(file, file, '--process', 'batched', '--json').stdout) as ReturnType<typeof compareProfiles>;
-  assert.equal(both.rows.every((r) => r.selfDelta === 0), true, '--process applies to both');
-  assert.match(run(file, file).stdout, /^note: A adds up 2 processes \(batched-fixed \(pid 1\), batched \(pid 2\)\); choose one with --a-process NAME$/m);
+  assert.equal(
+    both.rows.every((r) => r.selfDelta === 0),
+    true,
+    '--process applies to both',
+  );
+  assert.match(
+    run(file, file).stdout,
+    /^note: A adds up 2 processes \(batched-fixed \(pid 1\), batched \(pid 2\)\); choose one with --a-process NAME$/m,
+  );
 
   const folded = tmp('p.folded', 'main 1\n');
   for (const [args, re] of [
-    [[file, file, '--b-process', 'nope'], /^stackscope: .*compare\.trace\.json: no process "nope" \(the trace has: batched-fixed \(pid 1\), batched \(pid 2\)\)$/],
+    [
+      [file, file, '--b-process', 'nope'],
+      /^stackscope: .*compare\.trace\.json: no process "nope" \(the trace has: batched-fixed \(pid 1\), batched \(pid 2\)\)$/,
+    ],
     [[folded, file, '--process', 'batched'], /^stackscope: .*p\.folded: a process can only be chosen in a trace/],
   ] as [string[], RegExp][]) {
     const r = run(...args);

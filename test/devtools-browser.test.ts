@@ -17,8 +17,18 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import {
-  chromiumUnavailable, launchChromium, openPerformancePanel, loadInPanel, selectEntry, expandAllTracks,
-  hideSidebar, setIgnoreListing, trackLabel, type Browser, type PanelView, type PanelTrack,
+  chromiumUnavailable,
+  launchChromium,
+  openPerformancePanel,
+  loadInPanel,
+  selectEntry,
+  expandAllTracks,
+  hideSidebar,
+  setIgnoreListing,
+  trackLabel,
+  type Browser,
+  type PanelView,
+  type PanelTrack,
 } from './helpers/browser.js';
 import { parseWithDevTools } from './helpers/devtools.js';
 
@@ -63,7 +73,9 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     execFileSync(process.execPath, [cli, 'trace', '-o', file, 'fixtures/example/app.ts'], { cwd: root, stdio: 'pipe' });
     const started = Date.now();
     const { page, view } = await open(file);
-    console.log(`# example trace: ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms (page + load ${Date.now() - started} ms)`);
+    console.log(
+      `# example trace: ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms (page + load ${Date.now() - started} ms)`,
+    );
 
     // The tracks: one process row, then main first. Chromium 156 ignores thread_sort_index in a
     // generic trace and orders a process's tracks by their number of entries (most first, ties
@@ -86,7 +98,11 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
 
     // The async lanes hold each fetchDay's whole lifetime, one call per lane where they overlap.
     const lanes = ['async 1', 'async 2', 'async 3'].map((l) => panelTrack(view, l));
-    assert.equal(lanes.reduce((n, l) => n + (l.titles[fn('fetchDay', 44)] ?? 0), 0), 3, 'three fetchDay lifetimes on the async lanes');
+    assert.equal(
+      lanes.reduce((n, l) => n + (l.titles[fn('fetchDay', 44)] ?? 0), 0),
+      3,
+      'three fetchDay lifetimes on the async lanes',
+    );
     for (const l of lanes) assert.ok(l.titles[fn('fetchDay', 44)], `${l.name} shows fetchDay`);
     assert.equal(panelTrack(view, 'GC').entries >= 1, true, 'GC pauses have a track');
 
@@ -122,7 +138,10 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
 
   test('trace --sample of fixtures/trace-sample/app.cjs: exact slices and the sampled frames under them, on one track', async () => {
     const file = path.join(tmp, 'ts.json');
-    execFileSync(process.execPath, [cli, 'trace', '--sample', '--interval', '500us', '-o', file, 'fixtures/trace-sample/app.cjs', '30'], { cwd: root, stdio: 'pipe' });
+    execFileSync(process.execPath, [cli, 'trace', '--sample', '--interval', '500us', '-o', file, 'fixtures/trace-sample/app.cjs', '30'], {
+      cwd: root,
+      stdio: 'pipe',
+    });
     const handle = 'handle (fixtures/trace-sample/app.cjs:13)';
     const engine = await parseWithDevTools(file);
     const t = engine.tracks.find((x) => x.threadName === 'main');
@@ -137,8 +156,12 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
       console.log(`# trace --sample: ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms`);
       const main = panelTrack(view, 'main');
       assert.equal(main.titles[handle], 30, 'every handle call is a box');
-      for (const f of ['digest', 'crunch']) assert.ok(main.titles[f], `the panel draws the sampled ${f} on the main track: ${JSON.stringify(main.titles)}`);
-      assert.ok((main.durations.crunch ?? 0) > 0 && main.durations.crunch! < main.durations[handle]!, 'crunch is drawn within handle\'s time');
+      for (const f of ['digest', 'crunch'])
+        assert.ok(main.titles[f], `the panel draws the sampled ${f} on the main track: ${JSON.stringify(main.titles)}`);
+      assert.ok(
+        (main.durations.crunch ?? 0) > 0 && main.durations.crunch! < main.durations[handle]!,
+        "crunch is drawn within handle's time",
+      );
       assert.equal(main.entries, t.entries.length, 'panel and trace engine: same number of boxes');
       assert.equal(main.depth, t.maxDepth, 'and the same depth');
       // handle's callers are not drawn again under it (the samples' stacks are cut below the slice)
@@ -156,7 +179,10 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     const { view } = await open(file);
     const main = panelTrack(view, 'main');
     assert.equal(main.titles[handle], 30);
-    assert.ok(Object.keys(main.titles).some((x) => x.startsWith('On ignore list')), 'burnlib is ignore-listed by default');
+    assert.ok(
+      Object.keys(main.titles).some((x) => x.startsWith('On ignore list')),
+      'burnlib is ignore-listed by default',
+    );
   });
 
   test('a trace written as .json.gz opens in the panel (as a user drops it), drawn as the trace engine reads it', async () => {
@@ -166,8 +192,14 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     assert.deepEqual([...bytes.subarray(0, 2)], [0x1f, 0x8b], 'gzip-compressed');
     const events = JSON.parse(zlib.gunzipSync(bytes).toString('utf8')) as { traceEvents: Array<{ ph: string }> };
     const { page, view } = await open(file);
-    console.log(`# example trace as .json.gz (${bytes.length} bytes): ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms`);
-    assert.equal(view.totalEntries, events.traceEvents.filter((e) => e.ph === 'X' || e.ph === 'I').length, 'every slice and instant is drawn');
+    console.log(
+      `# example trace as .json.gz (${bytes.length} bytes): ${view.totalEntries} boxes, loaded by the panel in ${view.loadMs} ms`,
+    );
+    assert.equal(
+      view.totalEntries,
+      events.traceEvents.filter((e) => e.ph === 'X' || e.ph === 'I').length,
+      'every slice and instant is drawn',
+    );
     const engine = await parseWithDevTools(events);
     assert.equal(engine.dropped, 0);
     for (const t of engine.tracks) {
@@ -188,7 +220,8 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     assert.deepEqual(view.tracks.filter((t) => t.nesting === 0).map(trackLabel), ['stackscope sample']);
     const thread = panelTrack(view, 'main thread (sampled)');
     assert.equal(thread.titles['CPU profile'], 1, 'the slice covering the profile');
-    for (const f of ['heavy', 'medium', 'light', 'tiny']) assert.ok(thread.titles[f], `the panel shows sampled function ${f}: ${JSON.stringify(thread.titles)}`);
+    for (const f of ['heavy', 'medium', 'light', 'tiny'])
+      assert.ok(thread.titles[f], `the panel shows sampled function ${f}: ${JSON.stringify(thread.titles)}`);
     // heavy (planted at ~50 % of the run) is the widest of the four. Only that: on a loaded
     // machine the fixture's wall-clock loops are descheduled and the smaller shares blur.
     const d = thread.durations;
@@ -197,7 +230,10 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
 
     // By default DevTools merges frames of node: internals into "On ignore list" boxes; with
     // ignore listing off the panel draws every sampled frame, exactly as the trace engine does.
-    assert.ok(Object.keys(thread.titles).some((x) => x.startsWith('On ignore list')), 'node: internals are ignore-listed');
+    assert.ok(
+      Object.keys(thread.titles).some((x) => x.startsWith('On ignore list')),
+      'node: internals are ignore-listed',
+    );
     await page.close();
     const engine = await parseWithDevTools(file);
     const t = engine.tracks.find((x) => x.threadName === 'main thread (sampled)');

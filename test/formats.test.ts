@@ -60,30 +60,47 @@ before(() => {
 
 // ---- cpuprofile ---------------------------------------------------------------------------------
 
-const cf = (functionName: string, url = '', lineNumber = -1, columnNumber = -1) => ({ functionName, scriptId: 0, url, lineNumber, columnNumber });
+const cf = (functionName: string, url = '', lineNumber = -1, columnNumber = -1) => ({
+  functionName,
+  scriptId: 0,
+  url,
+  lineNumber,
+  columnNumber,
+});
 const synthetic: CpuProfile = {
   nodes: [
     { id: 1, callFrame: cf('(root)'), children: [2, 4, 5, 6] },
-    { id: 2, callFrame: cf('main', 'file:///app/main.js', 0, 9) , children: [3] },
+    { id: 2, callFrame: cf('main', 'file:///app/main.js', 0, 9), children: [3] },
     { id: 3, callFrame: cf('hot', 'file:///app/main.js', 9, 2) },
     { id: 4, callFrame: cf('(idle)') },
     { id: 5, callFrame: cf('(program)') },
     { id: 6, callFrame: cf('(garbage collector)') },
   ],
-  startTime: 1000, endTime: 1700, samples: [3, 3, 4, 2, 5, 6, 3], timeDeltas: [10, 100, 100, 100, 100, 100, 100],
+  startTime: 1000,
+  endTime: 1700,
+  samples: [3, 3, 4, 2, 5, 6, 3],
+  timeDeltas: [10, 100, 100, 100, 100, 100, 100],
 };
 
 test('cpuprofile reader: (root) left out, (idle) dropped, (program) and GC kept; times, durations, 1-based positions', () => {
   const p = cpuProfileToModel(synthetic);
-  const stacks = p.sampleStack.map((s) => stackFrames(p, s).map((f) => p.frames[f]!.name).join(';'));
+  const stacks = p.sampleStack.map((s) =>
+    stackFrames(p, s)
+      .map((f) => p.frames[f]!.name)
+      .join(';'),
+  );
   assert.deepEqual(stacks, ['main;hot', 'main;hot', 'main', '(program)', '(garbage collector)', 'main;hot']);
   assert.deepEqual(p.sampleTime, [1010, 1110, 1310, 1410, 1510, 1610]);
-  assert.deepEqual(p.sampleDurationUs, [100, 100, 100, 100, 100, 90], 'the gap to the next sample (the idle one included), the last to endTime');
+  assert.deepEqual(
+    p.sampleDurationUs,
+    [100, 100, 100, 100, 100, 90],
+    'the gap to the next sample (the idle one included), the last to endTime',
+  );
   const hot = p.frames.find((f) => f.name === 'hot')!;
   assert.deepEqual(hot, { name: 'hot', file: '/app/main.js', line: 10, col: 3 });
 });
 
-test('cpuprofile: a real profile through convert to .cpuprofile and pprof keeps every stack\'s count and duration', () => {
+test("cpuprofile: a real profile through convert to .cpuprofile and pprof keeps every stack's count and duration", () => {
   const p = read(at('hot.cpuprofile'));
   assert.ok(p.sampleStack.length > 100, `samples ${p.sampleStack.length}`);
   assert.ok([...perStack(p).keys()].some((k) => k.endsWith('crunchNumbers (fixtures/sample/hot.ts:4)')));
@@ -106,7 +123,10 @@ test('folded: labels read back into frames; folded → folded, pprof, .cpuprofil
   const text = fs.readFileSync(at('hot.folded'), 'utf8');
   assert.match(text, /;drive \(fixtures\/sample\/hot\.ts:17\);crunchNumbers \(fixtures\/sample\/hot\.ts:4\) \d+$/m);
   const p = read(at('hot.folded'));
-  assert.deepEqual(p.frames.find((f) => f.name === 'crunchNumbers'), { name: 'crunchNumbers', file: 'fixtures/sample/hot.ts', line: 4, col: 0 });
+  assert.deepEqual(
+    p.frames.find((f) => f.name === 'crunchNumbers'),
+    { name: 'crunchNumbers', file: 'fixtures/sample/hot.ts', line: 4, col: 0 },
+  );
   const counts = new Map([...parseFolded(text)].sort());
   assert.deepEqual(perStack(p), counts);
   assert.deepEqual(counts, perStack(read(at('hot.cpuprofile'))), 'the same counts as the profile it came from');
@@ -125,8 +145,14 @@ test('pprof written by stackscope decodes with pprof-format itself: types, total
   const p = read(at('hot.cpuprofile'));
   const pp = PprofProfile.decode(zlib.gunzipSync(fs.readFileSync(at('hot.pb.gz'))));
   const str = (i: unknown) => pp.stringTable.strings[Number(i)]!;
-  assert.deepEqual(pp.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`), ['samples/count', 'cpu/nanoseconds']);
-  assert.equal(pp.sample.reduce((s, x) => s + Number(x.value[0]), 0), totalWeight(p));
+  assert.deepEqual(
+    pp.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`),
+    ['samples/count', 'cpu/nanoseconds'],
+  );
+  assert.equal(
+    pp.sample.reduce((s, x) => s + Number(x.value[0]), 0),
+    totalWeight(p),
+  );
   const cpuNs = pp.sample.reduce((s, x) => s + Number(x.value[1]), 0);
   assert.equal(cpuNs, Math.round(p.sampleDurationUs!.reduce((a, b) => a + b, 0) * 1000));
   const fn = pp.function.find((f) => str(f.name) === 'crunchNumbers (fixtures/sample/hot.ts:4)');
@@ -150,21 +176,47 @@ test('pprof written by stackscope decodes with pprof-format itself: types, total
 
 test('pprof reader: a profile from another tool (inlined lines, cpu type only, plain names), gzipped or not', () => {
   const st = new StringTable();
-  const fn = (id: number, name: string, line: number) => new PFunction({ id, name: st.dedup(name), systemName: st.dedup(name), filename: st.dedup('/src/app.go'), startLine: line });
+  const fn = (id: number, name: string, line: number) =>
+    new PFunction({ id, name: st.dedup(name), systemName: st.dedup(name), filename: st.dedup('/src/app.go'), startLine: line });
   const pp = new PprofProfile({
-    sampleType: [new ValueType({ type: st.dedup('alloc'), unit: st.dedup('bytes') }), new ValueType({ type: st.dedup('cpu'), unit: st.dedup('milliseconds') })],
+    sampleType: [
+      new ValueType({ type: st.dedup('alloc'), unit: st.dedup('bytes') }),
+      new ValueType({ type: st.dedup('cpu'), unit: st.dedup('milliseconds') }),
+    ],
     function: [fn(1, 'main.main', 3), fn(2, 'main.work', 10), fn(3, 'main.inlined', 20)],
     // location 2 holds work with inlined() inside it: innermost first
-    location: [new Location({ id: 1, line: [new Line({ functionId: 1, line: 5 })] }), new Location({ id: 2, line: [new Line({ functionId: 3, line: 21 }), new Line({ functionId: 2, line: 12 })] })],
-    sample: [new Sample({ locationId: [2, 1], value: [100, 7] }), new Sample({ locationId: [1], value: [5, 2] }), new Sample({ locationId: [1], value: [9, 0] })],
+    location: [
+      new Location({ id: 1, line: [new Line({ functionId: 1, line: 5 })] }),
+      new Location({ id: 2, line: [new Line({ functionId: 3, line: 21 }), new Line({ functionId: 2, line: 12 })] }),
+    ],
+    sample: [
+      new Sample({ locationId: [2, 1], value: [100, 7] }),
+      new Sample({ locationId: [1], value: [5, 2] }),
+      new Sample({ locationId: [1], value: [9, 0] }),
+    ],
     stringTable: st,
   });
   for (const buf of [Buffer.from(pp.encode()), zlib.gzipSync(pp.encode())]) {
     const p = pprofToModel(buf);
     assert.equal(p.unit, 'microseconds', 'the cpu type is chosen over the first');
-    const rows = p.sampleStack.map((s, i) => [stackFrames(p, s).map((f) => p.frames[f]!.name).join(';'), p.sampleWeight[i]]);
-    assert.deepEqual(rows, [['main.main;main.work;main.inlined', 7000], ['main.main', 2000]], 'root first, zero weights left out');
-    assert.deepEqual(p.frames.find((f) => f.name === 'main.work'), { name: 'main.work', file: '/src/app.go', line: 10, col: 0 });
+    const rows = p.sampleStack.map((s, i) => [
+      stackFrames(p, s)
+        .map((f) => p.frames[f]!.name)
+        .join(';'),
+      p.sampleWeight[i],
+    ]);
+    assert.deepEqual(
+      rows,
+      [
+        ['main.main;main.work;main.inlined', 7000],
+        ['main.main', 2000],
+      ],
+      'root first, zero weights left out',
+    );
+    assert.deepEqual(
+      p.frames.find((f) => f.name === 'main.work'),
+      { name: 'main.work', file: '/src/app.go', line: 10, col: 0 },
+    );
   }
 });
 
@@ -269,12 +321,15 @@ test('compare takes every format, and names an unreadable file and what it looke
   assert.match(r.stderr.trimEnd(), new RegExp(`^stackscope: ${dir}/${cases[0][1].source}`));
   // ... and every case through the reader the CLI calls (a UserError is the CLI's one line).
   for (const [file, re] of cases) {
-    assert.throws(() => readProfile(at(file)), (err: Error) => {
-      assert.ok(err instanceof UserError, String(err));
-      assert.match(err.message, new RegExp(`^${dir}/${re.source}`));
-      assert.doesNotMatch(err.message, /[\x00-\x08\x0a-\x1f\x7f]|\uFFFD/, 'one line, no raw bytes');
-      return true;
-    });
+    assert.throws(
+      () => readProfile(at(file)),
+      (err: Error) => {
+        assert.ok(err instanceof UserError, String(err));
+        assert.match(err.message, new RegExp(`^${dir}/${re.source}`));
+        assert.doesNotMatch(err.message, /[\x00-\x08\x0a-\x1f\x7f]|\uFFFD/, 'one line, no raw bytes');
+        return true;
+      },
+    );
   }
 });
 
@@ -286,7 +341,10 @@ test('compare of a .cpuprofile and a folded file of the same run, from another f
   const functions = new Set([...parseFolded(fs.readFileSync(at('hot.folded'), 'utf8')).keys()].flatMap((k) => k.split(';')));
   assert.equal(d.rows.length, functions.size, 'one row per function, none twice under two names');
   // Labels are shown as seen from where compare ran: the fixture by its absolute path.
-  assert.ok(d.rows.some((x) => x.label === `crunchNumbers (${hotTs}:4)` && x.a && x.b), d.rows.map((x) => x.label).join('\n'));
+  assert.ok(
+    d.rows.some((x) => x.label === `crunchNumbers (${hotTs}:4)` && x.a && x.b),
+    d.rows.map((x) => x.label).join('\n'),
+  );
   // The same function spelled with two paths (relative here, absolute there) would show twice.
   const where = d.rows.map((x) => parseFrameLabel(x.label)).map((f) => `${f.name} ${path.basename(f.file)}:${f.line}`);
   assert.equal(new Set(where).size, where.length, 'no function under two file names');
@@ -303,7 +361,10 @@ test('sample and bench agree on what is CPU: (program) and GC kept, (idle) dropp
   for (const folded of [fromSample, fromBench]) {
     assert.equal(folded.get('(program)'), 1);
     assert.equal(folded.get('(garbage collector)'), 1);
-    assert.equal([...folded.keys()].some((k) => k.includes('(idle)')), false);
+    assert.equal(
+      [...folded.keys()].some((k) => k.includes('(idle)')),
+      false,
+    );
   }
   assert.deepEqual([...fromSample.values()].sort(), [...fromBench.values()].sort());
 });
@@ -313,7 +374,10 @@ test('sample and bench agree on what is CPU: (program) and GC kept, (idle) dropp
 test('convert: bad output names and formats get one line each', () => {
   const r = run(['convert', at('hot.folded'), '-o', at('out.json')]);
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /^stackscope: cannot tell the output format from ".*out\.json": name it \.folded, \.pb\.gz, \.speedscope\.json or \.cpuprofile, or give --format/);
+  assert.match(
+    r.stderr,
+    /^stackscope: cannot tell the output format from ".*out\.json": name it \.folded, \.pb\.gz, \.speedscope\.json or \.cpuprofile, or give --format/,
+  );
   assert.equal(r.stderr.trimEnd().split('\n').length, 1);
   assert.equal(fs.existsSync(at('out.json')), false);
   const help = run(['convert', '--help']).stdout;
@@ -326,6 +390,9 @@ test('convert: bad output names and formats get one line each', () => {
     [[at('hot.folded'), path.join(tmp, 'no/such/dir/x.folded'), {}], /^cannot write the output to .*x\.folded \(ENOENT: no folder /],
     [[at('hot.folded'), at('x.folded'), { process: 'a' }], /hot\.folded: a process can only be chosen in a trace/],
   ] as const) {
-    assert.throws(() => convertProfile(args[0], args[1], args[2]), (err: Error) => err instanceof UserError && re.test(err.message));
+    assert.throws(
+      () => convertProfile(args[0], args[1], args[2]),
+      (err: Error) => err instanceof UserError && re.test(err.message),
+    );
   }
 });

@@ -11,11 +11,20 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '..');
 const preload = path.join(root, 'fixtures/instrument/test-preload.mjs');
 
-interface Run { stdout: string; stderr: string; status: number | null; record?: any }
+interface Run {
+  stdout: string;
+  stderr: string;
+  status: number | null;
+  record?: any;
+}
 
 function node(args: string[], env: Record<string, string> = {}): Run {
   const out = path.join(os.tmpdir(), `ss-instr-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', STACKSCOPE_TEST_OUT: out, ...env } });
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '', STACKSCOPE_TEST_OUT: out, ...env },
+  });
   const record = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined;
   fs.rmSync(out, { force: true });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status, record };
@@ -26,14 +35,29 @@ const traced = (fixture: string, env: Record<string, string> = {}) => node(['--i
  * For a CommonJS entry, registering ESM hooks makes Node load it through its ESM translator, and
  * our `_compile` wrapper is one more frame: only those node-internal frames may differ.
  */
-const withoutLoaderFrames = (s: string) => s.split('\n').filter((l) => !/^\s+at .*(node:internal|cjs-hook\.js)/.test(l)).join('\n');
+const withoutLoaderFrames = (s: string) =>
+  s
+    .split('\n')
+    .filter((l) => !/^\s+at .*(node:internal|cjs-hook\.js)/.test(l))
+    .join('\n');
 
 test('CommonJS: classes, getters, generators, async; same output and exit code', () => {
   const plain = node(['fixtures/instrument/cjs/app.js']);
   const t = traced('cjs/app.js');
   assert.deepEqual([t.stdout, t.stderr, t.status], [plain.stdout, plain.stderr, plain.status]);
   assert.equal(t.status, 3);
-  assert.deepEqual(t.record.calls, { main: 1, fib: 177, 'Shape.of': 1, Shape: 2, 'Shape.get label': 1, Square: 1, 'Square.area': 1, range: 1, double: 4, '(anonymous)': 2 });
+  assert.deepEqual(t.record.calls, {
+    main: 1,
+    fib: 177,
+    'Shape.of': 1,
+    Shape: 2,
+    'Shape.get label': 1,
+    Square: 1,
+    'Square.area': 1,
+    range: 1,
+    double: 4,
+    '(anonymous)': 2,
+  });
 });
 
 test('CommonJS: uncaught error output identical (apart from loader frames)', () => {
@@ -63,7 +87,7 @@ test('ESM: uncaught error output byte-identical', () => {
   assert.deepEqual([t.stdout, t.stderr, t.status], [plain.stdout, plain.stderr, plain.status]);
 });
 
-test('syntax error: one stackscope line, then Node\'s own error, same exit code', () => {
+test("syntax error: one stackscope line, then Node's own error, same exit code", () => {
   const plain = node(['fixtures/instrument/esm/bad.mjs']);
   const t = traced('esm/bad.mjs');
   assert.equal(t.status, plain.status);
@@ -121,8 +145,12 @@ const real = (fixture: string, include: string[], args: string[] = []) => {
   const t = node(['--import', preload, `fixtures/instrument/real/${fixture}`, ...args], { SS_INCLUDE: include.join(',') });
   assert.deepEqual([t.stdout, t.stderr, t.status], [plain.stdout, plain.stderr, plain.status]);
   const callsIn = (prefix: string) => {
-    const names = new Set(t.record.modules.filter((m: any) => m.file.includes(prefix)).flatMap((m: any) => m.fns.map((f: string) => f.split('\t')[0])));
-    return Object.entries(t.record.calls as Record<string, number>).filter(([n]) => names.has(n)).reduce((a, [, c]) => a + c, 0);
+    const names = new Set(
+      t.record.modules.filter((m: any) => m.file.includes(prefix)).flatMap((m: any) => m.fns.map((f: string) => f.split('\t')[0])),
+    );
+    return Object.entries(t.record.calls as Record<string, number>)
+      .filter(([n]) => names.has(n))
+      .reduce((a, [, c]) => a + c, 0);
   };
   return { plain, t, callsIn };
 };
@@ -140,7 +168,7 @@ test('yargs CLI: commands, validation failure and --help behave the same traced'
   assert.ok(help.callsIn('node_modules/cliui/') > 10);
 });
 
-test('acorn-walk over acorn\'s own source, traced', () => {
+test("acorn-walk over acorn's own source, traced", () => {
   const r = real('acorn-parse.mjs', ['node_modules/acorn-walk/**']);
   assert.match(r.t.stdout, /^nodes \d+/);
   assert.ok(r.callsIn('node_modules/acorn-walk/') > 10_000);

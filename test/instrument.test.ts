@@ -17,16 +17,52 @@ function installStub() {
   let depth = 0;
   let maxDepth = 0;
   const rt = {
-    reg(_file: string, fns: string[]) { const base = names.length; for (const f of fns) names.push(f.split('\t')[0]!); return base; },
-    en() { depth++; maxDepth = Math.max(maxDepth, depth); return depth; },
-    ex(id: number, token: number) { assert.equal(token, depth, 'ex pairs with en'); depth--; events.push(['call', names[id]]); },
-    fn(id: number, kind: number) { events.push(['fn', names[id], kind]); return { name: names[id], suspended: false, seg: 0 }; },
-    su(f: any, v: unknown) { assert.equal(f.suspended, false, `su while suspended (${f.name})`); f.suspended = true; events.push(['su', f.name]); return v; },
-    re(f: any, v?: unknown) { if (f.suspended) { f.suspended = false; f.seg++; events.push(['re', f.name]); } return v; },
-    fx(f: any) { events.push(['fx', f.name]); },
+    reg(_file: string, fns: string[]) {
+      const base = names.length;
+      for (const f of fns) names.push(f.split('\t')[0]!);
+      return base;
+    },
+    en() {
+      depth++;
+      maxDepth = Math.max(maxDepth, depth);
+      return depth;
+    },
+    ex(id: number, token: number) {
+      assert.equal(token, depth, 'ex pairs with en');
+      depth--;
+      events.push(['call', names[id]]);
+    },
+    fn(id: number, kind: number) {
+      events.push(['fn', names[id], kind]);
+      return { name: names[id], suspended: false, seg: 0 };
+    },
+    su(f: any, v: unknown) {
+      assert.equal(f.suspended, false, `su while suspended (${f.name})`);
+      f.suspended = true;
+      events.push(['su', f.name]);
+      return v;
+    },
+    re(f: any, v?: unknown) {
+      if (f.suspended) {
+        f.suspended = false;
+        f.seg++;
+        events.push(['re', f.name]);
+      }
+      return v;
+    },
+    fx(f: any) {
+      events.push(['fx', f.name]);
+    },
   };
   (globalThis as any).__stackscope = rt;
-  return { events, names, get maxDepth() { return maxDepth; }, calls: (n: string) => events.filter((e) => e[0] === 'call' && e[1] === n).length };
+  return {
+    events,
+    names,
+    get maxDepth() {
+      return maxDepth;
+    },
+    calls: (n: string) => events.filter((e) => e[0] === 'call' && e[1] === n).length,
+  };
 }
 
 /** Evaluates CommonJS-style code (`return` allowed) and returns what it returns. */
@@ -122,7 +158,10 @@ test('var and function declared with the same name: function left uninstrumented
     function legacy() { var g; function g() { return 1 } return typeof g }
     return legacy();`);
   assert.deepEqual(traced, plain);
-  assert.deepEqual(out.functions.map((f) => f.name), ['g']); // legacy itself is skipped
+  assert.deepEqual(
+    out.functions.map((f) => f.name),
+    ['g'],
+  ); // legacy itself is skipped
 });
 
 test("'use strict' directive still makes the function strict", () => {
@@ -247,8 +286,10 @@ test('names, positions and nesting', () => {
     'return foo();',
   ].join('\n');
   const { out, stub } = both(src);
-  assert.deepEqual(out.functions.map((f) => `${f.name}@${f.line}:${f.col}`),
-    ['foo@1:0', 'bar@2:12', 'baz.qux@3:14', '(anonymous)@3:37', 'a.b.c@4:26', 'K.s@5:10', 'K.get g@5:24']);
+  assert.deepEqual(
+    out.functions.map((f) => `${f.name}@${f.line}:${f.col}`),
+    ['foo@1:0', 'bar@2:12', 'baz.qux@3:14', '(anonymous)@3:37', 'a.b.c@4:26', 'K.s@5:10', 'K.get g@5:24'],
+  );
   assert.equal(stub.maxDepth, 4);
 });
 
@@ -265,8 +306,10 @@ test('no line moves: every original line keeps its number', () => {
 });
 
 test('parse errors throw a typed error with the position', () => {
-  assert.throws(() => instrument('const a = 1;\nfunction (', { file: '/x.js', format: 'commonjs', composeMaps: false }),
-    (e: unknown) => e instanceof InstrumentSyntaxError && e.line === 2 && e.column === 9 && e.file === '/x.js');
+  assert.throws(
+    () => instrument('const a = 1;\nfunction (', { file: '/x.js', format: 'commonjs', composeMaps: false }),
+    (e: unknown) => e instanceof InstrumentSyntaxError && e.line === 2 && e.column === 9 && e.file === '/x.js',
+  );
 });
 
 test('ESM: module prologue after the code, hashbang and top-level await untouched', async () => {
@@ -286,7 +329,10 @@ test('input source map: positions and the composed map go to the original file',
   const js = transformSync(ts, { loader: 'ts', sourcemap: 'inline', sourcefile: '/src/len.ts', format: 'esm' }).code;
   const out = instrument(js, { file: '/dist/len.js', format: 'module', composeMaps: true });
   assert.equal(out.file, '/src/len.ts');
-  assert.deepEqual(out.functions.map((f) => [f.name, f.line, f.col]), [['len', 3, 7]]);
+  assert.deepEqual(
+    out.functions.map((f) => [f.name, f.line, f.col]),
+    [['len', 3, 7]],
+  );
   assert.deepEqual(out.map.sources, ['/src/len.ts']);
   const plainMap = instrument(js, { file: '/dist/len.js', format: 'module', composeMaps: false }).map;
   assert.deepEqual(plainMap.sources, ['/dist/len.js']);
@@ -299,7 +345,8 @@ test('ESM cycle: a hoisted function called before its module ran still works (no
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-cycle-'));
   try {
     const files = {
-      'a.mjs': "import { b } from './b.mjs';\nexport function helper() { return 'helper' }\nexport default function () { return 'dflt' }\nexport const a = b;\n",
+      'a.mjs':
+        "import { b } from './b.mjs';\nexport function helper() { return 'helper' }\nexport default function () { return 'dflt' }\nexport const a = b;\n",
       'b.mjs': "import helper2, { helper } from './a.mjs';\nexport const b = helper() + ' ' + helper2();\n",
     };
     for (const [name, src] of Object.entries(files)) {
@@ -320,7 +367,8 @@ test('functions whose text runs elsewhere (page.evaluate, fn.toString()) are lef
   // The text of these functions runs in a fresh vm context, where `__ss$` does not exist.
   const vm = await import('node:vm');
   (globalThis as any).vmCtx = vm;
-  (globalThis as any).vmRun = (fn: (...a: unknown[]) => unknown, ...args: unknown[]) => vm.runInNewContext(`(${String(fn)})(...args)`, { args });
+  (globalThis as any).vmRun = (fn: (...a: unknown[]) => unknown, ...args: unknown[]) =>
+    vm.runInNewContext(`(${String(fn)})(...args)`, { args });
   const { plain, traced, out } = await bothAsync(`
     const page = { evaluate: (fn, ...args) => vmRun(fn, ...args), $eval: (sel, fn) => vmRun(fn, sel) };
     function inject(x) { const twice = (v) => v * 2; return twice(x) }
@@ -340,5 +388,8 @@ test('functions whose text runs elsewhere (page.evaluate, fn.toString()) are lef
   // (values made in the vm context have its prototypes: compare as JSON)
   assert.equal(JSON.stringify(traced), JSON.stringify(plain));
   assert.equal(JSON.stringify(traced), JSON.stringify(['undefined', [11, 12], 3, 8, 2, 3, 2, [2, 2, 3]]));
-  assert.deepEqual(out.functions.map((f) => f.name), ['page.evaluate', 'page.$eval', 'kept']);
+  assert.deepEqual(
+    out.functions.map((f) => f.name),
+    ['page.evaluate', 'page.$eval', 'kept'],
+  );
 });

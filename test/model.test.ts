@@ -1,8 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ProfileBuilder, NO_STACK, stackFrames, totalWeight, merge, filterTime, callTree, functionWeights, prune,
-  diffFunctions, diffStacks, addTrackSlices, parseFrameLabel, frameRole, OTHER_FRAME, type Frame, type Profile,
+  ProfileBuilder,
+  NO_STACK,
+  stackFrames,
+  totalWeight,
+  merge,
+  filterTime,
+  callTree,
+  functionWeights,
+  prune,
+  diffFunctions,
+  diffStacks,
+  addTrackSlices,
+  parseFrameLabel,
+  frameRole,
+  OTHER_FRAME,
+  type Frame,
+  type Profile,
 } from '../src/model/index.js';
 
 const fr = (name: string, file = '/app/src/a.ts', line = 1): Frame => ({ name, file, line, col: 0 });
@@ -13,19 +28,33 @@ function build(rows: [string[], number, number?][], unit: 'samples' | 'microseco
   for (const [names, w, t] of rows) b.sample(b.stackOf(names.map((n) => b.frame(fr(n)))), w, t);
   return b.build();
 }
-const names = (p: Profile, s: number) => stackFrames(p, s).map((f) => p.frames[f]!.name).join(';');
+const names = (p: Profile, s: number) =>
+  stackFrames(p, s)
+    .map((f) => p.frames[f]!.name)
+    .join(';');
 
 test('the builder interns frames and stacks once', () => {
-  const p = build([[['main', 'a'], 2], [['main', 'a'], 3], [['main', 'b'], 1]]);
+  const p = build([
+    [['main', 'a'], 2],
+    [['main', 'a'], 3],
+    [['main', 'b'], 1],
+  ]);
   assert.equal(p.frames.length, 3);
   assert.equal(p.stackParent.length, 3); // main, main;a, main;b
   assert.equal(totalWeight(p), 6);
-  assert.deepEqual(p.sampleStack.map((s) => names(p, s)), ['main;a', 'main;a', 'main;b']);
+  assert.deepEqual(
+    p.sampleStack.map((s) => names(p, s)),
+    ['main;a', 'main;a', 'main;b'],
+  );
   assert.equal(p.stackParent[0], NO_STACK);
 });
 
 test('call tree, function weights (recursion counted once), merge and time filter', () => {
-  const p = build([[['main', 'f', 'f'], 4, 10], [['main', 'g'], 1, 20], [['main'], 5, 30]]);
+  const p = build([
+    [['main', 'f', 'f'], 4, 10],
+    [['main', 'g'], 1, 20],
+    [['main'], 5, 30],
+  ]);
   const t = callTree(p);
   assert.deepEqual(Array.from(t.total), [10, 4, 4, 1]);
   assert.deepEqual(Array.from(t.self), [5, 0, 4, 1]);
@@ -100,7 +129,11 @@ test('filterFrames hides frames like pprof -hide; timeWeighted weighs samples by
   b.countCalls(work, 3);
   const p = b.build();
   const q = filterFrames(p, (f) => f.file !== '/bench/h.ts');
-  assert.deepEqual(q.sampleStack.map((s) => names(q, s)), ['main;work'], 'a stack of hidden frames only is dropped');
+  assert.deepEqual(
+    q.sampleStack.map((s) => names(q, s)),
+    ['main;work'],
+    'a stack of hidden frames only is dropped',
+  );
   assert.deepEqual([q.sampleTime[0], q.sampleDurationUs![0]], [10, 250]);
   assert.equal(q.frameCalls![q.frames.findIndex((f) => f.name === 'work')], 3);
   const t = timeWeighted(p)!;

@@ -15,19 +15,35 @@ import { span } from '../src/recorder/span.js';
 import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
 import { groupProcesses } from '../src/recorder/group.js';
 
-interface Rec { kind: number; id: number; start: number; end: number; depth: number; inst: number }
+interface Rec {
+  kind: number;
+  id: number;
+  start: number;
+  end: number;
+  depth: number;
+  inst: number;
+}
 function records(r: ThreadRecording): Rec[] {
   const out: Rec[] = [];
   for (let i = 0; i < r.count * RECORD_STRIDE; i += RECORD_STRIDE) {
     const code = r.records[i]!;
-    out.push({ kind: code & 3, id: Math.floor(code / 4), start: r.records[i + 1]!, end: r.records[i + 2]!, depth: r.records[i + 3]!, inst: r.records[i + 4]! });
+    out.push({
+      kind: code & 3,
+      id: Math.floor(code / 4),
+      start: r.records[i + 1]!,
+      end: r.records[i + 2]!,
+      depth: r.records[i + 3]!,
+      inst: r.records[i + 4]!,
+    });
   }
   return out;
 }
 
 function busy(us: number): void {
   const end = performance.now() + us / 1000;
-  while (performance.now() < end) { /* spin */ }
+  while (performance.now() < end) {
+    /* spin */
+  }
 }
 
 test('reg builds the function table with display paths and returns base ids', () => {
@@ -44,11 +60,33 @@ test('reg builds the function table with display paths and returns base ids', ()
 test('sync calls record start, end and depth; oldest first', () => {
   const rec = new Recorder({ capacity: 100 });
   const base = rec.reg('/x.js', ['outer\t1\t0', 'inner\t2\t0']);
-  const inner = () => { const t = rec.en(); try { busy(50); } finally { rec.ex(base + 1, t); } };
-  const outer = () => { const t = rec.en(); try { inner(); inner(); } finally { rec.ex(base, t); } };
+  const inner = () => {
+    const t = rec.en();
+    try {
+      busy(50);
+    } finally {
+      rec.ex(base + 1, t);
+    }
+  };
+  const outer = () => {
+    const t = rec.en();
+    try {
+      inner();
+      inner();
+    } finally {
+      rec.ex(base, t);
+    }
+  };
   outer();
   const rs = records(rec.snapshot());
-  assert.deepEqual(rs.map((r) => [r.id, r.depth, r.kind]), [[1, 1, 0], [1, 1, 0], [0, 0, 0]]);
+  assert.deepEqual(
+    rs.map((r) => [r.id, r.depth, r.kind]),
+    [
+      [1, 1, 0],
+      [1, 1, 0],
+      [0, 0, 0],
+    ],
+  );
   assert.ok(rs[2]!.start <= rs[0]!.start && rs[2]!.end >= rs[1]!.end, 'outer encloses inner');
   assert.ok(rs[0]!.end - rs[0]!.start >= 50, 'µs units');
   assert.ok(Math.abs(rs[0]!.start / 1000 - performance.now()) < 5000, 'µs since timeOrigin');
@@ -56,10 +94,20 @@ test('sync calls record start, end and depth; oldest first', () => {
 
 test('a throwing call is still recorded and depth recovers', () => {
   const rec = new Recorder({ capacity: 10 });
-  const f = () => { const t = rec.en(); try { throw new Error('x'); } finally { rec.ex(0, t); } };
+  const f = () => {
+    const t = rec.en();
+    try {
+      throw new Error('x');
+    } finally {
+      rec.ex(0, t);
+    }
+  };
   assert.throws(f);
   assert.throws(f);
-  assert.deepEqual(records(rec.snapshot()).map((r) => r.depth), [0, 0]);
+  assert.deepEqual(
+    records(rec.snapshot()).map((r) => r.depth),
+    [0, 0],
+  );
 });
 
 test('calls still running at a snapshot (e.g. around process.exit) are closed at "now"', () => {
@@ -67,21 +115,40 @@ test('calls still running at a snapshot (e.g. around process.exit) are closed at
   const outer = rec.en(4);
   const anon = rec.en(); // no id: cannot be named, not closed
   const inner = rec.en(5);
-  const t = rec.en(6); rec.ex(6, t);
+  const t = rec.en(6);
+  rec.ex(6, t);
   const rs = records(rec.snapshot());
-  assert.deepEqual(rs.map((r) => [r.id, r.depth]), [[6, 3], [5, 2], [4, 0]]);
+  assert.deepEqual(
+    rs.map((r) => [r.id, r.depth]),
+    [
+      [6, 3],
+      [5, 2],
+      [4, 0],
+    ],
+  );
   assert.ok(rs[2]!.start <= rs[1]!.start && rs[1]!.end <= rs[2]!.end);
-  rec.ex(5, inner); rec.ex(0, anon); rec.ex(4, outer);
-  assert.deepEqual(records(rec.snapshot()).map((r) => r.id), [6, 5, 0, 4]);
+  rec.ex(5, inner);
+  rec.ex(0, anon);
+  rec.ex(4, outer);
+  assert.deepEqual(
+    records(rec.snapshot()).map((r) => r.id),
+    [6, 5, 0, 4],
+  );
 });
 
 test('ring overflow keeps the newest records and counts drops', () => {
   const rec = new Recorder({ capacity: 4 });
-  for (let i = 0; i < 10; i++) { const t = rec.en(); rec.ex(i, t); }
+  for (let i = 0; i < 10; i++) {
+    const t = rec.en();
+    rec.ex(i, t);
+  }
   const snap = rec.snapshot();
   assert.equal(snap.count, 4);
   assert.equal(snap.dropped, 6);
-  assert.deepEqual(records(snap).map((r) => r.id), [6, 7, 8, 9]);
+  assert.deepEqual(
+    records(snap).map((r) => r.id),
+    [6, 7, 8, 9],
+  );
   rec.clear();
   assert.equal(rec.snapshot().count, 0);
   assert.equal(rec.snapshot().dropped, 0);
@@ -94,7 +161,12 @@ test('the ring grows as calls come, keeps every record while it grows, then wrap
     return { count: ids.length, first: ids[0], last: ids.at(-1), ordered: ids.every((id, k) => k === 0 || id === ids[k - 1]! + 1) };
   };
   let i = 0;
-  const callsUpTo = (n: number) => { for (; i < n; i++) { const t = rec.en(); rec.ex(i, t); } };
+  const callsUpTo = (n: number) => {
+    for (; i < n; i++) {
+      const t = rec.en();
+      rec.ex(i, t);
+    }
+  };
   callsUpTo(100_000); // beyond the first allocation
   assert.deepEqual(kept(), { count: 100_000, first: 0, last: 99_999, ordered: true });
   callsUpTo(300_000); // exactly full
@@ -108,10 +180,21 @@ test('the ring grows as calls come, keeps every record while it grows, then wrap
 
 test('min-duration and max-depth filters apply at exit', () => {
   const rec = new Recorder({ capacity: 100, minDurationUs: 20_000, maxDepth: 2 });
-  const call = (id: number, us: number, body?: () => void) => { const t = rec.en(); try { busy(us); body?.(); } finally { rec.ex(id, t); } };
+  const call = (id: number, us: number, body?: () => void) => {
+    const t = rec.en();
+    try {
+      busy(us);
+      body?.();
+    } finally {
+      rec.ex(id, t);
+    }
+  };
   call(0, 21_000, () => call(1, 21_000, () => call(2, 21_000)));
   call(3, 0);
-  assert.deepEqual(records(rec.snapshot()).map((r) => r.id), [1, 0]);
+  assert.deepEqual(
+    records(rec.snapshot()).map((r) => r.id),
+    [1, 0],
+  );
 });
 
 test('async function: segments around awaits, lifetime, instance numbers, depth', async () => {
@@ -121,7 +204,9 @@ test('async function: segments around awaits, lifetime, instance numbers, depth'
     try {
       rec.re(f, await rec.su(f, new Promise((r) => setTimeout(r, 5))));
       rec.re(f, await rec.su(f, 1));
-    } finally { rec.fx(f); }
+    } finally {
+      rec.fx(f);
+    }
   };
   const t = rec.en();
   const p1 = af();
@@ -135,7 +220,10 @@ test('async function: segments around awaits, lifetime, instance numbers, depth'
   assert.equal(life.length, 2);
   assert.deepEqual(life.map((r) => r.inst).sort(), [1, 2]);
   // first segments run inside the sync caller (depth 1), continuations from the microtask queue (depth 0)
-  assert.deepEqual(seg.filter((r) => r.inst === 1).map((r) => r.depth), [1, 0, 0]);
+  assert.deepEqual(
+    seg.filter((r) => r.inst === 1).map((r) => r.depth),
+    [1, 0, 0],
+  );
   const l1 = life.find((r) => r.inst === 1)!;
   assert.ok(l1.end - l1.start >= 4000, 'lifetime spans the 5 ms sleep');
   assert.equal(rs.find((r) => r.id === 1)!.depth, 0, 'caller depth unaffected by the suspended calls');
@@ -148,7 +236,9 @@ test('generator segments are Call records; no lifetime', () => {
     try {
       rec.re(f, yield rec.su(f, 1));
       rec.re(f, yield rec.su(f, 2));
-    } finally { rec.fx(f); }
+    } finally {
+      rec.fx(f);
+    }
   }
   const it = g();
   assert.deepEqual([...it], [1, 2]);
@@ -161,12 +251,17 @@ test('generator closed while suspended: no extra segment, depth intact', () => {
   const rec = new Recorder({ capacity: 100 });
   function* g() {
     const f = rec.fn(3, 2);
-    try { rec.re(f, yield rec.su(f, 1)); } finally { rec.fx(f); }
+    try {
+      rec.re(f, yield rec.su(f, 1));
+    } finally {
+      rec.fx(f);
+    }
   }
   const it = g();
   it.next();
   it.return(undefined);
-  const t = rec.en(); rec.ex(9, t);
+  const t = rec.en();
+  rec.ex(9, t);
   const rs = records(rec.snapshot());
   assert.equal(rs.length, 2);
   assert.equal(rs[1]!.depth, 0);
@@ -184,18 +279,25 @@ test('calls are published on the stackscope:call tracing channel, only while sub
     error: () => {},
   };
   const ch = diagnostics_channel.tracingChannel(CALL_CHANNEL);
-  let t = rec.en(0); rec.ex(0, t); // nobody listens yet
+  let t = rec.en(0);
+  rec.ex(0, t); // nobody listens yet
   ch.subscribe(handlers);
   try {
-    t = rec.en(0); rec.ex(0, t);
+    t = rec.en(0);
+    rec.ex(0, t);
     const f = rec.fn(1, 1); // an async call: returns at its first await, settles later
-    rec.su(f, 1); rec.re(f, 1); rec.su(f, 2); rec.re(f, 2); rec.fx(f);
+    rec.su(f, 1);
+    rec.re(f, 1);
+    rec.su(f, 2);
+    rec.re(f, 2);
+    rec.fx(f);
   } finally {
     ch.unsubscribe(handlers);
   }
-  assert.deepEqual(got.map(([e, m]) => `${e} ${m.name} ${m.kind}`), [
-    'start f sync', 'end f sync', 'start g async', 'end g async', 'asyncStart g async', 'asyncEnd g async',
-  ]);
+  assert.deepEqual(
+    got.map(([e, m]) => `${e} ${m.name} ${m.kind}`),
+    ['start f sync', 'end f sync', 'start g async', 'end g async', 'asyncStart g async', 'asyncEnd g async'],
+  );
   const [, syncEnd] = got[1]!;
   assert.equal(syncEnd.line, 2);
   assert.ok(syncEnd.end! >= syncEnd.start);
@@ -210,7 +312,10 @@ test('our own subscribers swallow malformed messages (one stderr line, no throw)
   const detach = attachChannels(rec);
   const write = process.stderr.write;
   const lines: string[] = [];
-  process.stderr.write = ((s: string) => { lines.push(String(s)); return true; }) as typeof process.stderr.write;
+  process.stderr.write = ((s: string) => {
+    lines.push(String(s));
+    return true;
+  }) as typeof process.stderr.write;
   try {
     assert.doesNotThrow(() => diagnostics_channel.channel('http.server.request.start').publish(undefined));
     assert.doesNotThrow(() => diagnostics_channel.channel('http.server.response.finish').publish(null));
@@ -222,23 +327,57 @@ test('our own subscribers swallow malformed messages (one stderr line, no throw)
 });
 
 test('spans (sync, async, rejected) become Span records; untraced span is transparent', async () => {
-  assert.equal(span('none', () => 5), 5);
+  assert.equal(
+    span('none', () => 5),
+    5,
+  );
   const rec = new Recorder({ capacity: 100 });
   const detach = attachChannels(rec);
   let awaited = 0;
   try {
-    assert.equal(span('s1', () => { busy(100); return 1; }), 1);
+    assert.equal(
+      span('s1', () => {
+        busy(100);
+        return 1;
+      }),
+      1,
+    );
     // The body's own clock, not the timer's delay: libuv can fire a timer early against performance.now().
-    assert.equal(await span('s2', async () => { const t = performance.now(); await new Promise((r) => setTimeout(r, 3)); awaited = performance.now() - t; return 2; }), 2);
-    await assert.rejects(span('s3', async () => { throw new Error('no'); }), /no/);
-    assert.throws(() => span('s4', () => { throw new Error('sync no'); }), /sync no/);
+    assert.equal(
+      await span('s2', async () => {
+        const t = performance.now();
+        await new Promise((r) => setTimeout(r, 3));
+        awaited = performance.now() - t;
+        return 2;
+      }),
+      2,
+    );
+    await assert.rejects(
+      span('s3', async () => {
+        throw new Error('no');
+      }),
+      /no/,
+    );
+    assert.throws(
+      () =>
+        span('s4', () => {
+          throw new Error('sync no');
+        }),
+      /sync no/,
+    );
   } finally {
     detach();
   }
   const snap = rec.snapshot();
   const rs = records(snap).filter((r) => r.kind === RecordKind.Span);
-  assert.deepEqual(rs.map((r) => snap.spanNames[r.id]), ['s1', 's2', 's3', 's4']);
-  assert.ok(awaited > 0 && rs[1]!.end - rs[1]!.start >= awaited * 1000, `async span lasts until settled (${rs[1]!.end - rs[1]!.start} µs, awaited ${awaited} ms)`);
+  assert.deepEqual(
+    rs.map((r) => snap.spanNames[r.id]),
+    ['s1', 's2', 's3', 's4'],
+  );
+  assert.ok(
+    awaited > 0 && rs[1]!.end - rs[1]!.start >= awaited * 1000,
+    `async span lasts until settled (${rs[1]!.end - rs[1]!.start} µs, awaited ${awaited} ms)`,
+  );
 });
 
 test('Node events: HTTP server and client requests are slices with status, one category per side', async () => {
@@ -246,12 +385,20 @@ test('Node events: HTTP server and client requests are slices with status, one c
   const rec = new Recorder({ capacity: 10 });
   const detach = attachChannels(rec);
   try {
-    const server = http.createServer((req, res) => { res.statusCode = 201; res.end('ok'); });
+    const server = http.createServer((req, res) => {
+      res.statusCode = 201;
+      res.end('ok');
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     const res = await fetch(`http://127.0.0.1:${port}/hello?x=1`);
     await res.text();
-    await new Promise<void>((r) => http.get(`http://127.0.0.1:${port}/viaget`, (got) => { got.resume(); got.on('end', r); }));
+    await new Promise<void>((r) =>
+      http.get(`http://127.0.0.1:${port}/viaget`, (got) => {
+        got.resume();
+        got.on('end', r);
+      }),
+    );
     await new Promise((r) => server.close(r));
   } finally {
     detach();
@@ -260,7 +407,10 @@ test('Node events: HTTP server and client requests are slices with status, one c
   assert.ok(names.includes('http.server:X:HTTP GET /hello'), names.join(', '));
   assert.ok(names.includes('http.server:X:HTTP GET /viaget'), names.join(', '));
   assert.ok(names.includes(`http.client:X:HTTP GET 127.0.0.1/viaget`), names.join(', '));
-  assert.ok(names.some((n) => n.startsWith('fetch:X:fetch GET http://127.0.0.1')), names.join(', '));
+  assert.ok(
+    names.some((n) => n.startsWith('fetch:X:fetch GET http://127.0.0.1')),
+    names.join(', '),
+  );
   assert.equal(rec.nodeEvents.find((e) => e.name === 'HTTP GET /hello')!.args!.status, 201);
 });
 
@@ -276,7 +426,10 @@ test('dump round trip, one process per pid, threads in tid order', () => {
   try {
     const main = new Recorder({ capacity: 8, pid: 100, tid: 0, cwd: '/p' });
     main.reg('/p/a.js', ['f\t1\t0', 'g\t2\t5\t/p/b.js']);
-    for (let i = 0; i < 11; i++) { const t = main.en(); main.ex(i % 2, t); }
+    for (let i = 0; i < 11; i++) {
+      const t = main.en();
+      main.ex(i % 2, t);
+    }
     main.addNodeEvent({ ph: 'X', name: 'GC (minor)', cat: 'gc', ts: 5, dur: 1 });
     main.spanId('my span');
     const worker = new Recorder({ capacity: 8, pid: 100, tid: 2, threadName: 'worker 2' });
@@ -293,7 +446,13 @@ test('dump round trip, one process per pid, threads in tid order', () => {
     const all = readDumpDir(dir, (f) => errors.push(f));
     assert.deepEqual(errors, ['junk.ssdump']);
     const procs = groupProcesses(all);
-    assert.deepEqual(procs.map((p) => [p.pid, p.name, p.threads.map((t) => t.tid)]), [[100, 'node app.js', [0, 2]], [200, 'node app.js child', [0]]]);
+    assert.deepEqual(
+      procs.map((p) => [p.pid, p.name, p.threads.map((t) => t.tid)]),
+      [
+        [100, 'node app.js', [0, 2]],
+        [200, 'node app.js child', [0]],
+      ],
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

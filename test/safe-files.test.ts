@@ -28,21 +28,35 @@ function project(): { dir: string; cache: string } {
   const dir = path.join(tmp, `p${seq++}`);
   fs.mkdirSync(path.join(dir, 'work'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'work/lib.mjs'), 'export function add(a, b) { return a + b; }\n');
-  fs.writeFileSync(path.join(dir, 'work/app.mjs'), "import { add } from './lib.mjs';\nfunction total(xs) { return xs.reduce(add, 0); }\nconsole.log('total', total([1, 2, 3]));\n");
+  fs.writeFileSync(
+    path.join(dir, 'work/app.mjs'),
+    "import { add } from './lib.mjs';\nfunction total(xs) { return xs.reduce(add, 0); }\nconsole.log('total', total([1, 2, 3]));\n",
+  );
   return { dir, cache: path.join(dir, 'xdg/stackscope') };
 }
 
-interface Run { status: number | null; stdout: string; stderr: string; out: string }
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
 
 function trace(dir: string, out = path.join(dir, `trace${seq++}.json`)): Run {
   const r = spawnSync(process.execPath, [cli, 'trace', '-o', out, 'app.mjs'], {
-    cwd: path.join(dir, 'work'), encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: path.join(dir, 'xdg'), NODE_OPTIONS: '' },
+    cwd: path.join(dir, 'work'),
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CACHE_HOME: path.join(dir, 'xdg'), NODE_OPTIONS: '' },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, out };
 }
 
 const cacheEntries = (cache: string) =>
-  fs.readdirSync(cache, { recursive: true }).map(String).filter((f) => f.endsWith('.js')).map((f) => path.join(cache, f));
+  fs
+    .readdirSync(cache, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => path.join(cache, f));
 
 /** Replaces every cached module with code that announces itself. */
 function plant(cache: string): string[] {
@@ -53,9 +67,14 @@ function plant(cache: string): string[] {
 
 const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('stackscope: not using the transform cache'));
 /** Names of the traced functions, without their `(file:line)`. */
-const traced = (file: string) => new Set(readTraceFile(file).traceEvents.filter((e) => e.ph === 'X').map((e) => e.name.split(' (')[0]));
+const traced = (file: string) =>
+  new Set(
+    readTraceFile(file)
+      .traceEvents.filter((e) => e.ph === 'X')
+      .map((e) => e.name.split(' (')[0]),
+  );
 
-test('cache: lives in the user\'s own cache folder (0700), and a planted entry there is what runs next', () => {
+test("cache: lives in the user's own cache folder (0700), and a planted entry there is what runs next", () => {
   const { dir, cache } = freshCache();
   assert.equal(cacheEntries(cache).length, 2);
   assert.equal(fs.statSync(cache).mode & 0o777, 0o700);
@@ -104,15 +123,20 @@ test('cache: a folder owned by another user is refused', { skip: !isRoot && 'nee
   refusedRun((cache) => fs.chownSync(cache, NOBODY, NOBODY));
 });
 
-test('cache: an entry owned by another user in the user\'s own folder is refused', { skip: !isRoot && 'needs root to chown' }, () => {
-  refusedRun((_cache, entries) => { for (const e of entries) fs.chownSync(e, NOBODY, NOBODY); });
+test("cache: an entry owned by another user in the user's own folder is refused", { skip: !isRoot && 'needs root to chown' }, () => {
+  refusedRun((_cache, entries) => {
+    for (const e of entries) fs.chownSync(e, NOBODY, NOBODY);
+  });
 });
 
 test('cache: an entry that is a symbolic link is not followed', () => {
   refusedRun((cache, entries) => {
     const planted = path.join(cache, '..', 'planted.js');
     fs.writeFileSync(planted, "console.log('PLANTED');\n");
-    for (const e of entries) { fs.rmSync(e); fs.symlinkSync(planted, e); }
+    for (const e of entries) {
+      fs.rmSync(e);
+      fs.symlinkSync(planted, e);
+    }
   });
 });
 
@@ -165,7 +189,11 @@ test('temporary files: unpredictable names, created exclusively; links at the ol
   assert.equal(fs.readFileSync(target, 'utf8'), 'run 1\n');
   assert.notEqual(names[0], names[1]);
   for (const n of names) assert.match(path.basename(n), /^\.profile\.json\.[0-9a-f]{16}\.tmp$/);
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [`.profile.json.${process.pid}.tmp`], 'no temp file left behind');
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [`.profile.json.${process.pid}.tmp`],
+    'no temp file left behind',
+  );
 });
 
 test('bench outputs: a link planted at an output name is replaced, not followed', () => {

@@ -40,7 +40,10 @@ test('exit code, stdout and stdin of the program are passed through', () => {
   assert.equal(r.status, 7);
   assert.equal(r.stdout, 'result ok\n');
   const script = path.join(tmp, 'echo.js');
-  fs.writeFileSync(script, 'process.stdin.pipe(process.stdout); process.stdin.on("end", () => { process.stderr.write("err\\n"); process.exitCode = 5; });');
+  fs.writeFileSync(
+    script,
+    'process.stdin.pipe(process.stdout); process.stdin.on("end", () => { process.stderr.write("err\\n"); process.exitCode = 5; });',
+  );
   const e = sample(['-o', path.join(tmp, 'y.folded'), '--', script], 'hello\n');
   assert.equal(e.status, 5);
   assert.equal(e.stdout, 'hello\n');
@@ -49,7 +52,10 @@ test('exit code, stdout and stdin of the program are passed through', () => {
 
 test('a program killed by a signal is reported as killed by that signal, with its profile', () => {
   const script = path.join(tmp, 'term.js');
-  fs.writeFileSync(script, 'let x = 0; const e = Date.now() + 200; while (Date.now() < e) x++; process.kill(process.pid, "SIGTERM"); setTimeout(() => {}, 5000);');
+  fs.writeFileSync(
+    script,
+    'let x = 0; const e = Date.now() + 200; while (Date.now() < e) x++; process.kill(process.pid, "SIGTERM"); setTimeout(() => {}, 5000);',
+  );
   const out = path.join(tmp, 'term.cpuprofile');
   const r = sample(['-o', out, '--', script]);
   assert.equal(r.signal, 'SIGTERM');
@@ -94,14 +100,25 @@ test('cpuprofile output: self-time shares by shared frame label', () => {
 });
 
 test("no stackscope frames: the preload's own work (starting and stopping the profiler) is not in the profile", () => {
-  const out = path.join(tmp, 'own.cpuprofile'), folded = path.join(tmp, 'own.folded');
+  const out = path.join(tmp, 'own.cpuprofile'),
+    folded = path.join(tmp, 'own.folded');
   for (const file of [out, folded]) {
     const r = sample(['-o', file, '--', 'fixtures/sample/agree.js', '1', '2']);
     assert.equal(r.status, 0, r.stderr);
   }
-  const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as { nodes: { id: number; callFrame: { url: string } }[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
+  const profile = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+    nodes: { id: number; callFrame: { url: string } }[];
+    samples: number[];
+    timeDeltas: number[];
+    startTime: number;
+    endTime: number;
+  };
   const own = profile.nodes.filter((n) => n.callFrame.url.includes('/dist/') || n.callFrame.url.includes('run-preload'));
-  assert.deepEqual(own.map((n) => n.callFrame.url), [], 'no frame of stackscope in the .cpuprofile');
+  assert.deepEqual(
+    own.map((n) => n.callFrame.url),
+    [],
+    'no frame of stackscope in the .cpuprofile',
+  );
   assert.doesNotMatch(fs.readFileSync(folded, 'utf8'), /run-preload|\/dist\//, 'none in folded stacks');
   const ids = new Set(profile.nodes.map((n) => n.id));
   assert.ok(profile.samples.length > 0 && profile.samples.every((id) => ids.has(id)), 'every sample names a frame that is there');

@@ -19,7 +19,12 @@ const cli = path.join(root, 'dist/cli/index.js');
 const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ss-scope-')));
 let seq = 0;
 
-interface Run { code: number | null; stdout: string; stderr: string; out: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
 
 function trace(cwd: string, args: string[]): Promise<Run> {
   const out = path.join(tmp, `t${seq++}.json`);
@@ -27,8 +32,12 @@ function trace(cwd: string, args: string[]): Promise<Run> {
     const child = spawn(process.execPath, [cli, 'trace', '-o', out, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr, out }));
   });
@@ -36,7 +45,11 @@ function trace(cwd: string, args: string[]): Promise<Run> {
 
 /** The function part of each slice name (`fn (file:line)` → `fn`). */
 function functionsTraced(file: string): Set<string> {
-  return new Set(readTraceFile(file).traceEvents.filter((e) => e.ph === 'X').map((e) => e.name.replace(/ \(.*\)$/, '')));
+  return new Set(
+    readTraceFile(file)
+      .traceEvents.filter((e) => e.ph === 'X')
+      .map((e) => e.name.replace(/ \(.*\)$/, '')),
+  );
 }
 
 function write(file: string, text: string): void {
@@ -53,9 +66,12 @@ function link(target: string, at: string): void {
 function writePackage(dir: string, name: string, internal: string, type: 'commonjs' | 'module' = 'commonjs', requires?: string): void {
   write(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', type, main: 'index.js' }));
   const call = requires ? ' + dep(s)' : '';
-  write(path.join(dir, 'index.js'), type === 'module'
-    ? `${requires ? `import dep from '${requires}';\n` : ''}function ${internal}(s) { return s.toUpperCase()${call}; }\nexport default function run(s) { return ${internal}(s); }\n`
-    : `${requires ? `const dep = require('${requires}');\n` : ''}function ${internal}(s) { return s.toUpperCase()${call}; }\nmodule.exports = function run(s) { return ${internal}(s); };\n`);
+  write(
+    path.join(dir, 'index.js'),
+    type === 'module'
+      ? `${requires ? `import dep from '${requires}';\n` : ''}function ${internal}(s) { return s.toUpperCase()${call}; }\nexport default function run(s) { return ${internal}(s); }\n`
+      : `${requires ? `const dep = require('${requires}');\n` : ''}function ${internal}(s) { return s.toUpperCase()${call}; }\nmodule.exports = function run(s) { return ${internal}(s); };\n`,
+  );
 }
 
 function expectTraced(r: Run, fn: string, expectedStdout: string): Set<string> {
@@ -121,13 +137,24 @@ test('include patterns and packages that match nothing are reported on stderr an
   writePackage(path.join(dir, 'node_modules/real-pkg'), 'real-pkg', 'realInternal');
   write(path.join(dir, 'main.js'), `console.log(require('real-pkg')('x'));\n`);
 
-  const r = await trace(dir, ['--include', 'node_modules/real-pkg/**', '--include', 'node_modules/reel-pkg/**', '--include-package', 'nope-pkg', 'main.js']);
+  const r = await trace(dir, [
+    '--include',
+    'node_modules/real-pkg/**',
+    '--include',
+    'node_modules/reel-pkg/**',
+    '--include-package',
+    'nope-pkg',
+    'main.js',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'X\n');
   assert.ok(functionsTraced(r.out).has('realInternal'));
   const lines = r.stderr.split('\n').filter((l) => l.includes('traced nothing'));
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, /^stackscope: --include "node_modules\/reel-pkg\/\*\*", --include-package nope-pkg traced nothing: no module the program loaded matched/);
+  assert.match(
+    lines[0]!,
+    /^stackscope: --include "node_modules\/reel-pkg\/\*\*", --include-package nope-pkg traced nothing: no module the program loaded matched/,
+  );
   assert.doesNotMatch(lines[0]!, /real-pkg/);
 
   const j = await trace(dir, ['--json', '--include', 'node_modules/reel-pkg/**', '--include-package', 'real-pkg', 'main.js']);

@@ -13,11 +13,18 @@ test('serve collects a running agent and its page shows the hot function; SIGTER
   const app = await startApp({ STACKSCOPE_WINDOW: '1' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-serve-'));
   const db = path.join(dir, 'profiles.db');
-  const serve = spawn(process.execPath, [cli, 'serve', '--target', `127.0.0.1:${app.port}`, '--interval', '500ms', '--port', '0', '--db', db], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const serve = spawn(
+    process.execPath,
+    [cli, 'serve', '--target', `127.0.0.1:${app.port}`, '--interval', '500ms', '--port', '0', '--db', db],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let err = '';
-  serve.stderr.on('data', (d) => { err += d; });
+  serve.stderr.on('data', (d) => {
+    err += d;
+  });
   try {
     const deadline = Date.now() + 30_000;
     let url: string | undefined;

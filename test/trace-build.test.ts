@@ -15,44 +15,81 @@ import { SynthThread } from './helpers/synth.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-build-'));
 let seq = 0;
-async function roundTrip(processes: ProcessRecording[], metadata?: Record<string, unknown>): Promise<DtTrace & { result: ReturnType<typeof writeTrace> }> {
+async function roundTrip(
+  processes: ProcessRecording[],
+  metadata?: Record<string, unknown>,
+): Promise<DtTrace & { result: ReturnType<typeof writeTrace> }> {
   const file = path.join(tmp, `t${seq++}.json`);
   const result = writeTrace(file, processes, { metadata });
   const trace = await parseWithDevTools(file);
   return { ...trace, result };
 }
-const proc = (pid: number, name: string, ...threads: SynthThread[]): ProcessRecording =>
-  ({ pid, name, threads: threads.map((t) => ({ ...t.build(), pid })) });
+const proc = (pid: number, name: string, ...threads: SynthThread[]): ProcessRecording => ({
+  pid,
+  name,
+  threads: threads.map((t) => ({ ...t.build(), pid })),
+});
 
 /** parent awaits two overlapping children (Promise.all) from inside main(). */
 function asyncScene(): SynthThread {
   const t = new SynthThread();
-  const main = t.fn('main', 1), P = t.fn('parent', 5), C = t.fn('child', 9), h = t.fn('helper', 12);
+  const main = t.fn('main', 1),
+    P = t.fn('parent', 5),
+    C = t.fn('child', 9),
+    h = t.fn('helper', 12);
   t.call(main, 0, 100)
-    .seg(P, 1, 1, 10, 1).seg(C, 2, 2, 5, 2).call(h, 3, 4, 3).seg(C, 3, 6, 8, 2)
-    .seg(C, 2, 120, 130).seg(C, 3, 140, 150).seg(P, 1, 160, 170)
-    .life(P, 1, 1, 170).life(C, 2, 2, 130).life(C, 3, 6, 150);
+    .seg(P, 1, 1, 10, 1)
+    .seg(C, 2, 2, 5, 2)
+    .call(h, 3, 4, 3)
+    .seg(C, 3, 6, 8, 2)
+    .seg(C, 2, 120, 130)
+    .seg(C, 3, 140, 150)
+    .seg(P, 1, 160, 170)
+    .life(P, 1, 1, 170)
+    .life(C, 2, 2, 130)
+    .life(C, 3, 6, 150);
   return t;
 }
 
 test('sync calls nest on the thread track with frameLabel names and lean args', async () => {
   const t = new SynthThread();
-  const main = t.fn('main', 1), a = t.fn('a', 4, 'src/x.ts', 7), b = t.fn('Store.get', 9);
+  const main = t.fn('main', 1),
+    a = t.fn('a', 4, 'src/x.ts', 7),
+    b = t.fn('Store.get', 9);
   // Two arrows on one line: the same label, told apart by the column in args.
-  const arrow1 = t.fn('(anonymous)', 12, 'src/x.ts', 10), arrow2 = t.fn('(anonymous)', 12, 'src/x.ts', 30);
-  t.call(main, 0, 50).call(a, 1, 20, 1).call(b, 2, 5, 2).call(b, 6, 9, 2).call(a, 21, 40, 1).call(b, 22, 23, 2)
-    .call(arrow1, 41, 42, 1).call(arrow2, 43, 44, 1);
+  const arrow1 = t.fn('(anonymous)', 12, 'src/x.ts', 10),
+    arrow2 = t.fn('(anonymous)', 12, 'src/x.ts', 30);
+  t.call(main, 0, 50)
+    .call(a, 1, 20, 1)
+    .call(b, 2, 5, 2)
+    .call(b, 6, 9, 2)
+    .call(a, 21, 40, 1)
+    .call(b, 22, 23, 2)
+    .call(arrow1, 41, 42, 1)
+    .call(arrow2, 43, 44, 1);
   const tr = await roundTrip([proc(7, 'node app.js', t)]);
   assert.equal(tr.generic, true);
   assert.equal(tr.dropped, 0);
   const main0 = track(tr, 'main');
   assert.equal(main0.processName, 'node app.js');
-  assert.equal(treeText(main0), [
-    'main (app.js:1)', '  a (src/x.ts:4)', '    Store.get (app.js:9)', '    Store.get (app.js:9)',
-    '  a (src/x.ts:4)', '    Store.get (app.js:9)', '  (anonymous) (src/x.ts:12)', '  (anonymous) (src/x.ts:12)',
-  ].join('\n'));
+  assert.equal(
+    treeText(main0),
+    [
+      'main (app.js:1)',
+      '  a (src/x.ts:4)',
+      '    Store.get (app.js:9)',
+      '    Store.get (app.js:9)',
+      '  a (src/x.ts:4)',
+      '    Store.get (app.js:9)',
+      '  (anonymous) (src/x.ts:12)',
+      '  (anonymous) (src/x.ts:12)',
+    ].join('\n'),
+  );
   // The name says file and line: no args repeat them, except where two functions share a label.
-  assert.deepEqual(main0.entries.map((e) => e.args), [undefined, undefined, undefined, undefined, undefined, undefined, { src: 'src/x.ts:12:10' }, { src: 'src/x.ts:12:30' }]);
+  assert.deepEqual(
+    main0.entries.map((e) => e.args),
+    [undefined, undefined, undefined, undefined, undefined, undefined, { src: 'src/x.ts:12:10' }, { src: 'src/x.ts:12:30' }],
+  );
   assert.equal(tr.raw.filter((e) => e.ph === 'X' && 'args' in e).length, 2, 'only the ambiguous slices carry args');
   assert.equal(tr.bounds.min, 1, 'earliest event at ts 1');
   assert.equal(tr.result.slices, 8);
@@ -61,10 +98,19 @@ test('sync calls nest on the thread track with frameLabel names and lean args', 
 test('async: segments on the thread, lifetimes on nesting lanes, flows bound to segments', async () => {
   const tr = await roundTrip([proc(7, 'app', asyncScene())]);
   assert.equal(tr.dropped, 0);
-  assert.equal(treeText(track(tr, 'main')), [
-    'main (app.js:1)', '  parent (app.js:5)', '    child (app.js:9)', '      helper (app.js:12)', '    child (app.js:9)',
-    'resumed: child (app.js:9)', 'resumed: child (app.js:9)', 'resumed: parent (app.js:5)',
-  ].join('\n'));
+  assert.equal(
+    treeText(track(tr, 'main')),
+    [
+      'main (app.js:1)',
+      '  parent (app.js:5)',
+      '    child (app.js:9)',
+      '      helper (app.js:12)',
+      '    child (app.js:9)',
+      'resumed: child (app.js:9)',
+      'resumed: child (app.js:9)',
+      'resumed: parent (app.js:5)',
+    ].join('\n'),
+  );
   // The awaited child nests under its parent's lifetime; the overlapping sibling needs a lane.
   assert.equal(treeText(track(tr, 'async 1')), 'parent (app.js:5)\n  child (app.js:9)');
   assert.equal(treeText(track(tr, 'async 2')), 'child (app.js:9)');
@@ -85,7 +131,10 @@ test('flows step through every continuation in order', async () => {
   t.seg(f, 1, 0, 1).seg(f, 1, 10, 11).seg(f, 1, 20, 21).seg(f, 1, 30, 31).life(f, 1, 0, 31);
   const tr = await roundTrip([proc(1, 'p', t)]);
   assert.equal(tr.flows.length, 1);
-  assert.deepEqual(tr.flows[0]!.map((p) => p.ts), [1, 11, 21, 31]);
+  assert.deepEqual(
+    tr.flows[0]!.map((p) => p.ts),
+    [1, 11, 21, 31],
+  );
   const phases = tr.raw.filter((e) => e.cat === 'async' && e.ph !== 'X').map((e) => e.ph);
   assert.deepEqual(phases, ['s', 't', 't', 'f']);
 });
@@ -94,17 +143,24 @@ test('lanes never cross: 3000 random concurrent async calls all drawn', async ()
   const t = new SynthThread();
   const f = t.fn('job', 2);
   let seed = 42;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 1; i <= 3000; i++) {
     // segments of one thread never overlap: starts on multiples of 3, resumptions in between
-    const s = i * 3, e = s + 1.5 + 3 * Math.floor(rnd() * 200);
-    t.seg(f, i, s, s + 0.01).seg(f, i, e - 0.01, e).life(f, i, s, e);
+    const s = i * 3,
+      e = s + 1.5 + 3 * Math.floor(rnd() * 200);
+    t.seg(f, i, s, s + 0.01)
+      .seg(f, i, e - 0.01, e)
+      .life(f, i, s, e);
   }
   const tr = await roundTrip([proc(1, 'p', t)]);
   assert.equal(tr.dropped, 0);
   const lanes = tr.tracks.filter((x) => x.threadName?.startsWith('async '));
   assert.ok(lanes.length > 1);
-  assert.equal(lanes.reduce((n, x) => n + x.entries.length, 0), 3000, 'every lifetime drawn');
+  assert.equal(
+    lanes.reduce((n, x) => n + x.entries.length, 0),
+    3000,
+    'every lifetime drawn',
+  );
   assert.equal(tr.metadata.overflowSlices, 0);
 });
 
@@ -119,7 +175,8 @@ test('safety net: a span straddling an await moves to an overflow lane, counted,
 
 test('user spans nest with calls on the thread track', async () => {
   const t = new SynthThread();
-  const f = t.fn('work', 2), g = t.fn('inner', 3);
+  const f = t.fn('work', 2),
+    g = t.fn('inner', 3);
   const sp = t.span('batch');
   t.spanRec(sp, 0, 30).call(f, 1, 29, 1).call(g, 2, 3, 2).spanRec(sp, 40, 50);
   const tr = await roundTrip([proc(1, 'p', t)]);
@@ -195,7 +252,9 @@ test('clocks: threads aligned by timeOrigin, shiftUs moves a process, ns precisi
     { pid: 1, name: 'first', threads: [a.build(), w.build()] },
     { pid: 2, name: 'second', threads: [b.build()], shiftUs: -60_000_000 },
   ]);
-  const ea = track(tr, 'main', 1).entries[0]!, ew = track(tr, 'worker 1', 1).entries[0]!, eb = track(tr, 'main', 2).entries[0]!;
+  const ea = track(tr, 'main', 1).entries[0]!,
+    ew = track(tr, 'worker 1', 1).entries[0]!,
+    eb = track(tr, 'main', 2).entries[0]!;
   assert.equal(ea.ts, 1);
   assert.equal(eb.ts, 1, 'shiftUs aligns the second process with the first');
   assert.equal(ew.ts, 501);
@@ -206,11 +265,17 @@ test('clocks: threads aligned by timeOrigin, shiftUs moves a process, ns precisi
 
 test('truncated recordings: orphans, lifetimes without segments, lost first segments', async () => {
   const t = new SynthThread();
-  const P = t.fn('parent', 1), c = t.fn('child', 2), A = t.fn('fetchAll', 3), L = t.fn('lonely', 4), o = t.fn('orphan', 5);
+  const P = t.fn('parent', 1),
+    c = t.fn('child', 2),
+    A = t.fn('fetchAll', 3),
+    L = t.fn('lonely', 4),
+    o = t.fn('orphan', 5);
   t.dropped = 1234;
   t.call(c, 10, 12, 3) // the oldest kept record: its own children may be the dropped ones, so it is not drawn
     .call(o, 13, 13.5, 3) // its parents were dropped
-    .seg(A, 7, 20, 21).seg(A, 7, 30, 31).life(A, 7, 5, 31) // call started before the kept window
+    .seg(A, 7, 20, 21)
+    .seg(A, 7, 30, 31)
+    .life(A, 7, 5, 31) // call started before the kept window
     .life(L, 8, 14, 40) // no segment kept
     .seg(P, 9, 50, 51); // still pending at the dump: no lifetime
   const tr = await roundTrip([proc(1, 'p', t)]);
@@ -218,10 +283,14 @@ test('truncated recordings: orphans, lifetimes without segments, lost first segm
   assert.equal(tr.result.droppedRecords, 1234);
   const m = track(tr, 'main');
   assert.equal(m.entries.filter((e) => e.ph === 'I' && /^1,235 earlier call records dropped/.test(e.name)).length, 1);
-  assert.deepEqual(m.entries.filter((e) => e.ph === 'X').map((e) => e.name), [
-    'orphan (app.js:5)', 'resumed: fetchAll (app.js:3)', 'resumed: fetchAll (app.js:3)', 'parent (app.js:1)',
-  ]);
-  const lanes = tr.tracks.filter((x) => x.threadName?.startsWith('async')).flatMap((x) => x.entries.map((e) => e.name)).sort();
+  assert.deepEqual(
+    m.entries.filter((e) => e.ph === 'X').map((e) => e.name),
+    ['orphan (app.js:5)', 'resumed: fetchAll (app.js:3)', 'resumed: fetchAll (app.js:3)', 'parent (app.js:1)'],
+  );
+  const lanes = tr.tracks
+    .filter((x) => x.threadName?.startsWith('async'))
+    .flatMap((x) => x.entries.map((e) => e.name))
+    .sort();
   assert.deepEqual(lanes, ['fetchAll (app.js:3)', 'lonely (app.js:4)']);
   assert.equal(tr.metadata.droppedRecords, 1234);
   assert.deepEqual(tr.metadata.dropped, [{ pid: 1, tid: 0, thread: 'main', records: 1234, nodeEvents: 0 }]);
@@ -231,7 +300,10 @@ test('ring overflow: calls running at the cut start there, flagged; an instant m
   // outer(0–100) → mid(0–60) → span(2–58), mid(60–100); leaves of 5 µs every 10 µs under both
   // mids; the ring kept what ended at 47 or later.
   const t = new SynthThread();
-  const O = t.fn('outer', 1), M = t.fn('mid', 2), L = t.fn('leaf', 3), S = t.span('phase');
+  const O = t.fn('outer', 1),
+    M = t.fn('mid', 2),
+    L = t.fn('leaf', 3),
+    S = t.span('phase');
   t.call(O, 0, 100).call(M, 0, 60, 1).call(M, 60, 100, 1).spanRec(S, 2, 58, 2);
   for (let s = 0; s < 100; s += 10) t.call(L, s + 2, s + 7, 3);
   const full = t.build();
@@ -252,9 +324,21 @@ test('ring overflow: calls running at the cut start there, flagged; an instant m
   assert.deepEqual(result.cuts, [{ pid: 1, tid: 0, thread: 'main', droppedRecords: 5, completeFrom: 1, clippedSlices: 3 }]);
   assert.deepEqual(tr.metadata.cut, result.cuts);
   const byName = (n: string) => xs.filter((e) => e.name.startsWith(n));
-  assert.deepEqual(byName('outer').map((e) => [e.ts, e.dur]), [[1, 53]]);
-  assert.deepEqual(byName('mid').map((e) => [e.ts, e.dur]), [[1, 13], [14, 40]]);
-  assert.deepEqual(byName('phase').map((e) => [e.ts, e.dur]), [[1, 11]]);
+  assert.deepEqual(
+    byName('outer').map((e) => [e.ts, e.dur]),
+    [[1, 53]],
+  );
+  assert.deepEqual(
+    byName('mid').map((e) => [e.ts, e.dur]),
+    [
+      [1, 13],
+      [14, 40],
+    ],
+  );
+  assert.deepEqual(
+    byName('phase').map((e) => [e.ts, e.dur]),
+    [[1, 11]],
+  );
   for (const e of [...byName('outer'), byName('mid')[0]!, ...byName('phase')]) {
     assert.match(String(e.args?.truncated), /^began \d+\.\d{3} ms before the ring-buffer cut/, e.name);
   }
@@ -269,7 +353,7 @@ test('ring overflow: calls running at the cut start there, flagged; an instant m
   assert.equal(times.functions.get('phase')!.self, 6);
 });
 
-test('metadata: version, drops and the caller\'s own fields', async () => {
+test("metadata: version, drops and the caller's own fields", async () => {
   const t = new SynthThread();
   t.call(t.fn('f', 1), 0, 1);
   const tr = await roundTrip([proc(1, 'p', t)], { command: 'node app.js' });
@@ -287,7 +371,11 @@ test('empty input still gives a valid trace; unwritable path throws', async () =
 test('5M records: streamed with flat memory', { timeout: 120_000 }, () => {
   const out = path.join(tmp, 'big.json');
   // 128 MB of JS heap: a giant string or an object per record would not fit.
-  const stdout = execFileSync(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', 'test/helpers/big-trace.ts', out, '5000000'], { encoding: 'utf8' });
+  const stdout = execFileSync(
+    process.execPath,
+    ['--max-old-space-size=128', '--import', 'tsx', 'test/helpers/big-trace.ts', out, '5000000'],
+    { encoding: 'utf8' },
+  );
   const r = JSON.parse(stdout) as { records: number; ms: number; peakRssMB: number; recordsMB: number; slices: number };
   process.stderr.write(`5M-record trace: ${JSON.stringify(r)}\n`);
   assert.equal(r.slices, r.records);

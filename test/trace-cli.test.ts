@@ -22,15 +22,25 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-trace-cli-'));
 let seq = 0;
 const outFile = () => path.join(tmp, `t${seq++}.json`);
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function run(args: string[], opts: { onStdout?: (chunk: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => { stdout += d; opts.onStdout?.(stdout, child); });
-    child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+      opts.onStdout?.(stdout, child);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
@@ -82,8 +92,12 @@ test('early process.exit(7): calls before the exit are in the trace', async () =
   assert.equal(countByName(s, 'work '), 3);
 });
 
-test('calls in the program\'s own exit handlers are recorded (natural end, process.exit, uncaught error)', async () => {
-  for (const [arg, code] of [['', 0], ['exit', 4], ['throw', 1]] as const) {
+test("calls in the program's own exit handlers are recorded (natural end, process.exit, uncaught error)", async () => {
+  for (const [arg, code] of [
+    ['', 0],
+    ['exit', 4],
+    ['throw', 1],
+  ] as const) {
     const ev = await sameAsUntraced(fx('rec-exit-handlers.mjs'), arg ? [arg] : [], code);
     const names = ev.filter((e) => e.name.startsWith('cleanup ')).map((e) => e.name);
     assert.equal(names.length, 3, `${arg}: ${names.join(', ')}`);
@@ -106,17 +120,27 @@ test('SIGTERM: the program dies by the signal after the trace is written', async
   const out = outFile();
   let sent = false;
   const t = await traced(['-o', out, fx('rec-basic.mjs'), 'hang', '3'], {
-    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+    onStdout: (s, child) => {
+      if (!sent && s.includes('ready')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGTERM'), 200);
+      }
+    },
   });
   assert.equal(t.signal, 'SIGTERM', `code ${t.code}; stderr: ${t.stderr}`);
   assert.ok(countByName(slices(out), 'work ') >= 3, 'interval calls recorded');
 });
 
-test('SIGTERM with the program\'s own handler: the handler decides', async () => {
+test("SIGTERM with the program's own handler: the handler decides", async () => {
   const out = outFile();
   let sent = false;
   const t = await traced(['-o', out, fx('rec-basic.mjs'), 'handler', '3'], {
-    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+    onStdout: (s, child) => {
+      if (!sent && s.includes('ready')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGTERM'), 200);
+      }
+    },
   });
   assert.equal(t.code, 0, t.stderr);
   assert.equal(t.signal, null);
@@ -145,19 +169,29 @@ test('worker threads are dumped as their own tracks', async () => {
   const events = readTraceFile(out).traceEvents;
   const names = new Map(events.filter((e) => e.name === 'thread_name').map((e) => [e.tid, String(e.args?.name)]));
   const perThread = new Map<string, number>();
-  for (const e of events) if (e.ph === 'X' && e.name.startsWith('square ')) perThread.set(names.get(e.tid) ?? '?', (perThread.get(names.get(e.tid) ?? '?') ?? 0) + 1);
-  const workerCounts = [...perThread].filter(([n]) => n.startsWith('worker ')).map(([, c]) => c).sort((a, b) => a - b);
+  for (const e of events)
+    if (e.ph === 'X' && e.name.startsWith('square '))
+      perThread.set(names.get(e.tid) ?? '?', (perThread.get(names.get(e.tid) ?? '?') ?? 0) + 1);
+  const workerCounts = [...perThread]
+    .filter(([n]) => n.startsWith('worker '))
+    .map(([, c]) => c)
+    .sort((a, b) => a - b);
   assert.deepEqual(workerCounts, [10, 20]);
   assert.equal(perThread.get('main'), 5);
   assert.match(t.stderr, /3 threads/);
 });
 
-test('a worker killed by the main thread\'s exit or by a signal is dumped by the main thread, Node events included', async () => {
+test("a worker killed by the main thread's exit or by a signal is dumped by the main thread, Node events included", async () => {
   const spins = (file: string) => {
     const events = readTraceFile(file).traceEvents;
     // The worker's GC pauses, posted to the main thread as they happened, are on its own GC track.
-    const gcTracks = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && /^worker \d+ GC$/.test(String(e.args?.name))).map((e) => e.tid));
-    assert.ok(events.some((e) => e.ph === 'X' && e.cat === 'gc' && gcTracks.has(e.tid)), 'worker GC events kept');
+    const gcTracks = new Set(
+      events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && /^worker \d+ GC$/.test(String(e.args?.name))).map((e) => e.tid),
+    );
+    assert.ok(
+      events.some((e) => e.ph === 'X' && e.cat === 'gc' && gcTracks.has(e.tid)),
+      'worker GC events kept',
+    );
     return events.filter((e) => e.ph === 'X' && e.name.startsWith('spin ') && e.tid !== 0).length;
   };
   const out = outFile();
@@ -171,7 +205,12 @@ test('a worker killed by the main thread\'s exit or by a signal is dumped by the
   const out2 = outFile();
   let sent = false;
   const t2 = await traced(['--buffer-size', '1000', '-o', out2, fx('rec-worker-exit.mjs'), 'hang'], {
-    onStdout: (s, child) => { if (!sent && s.includes('ready')) { sent = true; setTimeout(() => child.kill('SIGTERM'), 200); } },
+    onStdout: (s, child) => {
+      if (!sent && s.includes('ready')) {
+        sent = true;
+        setTimeout(() => child.kill('SIGTERM'), 200);
+      }
+    },
   });
   assert.equal(t2.signal, 'SIGTERM', t2.stderr);
   assert.ok(kept(spins(out2)), `${spins(out2)} spins`);
@@ -192,7 +231,12 @@ test('ring overflow: newest kept, drops reported on stderr, in --json and in the
   const out = outFile();
   const t = await traced(['--json', '--buffer-size', '5', '-o', out, fx('rec-basic.mjs'), 'ok', '50']);
   assert.equal(t.code, 0);
-  const summary = JSON.parse(split(t.stderr).own.find((l) => l.startsWith('{'))!) as { dropped: number; events: number; trace: string; exitCode: number };
+  const summary = JSON.parse(split(t.stderr).own.find((l) => l.startsWith('{'))!) as {
+    dropped: number;
+    events: number;
+    trace: string;
+    exitCode: number;
+  };
   assert.ok(summary.dropped >= 50, JSON.stringify(summary));
   assert.equal(summary.exitCode, 0);
   assert.equal(summary.trace, out);
@@ -253,22 +297,38 @@ test('saveTrace on demand includes live workers; getRecorder snapshot and clear'
   assert.equal(tids.size, 2, 'main and worker steps');
   assert.equal(countByName(s, 'step '), 7);
   // after clear() the main thread starts over: one step in the final trace
-  assert.equal(countByName(slices(out).filter((e) => e.tid === 0), 'step '), 1);
+  assert.equal(
+    countByName(
+      slices(out).filter((e) => e.tid === 0),
+      'step ',
+    ),
+    1,
+  );
 });
 
 test('-o *.json.gz and saveTrace("*.json.gz") write gzip that the DevTools engine reads: the same tracks and slices as plain JSON', async () => {
-  const plain = outFile(), plainSaved = outFile();
-  const gz = path.join(tmp, 'g.json.gz'), gzSaved = path.join(tmp, 'g-saved.json.gz');
-  const [p, g] = await Promise.all([traced(['-o', plain, fx('rec-save.mjs'), plainSaved]), traced(['-o', gz, fx('rec-save.mjs'), gzSaved])]);
+  const plain = outFile(),
+    plainSaved = outFile();
+  const gz = path.join(tmp, 'g.json.gz'),
+    gzSaved = path.join(tmp, 'g-saved.json.gz');
+  const [p, g] = await Promise.all([
+    traced(['-o', plain, fx('rec-save.mjs'), plainSaved]),
+    traced(['-o', gz, fx('rec-save.mjs'), gzSaved]),
+  ]);
   assert.equal(g.code, 0, g.stderr);
   assert.equal(g.stdout, p.stdout);
-  assert.ok(g.stderr.includes(`trace written to ${gz} (`) && g.stderr.includes(`${(fs.statSync(gz).size / 1024).toFixed(1)} KiB`), `the size said is the file's: ${g.stderr}`);
+  assert.ok(
+    g.stderr.includes(`trace written to ${gz} (`) && g.stderr.includes(`${(fs.statSync(gz).size / 1024).toFixed(1)} KiB`),
+    `the size said is the file's: ${g.stderr}`,
+  );
   /** per track (by name): slice names and counts, as the DevTools engine builds them */
   const shape = async (file: string): Promise<Record<string, Record<string, number>>> => {
     const bytes = fs.readFileSync(file);
     const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
     assert.equal(gzipped, file.endsWith('.gz'), `${file}: gzip exactly when named .gz`);
-    const tr = await parseWithDevTools(JSON.parse((gzipped ? zlib.gunzipSync(bytes) : bytes).toString('utf8')) as { traceEvents: unknown[] });
+    const tr = await parseWithDevTools(
+      JSON.parse((gzipped ? zlib.gunzipSync(bytes) : bytes).toString('utf8')) as { traceEvents: unknown[] },
+    );
     assert.equal(tr.dropped, 0);
     const out: Record<string, Record<string, number>> = {};
     // GC pauses differ from run to run
@@ -279,7 +339,10 @@ test('-o *.json.gz and saveTrace("*.json.gz") write gzip that the DevTools engin
     return out;
   };
   const [a, b] = [await shape(plain), await shape(gz)];
-  assert.ok(Object.values(b).some((names) => (names['step (fixtures/trace/rec-save.mjs:4)'] ?? 0) > 0), JSON.stringify(b));
+  assert.ok(
+    Object.values(b).some((names) => (names['step (fixtures/trace/rec-save.mjs:4)'] ?? 0) > 0),
+    JSON.stringify(b),
+  );
   assert.deepEqual(b, a);
   assert.deepEqual(await shape(gzSaved), await shape(plainSaved));
   assert.equal(countByName(slices(gzSaved), 'step '), 7, 'readTraceFile reads .json.gz too');
@@ -291,11 +354,18 @@ test('a failing profiler costs one stderr line, never the program', async () => 
   for (const cfg of ['{"dumpDir":"/nonexistent/stackscope-dir"}', '{not json']) {
     const r = await new Promise<Run>((resolve) => {
       const child = spawn(process.execPath, ['--import', preload, fx('rec-basic.mjs'), 'code3', '3'], {
-        cwd: root, env: { ...process.env, STACKSCOPE_TRACE: cfg }, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: root,
+        env: { ...process.env, STACKSCOPE_TRACE: cfg },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let stdout = '', stderr = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d; });
-      child.stderr.on('data', (d: Buffer) => { stderr += d; });
+      let stdout = '',
+        stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d;
+      });
       child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
     assert.equal(r.code, 3, r.stderr);

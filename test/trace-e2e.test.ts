@@ -15,11 +15,16 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'dist/cli/index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-e2e-'));
 
-interface Run { stdout: string; stderr: string; code: number | null }
+interface Run {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
 function run(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -27,7 +32,12 @@ function run(args: string[]): Promise<Run> {
   });
 }
 
-interface Pair { plain: Run; traced: Run; trace: DtTrace; summary: Record<string, unknown> }
+interface Pair {
+  plain: Run;
+  traced: Run;
+  trace: DtTrace;
+  summary: Record<string, unknown>;
+}
 const pairs = new Map<string, Promise<Pair>>();
 
 /** Untraced and traced runs of one fixture, compared by the caller. */
@@ -49,7 +59,11 @@ function pair(fixture: string, ...args: string[]): Promise<Pair> {
       const lines = traced.stderr.split('\n');
       const summaryLine = lines.at(-2) ?? '';
       let summary: Record<string, unknown> = {};
-      try { summary = JSON.parse(summaryLine) as Record<string, unknown>; } catch { /* asserted below */ }
+      try {
+        summary = JSON.parse(summaryLine) as Record<string, unknown>;
+      } catch {
+        /* asserted below */
+      }
       traced.stderr = lines.slice(0, -2).join('\n') + (lines.length > 2 ? '\n' : '');
       assert.equal(summary.trace, out, `no summary line from stackscope; stderr:\n${traced.stderr}\n${summaryLine}`);
       return { plain, traced, trace: await parseWithDevTools(out), summary };
@@ -79,41 +93,78 @@ const main0 = (p: Pair): DtTrack => p.trace.tracks.find((t) => t.tid === 0)!;
 before(async () => {
   assert.ok(fs.existsSync(CLI), 'build first (npm test does)');
   // Start every fixture now, two at a time per CPU: the whole file stays well under a minute.
-  for (const f of ['cjs.cjs', 'esm.mjs', 'typescript.ts', 'classes.mjs', 'generators.mjs', 'async.mjs', 'errors.mjs',
-    'uncaught.mjs', 'exit.mjs', 'worker.mjs', 'http.mjs']) void pair(f).catch(() => {});
+  for (const f of [
+    'cjs.cjs',
+    'esm.mjs',
+    'typescript.ts',
+    'classes.mjs',
+    'generators.mjs',
+    'async.mjs',
+    'errors.mjs',
+    'uncaught.mjs',
+    'exit.mjs',
+    'worker.mjs',
+    'http.mjs',
+  ])
+    void pair(f).catch(() => {});
 });
 
 test('CommonJS: require, arrows, nested calls', async () => {
   const p = await checked('cjs.cjs');
-  assert.equal(treeText(main0(p)), F([
-    'main (cjs.cjs:3)', '  sumOf (cjs-lib.cjs:6)',
-    '    cube (cjs-lib.cjs:5)', '      square (cjs-lib.cjs:2)',
-    '    cube (cjs-lib.cjs:5)', '      square (cjs-lib.cjs:2)',
-    '    cube (cjs-lib.cjs:5)', '      square (cjs-lib.cjs:2)',
-  ].join('\n')));
+  assert.equal(
+    treeText(main0(p)),
+    F(
+      [
+        'main (cjs.cjs:3)',
+        '  sumOf (cjs-lib.cjs:6)',
+        '    cube (cjs-lib.cjs:5)',
+        '      square (cjs-lib.cjs:2)',
+        '    cube (cjs-lib.cjs:5)',
+        '      square (cjs-lib.cjs:2)',
+        '    cube (cjs-lib.cjs:5)',
+        '      square (cjs-lib.cjs:2)',
+      ].join('\n'),
+    ),
+  );
   assert.equal(main0(p).processName, 'node fixtures/trace/cjs.cjs');
   assert.equal(main0(p).threadName, 'main');
 });
 
 test('ESM: imports and live bindings', async () => {
   const p = await checked('esm.mjs');
-  assert.equal(treeText(main0(p)), F([
-    'run (esm.mjs:3)', '  twice (esm-lib.mjs:6)',
-    '    double (esm-lib.mjs:5)', '      bump (esm-lib.mjs:2)',
-    '    double (esm-lib.mjs:5)', '      bump (esm-lib.mjs:2)',
-  ].join('\n')));
+  assert.equal(
+    treeText(main0(p)),
+    F(
+      [
+        'run (esm.mjs:3)',
+        '  twice (esm-lib.mjs:6)',
+        '    double (esm-lib.mjs:5)',
+        '      bump (esm-lib.mjs:2)',
+        '    double (esm-lib.mjs:5)',
+        '      bump (esm-lib.mjs:2)',
+      ].join('\n'),
+    ),
+  );
 });
 
 test('TypeScript via tsx: names and lines of the .ts source', async () => {
   const p = await checked('typescript.ts');
   const m = main0(p);
-  assert.equal(treeText(m, (e) => e.ph === 'X' && !e.name.startsWith('(anonymous) (fixtures/trace/typescript.ts:3)')), F([
-    'Square (typescript.ts:5)', 'Square (typescript.ts:5)',
-    'largest (typescript.ts:10)',
-    '  (anonymous) (typescript.ts:11)', '    Square.area (typescript.ts:6)',
-    '  (anonymous) (typescript.ts:11)', '    Square.area (typescript.ts:6)',
-    'describe (typescript.ts:13)',
-  ].join('\n')));
+  assert.equal(
+    treeText(m, (e) => e.ph === 'X' && !e.name.startsWith('(anonymous) (fixtures/trace/typescript.ts:3)')),
+    F(
+      [
+        'Square (typescript.ts:5)',
+        'Square (typescript.ts:5)',
+        'largest (typescript.ts:10)',
+        '  (anonymous) (typescript.ts:11)',
+        '    Square.area (typescript.ts:6)',
+        '  (anonymous) (typescript.ts:11)',
+        '    Square.area (typescript.ts:6)',
+        'describe (typescript.ts:13)',
+      ].join('\n'),
+    ),
+  );
 });
 
 test('classes: constructor, static, getters/setters, private, super', async () => {
@@ -148,10 +199,15 @@ test('async/await with Promise.all: segments, lanes that never cross, flows', as
   assert.equal(count(m, 'fetchOne (async.mjs:3)'), 3);
   assert.equal(count(m, 'resumed: fetchOne (async.mjs:3)'), 6);
   assert.equal(count(m, 'transform (async.mjs:9)'), 3);
-  assert.ok(m.entries.filter((e) => e.name === F('transform (async.mjs:9)')).every((e) => e.path.at(-1) === F('resumed: fetchOne (async.mjs:3)')));
+  assert.ok(
+    m.entries.filter((e) => e.name === F('transform (async.mjs:9)')).every((e) => e.path.at(-1) === F('resumed: fetchOne (async.mjs:3)')),
+  );
   const lanes = p.trace.tracks.filter((t) => t.threadName?.startsWith('async '));
   const lifetimes = lanes.flatMap((t) => t.entries.map((e) => e.name)).sort();
-  assert.deepEqual(lifetimes, F('fetchAll (async.mjs:12)|fetchOne (async.mjs:3)|fetchOne (async.mjs:3)|fetchOne (async.mjs:3)|main (async.mjs:16)').split('|'));
+  assert.deepEqual(
+    lifetimes,
+    F('fetchAll (async.mjs:12)|fetchOne (async.mjs:3)|fetchOne (async.mjs:3)|fetchOne (async.mjs:3)|main (async.mjs:16)').split('|'),
+  );
   assert.equal(treeText(track(p.trace, 'async 1')).split('\n').slice(0, 2).join('\n'), F('main (async.mjs:16)\n  fetchAll (async.mjs:12)'));
   // main, fetchAll and each fetchOne: first segment → continuations
   assert.equal(p.trace.flows.length, 5);
@@ -162,10 +218,20 @@ test('async/await with Promise.all: segments, lanes that never cross, flows', as
 
 test('errors thrown and caught, sync and async', async () => {
   const p = await checked('errors.mjs');
-  assert.equal(treeText(main0(p)), F([
-    'main (errors.mjs:21)', '  safe (errors.mjs:5)', '    fail (errors.mjs:2)', '    cleanup (errors.mjs:14)',
-    '  rejectLater (errors.mjs:17)', 'resumed: rejectLater (errors.mjs:17)', 'resumed: main (errors.mjs:21)',
-  ].join('\n')));
+  assert.equal(
+    treeText(main0(p)),
+    F(
+      [
+        'main (errors.mjs:21)',
+        '  safe (errors.mjs:5)',
+        '    fail (errors.mjs:2)',
+        '    cleanup (errors.mjs:14)',
+        '  rejectLater (errors.mjs:17)',
+        'resumed: rejectLater (errors.mjs:17)',
+        'resumed: main (errors.mjs:21)',
+      ].join('\n'),
+    ),
+  );
 });
 
 test('uncaught error: same report and exit code, trace still written', async () => {
@@ -198,7 +264,10 @@ test('HTTP server and client on loopback: handler calls and Node tracks', async 
   const m = main0(p);
   assert.equal(count(m, 'handle (http.mjs:3)'), 2);
   assert.ok(m.entries.filter((e) => e.name === F('render (http.mjs:7)')).every((e) => e.path.at(-1) === F('handle (http.mjs:3)')));
-  assert.deepEqual(track(p.trace, 'HTTP server').entries.map((e) => e.name), ['HTTP GET /a', 'HTTP GET /b']);
+  assert.deepEqual(
+    track(p.trace, 'HTTP server').entries.map((e) => e.name),
+    ['HTTP GET /a', 'HTTP GET /b'],
+  );
   assert.equal(track(p.trace, 'HTTP client').entries.length, 2);
 });
 
@@ -214,7 +283,9 @@ test('timing fidelity: busy-waits within 5 % (or 0.2 ms); the async lifetime cov
     assert.ok(Math.abs(ms - want) <= Math.max(0.05 * want, 0.2), `spin #${i}: trace ${ms} ms, measured ${want} ms`);
     assert.ok(ms >= [20, 5, 5][i]!, `spin #${i} shorter than planted: ${ms} ms`);
   });
-  const sleep = p.trace.tracks.filter((t) => t.threadName?.startsWith('async ')).flatMap((t) => t.entries)
+  const sleep = p.trace.tracks
+    .filter((t) => t.threadName?.startsWith('async '))
+    .flatMap((t) => t.entries)
     .find((e) => e.name === F('sleep30 (timing.mjs:22)'))!;
   assert.ok(sleep, 'sleep30 lifetime');
   // Against the fixture's own clock: libuv may fire a 30 ms timer a little early.

@@ -19,8 +19,17 @@ function flat(n: number): ThreadRecording {
   const records = new Float64Array(n * RECORD_STRIDE);
   for (let i = 0; i < n; i++) records.set([0 * 4 + RecordKind.Call, i * 2, i * 2 + 1, 0, 0], i * RECORD_STRIDE);
   return {
-    pid: 1, tid: 0, threadName: 'main', timeOrigin: 1_700_000_000_000, functions: [{ name: 'f', file: 'a.js', line: 1, col: 0 }],
-    spanNames: [], records, count: n, dropped: 0, nodeEvents: [{ ph: 'I', name: 'x', cat: 'net', ts: 3 }], droppedNodeEvents: 0,
+    pid: 1,
+    tid: 0,
+    threadName: 'main',
+    timeOrigin: 1_700_000_000_000,
+    functions: [{ name: 'f', file: 'a.js', line: 1, col: 0 }],
+    spanNames: [],
+    records,
+    count: n,
+    dropped: 0,
+    nodeEvents: [{ ph: 'I', name: 'x', cat: 'net', ts: 3 }],
+    droppedNodeEvents: 0,
   };
 }
 
@@ -37,7 +46,14 @@ test('writeTrace reports progress: in steps, increasing, ending at the total', (
 
 function fakeStream(isTTY: boolean) {
   const out: string[] = [];
-  return { isTTY, write: (s: string) => { out.push(s); return true; }, out };
+  return {
+    isTTY,
+    write: (s: string) => {
+      out.push(s);
+      return true;
+    },
+    out,
+  };
 }
 
 test('progress is drawn in place on a terminal, and not at all when stderr is not one', () => {
@@ -71,7 +87,10 @@ test('the summary says when a trace is too big for DevTools, with the flags that
   const small = summaryLines(base).join('\n');
   assert.doesNotMatch(small, /larger than DevTools/);
   assert.match(small, /1,000 events, 87\.9 KiB, 1 thread/);
-  for (const big of [{ ...base, events: LARGE_TRACE_EVENTS + 1 }, { ...base, bytes: LARGE_TRACE_BYTES + 1 }]) {
+  for (const big of [
+    { ...base, events: LARGE_TRACE_EVENTS + 1 },
+    { ...base, bytes: LARGE_TRACE_BYTES + 1 },
+  ]) {
     const text = summaryLines(big).join('\n');
     assert.match(text, /larger than DevTools opens comfortably \(~1M events or ~500 MiB\).*--min-duration.*--max-depth/);
   }

@@ -15,11 +15,16 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'dist/cli/index.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-truth-'));
 
-interface Run { stdout: string; stderr: string; code: number | null }
+interface Run {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
 function run(args: string[], cwd = ROOT): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd, env: { ...process.env, NODE_OPTIONS: '' } });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -38,7 +43,8 @@ function selfTimes(t: DtTrack): { e: DtEntry; self: number }[] {
 }
 
 test('ring overflow: no slice gets more self time than it had, the cut is marked, compare warns', async () => {
-  const full = path.join(tmp, 'full.json'), cut = path.join(tmp, 'cut.json');
+  const full = path.join(tmp, 'full.json'),
+    cut = path.join(tmp, 'cut.json');
   const [a, b] = await Promise.all([
     run([CLI, 'trace', '-o', full, 'fixtures/trace/overflow.mjs']),
     // 2,041 calls into a ring of 500: three quarters of the run are dropped.
@@ -57,7 +63,10 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
   const shown = selfTimes(mainOf(tc));
   assert.ok(shown.length > 100 && shown.length <= 500, `${shown.length} slices kept`);
   for (const { e, self } of shown) {
-    assert.ok(self <= trueSelf.get(e.name)! + 1000, `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`);
+    assert.ok(
+      self <= trueSelf.get(e.name)! + 1000,
+      `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`,
+    );
   }
   const outer = shown.find((s) => s.e.name.startsWith('outer'))!;
   assert.match(String(outer.e.args?.truncated), /^began \d+\.\d{3} ms before the ring-buffer cut/);
@@ -67,7 +76,12 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
   assert.equal(cuts.length, 1);
   const instant = mainOf(tc).entries.filter((e) => e.ph === 'I');
   assert.equal(instant.length, 1);
-  assert.match(instant[0]!.name, new RegExp(`^${cuts[0]!.droppedRecords.toLocaleString('en-US')} earlier call records dropped \\(ring buffer full\\): complete from here$`));
+  assert.match(
+    instant[0]!.name,
+    new RegExp(
+      `^${cuts[0]!.droppedRecords.toLocaleString('en-US')} earlier call records dropped \\(ring buffer full\\): complete from here$`,
+    ),
+  );
   assert.equal(instant[0]!.ts, cuts[0]!.completeFrom);
   assert.equal(Math.min(...shown.map((s) => s.e.ts)), cuts[0]!.completeFrom);
   assert.ok(cuts[0]!.droppedRecords >= 2041 - 500);
@@ -77,26 +91,34 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
   assert.equal(cmp.code, 0, cmp.stderr);
   const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
   assert.equal(warnings.length, 1, cmp.stderr);
-  assert.match(warnings[0]!, new RegExp(`${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was cut \\(ring buffer full\\): [\\d,]+ earlier call records were dropped; its times cover only the run from \\d+\\.\\d ms on`));
+  assert.match(
+    warnings[0]!,
+    new RegExp(
+      `${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} was cut \\(ring buffer full\\): [\\d,]+ earlier call records were dropped; its times cover only the run from \\d+\\.\\d ms on`,
+    ),
+  );
   assert.ok(!cmp.stderr.includes(`${full} was cut`));
 });
 
 test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'names-'));
   const LS = '\u2028';
-  fs.writeFileSync(path.join(dir, 'prog.js'), [
-    'const o = {};',
-    'o["evil\\t(/etc/passwd:999)"] = function () { return 1; };', // a real tab in the name
-    'o["evil\\t(/etc/passwd:999)"]();',
-    `const s = "a${LS}b"; // V8 counts the raw U+2028 as a line break`,
-    "function after() { return new Error('x').stack.split('\\n')[1].trim(); }",
-    'console.log(after());',
-    'const n = { ["x\\u2028y"]() { return 2; } }; // a name holding U+2028 must not add a line',
-    'n["x\\u2028y"]();',
-    "function last() { return new Error('y').stack.split('\\n')[1].trim(); }",
-    'console.log(last());',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'prog.js'),
+    [
+      'const o = {};',
+      'o["evil\\t(/etc/passwd:999)"] = function () { return 1; };', // a real tab in the name
+      'o["evil\\t(/etc/passwd:999)"]();',
+      `const s = "a${LS}b"; // V8 counts the raw U+2028 as a line break`,
+      "function after() { return new Error('x').stack.split('\\n')[1].trim(); }",
+      'console.log(after());',
+      'const n = { ["x\\u2028y"]() { return 2; } }; // a name holding U+2028 must not add a line',
+      'n["x\\u2028y"]();',
+      "function last() { return new Error('y').stack.split('\\n')[1].trim(); }",
+      'console.log(last());',
+      '',
+    ].join('\n'),
+  );
   const out = path.join(dir, 't.json');
   const [plain, traced] = await Promise.all([run(['prog.js'], dir), run([CLI, 'trace', '-o', out, 'prog.js'], dir)]);
   assert.equal(plain.code, 0, plain.stderr);
@@ -105,7 +127,8 @@ test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', 
   assert.equal(lines(traced.stdout), lines(plain.stdout), 'Error.stack lines');
   // V8 puts after() on line 6 and last() on line 10 (the U+2028 on line 4 ends a line).
   assert.match(plain.stdout, /^at after \(.*prog\.js:6:\d+\)\nat last \(.*prog\.js:10:\d+\)\n$/);
-  const events = (JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: { ph: string; name: string; args?: { src?: string } }[] }).traceEvents;
+  const events = (JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: { ph: string; name: string; args?: { src?: string } }[] })
+    .traceEvents;
   const xs = events.filter((e) => e.ph === 'X');
   const byLine = (prefix: string) => xs.find((e) => e.name.startsWith(prefix));
   assert.match(byLine('after')!.name, /^after \(prog\.js:6\)$/);
@@ -118,11 +141,18 @@ test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', 
   assert.ok(xy.name.endsWith(' (prog.js:8)'), xy.name);
 });
 
-interface GcEvent { ph: string; name: string; cat?: string; ts: number; dur?: number }
+interface GcEvent {
+  ph: string;
+  name: string;
+  cat?: string;
+  ts: number;
+  dur?: number;
+}
 const traceEvents = (file: string) => (JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: GcEvent[] }).traceEvents;
 
-test('GC: none caused by the tracer\'s start; kept when a synchronous program ends with process.exit()', async () => {
-  const natural = path.join(tmp, 'gc-natural.json'), exited = path.join(tmp, 'gc-exit.json');
+test("GC: none caused by the tracer's start; kept when a synchronous program ends with process.exit()", async () => {
+  const natural = path.join(tmp, 'gc-natural.json'),
+    exited = path.join(tmp, 'gc-exit.json');
   const [a, b] = await Promise.all([
     run([CLI, 'trace', '-o', natural, 'fixtures/trace/gc-start.cjs']),
     run([CLI, 'trace', '-o', exited, 'fixtures/trace/gc-start.cjs', 'exit']),
@@ -148,7 +178,7 @@ test('GC: none caused by the tracer\'s start; kept when a synchronous program en
   assert.ok(Number(m[1]) + drawn >= 3 && Number(m[2]) > 0, untimed[0]!.name);
 });
 
-test('an uncaught error on the first line: Node prints the program\'s own line, not the instrumented one', async () => {
+test("an uncaught error on the first line: Node prints the program's own line, not the instrumented one", async () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'first-'));
   fs.writeFileSync(path.join(dir, 'first.mjs'), 'const value = globalThis.missing.field;\nexport function helper() { return value; }\n');
   const [plain, traced] = await Promise.all([run(['first.mjs'], dir), run([CLI, 'trace', '-o', 't.json', 'first.mjs'], dir)]);

@@ -16,7 +16,8 @@ const folded = path.join(dir, 'app.folded');
 fs.writeFileSync(folded, 'main;serve;parseBody 7\nmain;serve 3\n');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const run = (args: string[]) => spawnSync(process.execPath, [path.join(root, 'dist/cli/index.js'), 'ui', ...args], { cwd: root, timeout: 20_000 });
+const run = (args: string[]) =>
+  spawnSync(process.execPath, [path.join(root, 'dist/cli/index.js'), 'ui', ...args], { cwd: root, timeout: 20_000 });
 
 test('bad input: one line and a non-zero exit, before anything listens', () => {
   for (const [args, line] of [
@@ -68,27 +69,38 @@ test('another site cannot read the page: a foreign Host is refused, and so are c
   try {
     const port = new URL(ui.url).port;
     const http = await import('node:http');
-    const get = (headers: Record<string, string>, method = 'GET') => new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/api/info', method, headers }, (res) => {
-        let body = '';
-        res.on('data', (d) => { body += d; });
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
+    const get = (headers: Record<string, string>, method = 'GET') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: '/api/info', method, headers }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
       });
-      req.on('error', reject);
-      req.end();
-    });
     const rebound = await get({ host: `evil.example:${port}` });
     assert.equal(rebound.status, 403);
     assert.equal(rebound.body, `stackscope: the page answers requests for 127.0.0.1 or localhost, not evil.example:${port}\n`);
     assert.equal((await get({ host: `localhost:${port}` })).status, 200);
-    const upload = await fetch(`${ui.url}api/upload?name=a.folded`, { method: 'POST', body: 'main 1\n', headers: { origin: 'http://evil.example' } });
+    const upload = await fetch(`${ui.url}api/upload?name=a.folded`, {
+      method: 'POST',
+      body: 'main 1\n',
+      headers: { origin: 'http://evil.example' },
+    });
     assert.equal(upload.status, 403);
     const { WebSocket } = await import('ws');
-    const connect = (origin: string) => new Promise<string>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/api/live`, { origin });
-      ws.on('open', () => { ws.close(); resolve('open'); });
-      ws.on('error', () => resolve('refused'));
-    });
+    const connect = (origin: string) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/api/live`, { origin });
+        ws.on('open', () => {
+          ws.close();
+          resolve('open');
+        });
+        ws.on('error', () => resolve('refused'));
+      });
     assert.equal(await connect(`http://127.0.0.1:${port}`), 'open');
     assert.equal(await connect('http://evil.example'), 'refused');
   } finally {
@@ -101,12 +113,21 @@ test('a dropped file over --max-upload is refused with 413 and one line; one und
   try {
     const big = await fetch(`${ui.url}api/upload?name=big.folded`, { method: 'POST', body: 'main;x 1\n'.repeat(200) });
     assert.equal(big.status, 413);
-    assert.equal(await big.text(), 'stackscope: the file is 1.8 KiB, more than the 1.0 KiB the page takes (stackscope ui FILE reads any size)\n');
+    assert.equal(
+      await big.text(),
+      'stackscope: the file is 1.8 KiB, more than the 1.0 KiB the page takes (stackscope ui FILE reads any size)\n',
+    );
     const small = await fetch(`${ui.url}api/upload?name=small.folded`, { method: 'POST', body: 'main;dropped 5\n' });
     assert.equal(small.status, 200);
-    const { id } = await small.json() as { id: string };
-    const fns = await (await fetch(`${ui.url}api/functions?file=${id}`)).json() as { rows: Array<{ name: string; self: number }> };
-    assert.deepEqual(fns.rows.map((r) => [r.name, r.self]), [['dropped', 5], ['main', 0]]);
+    const { id } = (await small.json()) as { id: string };
+    const fns = (await (await fetch(`${ui.url}api/functions?file=${id}`)).json()) as { rows: Array<{ name: string; self: number }> };
+    assert.deepEqual(
+      fns.rows.map((r) => [r.name, r.self]),
+      [
+        ['dropped', 5],
+        ['main', 0],
+      ],
+    );
     assert.equal((await fetch(`${ui.url}api/upload`, { method: 'GET' })).status, 405);
   } finally {
     await ui.stop();

@@ -15,8 +15,24 @@ import { spawnSync } from 'node:child_process';
 import type { Page } from 'playwright-core';
 import { chromiumUnavailable, launchChromium, type Browser } from './helpers/browser.js';
 import {
-  API_TARGETS, dragTimeline, dropFile, expectedSelf, frameColour, framePoint, hoverFrame, loads, plantStore, root, settled, share,
-  startUiCli, tableRows, TARGETS, XSS, type Planted, type UiProcess,
+  API_TARGETS,
+  dragTimeline,
+  dropFile,
+  expectedSelf,
+  frameColour,
+  framePoint,
+  hoverFrame,
+  loads,
+  plantStore,
+  root,
+  settled,
+  share,
+  startUiCli,
+  tableRows,
+  TARGETS,
+  XSS,
+  type Planted,
+  type UiProcess,
 } from './helpers/ui.js';
 import { cleanup as stopCollectors, startCollector, waitFor } from './helpers/collect.js';
 import { startApp } from './helpers/agent-app.js';
@@ -39,9 +55,13 @@ async function newPage(): Promise<Page> {
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     // (the tests' own reads of the canvas's pixels draw a warning about readback speed)
-    if (m.type() === 'error' || (m.type() === 'warning' && !/willReadFrequently/.test(m.text()))) problems.push(`console.${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' || (m.type() === 'warning' && !/willReadFrequently/.test(m.text())))
+      problems.push(`console.${m.type()}: ${m.text()}`);
   });
-  page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
   return page;
 }
 
@@ -57,7 +77,10 @@ before(async () => {
   // a call tree of random depth and branching (a fixed seed), heavy stacks first like real ones
   const lines: string[] = [];
   let seed = 7;
-  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
   for (let i = 0; i < BIG_STACKS; i++) {
     const frames = ['main'];
     const depth = 4 + rand(22);
@@ -67,7 +90,12 @@ before(async () => {
   }
   fs.writeFileSync(path.join(dir, 'big.folded'), lines.join('\n') + '\n');
   cpuprofile = path.join(dir, 'dropped.cpuprofile');
-  const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-name=dropped.cpuprofile', path.join(root, 'fixtures/ui/dropped.js')]);
+  const r = spawnSync(process.execPath, [
+    '--cpu-prof',
+    `--cpu-prof-dir=${dir}`,
+    '--cpu-prof-name=dropped.cpuprofile',
+    path.join(root, 'fixtures/ui/dropped.js'),
+  ]);
   assert.equal(r.status, 0, r.stderr.toString());
   ui = await startUiCli(['--db', planted.db, path.join(dir, 'big.folded')]);
   browser = await launchChromium({ width: 1400, height: 900 });
@@ -89,7 +117,7 @@ test('the hot functions of the selected range: in the hover box and the table, w
   const sum = [...self.values()].reduce((a, b) => a + b, 0);
   const compile = self.get('compileTemplate')!;
   assert.ok(compile > 0);
-  assert.match(await page.locator('#status').textContent() ?? '', new RegExp(`^${fmt(sum)} · `));
+  assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(`^${fmt(sum)} · `));
   const tip = await hoverFrame(page, 'compileTemplate');
   assert.equal(tip[0], 'compileTemplate');
   assert.equal(tip[1], 'compileTemplate (/srv/app/src/server.ts:80)');
@@ -105,7 +133,13 @@ test('the hot functions of the selected range: in the hover box and the table, w
 
   await page.locator('.tab[data-view=table]').click();
   const rows = await tableRows(page);
-  assert.deepEqual(rows[0], ['compileTemplate (/srv/app/src/server.ts:80)', fmt(compile), share(compile / sum), fmt(compile), share(compile / sum)]);
+  assert.deepEqual(rows[0], [
+    'compileTemplate (/srv/app/src/server.ts:80)',
+    fmt(compile),
+    share(compile / sum),
+    fmt(compile),
+    share(compile / sum),
+  ]);
   assert.equal(rows[1]![0], 'parseRequest (/srv/app/src/server.ts:40)');
   assert.equal(rows[1]![1], fmt(self.get('parseRequest')!));
   await page.screenshot({ path: path.join(docs, 'ui-table.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
@@ -153,7 +187,10 @@ test('the timeline split by service: one line and one total per service', { skip
   await settled(page, n);
   assert.equal(new URL(page.url()).searchParams.get('split'), '1');
   const legend = await page.locator('#tl-legend > span').allTextContents();
-  assert.deepEqual(legend.map((l) => l.split(':')[0]), ['api', 'worker']);
+  assert.deepEqual(
+    legend.map((l) => l.split(':')[0]),
+    ['api', 'worker'],
+  );
   const totals = legend.map((l) => Number(/: ([\d,]+) samples$/.exec(l)![1]!.replace(/,/g, '')));
   // 40 worker targets, 6 samples each per planted 10 s step; api 60 targets, 10 or 18 each
   assert.ok(totals[1]! > 0 && totals[1]! % 240 === 0, legend.join(' | '));
@@ -198,7 +235,12 @@ test('compare: a day earlier and a picked range rank the planted change first; t
   await page.screenshot({ path: path.join(docs, 'ui-compare.png') });
   await page.locator('.tab[data-view=table]').click();
   let rows = await tableRows(page);
-  assert.deepEqual(rows[0], ['compileTemplate (/srv/app/src/server.ts:80)', share(0), share(self.get('compileTemplate')! / sum), `+${share(self.get('compileTemplate')! / sum)}`]);
+  assert.deepEqual(rows[0], [
+    'compileTemplate (/srv/app/src/server.ts:80)',
+    share(0),
+    share(self.get('compileTemplate')! / sum),
+    `+${share(self.get('compileTemplate')! / sum)}`,
+  ]);
 
   // the first half hour against the second, picked on the timeline
   n = await loads(page);
@@ -275,7 +317,7 @@ test('a dropped .cpuprofile is read on the server and shown in the same views', 
   const m = await loads(page);
   await dragTimeline(page, 0.5, 0.9);
   await settled(page, m);
-  assert.match(await page.locator('#range').textContent() ?? '', /range: \d+\.\d+ s → \d+\.\d+ s/);
+  assert.match((await page.locator('#range').textContent()) ?? '', /range: \d+\.\d+ s → \d+\.\d+ s/);
   await page.close();
 });
 
@@ -285,7 +327,10 @@ test('started with nothing, the page asks for a file and shows the one dropped',
     const page = await newPage();
     await page.goto(bare.url);
     await page.waitForFunction(() => document.body.dataset.state === 'empty');
-    assert.match(await page.locator('#empty').innerText(), /^No profile yet\. Drop a trace\.json, \.cpuprofile, folded or \.pb\.gz file anywhere on this page/);
+    assert.match(
+      await page.locator('#empty').innerText(),
+      /^No profile yet\. Drop a trace\.json, \.cpuprofile, folded or \.pb\.gz file anywhere on this page/,
+    );
     await dropFile(page, cpuprofile);
     await settled(page, 0);
     assert.ok(await page.locator('#empty').isHidden());
@@ -310,11 +355,14 @@ test('compare two files: the one shown against another picked in the list', { sk
     await page.locator('#cmp-file').selectOption({ label: 'before.folded' });
     await settled(page, n);
     assert.equal(new URL(page.url()).searchParams.get('cfile'), 'f1');
-    assert.match(await page.locator('#range').textContent() ?? '', /compared with the file before\.folded$/);
+    assert.match((await page.locator('#range').textContent()) ?? '', /compared with the file before\.folded$/);
     const rows = await tableRows(page);
     assert.deepEqual(rows[0], ['slowNewThing', share(0), share(0.5), `+${share(0.5)}`]);
     // parse: 60 % of the whole before, 30 % after
-    assert.deepEqual(rows.find((r) => r[0] === 'parse'), ['parse', share(0.6), share(0.3), `−${share(0.3)}`]);
+    assert.deepEqual(
+      rows.find((r) => r[0] === 'parse'),
+      ['parse', share(0.6), share(0.3), `−${share(0.3)}`],
+    );
     await page.close();
   } finally {
     await two.stop();
@@ -356,7 +404,10 @@ test('sandwich: who calls a function and what it calls', { skip }, async () => {
   const self = expectedSelf(planted, planted.t1, planted.t2);
   const under = self.get('renderPage')! + self.get('compileTemplate')! + self.get(XSS)!;
   const callee = await hoverFrame(page, 'compileTemplate', 'callees');
-  assert.match(callee[2]!, new RegExp(`^total: ${fmt(self.get('compileTemplate')!)} \\(${share(self.get('compileTemplate')! / under).replace(/\./g, '\\.')}\\)$`));
+  assert.match(
+    callee[2]!,
+    new RegExp(`^total: ${fmt(self.get('compileTemplate')!)} \\(${share(self.get('compileTemplate')! / under).replace(/\./g, '\\.')}\\)$`),
+  );
   const caller = await hoverFrame(page, 'Layer.handle', 'callers');
   assert.equal(caller[2], `total: ${fmt(under)} (100 %)`.replace('100 %', share(1)));
   await page.mouse.move(0, 0);
@@ -393,9 +444,9 @@ test('a 20,000-node flamegraph: drawing, hovering and zooming, measured in the b
   await page.goto(`${ui.url}?file=f1`);
   await settled(page);
   // the 20,000 heaviest nodes and the "(other)" nodes that hold the rest
-  const nodes = Number(/ ([\d,]+) nodes$/.exec(await page.locator('#status').textContent() ?? '')?.[1]?.replace(/,/g, ''));
+  const nodes = Number(/ ([\d,]+) nodes$/.exec((await page.locator('#status').textContent()) ?? '')?.[1]?.replace(/,/g, ''));
   assert.ok(nodes > 20_000 && nodes < 21_000, `${nodes} nodes`);
-  assert.match(await page.locator('#notes').textContent() ?? '', /folded into "\(other\)" \(kept the 20000 heaviest\)/);
+  assert.match((await page.locator('#notes').textContent()) ?? '', /folded into "\(other\)" \(kept the 20000 heaviest\)/);
   const figures = await page.evaluate(async () => {
     const f = (window as unknown as { __stackscope: { flame: any } }).__stackscope.flame;
     f.timings.draw.length = 0;
@@ -411,17 +462,27 @@ test('a 20,000-node flamegraph: drawing, hovering and zooming, measured in the b
   assert.equal(figures.nodes, nodes);
   await page.screenshot({ path: path.join(docs, 'ui-20k-nodes.png') });
   const box = (await page.locator('#flame').boundingBox())!;
-  await page.evaluate(() => { (window as any).__stackscope.flame.timings.hover.length = 0; });
-  for (let i = 0; i < 60; i++) await page.mouse.move(box.x + 5 + (i * 37) % (box.width - 10), box.y + 20 + (i % 4) * 18);
+  await page.evaluate(() => {
+    (window as any).__stackscope.flame.timings.hover.length = 0;
+  });
+  for (let i = 0; i < 60; i++) await page.mouse.move(box.x + 5 + ((i * 37) % (box.width - 10)), box.y + 20 + (i % 4) * 18);
   const hover = await page.evaluate(() => [...(window as any).__stackscope.flame.timings.hover] as number[]);
-  await page.evaluate(() => { (window as any).__stackscope.flame.timings.zoom.length = 0; });
+  await page.evaluate(() => {
+    (window as any).__stackscope.flame.timings.zoom.length = 0;
+  });
   for (let i = 0; i < 6; i++) await page.mouse.click(box.x + box.width * (0.1 + i * 0.13), box.y + 18 * 2 + 9);
   const zoom = await page.evaluate(() => [...(window as any).__stackscope.flame.timings.zoom] as number[]);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const max = (xs: number[]) => Math.max(...xs);
   const report = {
-    boxesDrawn: figures.boxes, drawMedianMs: +median(figures.draw).toFixed(2), drawMaxMs: +max(figures.draw).toFixed(2), layoutAndDrawMs: +figures.setTree.toFixed(2),
-    hoverMedianMs: +median(hover).toFixed(2), hoverMaxMs: +max(hover).toFixed(2), zoomMedianMs: +median(zoom).toFixed(2), zoomMaxMs: +max(zoom).toFixed(2),
+    boxesDrawn: figures.boxes,
+    drawMedianMs: +median(figures.draw).toFixed(2),
+    drawMaxMs: +max(figures.draw).toFixed(2),
+    layoutAndDrawMs: +figures.setTree.toFixed(2),
+    hoverMedianMs: +median(hover).toFixed(2),
+    hoverMaxMs: +max(hover).toFixed(2),
+    zoomMedianMs: +median(zoom).toFixed(2),
+    zoomMaxMs: +max(zoom).toFixed(2),
   };
   process.stdout.write(`# ui figures (${nodes} nodes): ${JSON.stringify(report)}\n`);
   // Goals: draw < 100 ms, hover and zoom < 16 ms; asserted with room for a busy shared machine.
@@ -439,17 +500,22 @@ test('the API: a 15-minute range over 100 targets, timed; bad parameters get a 4
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     const res = await fetch(`${base}api/flame?from=${secs(planted.t2 - 15 * 60_000)}&until=${secs(planted.t2 + 1 + i)}`);
-    const body = await res.json() as { sum: number };
+    const body = (await res.json()) as { sum: number };
     times.push(performance.now() - t0);
     assert.equal(res.status, 200);
     sums.push(body.sum);
   }
   const expected = [...expectedSelf(planted, planted.t2 - 15 * 60_000, planted.t2).values()].reduce((a, b) => a + b, 0);
-  assert.deepEqual(sums, sums.map(() => expected));
-  const info = await (await fetch(`${base}api/info`)).json() as { targets: number };
+  assert.deepEqual(
+    sums,
+    sums.map(() => expected),
+  );
+  const info = (await (await fetch(`${base}api/info`)).json()) as { targets: number };
   assert.equal(info.targets, TARGETS);
   const median = [...times].sort((a, b) => a - b)[2]!;
-  process.stdout.write(`# ui API: flamegraph of 15 minutes over ${TARGETS} targets: median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(
+    `# ui API: flamegraph of 15 minutes over ${TARGETS} targets: median ${median.toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(', ')})\n`,
+  );
   assert.ok(median < 1000, `API took ${median} ms`);
 
   for (const [url, status, line] of [
@@ -491,16 +557,27 @@ test('live: a real agent polled by a real collector; new windows appear on the p
     const page = await newPage();
     await page.goto(`${liveUi.url}?tl=5m&from=-5m&until=now&live=1&view=table&service=live`);
     await settled(page);
-    await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42; });
+    await page.evaluate(() => {
+      (window as unknown as { marker: number }).marker = 42;
+    });
     const pushes = () => page.evaluate(() => Number(document.body.dataset.livePushes ?? 0));
-    const samplesShown = async () => Number(/^([\d,]+) samples/.exec(await page.locator('#status').textContent() ?? '')?.[1]?.replace(/,/g, '') ?? 0);
+    const samplesShown = async () =>
+      Number(/^([\d,]+) samples/.exec((await page.locator('#status').textContent()) ?? '')?.[1]?.replace(/,/g, '') ?? 0);
     // the fixture's hot function shows up as the collector stores the agent's windows
     await page.locator('#table tbody tr', { hasText: 'crunchNumbers' }).first().waitFor({ timeout: 40_000 });
     const before = { pushes: await pushes(), samples: await samplesShown() };
-    await waitFor('another window pushed and shown', async () => (await pushes()) > before.pushes && (await samplesShown()) > before.samples, 30_000, 300);
+    await waitFor(
+      'another window pushed and shown',
+      async () => (await pushes()) > before.pushes && (await samplesShown()) > before.samples,
+      30_000,
+      300,
+    );
     assert.equal(await page.evaluate(() => (window as unknown as { marker: number }).marker), 42, 'no reload');
     const top = (await tableRows(page)).slice(0, 3).map((r) => r[0]);
-    assert.ok(top.some((l) => /^(crunchNumbers|hashStrings) \(fixtures\/sample\/agent-app\.js:\d+\)$/.test(l!)), top.join(' | '));
+    assert.ok(
+      top.some((l) => /^(crunchNumbers|hashStrings) \(fixtures\/sample\/agent-app\.js:\d+\)$/.test(l!)),
+      top.join(' | '),
+    );
     await page.close();
   } finally {
     await liveUi?.stop();

@@ -79,7 +79,9 @@ function anchor(start: string | null, end: string | null): void {
   try {
     if (start) consoleProfile(start);
     if (end) consoleProfileEnd(end);
-  } catch { /* no inspector: chunks are then taken without an anchor */ }
+  } catch {
+    /* no inspector: chunks are then taken without an anchor */
+  }
 }
 
 /**
@@ -91,7 +93,9 @@ export function startAgent(options: AgentOptions = {}): Promise<Agent> {
   if (g[RUNNING]) return g[RUNNING]!;
   const p = launch(options);
   g[RUNNING] = p;
-  p.catch(() => { delete g[RUNNING]; });
+  p.catch(() => {
+    delete g[RUNNING];
+  });
   return p;
 }
 
@@ -121,7 +125,9 @@ function launch(options: AgentOptions): Promise<Agent> {
     try {
       worker.postMessage({ type: 'exit' } satisfies ToWorker);
       Atomics.wait(exitAck, 0, 0, 300);
-    } catch { /* exiting anyway */ }
+    } catch {
+      /* exiting anyway */
+    }
   };
   process.on('exit', onExit);
 
@@ -143,21 +149,29 @@ function launch(options: AgentOptions): Promise<Agent> {
         if (warning) process.stderr.write(`stackscope agent: ${warning}\n`);
         resolve({
           identity,
-          host: m.host, port: m.port, url: `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`, pid: process.pid,
-          stop: () => new Promise<void>((done) => {
-            stopStalls?.();
-            onStopped = done;
-            post({ type: 'stop' });
-            // If the worker cannot finish (main thread about to exit), do not hang the caller.
-            setTimeout(done, 2000).unref();
-          }).finally(() => { delete (globalThis as Global)[RUNNING]; }),
+          host: m.host,
+          port: m.port,
+          url: `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}`,
+          pid: process.pid,
+          stop: () =>
+            new Promise<void>((done) => {
+              stopStalls?.();
+              onStopped = done;
+              post({ type: 'stop' });
+              // If the worker cannot finish (main thread about to exit), do not hang the caller.
+              setTimeout(done, 2000).unref();
+            }).finally(() => {
+              delete (globalThis as Global)[RUNNING];
+            }),
         });
       } else if (m.type === 'stopped') {
         onStopped?.();
         void worker.terminate();
       } else if (m.type === 'error') {
-        if (!ready) { void worker.terminate(); reject(new Error(m.message)); }
-        else reportAgentFailure(m.message);
+        if (!ready) {
+          void worker.terminate();
+          reject(new Error(m.message));
+        } else reportAgentFailure(m.message);
       }
     });
     worker.on('error', (err) => {
@@ -189,5 +203,7 @@ function primeInlineFrames(): void {
     s.connect();
     for (const m of ['Profiler.enable', 'Profiler.start', 'Profiler.stop', 'Profiler.disable']) s.post(m);
     s.disconnect();
-  } catch { /* inspector unavailable: frames of inlined functions go to their callers */ }
+  } catch {
+    /* inspector unavailable: frames of inlined functions go to their callers */
+  }
 }

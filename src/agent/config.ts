@@ -55,18 +55,20 @@ const SERVICE = /^[^\s\p{Cc}]{1,128}$/u;
 /** "env=prod,region=eu" or an object, checked: keys like identifiers, values without spaces, `,` or `=`. */
 export function parseLabels(v: Record<string, string> | string | undefined): Record<string, string> {
   if (v === undefined || v === '') return {};
-  const entries = typeof v === 'string'
-    ? v.split(',').map((pair): [string, string] => {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new Error(`bad label "${pair.slice(0, 60)}": use key=value,key2=value2`);
-      return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
-    })
-    : Object.entries(v);
+  const entries =
+    typeof v === 'string'
+      ? v.split(',').map((pair): [string, string] => {
+          const eq = pair.indexOf('=');
+          if (eq <= 0) throw new Error(`bad label "${pair.slice(0, 60)}": use key=value,key2=value2`);
+          return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+        })
+      : Object.entries(v);
   if (entries.length > MAX_LABELS) throw new Error(`too many labels (${entries.length}): at most ${MAX_LABELS}`);
   const out: Record<string, string> = {};
   for (const [k, val] of entries) {
     if (!LABEL_KEY.test(k)) throw new Error(`bad label name "${k.slice(0, 60)}": letters, digits, _ . - (starting with a letter or _)`);
-    if (typeof val !== 'string' || !LABEL_VALUE.test(val)) throw new Error(`bad value for label "${k}": 1-128 characters, no spaces, "," or "="`);
+    if (typeof val !== 'string' || !LABEL_VALUE.test(val))
+      throw new Error(`bad value for label "${k}": 1-128 characters, no spaces, "," or "="`);
     if (k in out) throw new Error(`label "${k}" given twice`);
     out[k] = val;
   }
@@ -92,7 +94,9 @@ export function defaultServiceName(script = process.argv[1]): string {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
       if (typeof pkg.name === 'string' && SERVICE.test(pkg.name)) return pkg.name;
       break;
-    } catch { /* none here: look further up */ }
+    } catch {
+      /* none here: look further up */
+    }
     const up = path.dirname(dir);
     if (up === dir) break;
     dir = up;
@@ -112,7 +116,11 @@ export function resolveAgentConfig(o: AgentOptions = {}): AgentConfig {
     return n;
   };
   if (o.token !== undefined && !/^[\x21-\x7e]{1,1024}$/.test(o.token)) {
-    throw new Error(o.token === '' ? 'the token is empty: set a token or leave it unset' : 'bad token: printable ASCII without spaces, at most 1024 characters');
+    throw new Error(
+      o.token === ''
+        ? 'the token is empty: set a token or leave it unset'
+        : 'bad token: printable ASCII without spaces, at most 1024 characters',
+    );
   }
   const service = o.service ?? defaultServiceName();
   if (!SERVICE.test(service)) throw new Error(`bad service name "${service.slice(0, 60)}": 1-128 characters, no spaces`);

@@ -44,7 +44,10 @@ export class WindowHistory {
   /** estimated bytes of the kept windows' counts (their stores are accounted by the worker) */
   bytes = 0;
 
-  constructor(readonly instance: string, readonly maxWindows = 360) {}
+  constructor(
+    readonly instance: string,
+    readonly maxWindows = 360,
+  ) {}
 
   push(w: Omit<ClosedWindow, 'seq'>): ClosedWindow {
     const win = { ...w, seq: this.nextSeq++ };
@@ -60,7 +63,10 @@ export class WindowHistory {
 
   dropOldest(): boolean {
     const w = this.windows.shift();
-    if (w) { this.bytes -= windowBytes(w); this.dropped++; }
+    if (w) {
+      this.bytes -= windowBytes(w);
+      this.dropped++;
+    }
     return w !== undefined;
   }
 
@@ -69,11 +75,19 @@ export class WindowHistory {
     return new Set(this.windows.map((w) => w.store));
   }
 
-  get lastSeq(): number { return this.nextSeq - 1; }
-  get size(): number { return this.windows.length; }
-  get newest(): ClosedWindow | undefined { return this.windows[this.windows.length - 1]; }
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+  get size(): number {
+    return this.windows.length;
+  }
+  get newest(): ClosedWindow | undefined {
+    return this.windows[this.windows.length - 1];
+  }
 
-  cursorOf(seq: number): string { return `${this.instance}-${seq}`; }
+  cursorOf(seq: number): string {
+    return `${this.instance}-${seq}`;
+  }
 
   /** Parses a cursor; throws a one-line Error for a malformed one. */
   parseCursor(cursor: string): { seq: number; sameInstance: boolean } {

@@ -12,10 +12,13 @@ import { reportAgentFailure, startAgent } from './agent.js';
 // --import runs in every worker thread too: only the main thread hosts an agent.
 if (isMainThread) {
   try {
-    startAgent(agentOptionsFromEnv()).then((agent) => {
-      const file = process.env.STACKSCOPE_PORT_FILE;
-      if (file) fs.writeFileSync(file, `${agent.port}\n`);
-    }, (err: Error) => reportAgentFailure(`not started: ${err.message}`));
+    startAgent(agentOptionsFromEnv()).then(
+      (agent) => {
+        const file = process.env.STACKSCOPE_PORT_FILE;
+        if (file) fs.writeFileSync(file, `${agent.port}\n`);
+      },
+      (err: Error) => reportAgentFailure(`not started: ${err.message}`),
+    );
   } catch (err) {
     reportAgentFailure(`not started: ${(err as Error).message}`);
   }

@@ -94,7 +94,17 @@ export function parseStacksResponse(body: unknown): StacksResponse {
   if (!isObj(body)) fail('not a JSON object');
   if (body.protocol !== PROTOCOL_VERSION) fail(`protocol ${JSON.stringify(body.protocol)}, expected ${PROTOCOL_VERSION}`);
   const a = body.agent;
-  if (!isObj(a) || typeof a.instance !== 'string' || !a.instance || typeof a.service !== 'string' || typeof a.hostname !== 'string' || !isInt(a.pid) || !isNum(a.startedMs) || !isNum(a.intervalUs) || !isObj(a.labels)) {
+  if (
+    !isObj(a) ||
+    typeof a.instance !== 'string' ||
+    !a.instance ||
+    typeof a.service !== 'string' ||
+    typeof a.hostname !== 'string' ||
+    !isInt(a.pid) ||
+    !isNum(a.startedMs) ||
+    !isNum(a.intervalUs) ||
+    !isObj(a.labels)
+  ) {
     fail('bad "agent"');
   }
   for (const v of Object.values(a.labels as Record<string, unknown>)) if (typeof v !== 'string') fail('bad label value');
@@ -114,7 +124,18 @@ export function parseStacksResponse(body: unknown): StacksResponse {
   if (!Array.isArray(body.windows)) fail('no "windows"');
   let prevSeq = -Infinity;
   for (const w of body.windows as unknown[]) {
-    if (!isObj(w) || !isInt(w.seq) || !isNum(w.startMs) || !isNum(w.endMs) || w.endMs < w.startMs || !isNum(w.intervalUs) || !isInt(w.samples) || !isInt(w.idleSamples) || !isInt(w.foldedStacks) || !Array.isArray(w.counts)) {
+    if (
+      !isObj(w) ||
+      !isInt(w.seq) ||
+      !isNum(w.startMs) ||
+      !isNum(w.endMs) ||
+      w.endMs < w.startMs ||
+      !isNum(w.intervalUs) ||
+      !isInt(w.samples) ||
+      !isInt(w.idleSamples) ||
+      !isInt(w.foldedStacks) ||
+      !Array.isArray(w.counts)
+    ) {
       fail('bad window');
     }
     if (w.seq <= prevSeq) fail('windows out of order');
@@ -146,7 +167,7 @@ export function responseToProfile(r: StacksResponse): Profile {
     start = Math.min(start, w.startMs);
     end = Math.max(end, w.endMs);
     for (const n of w.notes ?? []) notes.add(n);
-    if (w.foldedStacks) notes.add('rare stacks were folded into one by the agent\'s memory bound');
+    if (w.foldedStacks) notes.add("rare stacks were folded into one by the agent's memory bound");
   }
   b.meta = {
     name: `${r.agent.service} on ${r.agent.hostname} (pid ${r.agent.pid})`,

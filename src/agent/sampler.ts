@@ -22,7 +22,6 @@ import inspector, { type Session } from 'node:inspector';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { poster, type Post } from '../util/inspector.js';
 
-
 /** When an anchor is replaced (see above): bounds what its end costs the main thread. */
 export const ANCHOR_NODES = 2000;
 export const ANCHOR_SAMPLES = 20_000;
@@ -90,7 +89,9 @@ export class ChunkSampler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.stopped) return;
-    this.timer = setTimeout(() => { void this.flush(); }, this.chunkMs);
+    this.timer = setTimeout(() => {
+      void this.flush();
+    }, this.chunkMs);
   }
 
   /** The start of the chunk being recorded, Date.now() ms. */
@@ -108,7 +109,12 @@ export class ChunkSampler {
       if (!this.running) {
         // The last restart failed: try again at every flush, and say so once.
         if (!this.stopped) {
-          await this.post('Profiler.start').then(() => { this.running = true; }, (err: Error) => this.onError(`the profiler could not restart: ${err.message}`));
+          await this.post('Profiler.start').then(
+            () => {
+              this.running = true;
+            },
+            (err: Error) => this.onError(`the profiler could not restart: ${err.message}`),
+          );
         }
         return;
       }
@@ -123,7 +129,12 @@ export class ChunkSampler {
       } finally {
         this.running = false;
         if (restarted) {
-          await restarted.then(() => { this.running = true; }, (err: Error) => this.onError(`the profiler could not restart: ${err.message}`));
+          await restarted.then(
+            () => {
+              this.running = true;
+            },
+            (err: Error) => this.onError(`the profiler could not restart: ${err.message}`),
+          );
         }
       }
       this.anchorSamples += profile.samples?.length ?? 0;
@@ -151,7 +162,11 @@ export class ChunkSampler {
       await post('Profiler.start');
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, seconds * 1000);
-        function done(): void { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); }
+        function done(): void {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
         signal?.addEventListener('abort', done);
         if (signal?.aborted) done();
       });
@@ -160,7 +175,9 @@ export class ChunkSampler {
       } finally {
         await post('Profiler.disable').catch(() => undefined);
       }
-    })().finally(() => { this.busyRecording = false; });
+    })().finally(() => {
+      this.busyRecording = false;
+    });
   }
 
   async stop(): Promise<void> {
@@ -168,7 +185,9 @@ export class ChunkSampler {
     await this.flush();
     if (this.anchor) this.anchorControl(null, this.anchor);
     this.anchor = null;
-    await this.exclusive(async () => { await this.post('Profiler.disable'); });
+    await this.exclusive(async () => {
+      await this.post('Profiler.disable');
+    });
     this.recordSession?.disconnect();
   }
 

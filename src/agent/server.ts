@@ -51,7 +51,13 @@ export const SOCKET_IDLE_MS = 15_000;
 const MAX_PROFILE_SECONDS = 300;
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
 }
 
 const READ_PATHS = ['/', '/meta', '/stacks', '/stalls'];
@@ -59,12 +65,17 @@ const PATHS = [...READ_PATHS, '/profile'];
 
 function allowOnly(q: URLSearchParams, allowed: string[]): void {
   for (const k of q.keys()) {
-    if (!allowed.includes(k)) throw new HttpError(400, `unknown parameter "${k.slice(0, 60)}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
+    if (!allowed.includes(k))
+      throw new HttpError(400, `unknown parameter "${k.slice(0, 60)}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
   }
 }
 
 function userValue<T>(fn: () => T): T {
-  try { return fn(); } catch (err) { throw new HttpError(400, (err as Error).message); }
+  try {
+    return fn();
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
 }
 
 function authorised(req: http.IncomingMessage, token: string | undefined): boolean {
@@ -90,7 +101,8 @@ function target(raw: string | undefined): { path: string; query: URLSearchParams
   }
 }
 
-const busy = (): HttpError => new HttpError(503, 'too many responses waiting to be read by their clients: try again shortly', { 'Retry-After': '1' });
+const busy = (): HttpError =>
+  new HttpError(503, 'too many responses waiting to be read by their clients: try again shortly', { 'Retry-After': '1' });
 
 /** Bytes of responses written and not yet taken by their clients. */
 class Buffered {
@@ -108,7 +120,12 @@ class Buffered {
     if (this.bytes > 0 && this.bytes + size > this.max) throw busy();
     this.bytes += size;
     let released = false;
-    const release = (): void => { if (!released) { released = true; this.bytes -= size; } };
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.bytes -= size;
+      }
+    };
     res.once('finish', release);
     res.once('close', release);
     res.writeHead(status, { ...headers, 'Content-Length': String(size) });
@@ -119,7 +136,9 @@ class Buffered {
 async function route(state: AgentState, out: Buffered, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // The token comes first: without it a client learns nothing, not even which paths exist.
   if (!authorised(req, state.token)) {
-    throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer TOKEN")', { 'WWW-Authenticate': 'Bearer realm="stackscope"' });
+    throw new HttpError(401, 'missing or wrong bearer token (send "Authorization: Bearer TOKEN")', {
+      'WWW-Authenticate': 'Bearer realm="stackscope"',
+    });
   }
   const { path, query: q } = target(req.url);
   if (!PATHS.includes(path)) throw new HttpError(404, `unknown path ${path.slice(0, 100)}: use ${PATHS.join(', ')}`);
@@ -135,7 +154,8 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
     case '/': {
       allowOnly(q, ['reset']);
       const reset = q.get('reset');
-      if (reset !== null && reset !== 'true' && reset !== 'false') throw new HttpError(400, `bad reset "${reset.slice(0, 20)}": use reset=true`);
+      if (reset !== null && reset !== 'true' && reset !== 'false')
+        throw new HttpError(400, `bad reset "${reset.slice(0, 20)}": use reset=true`);
       // HEAD reads, never changes: a reset asked with HEAD is ignored.
       const { stacks, headers } = await state.folded(reset === 'true' && !head);
       return out.send(res, 200, { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, formatFolded(stacks));
@@ -147,9 +167,15 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
       allowOnly(q, ['since', 'limit']);
       const limitText = q.get('limit');
       const limit = limitText === null ? Infinity : Number(limitText);
-      if (!(limit >= 1) || !Number.isInteger(limit === Infinity ? 1 : limit)) throw new HttpError(400, `bad limit "${String(limitText).slice(0, 20)}": give a positive integer`);
+      if (!(limit >= 1) || !Number.isInteger(limit === Infinity ? 1 : limit))
+        throw new HttpError(400, `bad limit "${String(limitText).slice(0, 20)}": give a positive integer`);
       const since = q.get('since') ?? undefined;
-      return out.send(res, 200, { 'Content-Type': 'application/json' }, userValue(() => state.stacks(since, limit)));
+      return out.send(
+        res,
+        200,
+        { 'Content-Type': 'application/json' },
+        userValue(() => state.stacks(since, limit)),
+      );
     }
     case '/stalls':
       allowOnly(q, []);
@@ -162,7 +188,9 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
       if (state.busyRecording()) throw new HttpError(409, 'a profile is already being recorded: try again when it ends');
       // A client that hangs up ends the recording: the profiler is free for the next one at once.
       const gone = new AbortController();
-      const onClose = (): void => { if (!res.writableFinished) gone.abort(); };
+      const onClose = (): void => {
+        if (!res.writableFinished) gone.abort();
+      };
       res.once('close', onClose);
       // The recording is a long silence on the socket by design: the idle timeout waits until it ends.
       req.socket.setTimeout(0);
@@ -171,7 +199,12 @@ async function route(state: AgentState, out: Buffered, req: http.IncomingMessage
       req.socket.setTimeout(SOCKET_IDLE_MS);
       const pid = process.pid;
       const body = renderProfile(profile, format, { pid, intervalUs, startEpochMs });
-      return out.send(res, 200, { 'Content-Type': CONTENT_TYPE[format], 'X-Stackscope-Pid': String(pid), 'X-Stackscope-Interval-Us': String(intervalUs) }, body);
+      return out.send(
+        res,
+        200,
+        { 'Content-Type': CONTENT_TYPE[format], 'X-Stackscope-Pid': String(pid), 'X-Stackscope-Interval-Us': String(intervalUs) },
+        body,
+      );
     }
   }
 }
@@ -206,7 +239,12 @@ class Connections {
     }
     c.serving++;
     let done = false;
-    const end = (): void => { if (!done) { done = true; c.serving--; } };
+    const end = (): void => {
+      if (!done) {
+        done = true;
+        c.serving--;
+      }
+    };
     res.once('finish', end);
     res.once('close', end);
     return true;
@@ -218,7 +256,10 @@ class Connections {
     for (const [socket, c] of this.open) {
       // Not being served (slow headers, idle keep-alive) goes first, then answers nobody reads.
       const rank = c.serving === 0 ? c.since : socket.writableLength > 0 ? 1e15 + c.since : Infinity;
-      if (rank < victimRank) { victim = socket; victimRank = rank; }
+      if (rank < victimRank) {
+        victim = socket;
+        victimRank = rank;
+      }
     }
     if (!victim) return false;
     this.open.delete(victim);
@@ -230,21 +271,31 @@ class Connections {
 export function createAgentServer(state: AgentState, limits: ServerLimits): http.Server {
   const out = new Buffered(limits.maxBufferedBytes);
   const conns = new Connections(MAX_CONNECTIONS);
-  const server = http.createServer({
-    headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000,
-  }, (req, res) => {
-    if (!conns.serving(req, res)) return;
-    route(state, out, req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
-      const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-      if (res.headersSent || res.destroyed) { res.destroy(); return; }
-      const headers = { 'Content-Type': 'text/plain; charset=utf-8', ...(err instanceof HttpError ? err.headers : {}) };
-      // Error bodies are one short line: they bypass the buffer cap rather than fail on it.
-      res.writeHead(status, headers);
-      res.end(`${msg}\n`);
-    });
+  const server = http.createServer(
+    {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      if (!conns.serving(req, res)) return;
+      route(state, out, req, res).catch((err: unknown) => {
+        const status = err instanceof HttpError ? err.status : 500;
+        const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+        if (res.headersSent || res.destroyed) {
+          res.destroy();
+          return;
+        }
+        const headers = { 'Content-Type': 'text/plain; charset=utf-8', ...(err instanceof HttpError ? err.headers : {}) };
+        // Error bodies are one short line: they bypass the buffer cap rather than fail on it.
+        res.writeHead(status, headers);
+        res.end(`${msg}\n`);
+      });
+    },
+  );
+  server.on('connection', (socket: net.Socket) => {
+    conns.admit(socket);
   });
-  server.on('connection', (socket: net.Socket) => { conns.admit(socket); });
   server.keepAliveTimeout = 5000;
   server.maxHeadersCount = 50;
   // Idle sockets, including those whose client stopped reading (writes make no progress), are closed.

@@ -63,12 +63,21 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   function toChunk(profile: CpuProfile, store: StackStore): Chunk {
     const ts: number[] = [];
     const stacks: number[] = [];
-    addCpuProfile({
-      frame: (f) => store.frame(f),
-      stack: (parent, frame) => store.stack(parent, frame),
-      sample: (stack, _weight, t = NaN) => { ts.push(t); stacks.push(stack); },
-      idle: (t) => { ts.push(t); stacks.push(NO_STACK); },
-    }, profile);
+    addCpuProfile(
+      {
+        frame: (f) => store.frame(f),
+        stack: (parent, frame) => store.stack(parent, frame),
+        sample: (stack, _weight, t = NaN) => {
+          ts.push(t);
+          stacks.push(stack);
+        },
+        idle: (t) => {
+          ts.push(t);
+          stacks.push(NO_STACK);
+        },
+      },
+      profile,
+    );
     return { store, startUs: profile.startTime, endUs: profile.endTime, ts: Float64Array.from(ts), stacks: Int32Array.from(stacks) };
   }
 
@@ -76,7 +85,10 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   function stackLabel(store: StackStore, stack: number, memo?: Map<number, string>): string {
     const frameLabel = (f: number): string => {
       let l = memo?.get(f);
-      if (l === undefined) { l = modelFrameLabel(store.frames[f]!); memo?.set(f, l); }
+      if (l === undefined) {
+        l = modelFrameLabel(store.frames[f]!);
+        memo?.set(f, l);
+      }
       return l;
     };
     return foldedKey(store.framesOf(stack).map(frameLabel));
@@ -124,7 +136,11 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   function addProfile(profile: CpuProfile): void {
     if (!recorder) {
       recorder = new WindowRecorder(store, history, {
-        windowMs: cfg.windowMs, intervalUs: cfg.intervalUs, maxStacks: cfg.maxStacks, epochOfUs, startMs: epochOfUs(profile.startTime),
+        windowMs: cfg.windowMs,
+        intervalUs: cfg.intervalUs,
+        maxStacks: cfg.maxStacks,
+        epochOfUs,
+        startMs: epochOfUs(profile.startTime),
       });
     }
     const chunk = toChunk(profile, recorder.store);
@@ -152,7 +168,12 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
   async function fresh(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const waited = sampler.flush(MIN_FLUSH_MS).then(() => chunkQueue);
-    await Promise.race([waited, new Promise((r) => { timer = setTimeout(r, FRESH_WAIT_MS); })]).catch(() => undefined);
+    await Promise.race([
+      waited,
+      new Promise((r) => {
+        timer = setTimeout(r, FRESH_WAIT_MS);
+      }),
+    ]).catch(() => undefined);
     clearTimeout(timer);
   }
 
@@ -165,12 +186,19 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
     const indexOf = (s: StackStore, stack: number): number => {
       let fm = frameIdx.get(s);
       let sm = stackIdx.get(s);
-      if (!fm || !sm) { frameIdx.set(s, (fm = new Map())); stackIdx.set(s, (sm = new Map())); }
+      if (!fm || !sm) {
+        frameIdx.set(s, (fm = new Map()));
+        stackIdx.set(s, (sm = new Map()));
+      }
       let i = sm.get(stack);
       if (i === undefined) {
         const list = s.framesOf(stack).map((f) => {
           let fi = fm!.get(f);
-          if (fi === undefined) { fi = frames.length; frames.push(s.frames[f]!); fm!.set(f, fi); }
+          if (fi === undefined) {
+            fi = frames.length;
+            frames.push(s.frames[f]!);
+            fm!.set(f, fi);
+          }
           return fi;
         });
         i = stacks.length;
@@ -183,14 +211,28 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
       const counts: Array<[number, number, number]> = [];
       for (let k = 0; k < w.counts.length; k += 3) counts.push([w.counts[k]!, indexOf(w.store, w.counts[k + 1]!), w.counts[k + 2]!]);
       return {
-        seq: w.seq, startMs: w.startMs, endMs: w.endMs, intervalUs: w.intervalUs, samples: w.samples, idleSamples: w.idleSamples,
-        counts, foldedStacks: w.foldedStacks, ...(w.notes.length ? { notes: w.notes } : {}),
+        seq: w.seq,
+        startMs: w.startMs,
+        endMs: w.endMs,
+        intervalUs: w.intervalUs,
+        samples: w.samples,
+        idleSamples: w.idleSamples,
+        counts,
+        foldedStacks: w.foldedStacks,
+        ...(w.notes.length ? { notes: w.notes } : {}),
       };
     });
     return {
-      protocol: PROTOCOL_VERSION, agent: cfg.identity, bucketMs: BUCKET_MS, cursor: r.cursor,
-      lastCursor: history.cursorOf(history.lastSeq), restarted: r.restarted, missedWindows: r.missedWindows,
-      frames, stacks, windows,
+      protocol: PROTOCOL_VERSION,
+      agent: cfg.identity,
+      bucketMs: BUCKET_MS,
+      cursor: r.cursor,
+      lastCursor: history.cursorOf(history.lastSeq),
+      restarted: r.restarted,
+      missedWindows: r.missedWindows,
+      frames,
+      stacks,
+      windows,
     };
   }
 
@@ -252,8 +294,11 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
         windowsDroppedForMemory: droppedWindows,
         cursor: history.cursorOf(history.lastSeq),
         memory: {
-          budgetBytes: cfg.maxMemoryBytes, usedBytes: memoryUsed, storeMigrations: migrations,
-          workerHeapUsedBytes: heap.used_heap_size, workerHeapLimitBytes: heap.heap_size_limit,
+          budgetBytes: cfg.maxMemoryBytes,
+          usedBytes: memoryUsed,
+          storeMigrations: migrations,
+          workerHeapUsedBytes: heap.used_heap_size,
+          workerHeapLimitBytes: heap.heap_size_limit,
         },
         stallThresholdMs: cfg.stallThresholdMs,
         stalls: stalls.stalls.length,
@@ -285,18 +330,25 @@ export function startService(ctx: ServiceContext): { onChunk: (p: CpuProfile) =>
     if (m.type === 'stall') {
       stalls.addStall(m.range);
       // Fetch the samples of the stall now, so /stalls lists it a moment after it ended.
-      void sampler.flush(MIN_FLUSH_MS).then(() => {
-        if (stalls.waiting) setTimeout(() => void sampler.flush(MIN_FLUSH_MS), MIN_FLUSH_MS).unref();
-      }, () => undefined);
+      void sampler.flush(MIN_FLUSH_MS).then(
+        () => {
+          if (stalls.waiting) setTimeout(() => void sampler.flush(MIN_FLUSH_MS), MIN_FLUSH_MS).unref();
+        },
+        () => undefined,
+      );
     } else if (m.type === 'sourceMaps') mainMaps.answer(m);
     else if (m.type === 'stop' && !stopping) {
       stopping = true;
       server.close();
       server.closeAllConnections();
-      sampler.stop().catch(() => undefined).then(() => chunkQueue).finally(() => {
-        recorder?.closeNow(recorder.cumulativeEndMs);
-        ctx.onStopped();
-      });
+      sampler
+        .stop()
+        .catch(() => undefined)
+        .then(() => chunkQueue)
+        .finally(() => {
+          recorder?.closeNow(recorder.cumulativeEndMs);
+          ctx.onStopped();
+        });
     }
   }
 

@@ -13,8 +13,16 @@ import type { TraceMap, SourceMapInput } from '@jridgewell/trace-mapping';
 import { MAX_CACHED_SCRIPTS, findSourceMapPayload, traceMapOf, type SourceMapLookup } from '../sample/index.js';
 import { filePathOf } from '../util/paths.js';
 
-export interface SourceMapRequest { type: 'sourceMaps'; id: number; urls: string[] }
-export interface SourceMapAnswer { type: 'sourceMaps'; id: number; maps: Array<[string, SourceMapInput | null]> }
+export interface SourceMapRequest {
+  type: 'sourceMaps';
+  id: number;
+  urls: string[];
+}
+export interface SourceMapAnswer {
+  type: 'sourceMaps';
+  id: number;
+  maps: Array<[string, SourceMapInput | null]>;
+}
 
 /** Main thread: the answer to a worker's request (synchronous, never throws). */
 export function answerSourceMapRequest(req: SourceMapRequest): SourceMapAnswer {
@@ -28,7 +36,10 @@ export class MainThreadSourceMaps {
   private nextId = 1;
 
   /** `ask` posts a request to the main thread; the answer must come back through `answer`. */
-  constructor(private readonly ask: (req: SourceMapRequest) => void, private readonly timeoutMs = 2000) {}
+  constructor(
+    private readonly ask: (req: SourceMapRequest) => void,
+    private readonly timeoutMs = 2000,
+  ) {}
 
   readonly lookup: SourceMapLookup = (url) => this.maps.get(url) ?? null;
 
@@ -49,8 +60,14 @@ export class MainThreadSourceMaps {
     for (const url of fresh) this.maps.set(url, null);
     const id = this.nextId++;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.waiting.delete(id); resolve(); }, this.timeoutMs);
-      this.waiting.set(id, () => { clearTimeout(timer); resolve(); });
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve();
+      }, this.timeoutMs);
+      this.waiting.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
       try {
         this.ask({ type: 'sourceMaps', id, urls: fresh });
       } catch {

@@ -10,7 +10,10 @@
 import { NO_STACK, type StackStore } from './store.js';
 import type { Chunk } from './windows.js';
 
-export interface StallRange { startUs: number; endUs: number }
+export interface StallRange {
+  startUs: number;
+  endUs: number;
+}
 
 export interface Stall {
   /** wall clock, ISO 8601 */
@@ -105,7 +108,10 @@ export class StallLog {
   private resolve(): void {
     const still: StallRange[] = [];
     for (const r of this.pending) {
-      if (r.endUs > this.coveredUntilUs) { still.push(r); continue; }
+      if (r.endUs > this.coveredUntilUs) {
+        still.push(r);
+        continue;
+      }
       const counts = new Map<StackStore, Map<number, number>>();
       let n = 0;
       for (const c of this.recent) {
@@ -130,11 +136,20 @@ export class StallLog {
       }
       let best: string | null = null;
       let bestN = 0;
-      for (const [k, c] of byLabel) if (c > bestN) { best = k; bestN = c; }
+      for (const [k, c] of byLabel)
+        if (c > bestN) {
+          best = k;
+          bestN = c;
+        }
       const startMs = this.epochOfUs(r.startUs);
       this.stalls.push({
-        at: new Date(startMs).toISOString(), startMs: Math.round(startMs), durationMs: Math.round((r.endUs - r.startUs) / 1000),
-        stack: best, function: best ? best.slice(best.lastIndexOf(';') + 1) : null, samples: n, stackSamples: bestN,
+        at: new Date(startMs).toISOString(),
+        startMs: Math.round(startMs),
+        durationMs: Math.round((r.endUs - r.startUs) / 1000),
+        stack: best,
+        function: best ? best.slice(best.lastIndexOf(';') + 1) : null,
+        samples: n,
+        stackSamples: bestN,
       });
       if (this.stalls.length > this.maxStalls) this.stalls.shift();
     }

@@ -116,11 +116,17 @@ export class WindowRecorder {
     for (const [k, n] of this.open.counts) totals.set(k % KEY, (totals.get(k % KEY) ?? 0) + n);
     if (totals.size <= keep) return;
     const rare = this.store.rareStack();
-    const fold = new Set([...totals].filter(([s]) => s !== rare).sort((a, b) => a[1] - b[1]).slice(0, totals.size - keep + 1).map(([s]) => s));
+    const fold = new Set(
+      [...totals]
+        .filter(([s]) => s !== rare)
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, totals.size - keep + 1)
+        .map(([s]) => s),
+    );
     const next = new Map<number, number>();
     for (const [k, n] of this.open.counts) {
       const s = k % KEY;
-      const key = fold.has(s) ? (k - s) + rare : k;
+      const key = fold.has(s) ? k - s + rare : k;
       next.set(key, (next.get(key) ?? 0) + n);
     }
     this.open.counts = next;
@@ -143,10 +149,18 @@ export class WindowRecorder {
     const notes: string[] = [];
     const lengthMs = w.endMs - w.startMs;
     if (w.samples + w.idleSamples === 0) notes.push(NO_SAMPLES_NOTE);
-    else if (w.coveredMs < lengthMs * 0.9) notes.push(`the profiler ran for ${Math.round(w.coveredMs)} ms of this window's ${Math.round(lengthMs)} ms`);
+    else if (w.coveredMs < lengthMs * 0.9)
+      notes.push(`the profiler ran for ${Math.round(w.coveredMs)} ms of this window's ${Math.round(lengthMs)} ms`);
     this.history.push({
-      startMs: w.startMs, endMs: w.endMs, intervalUs: this.opts.intervalUs, samples: w.samples, idleSamples: w.idleSamples,
-      store: this.store, counts, foldedStacks: w.foldedStacks, notes,
+      startMs: w.startMs,
+      endMs: w.endMs,
+      intervalUs: this.opts.intervalUs,
+      samples: w.samples,
+      idleSamples: w.idleSamples,
+      store: this.store,
+      counts,
+      foldedStacks: w.foldedStacks,
+      notes,
     });
     this.windowsClosed++;
     this.open = this.newWindow(w.endMs);
@@ -180,7 +194,10 @@ export class WindowRecorder {
     let folded = 0;
     for (const [s] of [...totals].sort((a, b) => b[1] - a[1])) {
       if (next.bytes < maxBytes || old.isRare(s)) map.set(s, next.copyFrom(old, s));
-      else { map.set(s, rare); folded++; }
+      else {
+        map.set(s, rare);
+        folded++;
+      }
     }
     const cum = new CountTable(next);
     for (const [s, n] of this.cumulative.counts) cum.add(map.get(s)!, n);

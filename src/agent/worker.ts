@@ -36,15 +36,26 @@ const send = (m: FromWorker): void => port.postMessage(m);
 
 // Until the service is loaded, chunks and messages wait here, in order.
 const early: Array<{ chunk: CpuProfile } | { message: ToWorker }> = [];
-let onChunk = (p: CpuProfile): void => { early.push({ chunk: p }); };
-let onMessage = (m: ToWorker): void => { early.push({ message: m }); };
+let onChunk = (p: CpuProfile): void => {
+  early.push({ chunk: p });
+};
+let onMessage = (m: ToWorker): void => {
+  early.push({ message: m });
+};
 
 const session = new inspector.Session();
 session.connectToMainThread();
 let reportedError = false;
 const sampler = new ChunkSampler(
-  session, cfg.intervalUs, CHUNK_MS, (p) => onChunk(p), (start, end) => send({ type: 'anchor', start, end }),
-  (message) => { if (!reportedError) send({ type: 'error', message }); reportedError = true; },
+  session,
+  cfg.intervalUs,
+  CHUNK_MS,
+  (p) => onChunk(p),
+  (start, end) => send({ type: 'anchor', start, end }),
+  (message) => {
+    if (!reportedError) send({ type: 'error', message });
+    reportedError = true;
+  },
 );
 
 port.on('message', (m: ToWorker) => {
@@ -65,7 +76,9 @@ try {
 }
 const { startService } = await import('./service.js');
 const service = startService({
-  cfg, sampler, send,
+  cfg,
+  sampler,
+  send,
   onStopped: () => {
     session.disconnect();
     send({ type: 'stopped' });

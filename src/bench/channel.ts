@@ -18,7 +18,11 @@ export function readLines(socket: Socket, onLine: (value: unknown) => void): voi
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
       let value: unknown;
-      try { value = JSON.parse(line); } catch { value = undefined; }
+      try {
+        value = JSON.parse(line);
+      } catch {
+        value = undefined;
+      }
       onLine(value);
     }
     if (buf.length > MAX_LINE) {

@@ -34,7 +34,9 @@ readLines(channel, (m) => {
 });
 /** The key, the parent's first message, taken before any of the bench's code runs. */
 const key = await new Promise<string>((resolve) => {
-  request = (m) => { if (m.t === 'hello') resolve(m.key); };
+  request = (m) => {
+    if (m.t === 'hello') resolve(m.key);
+  };
 });
 request = undefined;
 const send = (m: FromChild) => writeLine(channel, { ...m, key } satisfies Signed);
@@ -183,7 +185,16 @@ const handle = (m: ToChild) => {
 request = handle;
 requests.splice(0).forEach(handle);
 onClose = () => {
-  void Promise.resolve(def.teardown?.(ctx)).catch(() => {}).finally(() => process.exit(1));
+  void Promise.resolve(def.teardown?.(ctx))
+    .catch(() => {})
+    .finally(() => process.exit(1));
 };
 
-await send({ t: 'ready', name: def.name, strategies: Object.keys(def.strategies), runs: def.runs, warmup: def.warmup, timeout: def.timeout });
+await send({
+  t: 'ready',
+  name: def.name,
+  strategies: Object.keys(def.strategies),
+  runs: def.runs,
+  warmup: def.warmup,
+  timeout: def.timeout,
+});

@@ -57,8 +57,7 @@ export function findBench(mod: Record<string, unknown>): BenchDefinition<unknown
   const nested = (mod.default as Record<string, unknown> | undefined)?.default;
   if (nested) candidates.push(nested);
   const def = candidates.find((c) => c && typeof c === 'object' && (BENCH_MARK in c || 'strategies' in c)) as
-    | BenchDefinition<unknown>
-    | undefined;
+    BenchDefinition<unknown> | undefined;
   if (!def) return 'no bench exported (expected `export default defineBench({ strategies: {...} })`)';
   if (!def.strategies || typeof def.strategies !== 'object') return 'the bench has no `strategies` object';
   const names = Object.keys(def.strategies);

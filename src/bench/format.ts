@@ -20,16 +20,44 @@ function versus(s: StrategyResult): string {
  * the CI of each ratio; the observed one the observer's cost instead, so each stays within 100 columns.
  */
 function table(t: TimingTable, overhead?: Record<string, number>): string[] {
-  const header = ['strategy', 'median', 'mean', 'p95', 'min', 'stddev', 'runs', 'ops/s', ...(overhead ? [] : ['heap MB']), 'vs fastest', overhead ? 'vs untraced' : `${CONFIDENCE * 100}% CI`];
+  const header = [
+    'strategy',
+    'median',
+    'mean',
+    'p95',
+    'min',
+    'stddev',
+    'runs',
+    'ops/s',
+    ...(overhead ? [] : ['heap MB']),
+    'vs fastest',
+    overhead ? 'vs untraced' : `${CONFIDENCE * 100}% CI`,
+  ];
   const rows = t.strategies.map((s) => {
     const ci = s.vsFastest ? `${s.vsFastest.ci[0].toFixed(2)}–${s.vsFastest.ci[1].toFixed(2)}` : '';
     const cost = overhead?.[s.strategy] !== undefined ? `×${overhead[s.strategy]!.toFixed(2)}` : '-';
     const heap = overhead ? [] : [s.heapPeak === null ? '-' : sig(s.heapPeak / 1e6)];
-    return [s.strategy, sig(s.median), sig(s.mean), sig(s.p95), sig(s.min), sig(s.stddev), String(s.runs), s.opsPerSec.toFixed(1), ...heap, versus(s), overhead ? cost : ci];
+    return [
+      s.strategy,
+      sig(s.median),
+      sig(s.mean),
+      sig(s.p95),
+      sig(s.min),
+      sig(s.stddev),
+      String(s.runs),
+      s.opsPerSec.toFixed(1),
+      ...heap,
+      versus(s),
+      overhead ? cost : ci,
+    ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const left = new Set([0, header.indexOf('vs fastest')]);
-  const line = (cells: string[]) => cells.map((c, i) => (left.has(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (left.has(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -62,7 +90,9 @@ export function formatReport(r: BenchReport, cwd = process.cwd()): string {
     if (r.observed) {
       const observed = r.mode === 'trace' ? 'traced' : 'sampled';
       out.push('');
-      out.push(`${observed[0]!.toUpperCase()}${observed.slice(1)} timings in ms, same invocation (vs untraced = ${observed} median / untraced median):`);
+      out.push(
+        `${observed[0]!.toUpperCase()}${observed.slice(1)} timings in ms, same invocation (vs untraced = ${observed} median / untraced median):`,
+      );
       out.push(...table(r.observed, r.observed.overhead));
     }
     out.push('', "heap MB: the most the heap (V8's, Buffers included) grew in one extra, untimed run.");

@@ -82,7 +82,12 @@ export function traceObserver(recorder: RecorderHandle): Observer<TracedRun> {
  * Trace and sample the same run (`--mode trace --sample`): the profiler starts before the tracer's
  * window and stops after it, and its times are moved onto the recording's clock.
  */
-export function tracedAndSampledObserver(trace: Observer<TracedRun>, sample: Observer<CpuProfile>, intervalUs: number, remap: (p: CpuProfile) => CpuProfile): Observer<TracedRun> {
+export function tracedAndSampledObserver(
+  trace: Observer<TracedRun>,
+  sample: Observer<CpuProfile>,
+  intervalUs: number,
+  remap: (p: CpuProfile) => CpuProfile,
+): Observer<TracedRun> {
   return {
     async before() {
       await sample.before();

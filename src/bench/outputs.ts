@@ -45,7 +45,11 @@ export function prepareOutDir(dir: string): string {
     at = path.dirname(at);
   }
   for (const level of missing) {
-    try { fs.mkdirSync(level); } catch (err) { throw fail(`cannot create ${level}: ${why(err)}`); }
+    try {
+      fs.mkdirSync(level);
+    } catch (err) {
+      throw fail(`cannot create ${level}: ${why(err)}`);
+    }
   }
   try {
     probeFolder(abs);
@@ -80,9 +84,15 @@ export async function writeTraceOutputs(
   prepareOutDir(dir);
   const writeTrace = await loadWriteTrace();
   // `--mode trace --sample`: each run's samples under its slices (see trace/samples.ts).
-  const samplesOf = (list: [string, TracedRun][]) => (list.some(([, r]) => r.samples)
-    ? { samples: new TraceSamples(list.flatMap(([, r]) => (r.samples ? [[r.rec, r.samples] as [ThreadRecording, ThreadSamplesFile]] : [])), process.cwd()) }
-    : {});
+  const samplesOf = (list: [string, TracedRun][]) =>
+    list.some(([, r]) => r.samples)
+      ? {
+          samples: new TraceSamples(
+            list.flatMap(([, r]) => (r.samples ? [[r.rec, r.samples] as [ThreadRecording, ThreadSamplesFile]] : [])),
+            process.cwd(),
+          ),
+        }
+      : {};
   const traces: Record<string, string> = {};
   const procs: ProcessRecording[] = [];
   // All strategies ran in this process, on one clock: shifting each run's start onto the first
@@ -91,19 +101,23 @@ export async function writeTraceOutputs(
   runs.forEach(([name, run], i) => {
     const file = path.join(dir, `${fileStem(name)}.trace.json`);
     const about = { strategy: name, runMs: runMs(name), run: 'the measured run closest to the running median (see Keeper)' };
-    replaceFile(file, (tmp) => writeTrace(tmp, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about }, ...samplesOf([[name, run]]) }));
+    replaceFile(file, (tmp) =>
+      writeTrace(tmp, [{ pid: i + 1, name, threads: [run.rec] }], { metadata: { ...meta, ...about }, ...samplesOf([[name, run]]) }),
+    );
     traces[name] = file;
     procs.push({ pid: i + 1, name, threads: [run.rec], shiftUs: base - run.startUs });
   });
   const combinedTrace = path.join(dir, 'compare.trace.json');
-  replaceFile(combinedTrace, (tmp) => writeTrace(tmp, procs, {
-    metadata: {
-      ...meta,
-      strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
-      layout: 'one process per strategy; each shows its measured run closest to the running median, shifted to start with the others',
-    },
-    ...samplesOf(runs),
-  }));
+  replaceFile(combinedTrace, (tmp) =>
+    writeTrace(tmp, procs, {
+      metadata: {
+        ...meta,
+        strategies: Object.fromEntries(runs.map(([name]) => [name, { runMs: runMs(name) }])),
+        layout: 'one process per strategy; each shows its measured run closest to the running median, shifted to start with the others',
+      },
+      ...samplesOf(runs),
+    }),
+  );
   return { traces, combinedTrace };
 }
 
@@ -146,5 +160,3 @@ export function writeDiffFolded(dir: string, folded: Record<string, string>, bas
   }
   return out;
 }
-
-

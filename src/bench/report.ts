@@ -45,18 +45,39 @@ export interface BenchReport {
   warnings: string[];
 }
 
-export function buildTable(label: string, times: Record<string, number[]>, failed: Record<string, string>, heap: Record<string, number> = {}): TimingTable {
+export function buildTable(
+  label: string,
+  times: Record<string, number[]>,
+  failed: Record<string, string>,
+  heap: Record<string, number> = {},
+): TimingTable {
   const ok = Object.keys(times).filter((s) => failed[s] === undefined && times[s]!.length > 0);
   const stats = new Map(ok.map((s) => [s, summarize(times[s]!)]));
   // The first of equal medians, in the bench's order, so ties resolve the same way every time.
   const fastest = ok.length ? ok.reduce((a, b) => (stats.get(b)!.median < stats.get(a)!.median ? b : a)) : null;
   const others = ok.filter((s) => s !== fastest);
-  const vsFastest = new Map(fastest === null ? [] : compareToBaseline(times[fastest]!, others.map((s) => times[s]!)).map((c, i) => [others[i]!, c]));
+  const vsFastest = new Map(
+    fastest === null
+      ? []
+      : compareToBaseline(
+          times[fastest]!,
+          others.map((s) => times[s]!),
+        ).map((c, i) => [others[i]!, c]),
+  );
   const strategies = ok.map((s): StrategyResult => {
     const st = stats.get(s)!;
     const vs = vsFastest.get(s) ?? null;
     const verdict = vs === null ? 'fastest' : vs.significant ? `${vs.ratio.toFixed(2)}× slower` : 'no significant difference';
-    return { strategy: s, ...st, opsPerSec: 1000 / st.mean, ratio: vs ? vs.ratio : 1, vsFastest: vs, verdict, timesMs: times[s]!, heapPeak: heap[s] ?? null };
+    return {
+      strategy: s,
+      ...st,
+      opsPerSec: 1000 / st.mean,
+      ratio: vs ? vs.ratio : 1,
+      vsFastest: vs,
+      verdict,
+      timesMs: times[s]!,
+      heapPeak: heap[s] ?? null,
+    };
   });
   // A stable sort: equal medians keep the bench's order, so the fastest is still first on a tie.
   strategies.sort((a, b) => a.median - b.median);
@@ -78,7 +99,9 @@ export function buildReport(raw: RawResults): BenchReport {
   const warnings = [...raw.warnings];
   const comparisons = untraced.strategies.length - 1;
   if (comparisons > 0 && raw.runs < runsNeeded(comparisons)) {
-    warnings.push(`with ${raw.runs} run${raw.runs === 1 ? '' : 's'} per strategy no difference can be shown significant (the rank test's smallest p is ${minRankP(raw.runs).toFixed(3)}${comparisons > 1 ? `, before adjusting for ${comparisons} comparisons` : ''}): use --runs ${runsNeeded(comparisons)} or more`);
+    warnings.push(
+      `with ${raw.runs} run${raw.runs === 1 ? '' : 's'} per strategy no difference can be shown significant (the rank test's smallest p is ${minRankP(raw.runs).toFixed(3)}${comparisons > 1 ? `, before adjusting for ${comparisons} comparisons` : ''}): use --runs ${runsNeeded(comparisons)} or more`,
+    );
   }
   return {
     bench: raw.name,

@@ -18,7 +18,16 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { CHANNEL_FD, CHILD_CONFIG_ENV, type BenchMode, type ChildConfig, type ChildFiles, type FromChild, type Signed, type ToChild } from './protocol.js';
+import {
+  CHANNEL_FD,
+  CHILD_CONFIG_ENV,
+  type BenchMode,
+  type ChildConfig,
+  type ChildFiles,
+  type FromChild,
+  type Signed,
+  type ToChild,
+} from './protocol.js';
 import { readLines, writeLine } from './channel.js';
 import { tracerLaunch } from './launch.js';
 import { prepareOutDir } from './outputs.js';
@@ -96,7 +105,11 @@ const TEARDOWN_GRACE_MS = 2_000;
 const CHILD_ENTRY = fileURLToPath(new URL('./child.js', import.meta.url));
 
 function tsxLoader(): string {
-  try { return import.meta.resolve('tsx'); } catch { return 'tsx'; }
+  try {
+    return import.meta.resolve('tsx');
+  } catch {
+    return 'tsx';
+  }
 }
 
 /** What waiting on a child can give: its message, no answer in time, or its death. */
@@ -140,22 +153,31 @@ class BenchChild {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
     });
     // The bench's own console output is kept for diagnosis, not mixed into the report.
-    const keep = (b: Buffer) => { this.output = (this.output + b.toString()).slice(-4000); };
+    const keep = (b: Buffer) => {
+      this.output = (this.output + b.toString()).slice(-4000);
+    };
     this.proc.stdout!.on('data', keep);
     this.proc.stderr!.on('data', keep);
     // A send to a process that just died reports here; its exit is handled below.
     this.proc.on('error', () => {});
-    this.proc.on('message', () => { ignored.ipc++; });
+    this.proc.on('message', () => {
+      ignored.ipc++;
+    });
     this.channel = this.proc.stdio[CHANNEL_FD] as Socket;
     this.channel.on('error', () => {});
     readLines(this.channel, (m) => this.receive(m));
     void writeLine(this.channel, { t: 'hello', key: this.key } satisfies ToChild);
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
-      const tail = this.output.trim().split('\n').filter(Boolean).pop();
-      this.exitReply = { t: 'exited', message: `bench process exited unexpectedly (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}` };
-      this.answer(this.exitReply);
-      resolve();
-    }));
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code, signal) => {
+        const tail = this.output.trim().split('\n').filter(Boolean).pop();
+        this.exitReply = {
+          t: 'exited',
+          message: `bench process exited unexpectedly (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}`,
+        };
+        this.answer(this.exitReply);
+        resolve();
+      }),
+    );
   }
 
   /** A fresh process like this one (same role, configuration and environment). */
@@ -184,7 +206,13 @@ class BenchChild {
     if (this.exitReply) return Promise.resolve(this.exitReply as Reply<M>);
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.answer({ t: 'timeout' }), limitMs);
-      this.waiting = { accepts, answer: (m) => { clearTimeout(timer); resolve(m as Reply<M>); } };
+      this.waiting = {
+        accepts,
+        answer: (m) => {
+          clearTimeout(timer);
+          resolve(m as Reply<M>);
+        },
+      };
     });
   }
 
@@ -196,7 +224,11 @@ class BenchChild {
   /** Runs `strategy` once; only the reply to this very run answers. */
   run(strategy: string, record: boolean, heap: boolean, limitMs: number): Promise<Reply<Msg<'done' | 'fatal'>>> {
     const run = ++this.runs;
-    return this.request({ t: 'run', run, strategy, record, heap }, limitMs, (m): m is Msg<'done' | 'fatal'> => m.t === 'fatal' || (m.t === 'done' && m.run === run && m.strategy === strategy));
+    return this.request(
+      { t: 'run', run, strategy, record, heap },
+      limitMs,
+      (m): m is Msg<'done' | 'fatal'> => m.t === 'fatal' || (m.t === 'done' && m.run === run && m.strategy === strategy),
+    );
   }
 
   finish(outDir: string | null, limitMs: number): Promise<Reply<Msg<'finished' | 'fatal'>>> {
@@ -228,8 +260,14 @@ class BenchChild {
 function ignoredWarnings({ ipc, channel }: Ignored): string[] {
   const n = (k: number) => `${k} message${k === 1 ? '' : 's'}`;
   const out: string[] = [];
-  if (ipc) out.push(`the bench's code sent ${n(ipc)} with process.send: the harness does not use that channel and ignored ${ipc === 1 ? 'it' : 'them'}`);
-  if (channel) out.push(`${n(channel)} on the harness's private channel did not come from the harness's code or answered no request, and ${channel === 1 ? 'was' : 'were'} ignored`);
+  if (ipc)
+    out.push(
+      `the bench's code sent ${n(ipc)} with process.send: the harness does not use that channel and ignored ${ipc === 1 ? 'it' : 'them'}`,
+    );
+  if (channel)
+    out.push(
+      `${n(channel)} on the harness's private channel did not come from the harness's code or answered no request, and ${channel === 1 ? 'was' : 'were'} ignored`,
+    );
   return out;
 }
 
@@ -256,11 +294,17 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
   if (!st) throw new UserError(`${shown}: no such bench file`);
   if (!st.isFile()) throw new UserError(`${shown}: ${st.isDirectory() ? 'a folder' : 'not a file'}, not a bench file`);
   const mode = opts.mode ?? 'off';
-  for (const [flag, v, min] of [['--runs', opts.runs, 1], ['--warmup', opts.warmup, 0]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= MAX_RUNS)) throw new UserError(`${flag} must be an integer from ${min} to ${MAX_RUNS.toLocaleString('en-US')} (got ${v})`);
+  for (const [flag, v, min] of [
+    ['--runs', opts.runs, 1],
+    ['--warmup', opts.warmup, 0],
+  ] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= MAX_RUNS))
+      throw new UserError(`${flag} must be an integer from ${min} to ${MAX_RUNS.toLocaleString('en-US')} (got ${v})`);
   }
   if (opts.timeout !== undefined && !(opts.timeout > 0 && opts.timeout <= MAX_TIMER_S)) {
-    throw new UserError(`--timeout must be a number of seconds > 0 and at most ${MAX_TIMER_S.toLocaleString('en-US')} (got ${opts.timeout})`);
+    throw new UserError(
+      `--timeout must be a number of seconds > 0 and at most ${MAX_TIMER_S.toLocaleString('en-US')} (got ${opts.timeout})`,
+    );
   }
   if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10 && opts.sampleIntervalUs <= 1e6)) {
     throw new UserError(`--interval must be from 10 µs to 1 s (got ${opts.sampleIntervalUs} µs)`);
@@ -307,7 +351,8 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     const warmup = opts.warmup ?? first.warmup ?? 1;
     const timeout = opts.timeout ?? first.timeout ?? DEFAULT_TIMEOUT_S;
 
-    const perStrategy = () => children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
+    const perStrategy = () =>
+      children.map(() => Object.fromEntries(strategies.map((s) => [s, [] as number[]])) as Record<string, number[]>);
     const times = perStrategy();
     const heapPeak: Record<string, number> = {};
     const errors: Record<string, string> = {};
@@ -395,12 +440,20 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       }
     }
     return {
-      name, file: shown, mode, runs, warmup, timeout, strategies,
+      name,
+      file: shown,
+      mode,
+      runs,
+      warmup,
+      timeout,
+      strategies,
       order: opts.order ? 'as given by the caller' : 'shuffled every round, all strategies and processes interleaved',
       untraced: times[0]!,
       observed: children.length > 1 ? times[1] : undefined,
       heapPeak,
-      errors, files, outDir,
+      errors,
+      files,
+      outDir,
       warnings: [...warnings, ...ignoredWarnings(ignored)],
     };
   } finally {

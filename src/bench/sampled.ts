@@ -35,9 +35,15 @@ export function dropObserverSamples(profile: CpuProfile): CpuProfile {
     let hit = false;
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const known = memo.get(cur);
-      if (known !== undefined) { hit = known; break; }
+      if (known !== undefined) {
+        hit = known;
+        break;
+      }
       path.push(cur);
-      if (observer.has(cur)) { hit = true; break; }
+      if (observer.has(cur)) {
+        hit = true;
+        break;
+      }
     }
     for (const p of path) memo.set(p, hit);
     return hit;

@@ -23,7 +23,15 @@ export function summarize(xs: readonly number[]): Summary {
   const mean = s.reduce((a, b) => a + b, 0) / n;
   // One run says nothing about spread: NaN (shown as "-"), not a reassuring 0.
   const variance = n > 1 ? s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : NaN;
-  return { runs: n, median: quantileSorted(s, 0.5), mean, p95: quantileSorted(s, 0.95), min: s[0]!, max: s[n - 1]!, stddev: Math.sqrt(variance) };
+  return {
+    runs: n,
+    median: quantileSorted(s, 0.5),
+    mean,
+    p95: quantileSorted(s, 0.95),
+    min: s[0]!,
+    max: s[n - 1]!,
+    stddev: Math.sqrt(variance),
+  };
 }
 
 /** Linear interpolation between closest ranks (the R-7 / numpy default). */
@@ -36,9 +44,11 @@ export function quantileSorted(s: readonly number[], q: number): number {
 }
 
 export function median(xs: readonly number[]): number {
-  return quantileSorted([...xs].sort((a, b) => a - b), 0.5);
+  return quantileSorted(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 }
-
 
 /**
  * Percentile bootstrap CI of median(slow) / median(fast). With few runs the interval is wide,
@@ -75,7 +85,7 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
   const all = [...a.map((v) => ({ v, g: 0 })), ...b.map((v) => ({ v, g: 1 }))].sort((x, y) => x.v - y.v);
   const ranks = new Array<number>(all.length);
   let tieTerm = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1]!.v === all[i]!.v) j++;
     const r = (i + j) / 2 + 1;
@@ -85,7 +95,9 @@ export function mannWhitneyP(a: readonly number[], b: readonly number[]): number
     i = j + 1;
   }
   let r1 = 0;
-  all.forEach((x, i) => { if (x.g === 0) r1 += ranks[i]!; });
+  all.forEach((x, i) => {
+    if (x.g === 0) r1 += ranks[i]!;
+  });
   const u1 = r1 - (n1 * (n1 + 1)) / 2;
   const u = Math.min(u1, n1 * n2 - u1);
   if (tieTerm === 0 && n1 * n2 <= 400) return Math.min(1, 2 * exactUCdf(n1, n2, u));

@@ -29,9 +29,16 @@ const GIVE_A_COMMAND = `give a command: ${COMMANDS.join(', ')} (see stackscope -
  * unexpected error.
  */
 function fail(err: unknown): never {
-  const text = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean).join(' ')
-    .replace(/^Not enough arguments following: (\S+)$/, (_, o: string) =>
-      `${o.length === 1 ? '-' : '--'}${o} needs a value${o === 'node-arg' ? ' (a node flag goes as --node-arg=--flag)' : ''}`);
+  const text = (err instanceof Error ? err.message : String(err))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .replace(
+      /^Not enough arguments following: (\S+)$/,
+      (_, o: string) =>
+        `${o.length === 1 ? '-' : '--'}${o} needs a value${o === 'node-arg' ? ' (a node flag goes as --node-arg=--flag)' : ''}`,
+    );
   if (err instanceof UserError) {
     process.stderr.write(`stackscope: ${text}\n`);
     process.exit(err.exitCode);
@@ -54,9 +61,7 @@ if (!topLevel) {
 }
 
 // Thin by design: each command parses its options and calls the library API.
-const cli = yargs(hideBin(process.argv))
-  .scriptName('stackscope')
-  .usage('$0 <command> [options]');
+const cli = yargs(hideBin(process.argv)).scriptName('stackscope').usage('$0 <command> [options]');
 for (const command of await Promise.all((topLevel ? COMMANDS : [word!]).map((name) => LOADERS[name]!()))) cli.command(command);
 cli
   .demandCommand(1, GIVE_A_COMMAND)

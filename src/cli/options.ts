@@ -21,7 +21,8 @@ export function outOption(describe: string) {
 
 /** `--json` of the commands whose stdout is not theirs (trace, sample) or that end with a summary line (attach). */
 export const JSON_SUMMARY = {
-  type: 'boolean', default: false,
+  type: 'boolean',
+  default: false,
   describe: 'print the summary as one JSON line on stderr (stdout belongs to the program)',
 } as const;
 
@@ -35,7 +36,11 @@ type Passthrough = { '--'?: unknown[] };
  * parses it with `programParser`. yargs cannot stop at the script inside a command
  * (halt-at-non-option there halts at the command word itself), hence the second parser.
  */
-export function programCommand(name: string, describe: string, run: (tokens: string[]) => Promise<void>): CommandModule<object, Passthrough> {
+export function programCommand(
+  name: string,
+  describe: string,
+  run: (tokens: string[]) => Promise<void>,
+): CommandModule<object, Passthrough> {
   return {
     command: `${name} [script] [args..]`,
     describe,
@@ -56,13 +61,21 @@ export function programParser(tokens: string[], name: string, describe: string):
   return yargs(tokens)
     .scriptName(`stackscope ${name}`)
     .usage(`$0 [options] <script> [args..]\n\n${describe}`)
-    .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true, 'greedy-arrays': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .parserConfiguration({
+      'halt-at-non-option': true,
+      'populate--': true,
+      'greedy-arrays': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+    })
     .strict()
     .version(false)
     .help()
     .alias('h', 'help')
     .wrap(Math.min(120, process.stdout.columns || 120))
-    .fail((msg, err) => { throw err instanceof UserError ? err : new UserError(msg ?? (err ? err.message : 'bad arguments')); });
+    .fail((msg, err) => {
+      throw err instanceof UserError ? err : new UserError(msg ?? (err ? err.message : 'bad arguments'));
+    });
 }
 
 /** The script and its arguments: the first word that is not an option, and all after it. */

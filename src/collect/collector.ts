@@ -38,7 +38,13 @@ interface TargetState {
   failedPolls: number;
 }
 
-interface Pending { address: string; labels: Record<string, string>; response: StacksResponse; readMs: number; rows: number }
+interface Pending {
+  address: string;
+  labels: Record<string, string>;
+  response: StacksResponse;
+  readMs: number;
+  rows: number;
+}
 
 export interface CollectorStats {
   rounds: number;
@@ -62,10 +68,23 @@ export class Collector {
   private wake: (() => void) | undefined;
   private lastSummary = Date.now();
   private lastRetention = 0;
-  private readonly stats: CollectorStats = { rounds: 0, polls: 0, windows: 0, samples: 0, rowsWritten: 0, missedWindows: 0, restarts: 0, bufferedRows: 0, problems: {} };
+  private readonly stats: CollectorStats = {
+    rounds: 0,
+    polls: 0,
+    windows: 0,
+    samples: 0,
+    rowsWritten: 0,
+    missedWindows: 0,
+    restarts: 0,
+    bufferedRows: 0,
+    problems: {},
+  };
   private sinceSummary = { samples: 0, windows: 0, missed: 0, polls: 0 };
 
-  constructor(private readonly store: Store, private readonly opts: CollectorOptions) {
+  constructor(
+    private readonly store: Store,
+    private readonly opts: CollectorOptions,
+  ) {
     this.resolver = new IdResolver(store);
   }
 
@@ -81,7 +100,11 @@ export class Collector {
       const started = Date.now();
       await this.round();
       const wait = this.opts.intervalMs - (Date.now() - started);
-      if (wait > 0 && !this.stopped) await new Promise<void>((r) => { this.wake = r; setTimeout(r, wait); });
+      if (wait > 0 && !this.stopped)
+        await new Promise<void>((r) => {
+          this.wake = r;
+          setTimeout(r, wait);
+        });
       this.wake = undefined;
     }
   }
@@ -154,7 +177,11 @@ export class Collector {
         return;
       }
       if (s.problem) {
-        this.opts.log('recovered', `${t.address}: answering again (was ${s.problem} for ${s.failedPolls} poll${s.failedPolls === 1 ? '' : 's'})`, { target: t.address, was: s.problem, failedPolls: s.failedPolls });
+        this.opts.log(
+          'recovered',
+          `${t.address}: answering again (was ${s.problem} for ${s.failedPolls} poll${s.failedPolls === 1 ? '' : 's'})`,
+          { target: t.address, was: s.problem, failedPolls: s.failedPolls },
+        );
         s.problem = undefined;
         s.problemMessage = undefined;
       }
@@ -162,14 +189,20 @@ export class Collector {
       const resp = r.response;
       if (resp.restarted) {
         this.stats.restarts++;
-        this.opts.log('restart', `${t.address}: the agent restarted (now pid ${resp.agent.pid}, instance ${resp.agent.instance}): reading from its first kept window`,
-          { target: t.address, instance: resp.agent.instance, previous: s.instance, pid: resp.agent.pid });
+        this.opts.log(
+          'restart',
+          `${t.address}: the agent restarted (now pid ${resp.agent.pid}, instance ${resp.agent.instance}): reading from its first kept window`,
+          { target: t.address, instance: resp.agent.instance, previous: s.instance, pid: resp.agent.pid },
+        );
       }
       if (resp.missedWindows > 0) {
         this.stats.missedWindows += resp.missedWindows;
         this.sinceSummary.missed += resp.missedWindows;
-        this.opts.log('missed', `${t.address}: ${resp.missedWindows} window${resp.missedWindows === 1 ? '' : 's'} missed (the agent no longer held them; its history is bounded)`,
-          { target: t.address, missedWindows: resp.missedWindows });
+        this.opts.log(
+          'missed',
+          `${t.address}: ${resp.missedWindows} window${resp.missedWindows === 1 ? '' : 's'} missed (the agent no longer held them; its history is bounded)`,
+          { target: t.address, missedWindows: resp.missedWindows },
+        );
       }
       s.instance = resp.agent.instance;
       if (resp.windows.length) {
@@ -207,7 +240,16 @@ export class Collector {
         for (const w of p.response.windows) {
           for (const [bucket, stack, count] of w.counts) if (count > 0) rows.push(bucket, stackIds[stack]!, count);
         }
-        batches.push({ address: p.address, agent: p.response.agent, labels: p.labels, cursor: p.response.cursor, readMs: p.readMs, newFrames, newStacks, rows });
+        batches.push({
+          address: p.address,
+          agent: p.response.agent,
+          labels: p.labels,
+          cursor: p.response.cursor,
+          readMs: p.readMs,
+          newFrames,
+          newStacks,
+          rows,
+        });
       }
       await this.store.write(batches);
       this.resolver.commit();
@@ -219,7 +261,10 @@ export class Collector {
     this.buffer = [];
     this.stats.rowsWritten += this.bufferedRows;
     if (this.storeDown) {
-      this.opts.log('store', `database ${this.store.where} is back: wrote the ${this.bufferedRows} held rows`, { store: 'up', rows: this.bufferedRows });
+      this.opts.log('store', `database ${this.store.where} is back: wrote the ${this.bufferedRows} held rows`, {
+        store: 'up',
+        rows: this.bufferedRows,
+      });
       this.storeDown = undefined;
     }
     this.bufferedRows = 0;
@@ -233,13 +278,19 @@ export class Collector {
     const full = this.bufferedRows >= this.opts.bufferRows;
     // One line per outage: its first reason (a stopping server says several things in a row).
     if (this.storeDown === undefined) {
-      this.opts.log('store', `${message}; still polling, holding what is read in memory (up to ${this.opts.bufferRows} rows; ${this.bufferedRows} held now), written when it is back`,
-        { store: 'down', reason: message, bufferedRows: this.bufferedRows, bufferRows: this.opts.bufferRows });
+      this.opts.log(
+        'store',
+        `${message}; still polling, holding what is read in memory (up to ${this.opts.bufferRows} rows; ${this.bufferedRows} held now), written when it is back`,
+        { store: 'down', reason: message, bufferedRows: this.bufferedRows, bufferRows: this.opts.bufferRows },
+      );
       this.storeDown = message;
     }
     if (full && !this.reportedFull) {
-      this.opts.log('buffer', `buffer full (${this.bufferedRows} rows): polling paused; the agents keep their windows until their history runs out`,
-        { bufferedRows: this.bufferedRows });
+      this.opts.log(
+        'buffer',
+        `buffer full (${this.bufferedRows} rows): polling paused; the agents keep their windows until their history runs out`,
+        { bufferedRows: this.bufferedRows },
+      );
       this.reportedFull = true;
     }
     if (!full) this.reportedFull = false;
@@ -254,7 +305,14 @@ export class Collector {
     try {
       const deleted = await applyRetention(this.store, r, Date.now(), 5000, () => new Promise((res) => setImmediate(res)));
       const total = Object.values(deleted).reduce((a, b) => a + (b ?? 0), 0);
-      if (total) this.opts.log('retention', `deleted ${total} rows past the retention (${Object.entries(deleted).map(([k, v]) => `${k} ${v}`).join(', ')})`, { deleted });
+      if (total)
+        this.opts.log(
+          'retention',
+          `deleted ${total} rows past the retention (${Object.entries(deleted)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`,
+          { deleted },
+        );
     } catch (err) {
       this.storeProblem(err);
     }
@@ -268,9 +326,20 @@ export class Collector {
     const s = this.sinceSummary;
     const down = [...this.state.values()].filter((t) => t.problem).length;
     const held = this.bufferedRows ? `; ${this.bufferedRows} rows held for the database` : '';
-    this.opts.log('summary', `last ${secs} s: ${s.samples} samples in ${s.windows} windows from ${this.state.size - down}/${this.state.size} targets`
-      + `${s.missed ? `; ${s.missed} windows missed` : ''}${held}`,
-    { seconds: secs, samples: s.samples, windows: s.windows, missedWindows: s.missed, targets: this.state.size, failing: down, bufferedRows: this.bufferedRows });
+    this.opts.log(
+      'summary',
+      `last ${secs} s: ${s.samples} samples in ${s.windows} windows from ${this.state.size - down}/${this.state.size} targets` +
+        `${s.missed ? `; ${s.missed} windows missed` : ''}${held}`,
+      {
+        seconds: secs,
+        samples: s.samples,
+        windows: s.windows,
+        missedWindows: s.missed,
+        targets: this.state.size,
+        failing: down,
+        bufferedRows: this.bufferedRows,
+      },
+    );
     this.sinceSummary = { samples: 0, windows: 0, missed: 0, polls: 0 };
   }
 }

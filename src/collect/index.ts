@@ -33,10 +33,15 @@ export interface CollectOptions {
 export const COLLECT_DEFAULTS = { intervalMs: 10_000, concurrency: 16, bufferRows: 1_000_000 } as const;
 
 /** The target list a collector starts with; UserError for a bad target, file or port range. */
-export function resolveTargets(o: Pick<CollectOptions, 'targets' | 'targetsFile' | 'host' | 'ports'>): { initial: Target[]; file?: TargetsFile } {
+export function resolveTargets(o: Pick<CollectOptions, 'targets' | 'targetsFile' | 'host' | 'ports'>): {
+  initial: Target[];
+  file?: TargetsFile;
+} {
   const given = (o.targets ?? []).map((t) => ({ address: parseAddress(t), labels: {} }));
-  if ((o.host === undefined) !== (o.ports === undefined)) throw new UserError('--host and --ports go together: --host 127.0.0.1 --ports 9000-9015');
-  const ranged = o.host !== undefined ? parsePorts(o.ports!).map((p) => ({ address: parseAddress(`${o.host}:${p}`, '--host'), labels: {} })) : [];
+  if ((o.host === undefined) !== (o.ports === undefined))
+    throw new UserError('--host and --ports go together: --host 127.0.0.1 --ports 9000-9015');
+  const ranged =
+    o.host !== undefined ? parsePorts(o.ports!).map((p) => ({ address: parseAddress(`${o.host}:${p}`, '--host'), labels: {} })) : [];
   const file = o.targetsFile !== undefined ? new TargetsFile(o.targetsFile) : undefined;
   const initial = mergeTargets(given, ranged, file?.refresh().targets ?? []);
   if (!initial.length && !file) throw new UserError('no targets: give --target host:port, --targets-file FILE, or --host H --ports A-B');
@@ -51,10 +56,13 @@ export async function collect(o: CollectOptions): Promise<CollectorStats> {
   const timeoutMs = o.timeoutMs ?? Math.max(1000, Math.min(5000, intervalMs));
   const store = await openStore(o.db, { create: true });
   let targets = initial;
-  const fixed = mergeTargets((o.targets ?? []).map((t) => ({ address: parseAddress(t), labels: {} })),
-    o.host !== undefined ? parsePorts(o.ports!).map((p) => ({ address: `${o.host}:${p}`, labels: {} })) : []);
+  const fixed = mergeTargets(
+    (o.targets ?? []).map((t) => ({ address: parseAddress(t), labels: {} })),
+    o.host !== undefined ? parsePorts(o.ports!).map((p) => ({ address: `${o.host}:${p}`, labels: {} })) : [],
+  );
   const collector = new Collector(store, {
-    intervalMs, timeoutMs,
+    intervalMs,
+    timeoutMs,
     concurrency: o.concurrency ?? COLLECT_DEFAULTS.concurrency,
     bufferRows: o.bufferRows ?? COLLECT_DEFAULTS.bufferRows,
     token: o.token,
@@ -73,8 +81,11 @@ export async function collect(o: CollectOptions): Promise<CollectorStats> {
       return targets;
     },
   });
-  log('start', `collecting from ${targets.length} target${targets.length === 1 ? '' : 's'} every ${intervalMs / 1000} s into ${store.where}`,
-    { targets: targets.length, intervalMs, store: store.where });
+  log(
+    'start',
+    `collecting from ${targets.length} target${targets.length === 1 ? '' : 's'} every ${intervalMs / 1000} s into ${store.where}`,
+    { targets: targets.length, intervalMs, store: store.where },
+  );
   const stop = () => collector.stop();
   o.signal?.addEventListener('abort', stop);
   if (o.signal?.aborted) stop();
@@ -82,15 +93,22 @@ export async function collect(o: CollectOptions): Promise<CollectorStats> {
     await collector.run();
     if (!(await collector.flush())) {
       const held = collector.snapshot().bufferedRows;
-      log('stop', `${held} rows read but not written (the database is unavailable): their cursors were not stored, so the next collector reads them again from the agents`, { unwritten: held });
+      log(
+        'stop',
+        `${held} rows read but not written (the database is unavailable): their cursors were not stored, so the next collector reads them again from the agents`,
+        { unwritten: held },
+      );
     }
   } finally {
     o.signal?.removeEventListener('abort', stop);
     await store.close();
   }
   const stats = collector.snapshot();
-  log('stop', `stopped: ${stats.samples} samples in ${stats.windows} windows read, ${stats.rowsWritten} rows written${stats.missedWindows ? `, ${stats.missedWindows} windows missed` : ''}`,
-    { ...stats });
+  log(
+    'stop',
+    `stopped: ${stats.samples} samples in ${stats.windows} windows read, ${stats.rowsWritten} rows written${stats.missedWindows ? `, ${stats.missedWindows} windows missed` : ''}`,
+    { ...stats },
+  );
   return stats;
 }
 

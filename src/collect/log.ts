@@ -3,7 +3,8 @@
  * summary), as text or, with --json, as one JSON object a line for machines. Target names come from
  * the network and files: they are printed as JSON strings or stripped of control characters.
  */
-export type LogEvent = 'start' | 'problem' | 'recovered' | 'restart' | 'missed' | 'targets' | 'store' | 'buffer' | 'summary' | 'retention' | 'stop';
+export type LogEvent =
+  'start' | 'problem' | 'recovered' | 'restart' | 'missed' | 'targets' | 'store' | 'buffer' | 'summary' | 'retention' | 'stop';
 
 export interface Logger {
   (event: LogEvent, message: string, fields?: Record<string, unknown>): void;

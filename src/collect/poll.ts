@@ -4,9 +4,7 @@ import { parseStacksResponse, ProtocolError, type StacksResponse } from '../agen
 /** What went wrong with a target: each is reported once when it starts, not per poll. */
 export type ProblemKind = 'down' | 'slow' | 'garbage' | 'refused';
 
-export type PollResult =
-  | { ok: true; response: StacksResponse; ms: number }
-  | { ok: false; kind: ProblemKind; message: string };
+export type PollResult = { ok: true; response: StacksResponse; ms: number } | { ok: false; kind: ProblemKind; message: string };
 
 export interface PollOptions {
   timeoutMs: number;

@@ -105,7 +105,11 @@ export class TargetsFile {
       this.current = readTargetsFile(this.file);
       return { targets: this.current, changed: true };
     } catch (err) {
-      return { targets: this.current, changed: false, error: `${(err as Error).message}; keeping the ${this.current.length} targets read before` };
+      return {
+        targets: this.current,
+        changed: false,
+        error: `${(err as Error).message}; keeping the ${this.current.length} targets read before`,
+      };
     }
   }
 }

@@ -47,7 +47,10 @@ export function diffProfiles(a: ProfileTimes, b: ProfileTimes, cwd: string = pro
       selfShareB: b.grandTotal > 0 ? c.selfB / b.grandTotal : 0,
     };
   });
-  rows.sort((x, y) => Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1));
+  rows.sort(
+    (x, y) =>
+      Math.abs(y.selfDelta) - Math.abs(x.selfDelta) || Math.abs(y.totalDelta) - Math.abs(x.totalDelta) || (x.label < y.label ? -1 : 1),
+  );
   const head = ({ functions: _f, profile: _p, ...rest }: ProfileTimes): ProfileHead => rest;
   return { a: head(a), b: head(b), unit, rows };
 }
@@ -78,8 +81,12 @@ function alignNames(changes: FunctionChange[]): FunctionChange[] {
     const [keep, drop] = ca.label.length >= cb.label.length ? [ca, cb] : [cb, ca];
     // Only a qualified name and its own bare name (minified code has many functions on one line).
     if (!keep.frame.name.endsWith('.' + drop.frame.name)) continue;
-    keep.selfA += drop.selfA; keep.totalA += drop.totalA; keep.selfB += drop.selfB; keep.totalB += drop.totalB;
-    if (drop === ca) keep.callsA = drop.callsA; else keep.callsB = drop.callsB;
+    keep.selfA += drop.selfA;
+    keep.totalA += drop.totalA;
+    keep.selfB += drop.selfB;
+    keep.totalB += drop.totalB;
+    if (drop === ca) keep.callsA = drop.callsA;
+    else keep.callsB = drop.callsB;
     gone.add(drop);
   }
   return changes.filter((c) => !gone.has(c));

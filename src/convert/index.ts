@@ -48,7 +48,9 @@ export function resolveOutputFormat(output: string, format?: string): OutputForm
   }
   const f = outputFormatFromPath(output);
   if (f) return f;
-  throw new UserError(`cannot tell the output format from "${output}": name it .folded, .pb.gz, .speedscope.json or .cpuprofile, or give --format (${OUTPUT_FORMATS.join(', ')})`);
+  throw new UserError(
+    `cannot tell the output format from "${output}": name it .folded, .pb.gz, .speedscope.json or .cpuprofile, or give --format (${OUTPUT_FORMATS.join(', ')})`,
+  );
 }
 
 export function convertProfile(input: string, output: string, opts: ConvertOptions = {}): ConvertResult {
@@ -67,13 +69,23 @@ export function convertProfile(input: string, output: string, opts: ConvertOptio
   try {
     replaceFile(out, (tmp) => fs.writeFileSync(tmp, rendered.bytes));
   } catch (err) {
-    throw new UserError(`cannot write the output to ${output} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`);
+    throw new UserError(
+      `cannot write the output to ${output} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`,
+    );
   }
   return {
-    input, inputFormat: read.format, output, format,
-    samples: p.sampleStack.length, stacks: new Set(p.sampleStack).size, frames: p.frames.length,
-    unit: p.unit, totalWeight: totalWeight(p),
-    lost: rendered.lost, notes: [...(p.meta.notes ?? []), ...summed(read)], bytes: rendered.bytes.length,
+    input,
+    inputFormat: read.format,
+    output,
+    format,
+    samples: p.sampleStack.length,
+    stacks: new Set(p.sampleStack).size,
+    frames: p.frames.length,
+    unit: p.unit,
+    totalWeight: totalWeight(p),
+    lost: rendered.lost,
+    notes: [...(p.meta.notes ?? []), ...summed(read)],
+    bytes: rendered.bytes.length,
   };
 }
 

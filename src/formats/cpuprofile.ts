@@ -9,8 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  NO_STACK, ProfileBuilder, type StackSink, frameRole, framePath, modelFrameLabel, functionWeights,
-  type Frame, type Profile,
+  NO_STACK,
+  ProfileBuilder,
+  type StackSink,
+  frameRole,
+  framePath,
+  modelFrameLabel,
+  functionWeights,
+  type Frame,
+  type Profile,
 } from '../model/index.js';
 import { processNameEvent, threadNameEvent, type TraceEvent } from './trace-event.js';
 export interface CallFrame {
@@ -86,7 +93,10 @@ export function addCpuProfile(b: StackSink, profile: CpuProfile): { idle: number
     let base = NO_STACK;
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const k = stackOfNode.get(cur);
-      if (k !== undefined) { base = k; break; }
+      if (k !== undefined) {
+        base = k;
+        break;
+      }
       const n = byId.get(cur);
       if (!n) break;
       chain.push(n);
@@ -149,10 +159,23 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
   if (p.unit !== 'samples' && p.unit !== 'microseconds' && p.unit !== 'nanoseconds') {
     throw new Error(`a profile weighted in ${p.unit} cannot be written as a .cpuprofile (it holds CPU samples)`);
   }
-  const nodes: CpuProfileNode[] = [{ id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] }];
+  const nodes: CpuProfileNode[] = [
+    { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, hitCount: 0, children: [] },
+  ];
   for (let s = 0; s < p.stackParent.length; s++) {
     const f = p.frames[p.stackFrame[s]!]!;
-    nodes.push({ id: s + 2, callFrame: { functionName: f.name, scriptId: 0, url: f.file ? frameUrl(f.file) : '', lineNumber: f.line - 1, columnNumber: f.col - 1 }, hitCount: 0, children: [] });
+    nodes.push({
+      id: s + 2,
+      callFrame: {
+        functionName: f.name,
+        scriptId: 0,
+        url: f.file ? frameUrl(f.file) : '',
+        lineNumber: f.line - 1,
+        columnNumber: f.col - 1,
+      },
+      hitCount: 0,
+      children: [],
+    });
     nodes[p.stackParent[s]! + 1]!.children!.push(s + 2);
   }
   const samples: number[] = [];
@@ -166,7 +189,7 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
     exact = p.sampleWeight[i] === 1 && Number.isFinite(t) && Number.isFinite(d![i]!) && (i === 0 || t >= p.sampleTime[i - 1]!);
   }
   const metaStart = Number.isFinite(p.meta.startUs) ? p.meta.startUs! : undefined;
-  let t = exact ? p.sampleTime[0]! : metaStart ?? 0;
+  let t = exact ? p.sampleTime[0]! : (metaStart ?? 0);
   // V8's startTime precedes the first sample; keep it when the model has it.
   const start = metaStart !== undefined && metaStart <= t ? metaStart : t;
   const interval = opts.intervalUs ?? p.meta.intervalUs ?? 1000;
@@ -181,12 +204,19 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
       t += d![i]!;
       // A gap before the next sample (an idle sample was dropped): a sample of the root, which
       // readers take as no stack, keeps this sample's duration.
-      if (i + 1 < n && t < p.sampleTime[i + 1]!) { samples.push(1); times.push(t); }
+      if (i + 1 < n && t < p.sampleTime[i + 1]!) {
+        samples.push(1);
+        times.push(t);
+      }
     } else if (p.unit === 'samples') {
       const k = Math.round(w);
       if (k !== w) rounded = true;
       const gap = d && Number.isFinite(d[i]!) && k > 0 ? d[i]! / k : interval;
-      for (let j = 0; j < k; j++) { samples.push(node); times.push(t); t += gap; }
+      for (let j = 0; j < k; j++) {
+        samples.push(node);
+        times.push(t);
+        t += gap;
+      }
     } else {
       samples.push(node);
       times.push(t);
@@ -196,16 +226,22 @@ export function modelToCpuProfile(p: Profile, opts: { intervalUs?: number } = {}
   for (const s of samples) nodes[s - 1]!.hitCount!++;
   const timeDeltas = times.map((x, i) => x - (i === 0 ? start : times[i - 1]!));
   if (!exact && n > 0) {
-    notes.push(p.unit === 'samples'
-      ? `sample times are not in the input: samples are spaced ${d ? 'by their durations' : `every ${interval} µs`} from time 0`
-      : 'one sample per slice of the input, its self time the gap to the next sample');
+    notes.push(
+      p.unit === 'samples'
+        ? `sample times are not in the input: samples are spaced ${d ? 'by their durations' : `every ${interval} µs`} from time 0`
+        : 'one sample per slice of the input, its self time the gap to the next sample',
+    );
   }
   if (rounded) notes.push('fractional sample counts were rounded to whole samples');
   return { profile: { nodes, startTime: start, endTime: t, samples, timeDeltas }, notes };
 }
 
 /** Self time (µs) and its share of all non-idle time, per function label. Heaviest first. */
-export interface SelfShare { label: string; selfUs: number; share: number }
+export interface SelfShare {
+  label: string;
+  selfUs: number;
+  share: number;
+}
 
 /**
  * Self time by function: each sample's duration (the gap to the next sample) goes to its leaf
@@ -220,8 +256,7 @@ export function selfTimeShares(profile: CpuProfile, cwd: string = process.cwd())
     self.set(label, (self.get(label) ?? 0) + f.self);
     total += f.self;
   }
-  return [...self].map(([label, selfUs]) => ({ label, selfUs, share: total ? selfUs / total : 0 }))
-    .sort((a, b) => b.selfUs - a.selfUs);
+  return [...self].map(([label, selfUs]) => ({ label, selfUs, share: total ? selfUs / total : 0 })).sort((a, b) => b.selfUs - a.selfUs);
 }
 
 const PROFILE_CHUNK_SAMPLES = 50_000;
@@ -232,7 +267,10 @@ const PROFILE_CHUNK_SAMPLES = 50_000;
  * covering the profile, because the panel only draws samples inside the bounds of slices on that
  * thread. Nodes go out once, in the first chunk, with `parent` links.
  */
-export function cpuProfileToTraceEvents(profile: CpuProfile, opts: { pid: number; tid?: number; threadName?: string; processName?: string }): TraceEvent[] {
+export function cpuProfileToTraceEvents(
+  profile: CpuProfile,
+  opts: { pid: number; tid?: number; threadName?: string; processName?: string },
+): TraceEvent[] {
   const pid = opts.pid;
   const tid = opts.tid ?? 1;
   const id = '0x1';
@@ -246,7 +284,11 @@ export function cpuProfileToTraceEvents(profile: CpuProfile, opts: { pid: number
   const nodes = profile.nodes.map((n) => {
     const p = parentOf.get(n.id);
     const { functionName, url, scriptId, lineNumber, columnNumber } = n.callFrame;
-    return { id: n.id, callFrame: { functionName, url, scriptId: Number(scriptId) || 0, lineNumber, columnNumber }, ...(p === undefined ? {} : { parent: p }) };
+    return {
+      id: n.id,
+      callFrame: { functionName, url, scriptId: Number(scriptId) || 0, lineNumber, columnNumber },
+      ...(p === undefined ? {} : { parent: p }),
+    };
   });
   const events: TraceEvent[] = [
     processNameEvent(pid, opts.processName ?? 'stackscope sample'),
@@ -257,7 +299,13 @@ export function cpuProfileToTraceEvents(profile: CpuProfile, opts: { pid: number
     const cpuProfile: Record<string, unknown> = { samples: samples.slice(i, i + PROFILE_CHUNK_SAMPLES) };
     if (i === 0) cpuProfile.nodes = nodes;
     events.push({
-      name: 'ProfileChunk', ph: 'P', cat: 'disabled-by-default-v8.cpu_profiler', id, pid, tid, ts: start,
+      name: 'ProfileChunk',
+      ph: 'P',
+      cat: 'disabled-by-default-v8.cpu_profiler',
+      id,
+      pid,
+      tid,
+      ts: start,
       args: { data: { cpuProfile, timeDeltas: deltas.slice(i, i + PROFILE_CHUNK_SAMPLES) } },
     });
   }

@@ -11,8 +11,15 @@
 import zlib from 'node:zlib';
 import { Profile as PprofProfile, Function as PFunction, Location, Sample, StringTable, ValueType, Line } from 'pprof-format';
 import {
-  NO_STACK, ProfileBuilder, framePath, modelFrameLabel, parseFrameLabel, weightByStack,
-  type Frame, type Profile, type WeightUnit,
+  NO_STACK,
+  ProfileBuilder,
+  framePath,
+  modelFrameLabel,
+  parseFrameLabel,
+  weightByStack,
+  type Frame,
+  type Profile,
+  type WeightUnit,
 } from '../model/index.js';
 import { cpuProfileToModel, type CpuProfile } from './cpuprofile.js';
 
@@ -42,9 +49,15 @@ export function modelToPprof(p: Profile, opts: PprofOptions = {}): Buffer {
     let id = byKey.get(key);
     if (id === undefined) {
       id = functions.length + 1;
-      functions.push(new PFunction({
-        id, name: strings.dedup(label), systemName: strings.dedup(f.name), filename: strings.dedup(f.file), startLine: f.line,
-      }));
+      functions.push(
+        new PFunction({
+          id,
+          name: strings.dedup(label),
+          systemName: strings.dedup(f.name),
+          filename: strings.dedup(f.file),
+          startLine: f.line,
+        }),
+      );
       locations.push(new Location({ id, line: [new Line({ functionId: id, line: f.line })] }));
       byKey.set(key, id);
     }
@@ -54,9 +67,13 @@ export function modelToPprof(p: Profile, opts: PprofOptions = {}): Buffer {
   const d = p.sampleDurationUs;
   const withCpu = p.unit === 'samples' && !!d && d.every((x) => Number.isFinite(x));
   const types: [string, string][] =
-    p.unit === 'samples' ? [['samples', 'count'], ...(withCpu ? [['cpu', 'nanoseconds'] as [string, string]] : [])]
-      : p.unit === 'microseconds' || p.unit === 'nanoseconds' ? [['wall', 'nanoseconds']]
-        : p.unit === 'bytes' ? [['space', 'bytes']] : [['samples', 'count']];
+    p.unit === 'samples'
+      ? [['samples', 'count'], ...(withCpu ? [['cpu', 'nanoseconds'] as [string, string]] : [])]
+      : p.unit === 'microseconds' || p.unit === 'nanoseconds'
+        ? [['wall', 'nanoseconds']]
+        : p.unit === 'bytes'
+          ? [['space', 'bytes']]
+          : [['samples', 'count']];
   const toValue = p.unit === 'microseconds' ? 1000 : 1;
   const values = weightByStack(p);
   const ns = withCpu ? weightByStack(p, d!) : undefined;
@@ -79,7 +96,10 @@ export function modelToPprof(p: Profile, opts: PprofOptions = {}): Buffer {
     function: functions,
     stringTable: strings,
     ...(intervalUs !== undefined
-      ? { periodType: new ValueType({ type: strings.dedup('cpu'), unit: strings.dedup('nanoseconds') }), period: Math.round(intervalUs * 1000) }
+      ? {
+          periodType: new ValueType({ type: strings.dedup('cpu'), unit: strings.dedup('nanoseconds') }),
+          period: Math.round(intervalUs * 1000),
+        }
       : {}),
     ...(startMs !== undefined ? { timeNanos: Math.round(startMs * 1e6) } : {}),
     ...(startUs !== undefined && endUs !== undefined ? { durationNanos: Math.max(0, Math.round((endUs - startUs) * 1000)) } : {}),
@@ -99,7 +119,12 @@ export function decodePprof(buf: Uint8Array): PprofProfile {
 }
 
 /** pprof's time units, as µs per unit. */
-const TIME_UNITS = new Map<string, number>([['nanoseconds', 1e-3], ['microseconds', 1], ['milliseconds', 1e3], ['seconds', 1e6]]);
+const TIME_UNITS = new Map<string, number>([
+  ['nanoseconds', 1e-3],
+  ['microseconds', 1],
+  ['milliseconds', 1e3],
+  ['seconds', 1e6],
+]);
 
 /**
  * A pprof profile (gzipped or plain) in the model. The weight is cpu time when present, else the
@@ -117,8 +142,16 @@ export function pprofToModel(buf: Uint8Array, name?: string): Profile {
   const both = count >= 0 && time >= 0;
   const w = both ? count : cpu >= 0 ? cpu : 0;
   const wUnit = types[w]!.unit;
-  const unit: WeightUnit = both || wUnit === 'count' ? 'samples' : TIME_UNITS.has(wUnit) ? (wUnit === 'nanoseconds' ? 'nanoseconds' : 'microseconds')
-    : wUnit === 'bytes' ? 'bytes' : 'none';
+  const unit: WeightUnit =
+    both || wUnit === 'count'
+      ? 'samples'
+      : TIME_UNITS.has(wUnit)
+        ? wUnit === 'nanoseconds'
+          ? 'nanoseconds'
+          : 'microseconds'
+        : wUnit === 'bytes'
+          ? 'bytes'
+          : 'none';
   const scale = unit === 'microseconds' ? TIME_UNITS.get(wUnit)! : 1;
 
   const b = new ProfileBuilder(unit);

@@ -52,8 +52,10 @@ function looksLikeText(b: Buffer): boolean {
 
 /** The first line of an error, short, with control characters (from the file's own bytes) shown as '?'. */
 function why(err: unknown): string {
-   
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return (err instanceof Error ? err.message : String(err))
+    .split('\n')[0]!
+    .slice(0, 200)
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 /** Reads `file` into the model; see the module comment. Throws UserError with one line. */
@@ -121,15 +123,38 @@ function readJson(text: string, file: string, opts: ReadOptions): ReadProfile {
     throw new UserError(`${file}: not valid JSON: ${why(err)}`);
   }
   const obj = (data ?? {}) as Record<string, unknown>;
-  const events = Array.isArray(data) ? (data as TraceEvent[]) : Array.isArray(obj.traceEvents) ? (obj.traceEvents as TraceEvent[]) : undefined;
+  const events = Array.isArray(data)
+    ? (data as TraceEvent[])
+    : Array.isArray(obj.traceEvents)
+      ? (obj.traceEvents as TraceEvent[])
+      : undefined;
   if (events) {
-    const t = traceToModel(events, { file, metadata: Array.isArray(data) ? undefined : obj.metadata, ...(opts.process !== undefined ? { process: opts.process } : {}) });
+    const t = traceToModel(events, {
+      file,
+      metadata: Array.isArray(data) ? undefined : obj.metadata,
+      ...(opts.process !== undefined ? { process: opts.process } : {}),
+    });
     t.profile.meta.name ??= file;
-    return { profile: t.profile, format: 'trace', processes: t.processes, processChosen: opts.process !== undefined, ...(t.cut ? { cut: t.cut } : {}) };
+    return {
+      profile: t.profile,
+      format: 'trace',
+      processes: t.processes,
+      processChosen: opts.process !== undefined,
+      ...(t.cut ? { cut: t.cut } : {}),
+    };
   }
-  if (opts.process !== undefined) throw new UserError(`${file}: a process can only be chosen in a trace, and this is ${Array.isArray(obj.nodes) ? 'a .cpuprofile' : 'not one'}`);
+  if (opts.process !== undefined)
+    throw new UserError(
+      `${file}: a process can only be chosen in a trace, and this is ${Array.isArray(obj.nodes) ? 'a .cpuprofile' : 'not one'}`,
+    );
   if (Array.isArray(obj.nodes)) {
-    const nodesOk = (obj.nodes as unknown[]).every((n) => n && typeof n === 'object' && typeof (n as { id?: unknown }).id === 'number' && typeof (n as { callFrame?: unknown }).callFrame === 'object');
+    const nodesOk = (obj.nodes as unknown[]).every(
+      (n) =>
+        n &&
+        typeof n === 'object' &&
+        typeof (n as { id?: unknown }).id === 'number' &&
+        typeof (n as { callFrame?: unknown }).callFrame === 'object',
+    );
     if (!nodesOk) throw new UserError(`${file}: JSON with a nodes array, but not a .cpuprofile (each node needs an id and a callFrame)`);
     return { profile: cpuProfileToModel(obj as unknown as CpuProfile, file), format: 'cpuprofile' };
   }

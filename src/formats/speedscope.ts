@@ -7,7 +7,12 @@ import { NO_STACK, timeWeighted, type Profile } from '../model/index.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 
-export interface SpeedscopeFrame { name: string; file?: string; line?: number; col?: number }
+export interface SpeedscopeFrame {
+  name: string;
+  file?: string;
+  line?: number;
+  col?: number;
+}
 export interface SpeedscopeSampled {
   type: 'sampled';
   name: string;

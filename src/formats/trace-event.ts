@@ -90,7 +90,10 @@ export class TraceEventWriter {
   jsonBytes = 0;
 
   /** Opens (truncates) `path`. Throws the fs error if the path cannot be written. */
-  constructor(readonly path: string, opts: TraceWriterOptions = {}) {
+  constructor(
+    readonly path: string,
+    opts: TraceWriterOptions = {},
+  ) {
     this.fd = fs.openSync(path, 'w');
     if (opts.gzip) this.gzip = new GzipMember();
     this.text('{"traceEvents":[\n');
@@ -118,7 +121,13 @@ export class TraceEventWriter {
     p = put(b, head, p);
     p = fixed3(b, ts, p);
     // ,"dur":
-    b[p] = 0x2c; b[p + 1] = 0x22; b[p + 2] = 0x64; b[p + 3] = 0x75; b[p + 4] = 0x72; b[p + 5] = 0x22; b[p + 6] = 0x3a;
+    b[p] = 0x2c;
+    b[p + 1] = 0x22;
+    b[p + 2] = 0x64;
+    b[p + 3] = 0x75;
+    b[p + 4] = 0x72;
+    b[p + 5] = 0x22;
+    b[p + 6] = 0x3a;
     p = fixed3(b, dur, p + 7);
     p = put(b, track, p);
     if (args !== undefined) p = put(b, args, p);
@@ -214,7 +223,10 @@ function fixed3(b: Uint8Array, us: number, p: number): number {
   const frac = ns - whole * 1000;
   p = digits(b, whole, p);
   if (frac !== 0) {
-    const d1 = (frac / 100) | 0, r = frac - d1 * 100, d2 = (r / 10) | 0, d3 = r - d2 * 10;
+    const d1 = (frac / 100) | 0,
+      r = frac - d1 * 100,
+      d2 = (r / 10) | 0,
+      d3 = r - d2 * 10;
     b[p++] = 0x2e; // .
     b[p++] = 0x30 + d1;
     if (r !== 0) {
@@ -286,7 +298,15 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
  * Fast hand-formatted `X` event as a string, for producers of few events. Name, cat and args
  * must already be JSON texts; flows bind to slices by ts, pid, tid and cat.
  */
-export function completeEventJson(nameJson: string, ts: number, dur: number, pid: number, tid: number, argsJson?: string, catJson?: string): string {
+export function completeEventJson(
+  nameJson: string,
+  ts: number,
+  dur: number,
+  pid: number,
+  tid: number,
+  argsJson?: string,
+  catJson?: string,
+): string {
   return `{"ph":"X","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":${round3(ts)},"dur":${round3(dur)},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`;
 }
 

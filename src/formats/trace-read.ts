@@ -25,7 +25,9 @@ export const UNDER_SLICES = 'underSlices';
 
 /** True when a trace's samples are `trace --sample`'s, under exact slices (which are then the data). */
 export function hasSamplesUnderSlices(events: TraceEvent[]): boolean {
-  return events.some((e) => e.ph === 'P' && e.name === 'Profile' && (e.args?.data as Record<string, unknown> | undefined)?.[UNDER_SLICES] === true);
+  return events.some(
+    (e) => e.ph === 'P' && e.name === 'Profile' && (e.args?.data as Record<string, unknown> | undefined)?.[UNDER_SLICES] === true,
+  );
 }
 
 /** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
@@ -58,7 +60,10 @@ export function profilesInTrace(events: TraceEvent[]): CpuProfile[] {
     if (e.name !== 'ProfileChunk') continue;
     let acc = byId.get(key);
     if (!acc) byId.set(key, (acc = { nodes: new Map(), parents: new Map(), samples: [], deltas: [], start: 0 }));
-    const data = (e.args?.data ?? {}) as { cpuProfile?: { nodes?: (CpuProfileNode & { parent?: number })[]; samples?: number[] }; timeDeltas?: number[] };
+    const data = (e.args?.data ?? {}) as {
+      cpuProfile?: { nodes?: (CpuProfileNode & { parent?: number })[]; samples?: number[] };
+      timeDeltas?: number[];
+    };
     for (const n of data.cpuProfile?.nodes ?? []) {
       acc.nodes.set(n.id, { id: n.id, callFrame: n.callFrame, children: [] });
       if (n.parent !== undefined) acc.parents.set(n.id, n.parent);
@@ -91,10 +96,12 @@ export function processesIn(events: TraceEvent[]): TraceProcess[] {
     pids.add(e.pid);
     if (e.ph === 'M' && e.name === 'process_name' && typeof e.args?.name === 'string') names.set(e.pid, e.args.name);
   }
-  return [...pids].sort((a, b) => a - b).map((pid) => {
-    const name = names.get(pid);
-    return { pid, name, label: name === undefined ? `pid ${pid}` : `${name} (pid ${pid})` };
-  });
+  return [...pids]
+    .sort((a, b) => a - b)
+    .map((pid) => {
+      const name = names.get(pid);
+      return { pid, name, label: name === undefined ? `pid ${pid}` : `${name} (pid ${pid})` };
+    });
 }
 
 /**
@@ -105,7 +112,8 @@ export function processesIn(events: TraceEvent[]): TraceProcess[] {
 export function pickProcess(file: string, events: TraceEvent[], want: string): TraceProcess {
   const all = processesIn(events);
   const named = all.filter((p) => p.name === want);
-  if (named.length > 1) throw new UserError(`${file}: ${named.length} processes are named "${want}" (pids ${named.map((p) => p.pid).join(', ')}): give a pid`);
+  if (named.length > 1)
+    throw new UserError(`${file}: ${named.length} processes are named "${want}" (pids ${named.map((p) => p.pid).join(', ')}): give a pid`);
   const hit = named[0] ?? (/^\d+$/.test(want) ? all.find((p) => p.pid === Number(want)) : undefined);
   if (!hit) throw new UserError(`${file}: no process "${want}" (the trace has: ${all.map((p) => p.label).join(', ') || 'none'})`);
   return hit;
@@ -184,9 +192,15 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
   let end = -Infinity;
   for (const slices of tracks.values()) {
     crossing += addTrackSlices(b, slices).crossing;
-    for (const s of slices) { start = Math.min(start, s.ts); end = Math.max(end, s.ts + s.dur); }
+    for (const s of slices) {
+      start = Math.min(start, s.ts);
+      end = Math.max(end, s.ts + s.dur);
+    }
   }
-  const notes = [...cutNote, ...(crossing ? [`${crossing} slices that cross their parent's end are left out (DevTools drops them too)`] : [])];
+  const notes = [
+    ...cutNote,
+    ...(crossing ? [`${crossing} slices that cross their parent's end are left out (DevTools drops them too)`] : []),
+  ];
   b.meta = {
     clock: 'relative',
     ...(start !== Infinity ? { startUs: start, endUs: end } : {}),

@@ -14,7 +14,11 @@ import path from 'node:path';
 import { privateFolderProblem, readTrustedFile, writeFileReplacing } from '../util/output-file.js';
 
 function say(line: string): void {
-  try { fs.writeSync(2, `stackscope: ${line}\n`); } catch { /* no stderr */ }
+  try {
+    fs.writeSync(2, `stackscope: ${line}\n`);
+  } catch {
+    /* no stderr */
+  }
 }
 
 const uncached = (at: string, why: string) =>

@@ -5,7 +5,9 @@
 import Module from 'node:module';
 import type { ModuleTransformer } from './module-transformer.js';
 
-interface CompilableModule { _compile(content: string, filename: string, ...rest: unknown[]): unknown }
+interface CompilableModule {
+  _compile(content: string, filename: string, ...rest: unknown[]): unknown;
+}
 
 export function patchCommonJs(transform: ModuleTransformer): () => void {
   const proto = (Module as unknown as { prototype: CompilableModule }).prototype;
@@ -15,5 +17,7 @@ export function patchCommonJs(transform: ModuleTransformer): () => void {
     const code = typeof content === 'string' ? transform(content, filename, 'commonjs') : content;
     return original.call(this, code, filename, ...rest);
   };
-  return () => { proto._compile = original; };
+  return () => {
+    proto._compile = original;
+  };
 }

@@ -14,7 +14,11 @@ export function initialize(settings: TransformerSettings): void {
   transform = createModuleTransformer(settings);
 }
 
-interface LoadResult { format?: string | null; source?: string | ArrayBuffer | Uint8Array | null; shortCircuit?: boolean }
+interface LoadResult {
+  format?: string | null;
+  source?: string | ArrayBuffer | Uint8Array | null;
+  shortCircuit?: boolean;
+}
 type NextLoad = (url: string, context?: object) => Promise<LoadResult>;
 
 export async function load(url: string, context: object, nextLoad: NextLoad): Promise<LoadResult> {

@@ -78,8 +78,11 @@ export function installHooks(config: HooksConfig): InstalledHooks {
 /** --enable-source-maps on the command line or in NODE_OPTIONS (or already turned on by a preload). */
 export function userEnabledSourceMaps(): boolean {
   const flag = '--enable-source-maps';
-  return (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true ||
-    process.execArgv.includes(flag) || (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(flag);
+  return (
+    (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true ||
+    process.execArgv.includes(flag) ||
+    (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes(flag)
+  );
 }
 
 /**
@@ -103,7 +106,11 @@ function stackscopeVersion(): string {
   try {
     h.update((JSON.parse(fs.readFileSync(path.join(selfRoot, 'package.json'), 'utf8')) as { version: string }).version);
     const here = path.dirname(fileURLToPath(import.meta.url));
-    for (const f of fs.readdirSync(here).filter((n) => n.endsWith('.js')).sort()) h.update(fs.readFileSync(path.join(here, f)));
+    for (const f of fs
+      .readdirSync(here)
+      .filter((n) => n.endsWith('.js'))
+      .sort())
+      h.update(fs.readFileSync(path.join(here, f)));
   } catch {
     h.update('unknown');
   }

@@ -2,7 +2,14 @@
  * Source-map plumbing for the instrumenter: reading the map that came with the code (tsx, a
  * bundler, tsc), mapping positions back through it, and writing the map of our own edits.
  */
-import { TraceMap, originalPositionFor, traceSegment, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
+import {
+  TraceMap,
+  originalPositionFor,
+  traceSegment,
+  GREATEST_LOWER_BOUND,
+  LEAST_UPPER_BOUND,
+  type SourceMapInput,
+} from '@jridgewell/trace-mapping';
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
@@ -28,13 +35,16 @@ export function decodeDataUrl(url: string): RawSourceMap | undefined {
 }
 
 export function inlineMapComment(map: object): string {
-  return '//# sourceMappingURL=data:application/json;charset=utf-8;base64,' +
-    Buffer.from(JSON.stringify(map)).toString('base64');
+  return '//# sourceMappingURL=data:application/json;charset=utf-8;base64,' + Buffer.from(JSON.stringify(map)).toString('base64');
 }
 
 const IDENTIFIER = /^[$_\p{ID_Start}][$\u200c\u200d\p{ID_Continue}]{0,199}$/u;
 
-export interface OriginalPosition { source: string; line: number; col: number }
+export interface OriginalPosition {
+  source: string;
+  line: number;
+  col: number;
+}
 
 /**
  * Maps generated positions (1-based line, 0-based col) to the original source through the input
@@ -54,7 +64,9 @@ export class PositionMapper {
     return sources[0] ?? fallback;
   }
 
-  get hasMap(): boolean { return this.trace !== undefined; }
+  get hasMap(): boolean {
+    return this.trace !== undefined;
+  }
 
   /**
    * The original name the map gives the identifier that starts exactly at this generated position
@@ -73,7 +85,7 @@ export class PositionMapper {
   /** `nearestAfter: false` finds only a segment at or before the position on its line. */
   map(line: number, col: number, nearestAfter = true): OriginalPosition | undefined {
     if (!this.trace) return undefined;
-    const biases = nearestAfter ? [GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const : [GREATEST_LOWER_BOUND] as const;
+    const biases = nearestAfter ? ([GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND] as const) : ([GREATEST_LOWER_BOUND] as const);
     for (const bias of biases) {
       const p = originalPositionFor(this.trace, { line, column: col, bias });
       if (p.source != null && p.line != null && p.column != null) {

@@ -20,7 +20,7 @@ let transformModule: Transform | undefined;
  * in the cache: a run whose modules are all cached (or out of scope) never loads them.
  */
 export function loadTransform(): Transform {
-  return transformModule ??= createRequire(import.meta.url)('./transform.js') as Transform;
+  return (transformModule ??= createRequire(import.meta.url)('./transform.js') as Transform);
 }
 
 /** Everything the loaders need; plain data, so it can be sent to the ESM hooks thread. */
@@ -41,7 +41,11 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
   function report(file: string, what: string): void {
     if (reported.has(file)) return;
     reported.add(file);
-    try { fs.writeSync(2, `stackscope: cannot instrument ${what} (loaded untraced)\n`); } catch { /* no stderr */ }
+    try {
+      fs.writeSync(2, `stackscope: cannot instrument ${what} (loaded untraced)\n`);
+    } catch {
+      /* no stderr */
+    }
   }
 
   // Part of the cache key: code cached before the function table's escaping was added is not reused.
@@ -54,7 +58,13 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
       const key = cache?.key([settings.version, TABLE_FORMAT, file, format, String(settings.composeMaps), external?.text, source]);
       const hit = key ? cache!.get(key) : undefined;
       if (hit !== undefined) return hit;
-      const { code } = loadTransform().instrument(source, { file, format, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' });
+      const { code } = loadTransform().instrument(source, {
+        file,
+        format,
+        composeMaps: settings.composeMaps,
+        inputMap: external?.map,
+        mapComment: 'with-input-map',
+      });
       if (key) cache!.set(key, code);
       return code;
     } catch (err) {

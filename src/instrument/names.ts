@@ -68,8 +68,14 @@ function boundName(node: AnyNode, parent: AnyNode | undefined, source: string, i
       // esbuild's keepNames (used by tsx): `__name(fn, "name")`; esbuild renames the helper
       // `__name2`, `__name3`... when the module already has a `__name` binding.
       const [first, second] = parent.arguments;
-      if (parent.callee.type === 'Identifier' && /^__name\d*$/.test(parent.callee.name) && first === node &&
-          second?.type === 'Literal' && typeof second.value === 'string') return second.value;
+      if (
+        parent.callee.type === 'Identifier' &&
+        /^__name\d*$/.test(parent.callee.name) &&
+        first === node &&
+        second?.type === 'Literal' &&
+        typeof second.value === 'string'
+      )
+        return second.value;
       return undefined;
     }
   }

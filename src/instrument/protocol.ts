@@ -17,7 +17,11 @@ const markerName = (kind: MatchKind, index: number): string => `matched.${kind}.
 
 /** Best effort: a failure only means the session may report a pattern as unmatched. */
 export function markMatched(dir: string, kind: MatchKind, index: number): void {
-  try { fs.writeFileSync(path.join(dir, markerName(kind, index)), ''); } catch { /* reported as unmatched at worst */ }
+  try {
+    fs.writeFileSync(path.join(dir, markerName(kind, index)), '');
+  } catch {
+    /* reported as unmatched at worst */
+  }
 }
 
 /** The include patterns and packages no loaded module matched, as given. */

@@ -58,7 +58,9 @@ export function resolvePackageDir(name: string, dir: string): string | undefined
     const candidate = path.join(d, 'node_modules', ...name.split('/'));
     try {
       if (fs.statSync(candidate).isDirectory()) return fs.realpathSync(candidate);
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
     if (path.dirname(d) === d) return undefined;
   }
 }
@@ -72,8 +74,7 @@ function globMatcher(globs: string[]): (abs: string, rel: string, tail: string |
   const relative = globs.filter((g) => !path.isAbsolute(g));
   const abs = absolute.length ? picomatch(absolute, opts) : undefined;
   const rel = relative.length ? picomatch(relative, opts) : undefined;
-  return (absPath, relPath, tail) =>
-    (!!abs && abs(absPath)) || (!!rel && (rel(relPath) || (tail !== undefined && rel(tail))));
+  return (absPath, relPath, tail) => (!!abs && abs(absPath)) || (!!rel && (rel(relPath) || (tail !== undefined && rel(tail))));
 }
 
 export function makeScope(config: ScopeConfig): (urlOrPath: string) => boolean {

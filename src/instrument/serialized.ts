@@ -17,24 +17,34 @@
  */
 import { forEachChild, isFunctionNode, type AnyNode } from './ast.js';
 
-const SERIALIZING_CALL = /^(evaluate\w*|\$\$?eval|evalOnSelector(All)?|waitForFunction|addInitScript|evaluateOnNewDocument|addScriptToEvaluateOnNewDocument)$/;
+const SERIALIZING_CALL =
+  /^(evaluate\w*|\$\$?eval|evalOnSelector(All)?|waitForFunction|addInitScript|evaluateOnNewDocument|addScriptToEvaluateOnNewDocument)$/;
 
 export function findSerializedFunctions(ast: AnyNode): Set<AnyNode> {
   const stringified = new Set<string>();
   const out = new Set<AnyNode>();
   const named: { name: string; fn: AnyNode }[] = [];
 
-  const asText = (n: AnyNode | undefined) => { if (n?.type === 'Identifier') stringified.add(n.name); };
+  const asText = (n: AnyNode | undefined) => {
+    if (n?.type === 'Identifier') stringified.add(n.name);
+  };
   const unparen = (n: AnyNode | undefined): AnyNode | undefined => (n?.type === 'ParenthesizedExpression' ? unparen(n.expression) : n);
 
   (function walk(node: AnyNode): void {
     switch (node.type) {
       case 'CallExpression': {
         const callee = unparen(node.callee);
-        const name = callee?.type === 'MemberExpression' && !callee.computed ? callee.property.name
-          : callee?.type === 'Identifier' ? callee.name : undefined;
+        const name =
+          callee?.type === 'MemberExpression' && !callee.computed
+            ? callee.property.name
+            : callee?.type === 'Identifier'
+              ? callee.name
+              : undefined;
         if (name && SERIALIZING_CALL.test(name)) {
-          for (const arg of node.arguments) { const a = unparen(arg); if (a && isFunctionNode(a)) out.add(a); }
+          for (const arg of node.arguments) {
+            const a = unparen(arg);
+            if (a && isFunctionNode(a)) out.add(a);
+          }
         }
         if (name === 'toString' && callee!.type === 'MemberExpression' && node.arguments.length === 0) asText(unparen(callee!.object));
         if (name === 'String' && callee!.type === 'Identifier') asText(unparen(node.arguments[0]));
@@ -68,6 +78,10 @@ export function findSerializedFunctions(ast: AnyNode): Set<AnyNode> {
 }
 
 function isStringy(n: AnyNode | undefined): boolean {
-  return !!n && ((n.type === 'Literal' && typeof n.value === 'string') || n.type === 'TemplateLiteral' ||
-    (n.type === 'BinaryExpression' && n.operator === '+' && (isStringy(n.left) || isStringy(n.right))));
+  return (
+    !!n &&
+    ((n.type === 'Literal' && typeof n.value === 'string') ||
+      n.type === 'TemplateLiteral' ||
+      (n.type === 'BinaryExpression' && n.operator === '+' && (isStringy(n.left) || isStringy(n.right))))
+  );
 }

@@ -69,7 +69,12 @@ export interface InstrumentResult {
 
 /** A module that does not parse; positions are in the original source. */
 export class InstrumentSyntaxError extends Error {
-  constructor(message: string, readonly file: string, readonly line: number, readonly column: number) {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
     super(message);
     this.name = 'InstrumentSyntaxError';
   }
@@ -123,7 +128,10 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
     const kind = ((fn.async ? 1 : 0) + (fn.generator ? 2 : 0)) as FunctionKind;
     if (fn.body.type === 'BlockStatement' && wrapChangesMeaning(fn)) return BARRIER;
     const parent = ancestors[ancestors.length - 2];
-    const isMember = parent && (parent.type === 'MethodDefinition' || (parent.type === 'Property' && parent.value === fn && (parent.method || parent.kind !== 'init')));
+    const isMember =
+      parent &&
+      (parent.type === 'MethodDefinition' ||
+        (parent.type === 'Property' && parent.value === fn && (parent.method || parent.kind !== 'init')));
     const startPos = isMember ? parent.start : fn.start;
     const { line, col } = lineCol(lines, startPos);
     const mapped = mapper.map(line, col, false);
@@ -145,18 +153,19 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   function wrapFunction(fn: AnyNode, ctx: FnContext): void {
     const k: number = fn.__k;
     // `(__ss$ ?? __ssi$())`: see `prologue` (a function may run before the prologue's line has)
-    const open = ctx.kind === 0
-      ? `const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + ${k}); try {`
-      : `const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
-    const close = ctx.kind === 0
-      ? `} finally { __ss$.ex(__ssb$ + ${k}, __t$); }`
-      : '} finally { __ss$.fx(__f$); }';
+    const open =
+      ctx.kind === 0
+        ? `const __t$ = (__ss$ ?? __ssi$()).en(__ssb$ + ${k}); try {`
+        : `const __f$ = (__ss$ ?? __ssi$()).fn(__ssb$ + ${k}, ${ctx.kind}); try {`;
+    const close = ctx.kind === 0 ? `} finally { __ss$.ex(__ssb$ + ${k}, __t$); }` : '} finally { __ss$.fx(__f$); }';
     const body = fn.body as AnyNode;
     if (body.type === 'BlockStatement') {
       // after the function's own directives ('use strict' must stay the first statement)
       let at = body.start + 1;
       let sep = ' ';
-      const directives = (body.body as AnyNode[]).filter((s, i, all) => s.directive !== undefined && all.slice(0, i).every((p) => p.directive !== undefined));
+      const directives = (body.body as AnyNode[]).filter(
+        (s, i, all) => s.directive !== undefined && all.slice(0, i).every((p) => p.directive !== undefined),
+      );
       const last = directives[directives.length - 1];
       if (last) {
         at = last.end;
@@ -174,9 +183,8 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
   function rewriteAwaitOrYield(node: AnyNode): void {
     // `await X` -> `__ss$.re(__f$, await __ss$.su(__f$, X))`; same for yield and yield*.
-    const keywordEnd = node.type === 'YieldExpression' && node.delegate
-      ? source.indexOf('*', skipTrivia(source, node.start + 5)) + 1
-      : node.start + 5;
+    const keywordEnd =
+      node.type === 'YieldExpression' && node.delegate ? source.indexOf('*', skipTrivia(source, node.start + 5)) + 1 : node.start + 5;
     ms.prependRight(node.start, '__ss$.re(__f$, ');
     if (node.type === 'YieldExpression' && !node.argument) {
       ms.appendLeft(keywordEnd, ' __ss$.su(__f$, void 0))');
@@ -236,7 +244,9 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
 
     const owner = ctx && ctx.traced && ctx.kind !== 0 ? ctx : undefined;
     switch (node.type) {
-      case 'FunctionDeclaration': case 'FunctionExpression': case 'ArrowFunctionExpression':
+      case 'FunctionDeclaration':
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression':
         if (inner!.traced) wrapFunction(node, inner!);
         break;
       case 'AwaitExpression':
@@ -269,7 +279,8 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
   }
 
   // the input's map comment is replaced by ours
-  if (mapComment && (inputMap || opts.mapComment !== 'with-input-map')) ms.remove(mapComment.start, mapComment.start + source.slice(mapComment.start).trimEnd().length);
+  if (mapComment && (inputMap || opts.mapComment !== 'with-input-map'))
+    ms.remove(mapComment.start, mapComment.start + source.slice(mapComment.start).trimEnd().length);
   const map = outputMap(ms, opts.file, opts.composeMaps ? inputMap : undefined);
   let code = ms.toString();
   if (opts.mapComment !== 'with-input-map' || inputMap) {

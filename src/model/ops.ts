@@ -37,7 +37,9 @@ export function merge(profiles: readonly Profile[]): Profile {
     for (let i = 0; i < p.sampleStack.length; i++) {
       b.sample(map[p.sampleStack[i]!]!, p.sampleWeight[i]!, p.sampleTime[i]!, p.sampleDurationUs?.[i]);
     }
-    p.frameCalls?.forEach((n, f) => { if (n) b.countCalls(b.frame(p.frames[f]!), n); });
+    p.frameCalls?.forEach((n, f) => {
+      if (n) b.countCalls(b.frame(p.frames[f]!), n);
+    });
     for (const n of p.meta.notes ?? []) notes.add(n);
     if (p.meta.startUs !== undefined) start = Math.min(start, p.meta.startUs);
     if (p.meta.endUs !== undefined) end = Math.max(end, p.meta.endUs);
@@ -119,7 +121,8 @@ export function functionWeights(p: Profile, weights: readonly number[] = p.sampl
   const out: FunctionWeight[] = [];
   for (let f = 0; f < p.frames.length; f++) {
     const calls = p.frameCalls?.[f];
-    if (total[f]! > 0 || self[f]! > 0) out.push({ frame: p.frames[f]!, self: self[f]!, total: total[f]!, ...(calls !== undefined ? { calls } : {}) });
+    if (total[f]! > 0 || self[f]! > 0)
+      out.push({ frame: p.frames[f]!, self: self[f]!, total: total[f]!, ...(calls !== undefined ? { calls } : {}) });
   }
   return out.sort((a, b) => b.self - a.self || b.total - a.total);
 }
@@ -141,7 +144,9 @@ export function filterFrames(p: Profile, keep: (f: Frame) => boolean): Profile {
   for (let i = 0; i < p.sampleStack.length; i++) {
     b.sample(map[p.sampleStack[i]!]!, p.sampleWeight[i]!, p.sampleTime[i]!, p.sampleDurationUs?.[i]);
   }
-  p.frameCalls?.forEach((n, f) => { if (n && kept[f] !== NO_STACK) b.countCalls(kept[f]!, n); });
+  p.frameCalls?.forEach((n, f) => {
+    if (n && kept[f] !== NO_STACK) b.countCalls(kept[f]!, n);
+  });
   copyMeta(b, p);
   return b.build();
 }
@@ -238,10 +243,12 @@ export function diffFunctions(a: Profile, b: Profile, cwd: string = process.cwd(
         out.set(label, (c = { label, frame, selfA: 0, selfB: 0, totalA: 0, totalB: 0, callsA: calls(a), callsB: calls(b) }));
       }
       if (side === 'A') {
-        c.selfA += f.self; c.totalA += f.total;
+        c.selfA += f.self;
+        c.totalA += f.total;
         if (c.callsA !== null) c.callsA += f.calls ?? 0;
       } else {
-        c.selfB += f.self; c.totalB += f.total;
+        c.selfB += f.self;
+        c.totalB += f.total;
         if (c.callsB !== null) c.callsB += f.calls ?? 0;
       }
     }

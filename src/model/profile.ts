@@ -164,7 +164,8 @@ export class ProfileBuilder implements StackSink {
 
   build(): Profile {
     // Reserved room not filled (samples without a stack were dropped) is cut off.
-    for (const a of [this.sampleStack, this.sampleWeight, this.sampleTime, this.durations]) if (a && a.length > this.count) a.length = this.count;
+    for (const a of [this.sampleStack, this.sampleWeight, this.sampleTime, this.durations])
+      if (a && a.length > this.count) a.length = this.count;
     return {
       unit: this.unit,
       frames: this.frames,

@@ -46,7 +46,11 @@ export function attachChannels(rec: Recorder): () => void {
 
   return () => {
     for (const u of undo.splice(0)) {
-      try { u(); } catch { /* already detached */ }
+      try {
+        u();
+      } catch {
+        /* already detached */
+      }
     }
   };
 }
@@ -70,7 +74,9 @@ function attachSpans(rec: Recorder, undo: Array<() => void>): void {
       ctx[START] = rec.nowUs();
     }),
     // A span whose function returned a promise ends at asyncEnd instead.
-    end: guard((ctx: SpanContext) => { if (!isThenable(ctx.result)) finish(ctx); }),
+    end: guard((ctx: SpanContext) => {
+      if (!isThenable(ctx.result)) finish(ctx);
+    }),
     asyncStart: () => {},
     asyncEnd: guard(finish),
     error: () => {},
@@ -81,8 +87,15 @@ function attachSpans(rec: Recorder, undo: Array<() => void>): void {
 
 type Sub = (name: string, fn: Listener) => void;
 
-interface HttpReq { method?: string; path?: string; host?: string; url?: string }
-interface HttpRes { statusCode?: number }
+interface HttpReq {
+  method?: string;
+  path?: string;
+  host?: string;
+  url?: string;
+}
+interface HttpRes {
+  statusCode?: number;
+}
 
 /**
  * HTTP requests as slices from request start to response finish, one category per side (what we
@@ -104,11 +117,21 @@ function attachHttp(rec: Recorder, sub: Sub): void {
       rec.addNodeEvent({ ph: 'X', name, cat: `http.${side}`, ts: start, dur: rec.nowUs() - start, args });
     });
   };
-  timed('server', (req, res) => ({ name: `HTTP ${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`, args: { status: res.statusCode, url: req.url } }));
-  timed('client', (req, res) => ({ name: `HTTP ${req.method ?? ''} ${req.host ?? ''}${req.path ?? ''}`, args: { status: res.statusCode } }));
+  timed('server', (req, res) => ({
+    name: `HTTP ${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`,
+    args: { status: res.statusCode, url: req.url },
+  }));
+  timed('client', (req, res) => ({
+    name: `HTTP ${req.method ?? ''} ${req.host ?? ''}${req.path ?? ''}`,
+    args: { status: res.statusCode },
+  }));
 }
 
-interface UndiciReq { method?: string; origin?: string; path?: string }
+interface UndiciReq {
+  method?: string;
+  origin?: string;
+  path?: string;
+}
 
 function attachFetch(rec: Recorder, sub: Sub): void {
   const starts = new WeakMap<object, { start: number; status?: number }>();
@@ -119,7 +142,14 @@ function attachFetch(rec: Recorder, sub: Sub): void {
     const end = rec.nowUs();
     const args: Record<string, unknown> = { status: s.status };
     if (error !== undefined) args.error = error instanceof Error ? error.message : String(error);
-    rec.addNodeEvent({ ph: 'X', name: `fetch ${request.method ?? ''} ${request.origin ?? ''}${request.path ?? ''}`, cat: 'fetch', ts: s.start, dur: end - s.start, args });
+    rec.addNodeEvent({
+      ph: 'X',
+      name: `fetch ${request.method ?? ''} ${request.origin ?? ''}${request.path ?? ''}`,
+      cat: 'fetch',
+      ts: s.start,
+      dur: end - s.start,
+      args,
+    });
   };
   sub('undici:request:create', (m) => {
     const { request } = m as { request: object };
@@ -176,8 +206,12 @@ let gcProfiler: v8.GCProfiler | undefined;
 let gcUndelivered: { kind: string; us: number }[] = [];
 
 const PROFILER_KINDS: Record<string, string> = {
-  Scavenge: 'minor', MinorMarkCompact: 'minor', MinorMarkSweep: 'minor', MarkSweepCompact: 'major',
-  IncrementalMarking: 'incremental', ProcessWeakCallbacks: 'weak callbacks',
+  Scavenge: 'minor',
+  MinorMarkCompact: 'minor',
+  MinorMarkSweep: 'minor',
+  MarkSweepCompact: 'major',
+  IncrementalMarking: 'incremental',
+  ProcessWeakCallbacks: 'weak callbacks',
 };
 
 /** Moves what the GC profiler saw since the last call into gcUndelivered; the profiler restarts empty. */
@@ -214,7 +248,11 @@ function attachGc(rec: Recorder, undo: Array<() => void>): void {
   undo.push(() => {
     obs.disconnect();
     if (gcObserver === obs) gcObserver = undefined;
-    try { gcProfiler?.stop(); } catch { /* already stopped */ }
+    try {
+      gcProfiler?.stop();
+    } catch {
+      /* already stopped */
+    }
     gcProfiler = undefined;
     gcUndelivered = [];
   });
@@ -241,9 +279,18 @@ export function flushGc(atEnd = false): void {
     }
     const ms = (us / 1000).toFixed(1);
     rec.addNodeEvent({
-      ph: 'I', cat: 'gc', ts: rec.nowUs(),
+      ph: 'I',
+      cat: 'gc',
+      ts: rec.nowUs(),
       name: `${lost.length} GC pauses (${ms} ms) without a time: Node had not reported them when the program ended`,
-      args: { pauses: lost.length, totalMs: Number(ms), byKind, note: 'seen by V8\'s GC profiler, which gives each pause\'s kind and duration but not when it happened' },
+      args: {
+        pauses: lost.length,
+        totalMs: Number(ms),
+        byKind,
+        note: "seen by V8's GC profiler, which gives each pause's kind and duration but not when it happened",
+      },
     });
-  } catch { /* best effort */ }
+  } catch {
+    /* best effort */
+  }
 }

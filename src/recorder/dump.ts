@@ -61,9 +61,18 @@ export function writeDump(dir: string, rec: ThreadRecording, processName: string
     return [f.name, i, f.line, f.col];
   });
   const header: DumpHeader = {
-    pid: rec.pid, tid: rec.tid, threadName: rec.threadName, processName, timeOrigin: rec.timeOrigin,
-    count: rec.count, dropped: rec.dropped, droppedNodeEvents: rec.droppedNodeEvents,
-    files, functions, spanNames: rec.spanNames, nodeEvents: rec.nodeEvents,
+    pid: rec.pid,
+    tid: rec.tid,
+    threadName: rec.threadName,
+    processName,
+    timeOrigin: rec.timeOrigin,
+    count: rec.count,
+    dropped: rec.dropped,
+    droppedNodeEvents: rec.droppedNodeEvents,
+    files,
+    functions,
+    spanNames: rec.spanNames,
+    nodeEvents: rec.nodeEvents,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
@@ -112,10 +121,17 @@ export function readDump(file: string): DumpedThread {
   return {
     processName: h.processName,
     recording: {
-      pid: h.pid, tid: h.tid, threadName: h.threadName, timeOrigin: h.timeOrigin,
+      pid: h.pid,
+      tid: h.tid,
+      threadName: h.threadName,
+      timeOrigin: h.timeOrigin,
       functions: h.functions.map(([name, fi, line, col]) => ({ name, file: h.files[fi] ?? '', line, col })),
-      spanNames: h.spanNames, records, count: h.count, dropped: h.dropped,
-      nodeEvents: h.nodeEvents, droppedNodeEvents: h.droppedNodeEvents,
+      spanNames: h.spanNames,
+      records,
+      count: h.count,
+      dropped: h.dropped,
+      nodeEvents: h.nodeEvents,
+      droppedNodeEvents: h.droppedNodeEvents,
     },
   };
 }

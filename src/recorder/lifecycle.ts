@@ -6,7 +6,12 @@ import { writeDump } from './dump.js';
 import type { Recorder } from './runtime.js';
 
 /** Snapshot + dump at the thread's end; never throws (a failure is reported through `warn`, once per call). */
-export function dumpThread(rec: Recorder, dir: string, processName: string, warn: (what: string, err: unknown) => void): string | undefined {
+export function dumpThread(
+  rec: Recorder,
+  dir: string,
+  processName: string,
+  warn: (what: string, err: unknown) => void,
+): string | undefined {
   try {
     flushGc(true);
     return writeDump(dir, rec.snapshot(), processName);
@@ -45,5 +50,7 @@ export function afterExitListeners(fn: () => void): void {
       once();
     }
   } as typeof process.emit;
-  process.on('exit', () => { if (!inWrappedExit) once(); });
+  process.on('exit', () => {
+    if (!inWrappedExit) once();
+  });
 }

@@ -169,7 +169,11 @@ export class Recorder implements Runtime {
       this.functions.push({ name, file: file ? this.display(file) : shown, line, col });
     }
     if (this.listener) {
-      try { this.listener.functionsAdded(base, this.functions.slice(base)); } catch { /* the ring stays readable locally */ }
+      try {
+        this.listener.functionsAdded(base, this.functions.slice(base));
+      } catch {
+        /* the ring stays readable locally */
+      }
     }
     return base;
   }
@@ -340,7 +344,11 @@ export class Recorder implements Runtime {
       this.spanNames.push(name);
       this.spanIds.set(name, id);
       if (this.listener) {
-        try { this.listener.spanAdded(id, name); } catch { /* see reg */ }
+        try {
+          this.listener.spanAdded(id, name);
+        } catch {
+          /* see reg */
+        }
       }
     }
     return id;
@@ -367,7 +375,11 @@ export class Recorder implements Runtime {
     if (kept) this.nodeEvents.push(ev);
     else this.droppedNodeEvents++;
     if (this.listener?.nodeEvent) {
-      try { this.listener.nodeEvent(kept ? ev : undefined); } catch { /* kept locally all the same */ }
+      try {
+        this.listener.nodeEvent(kept ? ev : undefined);
+      } catch {
+        /* kept locally all the same */
+      }
     }
   }
 
@@ -386,7 +398,8 @@ export class Recorder implements Runtime {
 
   /** The shared ring and counter (only when created with `shared: true`). */
   get sharedRing(): { buf: SharedArrayBuffer; ctl: SharedArrayBuffer } | undefined {
-    const b = this.buf.buffer, c = this.ctl.buffer;
+    const b = this.buf.buffer,
+      c = this.ctl.buffer;
     return b instanceof SharedArrayBuffer && c instanceof SharedArrayBuffer ? { buf: b, ctl: c } : undefined;
   }
 
@@ -447,7 +460,11 @@ export class Recorder implements Runtime {
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;
     if (this.listener?.cleared) {
-      try { this.listener.cleared(); } catch { /* see addNodeEvent */ }
+      try {
+        this.listener.cleared();
+      } catch {
+        /* see addNodeEvent */
+      }
     }
   }
 }

@@ -20,7 +20,11 @@ function markerPath(dir: string, pid: number): string {
 
 /** Called from the traced process's signal listener. Never throws. */
 export function markSignalSeen(dir: string): void {
-  try { fs.writeFileSync(markerPath(dir, process.pid), ''); } catch { /* only weakens the stuck-program check */ }
+  try {
+    fs.writeFileSync(markerPath(dir, process.pid), '');
+  } catch {
+    /* only weakens the stuck-program check */
+  }
 }
 
 /** Called by the session: has process `pid` run JS since a signal reached it? */

@@ -76,7 +76,10 @@ export function announceWorker(rec: Recorder): { done(): void } {
     functionsAdded: (base, fns) => post({ type: 'fns', tid, base, fns }),
     spanAdded: (id, name) => post({ type: 'span', tid, id, name }),
     nodeEvent: (ev) => {
-      if (!scheduled) { scheduled = true; queueMicrotask(flush); }
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
       if (ev) pending.push(ev);
     },
     cleared: () => {
@@ -107,9 +110,17 @@ export class WorkerRegistry {
       // A worker that has not dumped itself may still be running: its ring is copied as a consistent snapshot.
       const { records, count, dropped } = t.done ? copyRing(t.buf, t.ctl[0]!) : copyLiveRing(t.buf, t.ctl);
       out.push({
-        pid: t.pid, tid: t.tid, threadName: t.threadName, timeOrigin: t.timeOrigin,
-        functions: t.functions.slice(), spanNames: t.spanNames.slice(),
-        records, count, dropped, nodeEvents: t.nodeEvents.slice(), droppedNodeEvents: t.droppedNodeEvents,
+        pid: t.pid,
+        tid: t.tid,
+        threadName: t.threadName,
+        timeOrigin: t.timeOrigin,
+        functions: t.functions.slice(),
+        spanNames: t.spanNames.slice(),
+        records,
+        count,
+        dropped,
+        nodeEvents: t.nodeEvents.slice(),
+        droppedNodeEvents: t.droppedNodeEvents,
       });
     }
     return out;
@@ -125,15 +136,26 @@ export class WorkerRegistry {
     try {
       if (m.type === 'hello') {
         this.threads.set(m.tid, {
-          pid: m.pid, tid: m.tid, threadName: m.threadName, timeOrigin: m.timeOrigin,
-          buf: new Float64Array(m.buf), ctl: new Float64Array(m.ctl), functions: [], spanNames: [],
-          nodeEvents: [], droppedNodeEvents: 0, done: false,
+          pid: m.pid,
+          tid: m.tid,
+          threadName: m.threadName,
+          timeOrigin: m.timeOrigin,
+          buf: new Float64Array(m.buf),
+          ctl: new Float64Array(m.ctl),
+          functions: [],
+          spanNames: [],
+          nodeEvents: [],
+          droppedNodeEvents: 0,
+          done: false,
         });
         return;
       }
       const t = this.threads.get(m.tid);
       if (!t) return;
-      if (m.type === 'fns') m.fns.forEach((f, i) => { t.functions[m.base + i] = f; });
+      if (m.type === 'fns')
+        m.fns.forEach((f, i) => {
+          t.functions[m.base + i] = f;
+        });
       else if (m.type === 'span') t.spanNames[m.id] = m.name;
       else if (m.type === 'events') {
         // The worker's own cap already bounds what it adds between two clears.
@@ -142,8 +164,7 @@ export class WorkerRegistry {
       } else if (m.type === 'clear') {
         t.nodeEvents = [];
         t.droppedNodeEvents = 0;
-      }
-      else if (m.type === 'done') {
+      } else if (m.type === 'done') {
         t.done = true;
         // A worker pool that recycles workers must not pin a ring (40 MB at the default capacity)
         // per worker ever started: a worker that dumped itself is kept only for saveTrace(), and
@@ -151,7 +172,9 @@ export class WorkerRegistry {
         this.doneOrder.push(m.tid);
         if (this.doneOrder.length > MAX_DONE_KEPT) this.threads.delete(this.doneOrder.shift()!);
       }
-    } catch { /* a malformed message only costs that worker's trace */ }
+    } catch {
+      /* a malformed message only costs that worker's trace */
+    }
   }
 }
 

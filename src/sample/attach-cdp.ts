@@ -17,7 +17,11 @@ export class Cdp {
     ws.on('message', (data) => {
       let msg: Message;
       // A malformed message from the target must not crash the CLI with a stack dump: skip it.
-      try { msg = JSON.parse(String(data)) as Message; } catch { return; }
+      try {
+        msg = JSON.parse(String(data)) as Message;
+      } catch {
+        return;
+      }
       if (msg.id !== undefined) {
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);
@@ -29,12 +33,14 @@ export class Cdp {
       }
     });
     ws.on('error', () => undefined); // a reset connection ends in 'close' too
-    this.closed = new Promise((resolve) => ws.once('close', () => {
-      this.isClosed = true;
-      for (const p of this.pending.values()) p.reject(new Error('inspector connection closed'));
-      this.pending.clear();
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.once('close', () => {
+        this.isClosed = true;
+        for (const p of this.pending.values()) p.reject(new Error('inspector connection closed'));
+        this.pending.clear();
+        resolve();
+      }),
+    );
   }
 
   static open(url: string): Promise<Cdp> {
@@ -63,5 +69,7 @@ export class Cdp {
     });
   }
 
-  close(): void { this.ws.close(); }
+  close(): void {
+    this.ws.close();
+  }
 }

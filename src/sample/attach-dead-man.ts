@@ -74,5 +74,7 @@ export function renewDeadMan(cdp: Cdp, objectId: string): Promise<unknown> {
 
 /** Our use ends: the last user closes the inspector (no reply comes: our session ends with it). */
 export function releaseDeadMan(cdp: Cdp, objectId: string): void {
-  cdp.send('Runtime.callFunctionOn', { objectId, functionDeclaration: 'function () { this.release(); }', silent: true }).catch(() => undefined);
+  cdp
+    .send('Runtime.callFunctionOn', { objectId, functionDeclaration: 'function () { this.release(); }', silent: true })
+    .catch(() => undefined);
 }

@@ -64,9 +64,14 @@ export function checkTarget(pid: number): void {
     const stat = readProc(pid, 'stat');
     if (stat === null) throw new UserError(`no process with PID ${pid}`);
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') throw new UserError(`PID ${pid} has exited (a zombie waiting for its parent)`);
+    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z')
+      throw new UserError(`PID ${pid} has exited (a zombie waiting for its parent)`);
     let exe = '';
-    try { exe = fs.readlinkSync(`/proc/${pid}/exe`); } catch { /* another user's, or a kernel thread: argv[0] decides */ }
+    try {
+      exe = fs.readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      /* another user's, or a kernel thread: argv[0] decides */
+    }
     const argv0 = (readProc(pid, 'cmdline') ?? '').split('\0')[0] ?? '';
     if (!looksNode(exe) && !looksNode(argv0)) {
       throw new UserError(`PID ${pid} is not a Node.js process (${path.basename(exe || argv0) || comm || 'unknown executable'})`);
@@ -89,7 +94,11 @@ export function checkTarget(pid: number): void {
 }
 
 function readProc(pid: number, file: string): string | null {
-  try { return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'); } catch { return null; }
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** Whether the process is gone (or a zombie), waiting up to `waitMs` for it to go. */
@@ -104,7 +113,12 @@ async function hasExited(pid: number, waitMs: number): Promise<boolean> {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** TCP ports the process listens on (Linux procfs; empty elsewhere). */
@@ -112,15 +126,28 @@ export function listeningPorts(pid: number): Set<number> {
   const ports = new Set<number>();
   let inodes: Set<string>;
   try {
-    inodes = new Set(fs.readdirSync(`/proc/${pid}/fd`).map((fd) => {
-      try { return /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? ''; } catch { return ''; }
-    }).filter(Boolean));
+    inodes = new Set(
+      fs
+        .readdirSync(`/proc/${pid}/fd`)
+        .map((fd) => {
+          try {
+            return /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '';
+          } catch {
+            return '';
+          }
+        })
+        .filter(Boolean),
+    );
   } catch {
     return ports;
   }
   for (const table of ['tcp', 'tcp6']) {
     let text: string;
-    try { text = fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8'); } catch { continue; }
+    try {
+      text = fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10 || f[3] !== '0A') continue; // 0A = LISTEN
@@ -135,8 +162,16 @@ function getJson(port: number, p: string): Promise<unknown> {
     const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 1000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => { try { resolve(JSON.parse(body)); } catch (e) { reject(e); } });
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch (e) {
+          reject(e);
+        }
+      });
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
@@ -145,10 +180,11 @@ function getJson(port: number, p: string): Promise<unknown> {
 
 async function inspectorUrl(port: number): Promise<string | null> {
   try {
-    const list = await getJson(port, '/json/list') as Array<{ webSocketDebuggerUrl?: string; id?: string; type?: string }>;
+    const list = (await getJson(port, '/json/list')) as Array<{ webSocketDebuggerUrl?: string; id?: string; type?: string }>;
     // Node leaves the URL out while a session is connected (a debugger, or an attach that was just
     // killed); it takes more sessions all the same.
-    const t = list.find((e) => e.webSocketDebuggerUrl) ?? list.find((e) => e.type === 'node' && typeof e.id === 'string' && /^[\w-]+$/.test(e.id));
+    const t =
+      list.find((e) => e.webSocketDebuggerUrl) ?? list.find((e) => e.type === 'node' && typeof e.id === 'string' && /^[\w-]+$/.test(e.id));
     return t?.webSocketDebuggerUrl ?? (t ? `ws://127.0.0.1:${port}/${t.id}` : null);
   } catch {
     return null;
@@ -172,7 +208,9 @@ async function remoteSourceMaps(cdp: Cdp): Promise<SourceMapLookup> {
   try {
     await cdp.send('Debugger.enable');
     await cdp.send('Debugger.disable');
-  } catch { /* no maps: generated positions */ }
+  } catch {
+    /* no maps: generated positions */
+  }
   cdp.collect = false;
   for (const e of cdp.events) {
     if (e.method !== 'Debugger.scriptParsed') continue;
@@ -196,7 +234,10 @@ async function openInspector(pid: number, connectTimeoutMs: number): Promise<{ p
     throw new UserError(`cannot signal PID ${pid}: ${(err as Error).message}`);
   }
   const fresh = async (): Promise<{ port: number; url: string } | null> =>
-    findInspector(pid, [...listeningPorts(pid)].filter((p) => !before.has(p)));
+    findInspector(
+      pid,
+      [...listeningPorts(pid)].filter((p) => !before.has(p)),
+    );
   const deadline = Date.now() + connectTimeoutMs;
   while (Date.now() < deadline) {
     await sleep(100);
@@ -218,16 +259,23 @@ async function openInspector(pid: number, connectTimeoutMs: number): Promise<{ p
       break;
     }
   }
-  throw new UserError(`PID ${pid} did not open its inspector within ${connectTimeoutMs / 1000} s of SIGUSR1 (is its port taken, is it stuck, or was it started with --disable-sigusr1?)`);
+  throw new UserError(
+    `PID ${pid} did not open its inspector within ${connectTimeoutMs / 1000} s of SIGUSR1 (is its port taken, is it stuck, or was it started with --disable-sigusr1?)`,
+  );
 }
 
 /** A promise for the first of SIGNALS; after it, ours are removed, so a second signal acts as usual. */
 function firstSignal(): { signalled: Promise<NodeJS.Signals>; dispose(): void } {
   let dispose = (): void => {};
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    const on = (sig: NodeJS.Signals): void => { dispose(); resolve(sig); };
+    const on = (sig: NodeJS.Signals): void => {
+      dispose();
+      resolve(sig);
+    };
     for (const sig of SIGNALS) process.on(sig, on);
-    dispose = () => { for (const sig of SIGNALS) process.removeListener(sig, on); };
+    dispose = () => {
+      for (const sig of SIGNALS) process.removeListener(sig, on);
+    };
   });
   return { signalled, dispose };
 }
@@ -255,17 +303,29 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
     throw new UserError(`cannot attach to PID ${pid}: ${oneLine(err)}`);
   }
   const ours = deadMan !== null;
-  const renewal = deadMan === null ? undefined : setInterval(() => { renewDeadMan(cdp, deadMan).catch(() => undefined); }, DEAD_MAN_RENEW_MS);
+  const renewal =
+    deadMan === null
+      ? undefined
+      : setInterval(() => {
+          renewDeadMan(cdp, deadMan).catch(() => undefined);
+        }, DEAD_MAN_RENEW_MS);
 
   // Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or SIGQUIT stop sampling early: the samples are
   // kept and the inspector is closed as on a normal end.
   const signal = firstSignal();
   let interrupted: NodeJS.Signals | undefined;
-  signal.signalled.then((sig) => { interrupted = sig; }, () => undefined);
+  signal.signalled.then(
+    (sig) => {
+      interrupted = sig;
+    },
+    () => undefined,
+  );
   // A target that exits while we are connected waits for us to disconnect (Node's "Waiting for the
   // debugger to disconnect..."); asked to, Node tells us, and we fetch the last chunk and go.
   let exiting: () => void = () => {};
-  const targetExiting = new Promise<'exiting'>((resolve) => { exiting = () => resolve('exiting'); });
+  const targetExiting = new Promise<'exiting'>((resolve) => {
+    exiting = () => resolve('exiting');
+  });
   cdp.on('NodeRuntime.waitingForDisconnect', () => exiting());
 
   const chunks: CpuProfile[] = [];
@@ -281,13 +341,20 @@ export async function attachAndProfile(opts: AttachOptions): Promise<AttachResul
       await cdp.send('Profiler.start');
       if (chunks.length === 0) startEpochMs = Date.now();
       let timer: NodeJS.Timeout | undefined;
-      const tick = new Promise<'tick'>((resolve) => { timer = setTimeout(() => resolve('tick'), Math.max(0, Math.min(CHUNK_MS, endAt - Date.now()))); });
+      const tick = new Promise<'tick'>((resolve) => {
+        timer = setTimeout(() => resolve('tick'), Math.max(0, Math.min(CHUNK_MS, endAt - Date.now())));
+      });
       const why = await Promise.race([tick, signal.signalled, targetExiting, cdp.closed.then(() => 'lost' as const)]);
       clearTimeout(timer);
-      if (why === 'lost') { lost = true; break; }
+      if (why === 'lost') {
+        lost = true;
+        break;
+      }
       if (why === 'exiting') {
         // The target waits for us: its last chunk if it answers at once, then we let it go.
-        const last = await Promise.race([cdp.send<{ profile: CpuProfile }>('Profiler.stop'), sleep(1000).then(() => null)]).catch(() => null);
+        const last = await Promise.race([cdp.send<{ profile: CpuProfile }>('Profiler.stop'), sleep(1000).then(() => null)]).catch(
+          () => null,
+        );
         if (last) chunks.push(last.profile);
         lost = true;
         cdp.close();
@@ -327,10 +394,12 @@ async function closeInspector(cdp: Cdp, pid: number, port: number, deadMan: stri
     } else {
       // inspector.close() ends every session, ours included, so no reply comes: the closed socket
       // and the port going away are the answer.
-      cdp.send('Runtime.evaluate', {
-        expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
-        includeCommandLineAPI: true,
-      }).catch(() => undefined);
+      cdp
+        .send('Runtime.evaluate', {
+          expression: "(typeof require === 'function' ? require('node:inspector').close() : process._debugEnd())",
+          includeCommandLineAPI: true,
+        })
+        .catch(() => undefined);
     }
   }
   // Another attach still using the switch keeps the port until its own end or the switch's grace.

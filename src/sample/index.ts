@@ -7,6 +7,12 @@ export { runSampled, type SampleRunOptions, type SampleRunResult } from './run.j
 export { renderProfile, writeProfile, CONTENT_TYPE } from './output.js';
 export { parseInterval, parseSeconds, parseFormat, MAX_TIMER_S, type ProfileFormat } from './options.js';
 export {
-  MAX_CACHED_SCRIPTS, chainSourceMaps, diskSourceMaps, findSourceMapPayload, inProcessSourceMaps, sourceMapProfile, traceMapOf,
+  MAX_CACHED_SCRIPTS,
+  chainSourceMaps,
+  diskSourceMaps,
+  findSourceMapPayload,
+  inProcessSourceMaps,
+  sourceMapProfile,
+  traceMapOf,
   type SourceMapLookup,
 } from './source-maps.js';

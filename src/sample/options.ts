@@ -42,7 +42,10 @@ export function formatFromPath(file: string): ProfileFormat | null {
 }
 
 export const DEFAULT_EXTENSION: Record<ProfileFormat, string> = {
-  trace: '.json', cpuprofile: '.cpuprofile', folded: '.folded', pprof: '.pb.gz',
+  trace: '.json',
+  cpuprofile: '.cpuprofile',
+  folded: '.folded',
+  pprof: '.pb.gz',
 };
 
 /** Output file and format from -o / --format, defaults `profile.cpuprofile`. */

@@ -30,12 +30,18 @@ export function renderProfile(profile: CpuProfile, format: ProfileFormat, opts: 
       return Buffer.from(JSON.stringify(profile));
     case 'folded':
     case 'pprof':
-      return renderModel(cpuProfileToModel(profile), format, { cwd: opts.cwd, intervalUs: opts.intervalUs, startEpochMs: opts.startEpochMs }).bytes;
+      return renderModel(cpuProfileToModel(profile), format, {
+        cwd: opts.cwd,
+        intervalUs: opts.intervalUs,
+        startEpochMs: opts.startEpochMs,
+      }).bytes;
     case 'trace': {
       const events = cpuProfileToTraceEvents(profile, { pid: opts.pid ?? process.pid });
       // One event per line keeps the file diffable and the writer's shape.
       const body = events.map((e) => JSON.stringify(e)).join(',\n');
-      return Buffer.from(`{"traceEvents":[\n${body}\n],\n"metadata":${JSON.stringify({ source: 'stackscope sample', ...opts.metadata })}}\n`);
+      return Buffer.from(
+        `{"traceEvents":[\n${body}\n],\n"metadata":${JSON.stringify({ source: 'stackscope sample', ...opts.metadata })}}\n`,
+      );
     }
   }
 }

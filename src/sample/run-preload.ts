@@ -14,7 +14,6 @@ import type { CpuProfile } from '../formats/cpuprofile.js';
 import { readChildEnv } from '../util/child-env.js';
 import { SAMPLE_ENV, type SampleJob, type SampledRun } from './protocol.js';
 
-
 /** URL prefix of stackscope's own modules (this preload and what it imports). */
 const OWN_CODE = new URL('../', import.meta.url).href;
 
@@ -35,11 +34,15 @@ export function dropOwnFrames(profile: CpuProfile, isOwn: (url: string) => boole
     stack.push(...(byId.get(id)?.children ?? []));
   }
   if (dropped.size === 0) return;
-  const samples: number[] = [], deltas: number[] = [];
+  const samples: number[] = [],
+    deltas: number[] = [];
   let carry = 0;
   profile.samples?.forEach((id, k) => {
     const delta = profile.timeDeltas?.[k] ?? 0;
-    if (dropped.has(id)) { carry += delta; return; }
+    if (dropped.has(id)) {
+      carry += delta;
+      return;
+    }
     samples.push(id);
     deltas.push(delta + carry);
     carry = 0;
@@ -96,7 +99,9 @@ if (out) {
         sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
         const run: SampledRun = { profile, startEpochMs: epochMs + (profile.startTime - hrUs) / 1000, intervalUs, pid: process.pid };
         fs.writeFileSync(out, JSON.stringify(run));
-      } catch { /* the parent reports the missing profile */ }
+      } catch {
+        /* the parent reports the missing profile */
+      }
     });
     session.disconnect();
   };

@@ -67,29 +67,48 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   // Ctrl-C reaches the whole process group: let the program decide what it means and report after.
   // Signals sent to stackscope alone are passed on.
   const ignore = (): void => {};
-  const forward = (sig: NodeJS.Signals) => (): void => { child.kill(sig); };
-  const handlers: Array<[NodeJS.Signals, () => void]> = [['SIGINT', ignore], ['SIGTERM', forward('SIGTERM')], ['SIGHUP', forward('SIGHUP')]];
+  const forward = (sig: NodeJS.Signals) => (): void => {
+    child.kill(sig);
+  };
+  const handlers: Array<[NodeJS.Signals, () => void]> = [
+    ['SIGINT', ignore],
+    ['SIGTERM', forward('SIGTERM')],
+    ['SIGHUP', forward('SIGHUP')],
+  ];
   for (const [s, h] of handlers) process.on(s, h);
 
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (c, s) => resolve({ code: c, signal: s }));
-  }).finally(() => { for (const [s, h] of handlers) process.removeListener(s, h); });
+  }).finally(() => {
+    for (const [s, h] of handlers) process.removeListener(s, h);
+  });
 
   let run: SampledRun;
   try {
     run = JSON.parse(fs.readFileSync(tmp, 'utf8')) as SampledRun;
   } catch {
-    return { code, signal, samples: 0, intervalUs, summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written` };
+    return {
+      code,
+      signal,
+      samples: 0,
+      intervalUs,
+      summary: `no profile: the program ended${signal ? ` by ${signal}` : ''} before it could be written`,
+    };
   } finally {
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }
   const { profile } = run;
   try {
-    replaceFile(output, (file) => writeProfile(file, profile, opts.format, {
-      pid: run.pid, intervalUs: run.intervalUs, startEpochMs: run.startEpochMs, cwd,
-      metadata: { script: opts.script, intervalUs: run.intervalUs },
-    }));
+    replaceFile(output, (file) =>
+      writeProfile(file, profile, opts.format, {
+        pid: run.pid,
+        intervalUs: run.intervalUs,
+        startEpochMs: run.startEpochMs,
+        cwd,
+        metadata: { script: opts.script, intervalUs: run.intervalUs },
+      }),
+    );
   } catch (err) {
     // The program has run: its exit status still comes through, with the reason on the summary line.
     return { code, signal, samples: 0, intervalUs, summary: `could not write the profile to ${opts.output}: ${oneLine(err)}` };
@@ -97,7 +116,12 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   const samples = profile.samples?.length ?? 0;
   const seconds = (profile.endTime - profile.startTime) / 1e6;
   return {
-    code, signal, samples, output: opts.output, seconds, intervalUs,
+    code,
+    signal,
+    samples,
+    output: opts.output,
+    seconds,
+    intervalUs,
     summary: `${samples} samples over ${seconds.toFixed(2)} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})`,
   };
 }

@@ -16,7 +16,6 @@ import { dataUrlMapText, findMapComment, mapFilePath } from '../util/source-map-
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
 
-
 /**
  * Scripts named in profiles are the program's modules, but over days an agent also meets
  * `vm`/`new Function` scripts with fresh names: every per-URL cache here keeps at most this many

@@ -47,16 +47,32 @@ export class IdResolver {
     this.staged = { frames: new Map(), stacks: new Map() };
   }
 
-  async resolve(frames: readonly Frame[], stacks: readonly number[][]): Promise<{ stackIds: number[]; newFrames: StoredFrame[]; newStacks: StoredStack[] }> {
+  async resolve(
+    frames: readonly Frame[],
+    stacks: readonly number[][],
+  ): Promise<{ stackIds: number[]; newFrames: StoredFrame[]; newStacks: StoredStack[] }> {
     if (this.frameIds.size > MAX_CACHED) this.frameIds = new Map();
     if (this.stackIds.size > MAX_CACHED) this.stackIds = new Map();
     const frameKeys = frames.map(frameKey);
-    const newFrames = await this.assign(frameKeys, (i) => frames[i]!, this.frameIds, this.staged.frames, (ids) => this.store.knownFrames(ids), sameFrame);
+    const newFrames = await this.assign(
+      frameKeys,
+      (i) => frames[i]!,
+      this.frameIds,
+      this.staged.frames,
+      (ids) => this.store.knownFrames(ids),
+      sameFrame,
+    );
     const frameIds = frameKeys.map((k) => this.frameIds.get(k) ?? this.staged.frames.get(k)!);
     const stackFrames = stacks.map((s) => s.map((i) => frameIds[i]!));
     const stackKeys = stackFrames.map(stackText);
-    const newStacks = await this.assign(stackKeys, (i) => stackFrames[i]!, this.stackIds, this.staged.stacks, (ids) => this.store.knownStacks(ids),
-      (a, b) => stackText(a) === stackText(b));
+    const newStacks = await this.assign(
+      stackKeys,
+      (i) => stackFrames[i]!,
+      this.stackIds,
+      this.staged.stacks,
+      (ids) => this.store.knownStacks(ids),
+      (a, b) => stackText(a) === stackText(b),
+    );
     return {
       stackIds: stackKeys.map((k) => this.stackIds.get(k) ?? this.staged.stacks.get(k)!),
       newFrames: newFrames.map(({ id, value }) => ({ id, frame: value })),
@@ -65,10 +81,18 @@ export class IdResolver {
   }
 
   /** Ids for the uncached keys: hash, then probe past ids the store holds with other content. */
-  private async assign<T>(keys: string[], value: (i: number) => T, cache: Map<string, number>, stage: Map<string, number>,
-    known: (ids: number[]) => Promise<Map<number, T>>, same: (a: T, b: T) => boolean): Promise<Array<{ id: number; value: T }>> {
+  private async assign<T>(
+    keys: string[],
+    value: (i: number) => T,
+    cache: Map<string, number>,
+    stage: Map<string, number>,
+    known: (ids: number[]) => Promise<Map<number, T>>,
+    same: (a: T, b: T) => boolean,
+  ): Promise<Array<{ id: number; value: T }>> {
     const pending = new Map<string, { id: number; value: T }>();
-    keys.forEach((k, i) => { if (!cache.has(k) && !stage.has(k) && !pending.has(k)) pending.set(k, { id: contentId(k), value: value(i) }); });
+    keys.forEach((k, i) => {
+      if (!cache.has(k) && !stage.has(k) && !pending.has(k)) pending.set(k, { id: contentId(k), value: value(i) });
+    });
     const out: Array<{ id: number; value: T }> = [];
     const taken = new Map<number, T>();
     while (pending.size) {

@@ -25,7 +25,11 @@ export async function openStore(db: string, opts: { create?: boolean } = {}): Pr
 }
 
 /** A range of stored rows at one level. */
-export interface Piece { level: LevelName; fromMs: number; untilMs: number }
+export interface Piece {
+  level: LevelName;
+  fromMs: number;
+  untilMs: number;
+}
 
 const levelIndex = (name: LevelName) => LEVELS.findIndex((l) => l.name === name);
 const floorTo = (t: number, ms: number) => Math.floor(t / ms) * ms;
@@ -38,7 +42,12 @@ const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
  * the 1 s rows), never coarser than `maxLevel`. Where retention deleted the finer rows of an edge, the
  * edge is widened to the next level's boundary and a note says so.
  */
-export function planRange(fromMs: number, untilMs: number, watermarks: Watermarks = {}, maxLevel: LevelName = 'hour'): { pieces: Piece[]; fromMs: number; untilMs: number; notes: string[] } {
+export function planRange(
+  fromMs: number,
+  untilMs: number,
+  watermarks: Watermarks = {},
+  maxLevel: LevelName = 'hour',
+): { pieces: Piece[]; fromMs: number; untilMs: number; notes: string[] } {
   let from = fromMs;
   let until = untilMs;
   let fromNote: string | undefined;
@@ -90,9 +99,12 @@ export interface RangeQuery extends TargetFilter {
 
 /** The targets matching a filter. */
 export function matchTargets(all: readonly TargetRow[], f: TargetFilter): TargetRow[] {
-  return all.filter((t) => (f.service === undefined || t.service === f.service)
-    && (f.host === undefined || t.host === f.host)
-    && Object.entries(f.labels ?? {}).every(([k, v]) => t.labels[k] === v));
+  return all.filter(
+    (t) =>
+      (f.service === undefined || t.service === f.service) &&
+      (f.host === undefined || t.host === f.host) &&
+      Object.entries(f.labels ?? {}).every(([k, v]) => t.labels[k] === v),
+  );
 }
 
 const hasFilter = (f: TargetFilter) => f.service !== undefined || f.host !== undefined || Object.keys(f.labels ?? {}).length > 0;
@@ -154,7 +166,11 @@ export async function queryProfile(store: Store, q: RangeQuery): Promise<Profile
 }
 
 function describeTargets(targets: readonly TargetRow[], f: TargetFilter): string {
-  const parts = [f.service && `service ${f.service}`, f.host && `host ${f.host}`, ...Object.entries(f.labels ?? {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean);
+  const parts = [
+    f.service && `service ${f.service}`,
+    f.host && `host ${f.host}`,
+    ...Object.entries(f.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+  ].filter(Boolean);
   return parts.length ? parts.join(', ') : `all targets (${new Set(targets.map((t) => t.address)).size})`;
 }
 
@@ -210,7 +226,13 @@ export type Retention = Partial<Record<LevelName, number>>;
  * never waits long. Cut-offs are aligned to the next level's boundary, so queries can widen an edge
  * to coarser rows exactly. Returns rows deleted per level.
  */
-export async function applyRetention(store: Store, retention: Retention, nowMs = Date.now(), batch = 5000, pause: () => Promise<void> = async () => {}): Promise<Partial<Record<LevelName, number>>> {
+export async function applyRetention(
+  store: Store,
+  retention: Retention,
+  nowMs = Date.now(),
+  batch = 5000,
+  pause: () => Promise<void> = async () => {},
+): Promise<Partial<Record<LevelName, number>>> {
   const out: Partial<Record<LevelName, number>> = {};
   for (let i = 0; i < LEVELS.length; i++) {
     const level = LEVELS[i]!;

@@ -7,7 +7,16 @@
 import pg from 'pg';
 import type { Frame } from '../model/index.js';
 import { UserError } from '../util/errors.js';
-import { LEVELS, StoreUnavailableError, type IngestBatch, type LevelName, type StackCounts, type Store, type TargetRow, type Watermarks } from './protocol.js';
+import {
+  LEVELS,
+  StoreUnavailableError,
+  type IngestBatch,
+  type LevelName,
+  type StackCounts,
+  type Store,
+  type TargetRow,
+  type Watermarks,
+} from './protocol.js';
 import { lastCursors, levelRows, targetLabels } from './rows.js';
 
 const SCHEMA = `
@@ -18,8 +27,10 @@ CREATE TABLE IF NOT EXISTS targets (
 CREATE TABLE IF NOT EXISTS frames (id BIGINT PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL, col INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stacks (id BIGINT PRIMARY KEY, frames BIGINT[] NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (address TEXT PRIMARY KEY, instance TEXT NOT NULL, cursor TEXT NOT NULL, updated BIGINT NOT NULL);
-${LEVELS.map((l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts BIGINT NOT NULL, target_id INTEGER NOT NULL, stack_id BIGINT NOT NULL,
-  count BIGINT NOT NULL, PRIMARY KEY (ts, target_id, stack_id));`).join('\n')}
+${LEVELS.map(
+  (l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts BIGINT NOT NULL, target_id INTEGER NOT NULL, stack_id BIGINT NOT NULL,
+  count BIGINT NOT NULL, PRIMARY KEY (ts, target_id, stack_id));`,
+).join('\n')}
 `;
 
 const tableOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.table;
@@ -38,14 +49,19 @@ export function redactUrl(url: string): string {
 /** Errors of a database that is down or unreachable (connection refused, shut down, reset). */
 function isUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|57P0[1-3]|08\d\d\d)$/.test(e.code ?? '')
-    || /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message ?? '');
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|57P0[1-3]|08\d\d\d)$/.test(e.code ?? '') ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message ?? '')
+  );
 }
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
 
-  private constructor(private readonly pool: pg.Pool, readonly where: string) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly where: string,
+  ) {}
 
   static async open(url: string, opts: { create: boolean }): Promise<PostgresStore> {
     const where = redactUrl(url);
@@ -92,14 +108,18 @@ export class PostgresStore implements Store {
     try {
       return await work();
     } catch (err) {
-      if (isUnavailable(err)) throw new StoreUnavailableError((err as Error).message?.split('\n')[0] || String((err as { code?: string }).code));
+      if (isUnavailable(err))
+        throw new StoreUnavailableError((err as Error).message?.split('\n')[0] || String((err as { code?: string }).code));
       throw err;
     }
   }
 
   async cursors(addresses: readonly string[]): Promise<Map<string, string>> {
     return this.run(async () => {
-      const r = await this.pool.query<{ address: string; cursor: string }>('SELECT address, cursor FROM cursors WHERE address = ANY($1::text[])', [addresses]);
+      const r = await this.pool.query<{ address: string; cursor: string }>(
+        'SELECT address, cursor FROM cursors WHERE address = ANY($1::text[])',
+        [addresses],
+      );
       return new Map(r.rows.map((x) => [x.address, x.cursor]));
     });
   }
@@ -107,7 +127,10 @@ export class PostgresStore implements Store {
   async knownStacks(ids: readonly number[]): Promise<Map<number, number[]>> {
     if (!ids.length) return new Map();
     return this.run(async () => {
-      const r = await this.pool.query<{ id: number; frames: number[] }>('SELECT id::float8 AS id, frames::float8[] AS frames FROM stacks WHERE id = ANY($1::bigint[])', [ids]);
+      const r = await this.pool.query<{ id: number; frames: number[] }>(
+        'SELECT id::float8 AS id, frames::float8[] AS frames FROM stacks WHERE id = ANY($1::bigint[])',
+        [ids],
+      );
       return new Map(r.rows.map((x) => [x.id, x.frames]));
     });
   }
@@ -115,77 +138,118 @@ export class PostgresStore implements Store {
   async knownFrames(ids: readonly number[]): Promise<Map<number, Frame>> {
     if (!ids.length) return new Map();
     return this.run(async () => {
-      const r = await this.pool.query<{ id: number } & Frame>('SELECT id::float8 AS id, name, file, line, col FROM frames WHERE id = ANY($1::bigint[])', [ids]);
+      const r = await this.pool.query<{ id: number } & Frame>(
+        'SELECT id::float8 AS id, name, file, line, col FROM frames WHERE id = ANY($1::bigint[])',
+        [ids],
+      );
       return new Map(r.rows.map(({ id, name, file, line, col }) => [id, { name, file, line, col }]));
     });
   }
 
   async write(batches: readonly IngestBatch[]): Promise<void> {
     if (!batches.length) return;
-    await this.run(() => this.tx(async (c) => {
-      // One statement for all targets (the last batch of an instance wins), one for all cursors.
-      const byInstance = new Map(batches.map((b) => [b.agent.instance, b]));
-      const ts = [...byInstance.values()];
-      const r = await c.query<{ id: number; instance: string }>(`INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
+    await this.run(() =>
+      this.tx(async (c) => {
+        // One statement for all targets (the last batch of an instance wins), one for all cursors.
+        const byInstance = new Map(batches.map((b) => [b.agent.instance, b]));
+        const ts = [...byInstance.values()];
+        const r = await c.query<{ id: number; instance: string }>(
+          `INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
         SELECT i, a, s, h, p, l::jsonb, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[]) AS x(i, a, s, h, p, l, t)
         ON CONFLICT (instance) DO UPDATE SET last_seen = excluded.last_seen, address = excluded.address, labels = excluded.labels
         RETURNING id, instance`,
-      [ts.map((b) => b.agent.instance), ts.map((b) => b.address), ts.map((b) => b.agent.service), ts.map((b) => b.agent.hostname),
-        ts.map((b) => b.agent.pid), ts.map((b) => JSON.stringify(targetLabels(b))), ts.map((b) => b.readMs)]);
-      const idOf = new Map(r.rows.map((x) => [x.instance, x.id]));
-      const ids = batches.map((b) => idOf.get(b.agent.instance)!);
-      const frames = new Map<number, Frame>();
-      const stacks = new Map<number, number[]>();
-      for (const b of batches) {
-        for (const f of b.newFrames) frames.set(f.id, f.frame);
-        for (const s of b.newStacks) stacks.set(s.id, s.frames);
-      }
-      if (frames.size) {
-        const fs = [...frames].sort((a, b) => a[0] - b[0]);
-        await c.query(`INSERT INTO frames (id, name, file, line, col) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
-          ON CONFLICT (id) DO NOTHING`, [fs.map((x) => x[0]), fs.map((x) => x[1].name), fs.map((x) => x[1].file), fs.map((x) => x[1].line), fs.map((x) => x[1].col)]);
-      }
-      if (stacks.size) {
-        const ss = [...stacks].sort((a, b) => a[0] - b[0]);
-        // Arrays of differing lengths do not unnest into rows: frames travel as text '{1,2,3}'.
-        await c.query(`INSERT INTO stacks (id, frames) SELECT id, f::bigint[] FROM unnest($1::bigint[], $2::text[]) AS t(id, f)
-          ON CONFLICT (id) DO NOTHING`, [ss.map((x) => x[0]), ss.map((x) => `{${x[1].join(',')}}`)]);
-      }
-      const rows = levelRows(batches, ids);
-      for (const l of LEVELS) {
-        const r = rows[l.name];
-        if (!r.ts.length) continue;
-        await c.query(`INSERT INTO ${l.table} (ts, target_id, stack_id, count)
+          [
+            ts.map((b) => b.agent.instance),
+            ts.map((b) => b.address),
+            ts.map((b) => b.agent.service),
+            ts.map((b) => b.agent.hostname),
+            ts.map((b) => b.agent.pid),
+            ts.map((b) => JSON.stringify(targetLabels(b))),
+            ts.map((b) => b.readMs),
+          ],
+        );
+        const idOf = new Map(r.rows.map((x) => [x.instance, x.id]));
+        const ids = batches.map((b) => idOf.get(b.agent.instance)!);
+        const frames = new Map<number, Frame>();
+        const stacks = new Map<number, number[]>();
+        for (const b of batches) {
+          for (const f of b.newFrames) frames.set(f.id, f.frame);
+          for (const s of b.newStacks) stacks.set(s.id, s.frames);
+        }
+        if (frames.size) {
+          const fs = [...frames].sort((a, b) => a[0] - b[0]);
+          await c.query(
+            `INSERT INTO frames (id, name, file, line, col) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::int[])
+          ON CONFLICT (id) DO NOTHING`,
+            [fs.map((x) => x[0]), fs.map((x) => x[1].name), fs.map((x) => x[1].file), fs.map((x) => x[1].line), fs.map((x) => x[1].col)],
+          );
+        }
+        if (stacks.size) {
+          const ss = [...stacks].sort((a, b) => a[0] - b[0]);
+          // Arrays of differing lengths do not unnest into rows: frames travel as text '{1,2,3}'.
+          await c.query(
+            `INSERT INTO stacks (id, frames) SELECT id, f::bigint[] FROM unnest($1::bigint[], $2::text[]) AS t(id, f)
+          ON CONFLICT (id) DO NOTHING`,
+            [ss.map((x) => x[0]), ss.map((x) => `{${x[1].join(',')}}`)],
+          );
+        }
+        const rows = levelRows(batches, ids);
+        for (const l of LEVELS) {
+          const r = rows[l.name];
+          if (!r.ts.length) continue;
+          await c.query(
+            `INSERT INTO ${l.table} (ts, target_id, stack_id, count)
           SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
-          ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${l.table}.count + excluded.count`, [r.ts, r.target, r.stack, r.count]);
-      }
-      const cursors = [...lastCursors(batches)];
-      await c.query(`INSERT INTO cursors (address, instance, cursor, updated) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+          ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${l.table}.count + excluded.count`,
+            [r.ts, r.target, r.stack, r.count],
+          );
+        }
+        const cursors = [...lastCursors(batches)];
+        await c.query(
+          `INSERT INTO cursors (address, instance, cursor, updated) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
         ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`,
-      [cursors.map((x) => x[0]), cursors.map((x) => x[1].instance), cursors.map((x) => x[1].cursor), cursors.map((x) => x[1].readMs)]);
-    }));
+          [cursors.map((x) => x[0]), cursors.map((x) => x[1].instance), cursors.map((x) => x[1].cursor), cursors.map((x) => x[1].readMs)],
+        );
+      }),
+    );
   }
 
   async targets(): Promise<TargetRow[]> {
     return this.run(async () => {
-      const r = await this.pool.query(`SELECT id, instance, address, service, host, pid, labels, first_seen::float8 AS f, last_seen::float8 AS l
+      const r = await this.pool
+        .query(`SELECT id, instance, address, service, host, pid, labels, first_seen::float8 AS f, last_seen::float8 AS l
         FROM targets ORDER BY id`);
       return r.rows.map((x) => ({
-        id: x.id, instance: x.instance, address: x.address, service: x.service, host: x.host, pid: x.pid,
-        labels: x.labels as Record<string, string>, firstSeenMs: x.f, lastSeenMs: x.l,
+        id: x.id,
+        instance: x.instance,
+        address: x.address,
+        service: x.service,
+        host: x.host,
+        pid: x.pid,
+        labels: x.labels as Record<string, string>,
+        firstSeenMs: x.f,
+        lastSeenMs: x.l,
       }));
     });
   }
 
-  private async grouped(level: LevelName, key: 'stack_id' | 'ts', fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {
+  private async grouped(
+    level: LevelName,
+    key: 'stack_id' | 'ts',
+    fromMs: number,
+    untilMs: number,
+    targets: readonly number[] | null,
+  ): Promise<Map<number, number>> {
     const out = new Map<number, number>();
     if (targets && targets.length === 0) return out;
     const filter = targets ? ' AND target_id = ANY($3::int[])' : '';
-    const r = await this.run(() => this.pool.query({
-      text: `SELECT ${key}::float8, SUM(count)::float8 FROM ${tableOf(level)} WHERE ts >= $1 AND ts < $2${filter} GROUP BY ${key}`,
-      values: targets ? [fromMs, untilMs, targets] : [fromMs, untilMs],
-      rowMode: 'array',
-    }));
+    const r = await this.run(() =>
+      this.pool.query({
+        text: `SELECT ${key}::float8, SUM(count)::float8 FROM ${tableOf(level)} WHERE ts >= $1 AND ts < $2${filter} GROUP BY ${key}`,
+        values: targets ? [fromMs, untilMs, targets] : [fromMs, untilMs],
+        rowMode: 'array',
+      }),
+    );
     for (const [k, n] of r.rows as Array<[number, number]>) out.set(k, n);
     return out;
   }
@@ -207,16 +271,26 @@ export class PostgresStore implements Store {
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
     const table = tableOf(level);
-    return this.run(() => this.tx(async (c) => {
-      await c.query(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE
-        SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`, [`kept_since_${level}`, String(beforeMs)]);
-      const r = await c.query(`DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ts < $1 ORDER BY ts LIMIT $2))`, [beforeMs, limit]);
-      return r.rowCount ?? 0;
-    }));
+    return this.run(() =>
+      this.tx(async (c) => {
+        await c.query(
+          `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE
+        SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`,
+          [`kept_since_${level}`, String(beforeMs)],
+        );
+        const r = await c.query(
+          `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ts < $1 ORDER BY ts LIMIT $2))`,
+          [beforeMs, limit],
+        );
+        return r.rowCount ?? 0;
+      }),
+    );
   }
 
   async watermarks(): Promise<Watermarks> {
-    const r = await this.run(() => this.pool.query<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key LIKE 'kept_since_%'"));
+    const r = await this.run(() =>
+      this.pool.query<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key LIKE 'kept_since_%'"),
+    );
     const out: Watermarks = {};
     for (const { key, value } of r.rows) out[key.slice('kept_since_'.length) as LevelName] = Number(value);
     return out;

@@ -38,8 +38,14 @@ export interface IngestBatch {
   rows: number[];
 }
 
-export interface StoredFrame { id: number; frame: Frame }
-export interface StoredStack { id: number; frames: number[] }
+export interface StoredFrame {
+  id: number;
+  frame: Frame;
+}
+export interface StoredStack {
+  id: number;
+  frames: number[];
+}
 
 /** A stored target: one run of an agent. */
 export interface TargetRow {

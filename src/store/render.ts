@@ -17,30 +17,42 @@ export function queryFormatOf(file: string | undefined): QueryFormat {
 /** The query's result as one JSON document: range, targets, notes, frames and stacks with counts. */
 export function profileResultToJson(r: ProfileResult): string {
   const p = r.profile;
-  return JSON.stringify({
-    from: new Date(r.fromMs).toISOString(),
-    until: new Date(r.untilMs).toISOString(),
-    samples: r.samples,
-    notes: r.notes,
-    targets: r.targets,
-    frames: p.frames,
-    stacks: [...weightByStack(p)].map(([stack, count]) => ({ frames: stackFrames(p, stack), count })).sort((a, b) => b.count - a.count),
-  }) + '\n';
+  return (
+    JSON.stringify({
+      from: new Date(r.fromMs).toISOString(),
+      until: new Date(r.untilMs).toISOString(),
+      samples: r.samples,
+      notes: r.notes,
+      targets: r.targets,
+      frames: p.frames,
+      stacks: [...weightByStack(p)].map(([stack, count]) => ({ frames: stackFrames(p, stack), count })).sort((a, b) => b.count - a.count),
+    }) + '\n'
+  );
 }
 
 export function renderProfileResult(r: ProfileResult, format: QueryFormat): Buffer {
   switch (format) {
-    case 'folded': return Buffer.from(formatFolded(modelToFolded(r.profile)));
-    case 'pprof': return modelToPprof(r.profile);
-    case 'json': return Buffer.from(profileResultToJson(r));
+    case 'folded':
+      return Buffer.from(formatFolded(modelToFolded(r.profile)));
+    case 'pprof':
+      return modelToPprof(r.profile);
+    case 'json':
+      return Buffer.from(profileResultToJson(r));
   }
 }
 
 /** A timeline as text (`time samples`, one step a line) or JSON. */
 export function renderTimeline(t: TimelineResult, format: 'text' | 'json'): Buffer {
   if (format === 'json') {
-    return Buffer.from(JSON.stringify({ stepMs: t.stepMs, from: new Date(t.fromMs).toISOString(), until: new Date(t.untilMs).toISOString(), notes: t.notes,
-      points: t.points.map((p) => ({ time: new Date(p.ms).toISOString(), samples: p.samples })) }) + '\n');
+    return Buffer.from(
+      JSON.stringify({
+        stepMs: t.stepMs,
+        from: new Date(t.fromMs).toISOString(),
+        until: new Date(t.untilMs).toISOString(),
+        notes: t.notes,
+        points: t.points.map((p) => ({ time: new Date(p.ms).toISOString(), samples: p.samples })),
+      }) + '\n',
+    );
   }
   return Buffer.from(t.points.map((p) => `${new Date(p.ms).toISOString()} ${p.samples}`).join('\n') + (t.points.length ? '\n' : ''));
 }

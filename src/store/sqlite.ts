@@ -15,8 +15,10 @@ CREATE TABLE IF NOT EXISTS targets (
 CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, name TEXT NOT NULL, file TEXT NOT NULL, line INTEGER NOT NULL, col INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stacks (id INTEGER PRIMARY KEY, frames TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (address TEXT PRIMARY KEY, instance TEXT NOT NULL, cursor TEXT NOT NULL, updated INTEGER NOT NULL);
-${LEVELS.map((l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts INTEGER NOT NULL, target_id INTEGER NOT NULL, stack_id INTEGER NOT NULL,
-  count INTEGER NOT NULL, PRIMARY KEY (ts, target_id, stack_id)) WITHOUT ROWID;`).join('\n')}
+${LEVELS.map(
+  (l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts INTEGER NOT NULL, target_id INTEGER NOT NULL, stack_id INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY (ts, target_id, stack_id)) WITHOUT ROWID;`,
+).join('\n')}
 `;
 
 const CHUNK = 500;
@@ -30,7 +32,10 @@ const tableOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.tabl
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
-  private constructor(private readonly db: Database.Database, readonly where: string) {}
+  private constructor(
+    private readonly db: Database.Database,
+    readonly where: string,
+  ) {}
 
   /** Opens (creating when `create`) the store at `file`; a one-line UserError when it cannot. */
   static open(file: string, opts: { create: boolean }): SqliteStore {
@@ -69,7 +74,10 @@ export class SqliteStore implements Store {
   async knownStacks(ids: readonly number[]): Promise<Map<number, number[]>> {
     const out = new Map<number, number[]>();
     for (const part of chunks(ids)) {
-      const rows = this.db.prepare(`SELECT id, frames FROM stacks WHERE id IN (${part.map(() => '?').join(',')})`).raw().all(...part) as Array<[number, string]>;
+      const rows = this.db
+        .prepare(`SELECT id, frames FROM stacks WHERE id IN (${part.map(() => '?').join(',')})`)
+        .raw()
+        .all(...part) as Array<[number, string]>;
       for (const [id, frames] of rows) out.set(id, frames.split(',').map(Number));
     }
     return out;
@@ -78,7 +86,10 @@ export class SqliteStore implements Store {
   async knownFrames(ids: readonly number[]): Promise<Map<number, Frame>> {
     const out = new Map<number, Frame>();
     for (const part of chunks(ids)) {
-      const rows = this.db.prepare(`SELECT id, name, file, line, col FROM frames WHERE id IN (${part.map(() => '?').join(',')})`).raw().all(...part) as Array<[number, string, string, number, number]>;
+      const rows = this.db
+        .prepare(`SELECT id, name, file, line, col FROM frames WHERE id IN (${part.map(() => '?').join(',')})`)
+        .raw()
+        .all(...part) as Array<[number, string, string, number, number]>;
       for (const [id, name, file, line, col] of rows) out.set(id, { name, file, line, col });
     }
     return out;
@@ -86,19 +97,33 @@ export class SqliteStore implements Store {
 
   async write(batches: readonly IngestBatch[]): Promise<void> {
     const db = this.db;
-    const upsertTarget = db.prepare(`INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
+    const upsertTarget = db
+      .prepare(
+        `INSERT INTO targets (instance, address, service, host, pid, labels, first_seen, last_seen)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance) DO UPDATE SET last_seen = excluded.last_seen, address = excluded.address,
-      labels = excluded.labels RETURNING id`).pluck();
+      labels = excluded.labels RETURNING id`,
+      )
+      .pluck();
     const insFrame = db.prepare('INSERT OR IGNORE INTO frames (id, name, file, line, col) VALUES (?, ?, ?, ?, ?)');
     const insStack = db.prepare('INSERT OR IGNORE INTO stacks (id, frames) VALUES (?, ?)');
-    const insRows = LEVELS.map((l) => db.prepare(`INSERT INTO ${l.table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?)
-      ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = count + excluded.count`));
+    const insRows = LEVELS.map((l) =>
+      db.prepare(`INSERT INTO ${l.table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?)
+      ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = count + excluded.count`),
+    );
     const setCursor = db.prepare(`INSERT INTO cursors (address, instance, cursor, updated) VALUES (?, ?, ?, ?)
       ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`);
     db.transaction(() => {
       const ids = batches.map((b) => {
-        return upsertTarget.get(b.agent.instance, b.address, b.agent.service, b.agent.hostname, b.agent.pid,
-          JSON.stringify(targetLabels(b)), b.readMs, b.readMs) as number;
+        return upsertTarget.get(
+          b.agent.instance,
+          b.address,
+          b.agent.service,
+          b.agent.hostname,
+          b.agent.pid,
+          JSON.stringify(targetLabels(b)),
+          b.readMs,
+          b.readMs,
+        ) as number;
       });
       for (const b of batches) {
         for (const f of b.newFrames) insFrame.run(f.id, f.frame.name, f.frame.file, f.frame.line, f.frame.col);
@@ -115,9 +140,20 @@ export class SqliteStore implements Store {
   }
 
   async targets(): Promise<TargetRow[]> {
-    const rows = this.db.prepare('SELECT id, instance, address, service, host, pid, labels, first_seen, last_seen FROM targets ORDER BY id').raw().all() as Array<[number, string, string, string, string, number, string, number, number]>;
+    const rows = this.db
+      .prepare('SELECT id, instance, address, service, host, pid, labels, first_seen, last_seen FROM targets ORDER BY id')
+      .raw()
+      .all() as Array<[number, string, string, string, string, number, string, number, number]>;
     return rows.map(([id, instance, address, service, host, pid, labels, firstSeenMs, lastSeenMs]) => ({
-      id, instance, address, service, host, pid, labels: JSON.parse(labels) as Record<string, string>, firstSeenMs, lastSeenMs,
+      id,
+      instance,
+      address,
+      service,
+      host,
+      pid,
+      labels: JSON.parse(labels) as Record<string, string>,
+      firstSeenMs,
+      lastSeenMs,
     }));
   }
 
@@ -152,10 +188,17 @@ export class SqliteStore implements Store {
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
     const table = tableOf(level);
     return this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`)
+      this.db
+        .prepare(
+          `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
+        )
         .run(`kept_since_${level}`, String(beforeMs));
-      return this.db.prepare(`DELETE FROM ${table} WHERE (ts, target_id, stack_id) IN
-        (SELECT ts, target_id, stack_id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`).run(beforeMs, limit).changes;
+      return this.db
+        .prepare(
+          `DELETE FROM ${table} WHERE (ts, target_id, stack_id) IN
+        (SELECT ts, target_id, stack_id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`,
+        )
+        .run(beforeMs, limit).changes;
     })();
   }
 

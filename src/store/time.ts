@@ -39,7 +39,9 @@ export function parseRange(from: string, until: string, nowMs = Date.now()): { f
   const fromMs = parseTime(from, '--from', nowMs);
   const untilMs = parseTime(until, '--until', nowMs);
   if (fromMs >= untilMs) {
-    throw new UserError(`bad range: --from ${from} (${new Date(fromMs).toISOString()}) is not before --until ${until} (${new Date(untilMs).toISOString()})`);
+    throw new UserError(
+      `bad range: --from ${from} (${new Date(fromMs).toISOString()}) is not before --until ${until} (${new Date(untilMs).toISOString()})`,
+    );
   }
   return { fromMs, untilMs };
 }

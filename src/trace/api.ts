@@ -32,7 +32,10 @@ export function getRecorder(): ThreadRecorderHandle {
   const rec = currentRecorder();
   if (!rec) throw new Error('stackscope: not tracing (run the program with `stackscope trace`)');
   return {
-    snapshot: () => { flushGc(); return rec.snapshot(); },
+    snapshot: () => {
+      flushGc();
+      return rec.snapshot();
+    },
     clear: () => rec.clear(),
   };
 }
@@ -55,14 +58,18 @@ export function saveTrace(outPath: string): SaveTraceResult {
   if (!rec) throw new Error('stackscope: not tracing (run the program with `stackscope trace`)');
   flushGc();
   const own = rec.snapshot();
-  const others = isMainThread ? workerRegistry()?.snapshots() ?? [] : [];
-  const label = ['node', process.argv[1] ? path.relative(process.cwd(), process.argv[1]) : '', ...process.argv.slice(2)].filter(Boolean).join(' ');
+  const others = isMainThread ? (workerRegistry()?.snapshots() ?? []) : [];
+  const label = ['node', process.argv[1] ? path.relative(process.cwd(), process.argv[1]) : '', ...process.argv.slice(2)]
+    .filter(Boolean)
+    .join(' ');
   const threads = [own, ...others.filter((t) => !(t.pid === own.pid && t.tid === own.tid))];
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
-  const summary = replaceFile(path.resolve(outPath), (tmp) => writeTrace(tmp, processes, {
-    gzip: isGzipPath(outPath),
-    metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
-  }));
+  const summary = replaceFile(path.resolve(outPath), (tmp) =>
+    writeTrace(tmp, processes, {
+      gzip: isGzipPath(outPath),
+      metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
+    }),
+  );
   return { path: path.resolve(outPath), events: summary.events, threads: threads.length, dropped };
 }

@@ -19,10 +19,25 @@
 import fs from 'node:fs';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
 import {
-  RecordKind, RecordField as F, RECORD_STRIDE, codeId, codeKind, type ProcessRecording, type ThreadRecording,
+  RecordKind,
+  RecordField as F,
+  RECORD_STRIDE,
+  codeId,
+  codeKind,
+  type ProcessRecording,
+  type ThreadRecording,
 } from '../recorder/protocol.js';
 import {
-  TraceEventWriter, argsBytes, completeHead, instantHead, isGzipPath, round3, trackBytes, processNameEvent, threadNameEvent, threadSortEvent,
+  TraceEventWriter,
+  argsBytes,
+  completeHead,
+  instantHead,
+  isGzipPath,
+  round3,
+  trackBytes,
+  processNameEvent,
+  threadNameEvent,
+  threadSortEvent,
 } from '../formats/trace-event.js';
 import { LanePacker, NestingCheck, engineDur, sortNested } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
@@ -129,10 +144,12 @@ function timeBases(processes: ProcessRecording[], samples?: TraceSamples): numbe
   if (!Number.isFinite(refOrigin)) refOrigin = 0;
   const offsets = processes.map((proc) => proc.threads.map((th) => (th.timeOrigin - refOrigin) * 1000 + (proc.shiftUs ?? 0)));
   let min = Infinity;
-  processes.forEach((proc, p) => proc.threads.forEach((th, t) => {
-    const first = Math.min(earliest(th), samples?.earliest(th) ?? Infinity);
-    if (first < Infinity) min = Math.min(min, offsets[p]![t]! + first);
-  }));
+  processes.forEach((proc, p) =>
+    proc.threads.forEach((th, t) => {
+      const first = Math.min(earliest(th), samples?.earliest(th) ?? Infinity);
+      if (first < Infinity) min = Math.min(min, offsets[p]![t]! + first);
+    }),
+  );
   if (!Number.isFinite(min)) min = 0;
   return offsets.map((row) => row.map((off) => off - min + 1));
 }
@@ -150,7 +167,13 @@ function earliest(th: ThreadRecording): number {
   return min;
 }
 
-interface DropInfo { pid: number; tid: number; thread: string; records: number; nodeEvents: number }
+interface DropInfo {
+  pid: number;
+  tid: number;
+  thread: string;
+  records: number;
+  nodeEvents: number;
+}
 
 /**
  * The thread's own µs from which its records are complete, or -Infinity when nothing was dropped.
@@ -204,7 +227,9 @@ export class BuildContext {
     return tid;
   }
 
-  flowId(): number { return this.nextFlowId++; }
+  flowId(): number {
+    return this.nextFlowId++;
+  }
 
   /** Writes a slice given as JSON text (producers of few slices). */
   slice(json: string): void {
@@ -246,7 +271,8 @@ export class BuildContext {
     }
     if (this.cuts.length > 0) {
       md.cut = this.cuts;
-      md.cutNote = 'these threads are complete only from completeFrom (trace µs) on; calls running then are clipped to start there (args.truncated)';
+      md.cutNote =
+        'these threads are complete only from completeFrom (trace µs) on; calls running then are clipped to start there (args.truncated)';
     }
     if (this.overflowSlices > 0) {
       md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
@@ -282,7 +308,10 @@ class Names {
   /** how many functions of the table share each label */
   private labelCount: Map<string, number> | undefined;
 
-  constructor(private readonly functions: FunctionInfo[], private readonly spanNames: string[]) {}
+  constructor(
+    private readonly functions: FunctionInfo[],
+    private readonly spanNames: string[],
+  ) {}
 
   label(id: number): string {
     const fn = this.functions[id];
@@ -356,36 +385,54 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const clipped = (i: number): boolean => at(i, F.Start) < cut;
 
   // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
-  let nMain = 0, nLife = 0, nSeg = 0, nOmitted = 0;
+  let nMain = 0,
+    nLife = 0,
+    nSeg = 0,
+    nOmitted = 0;
   for (let i = 0, o = 0; i < n; i++, o += RECORD_STRIDE) {
-    if (rec[o + F.End]! <= cut) { nOmitted++; continue; }
+    if (rec[o + F.End]! <= cut) {
+      nOmitted++;
+      continue;
+    }
     const k = codeKind(rec[o + F.Code]!);
     if (k === RecordKind.AsyncLifetime) nLife++;
-    else { nMain++; if (k === RecordKind.AsyncSegment) nSeg++; }
+    else {
+      nMain++;
+      if (k === RecordKind.AsyncSegment) nSeg++;
+    }
   }
-  const main = new Uint32Array(nMain), life = new Uint32Array(nLife), seg = new Uint32Array(nSeg);
+  const main = new Uint32Array(nMain),
+    life = new Uint32Array(nLife),
+    seg = new Uint32Array(nSeg);
   for (let i = 0, o = 0, a = 0, b = 0, c = 0; i < n; i++, o += RECORD_STRIDE) {
     if (rec[o + F.End]! <= cut) continue;
     const k = codeKind(rec[o + F.Code]!);
     if (k === RecordKind.AsyncLifetime) life[b++] = i;
-    else { main[a++] = i; if (k === RecordKind.AsyncSegment) seg[c++] = i; }
+    else {
+      main[a++] = i;
+      if (k === RecordKind.AsyncSegment) seg[c++] = i;
+    }
   }
   // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
   const byStart = (x: number, y: number): number =>
-    (startOf(x) - startOf(y)) || (rec[y * RECORD_STRIDE + F.End]! - rec[x * RECORD_STRIDE + F.End]!) ||
-    (rec[x * RECORD_STRIDE + F.Depth]! - rec[y * RECORD_STRIDE + F.Depth]!) || (x - y);
-  const byInst = (x: number, y: number): number => (at(x, F.Inst) - at(y, F.Inst)) || byStart(x, y);
+    startOf(x) - startOf(y) ||
+    rec[y * RECORD_STRIDE + F.End]! - rec[x * RECORD_STRIDE + F.End]! ||
+    rec[x * RECORD_STRIDE + F.Depth]! - rec[y * RECORD_STRIDE + F.Depth]! ||
+    x - y;
+  const byInst = (x: number, y: number): number => at(x, F.Inst) - at(y, F.Inst) || byStart(x, y);
   seg.sort(byInst);
   life.sort(byInst);
 
   /** position in `life` of the lifetime of async call `inst`, or -1 */
   const lifeOf = (inst: number): number => {
-    let lo = 0, hi = nLife - 1;
+    let lo = 0,
+      hi = nLife - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const v = at(life[mid]!, F.Inst);
       if (v === inst) return mid;
-      if (v < inst) lo = mid + 1; else hi = mid - 1;
+      if (v < inst) lo = mid + 1;
+      else hi = mid - 1;
     }
     return -1;
   };
@@ -435,9 +482,12 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const headOf = (i: number): Uint8Array => {
     const id = idOf(i);
     switch (kindOf(i)) {
-      case RecordKind.Span: return names.spanHead(id);
-      case RecordKind.AsyncSegment: return resumed[i] === 1 ? names.resumedHead(id) : names.segmentHead(id);
-      default: return names.callHead(id);
+      case RecordKind.Span:
+        return names.spanHead(id);
+      case RecordKind.AsyncSegment:
+        return resumed[i] === 1 ? names.resumedHead(id) : names.segmentHead(id);
+      default:
+        return names.callHead(id);
     }
   };
   for (let m = 0; m < nMain; m++) {
@@ -448,7 +498,10 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
     const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);
-    if (dur < 0) { overflow.push(i); continue; }
+    if (dur < 0) {
+      overflow.push(i);
+      continue;
+    }
     if (kind === RecordKind.Call && rec[o + F.Start]! >= cut) {
       const id = codeId(code);
       ctx.complete(names.callHead(id), ts, dur, track, names.argsOf(id));

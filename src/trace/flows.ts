@@ -15,7 +15,15 @@ import type { BuildContext } from './build.js';
  * segment ended up on (its thread's, or an overflow lane), `startOf` where its slice was drawn to
  * start (its own start, or the ring-buffer cut for one that began before it).
  */
-export function writeSegmentFlows(ctx: BuildContext, seg: Uint32Array, rec: Float64Array, base: number, pid: number, tidOf: (i: number) => number, startOf: (i: number) => number): void {
+export function writeSegmentFlows(
+  ctx: BuildContext,
+  seg: Uint32Array,
+  rec: Float64Array,
+  base: number,
+  pid: number,
+  tidOf: (i: number) => number,
+  startOf: (i: number) => number,
+): void {
   const n = seg.length;
   for (let g = 0; g < n;) {
     const inst = rec[seg[g]! * RECORD_STRIDE + RecordField.Inst]!;
@@ -28,7 +36,9 @@ export function writeSegmentFlows(ctx: BuildContext, seg: Uint32Array, rec: Floa
         const ph = k === g ? 's' : k === e - 1 ? 'f' : 't';
         const ts = round3(base + startOf(i));
         // bp "e": bind the end to the enclosing slice (the continuation itself), as Perfetto expects.
-        ctx.writer.writeRaw(`{"ph":"${ph}","name":"await","cat":"async","id":${id},"ts":${ts},"pid":${pid},"tid":${tidOf(i)}${ph === 'f' ? ',"bp":"e"' : ''}}`);
+        ctx.writer.writeRaw(
+          `{"ph":"${ph}","name":"await","cat":"async","id":${id},"ts":${ts},"pid":${pid},"tid":${tidOf(i)}${ph === 'f' ? ',"bp":"e"' : ''}}`,
+        );
       }
     }
     g = e;

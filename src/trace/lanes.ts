@@ -39,7 +39,9 @@ export class LanePacker {
   /** per lane: ends of the slices still open at the current start time, innermost last */
   private stacks: number[][] = [];
 
-  get count(): number { return this.stacks.length; }
+  get count(): number {
+    return this.stacks.length;
+  }
 
   /**
    * Places a slice and returns its lane (0-based). `preferred` is tried first, so a child can
@@ -78,7 +80,10 @@ export class NestingCheck {
    */
   accept(ts: number, dur: number, tag = -1): number {
     const stack = this.stack;
-    while (stack.length > 0 && ts >= stack[stack.length - 1]!) { stack.pop(); this.tags.pop(); }
+    while (stack.length > 0 && ts >= stack[stack.length - 1]!) {
+      stack.pop();
+      this.tags.pop();
+    }
     let end = ts + dur;
     if (stack.length > 0) {
       const top = stack[stack.length - 1]!;
@@ -112,7 +117,8 @@ export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => numb
   if (n < 2) return;
   // Subtrees as linked lists over positions in idx; the stack holds their heads and tails.
   const next = new Int32Array(n).fill(-1);
-  const head = new Int32Array(n), tail = new Int32Array(n);
+  const head = new Int32Array(n),
+    tail = new Int32Array(n);
   let top = -1;
   for (let k = 0; k < n; k++) {
     const r = idx[k]!;

@@ -35,7 +35,7 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
   }
   for (const [cat, list] of byCat) {
     // DevTools order: by start, longer first.
-    list.sort((a, b) => (a.ts - b.ts) || ((b.dur ?? 0) - (a.dur ?? 0)));
+    list.sort((a, b) => a.ts - b.ts || (b.dur ?? 0) - (a.dur ?? 0));
     const title = prefix + nodeTrackTitle(cat);
     const catJson = JSON.stringify(cat);
     const packer = new LanePacker();

@@ -35,8 +35,13 @@ function installHooksFor(cfg: PreloadConfig): void {
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
     installHooks({
-      include: cfg.include, exclude: cfg.exclude, packages: cfg.includePackages, matchedDir: cfg.dumpDir,
-      cwd: cfg.cwd, cacheDir: cfg.cacheDir, typescript: cfg.typescript,
+      include: cfg.include,
+      exclude: cfg.exclude,
+      packages: cfg.includePackages,
+      matchedDir: cfg.dumpDir,
+      cwd: cfg.cwd,
+      cacheDir: cfg.cacheDir,
+      typescript: cfg.typescript,
     });
   } finally {
     delete process.env[HOOKS_THREAD_ENV];
@@ -106,8 +111,13 @@ function main(): void {
   let rec: Recorder;
   try {
     rec = new Recorder({
-      capacity: cfg.bufferSize, minDurationUs: cfg.minDurationUs, maxDepth: cfg.maxDepth, cwd: cfg.cwd,
-      tid: isMainThread ? 0 : threadId, threadName: isMainThread ? 'main' : `worker ${threadId}`, shared: !isMainThread,
+      capacity: cfg.bufferSize,
+      minDurationUs: cfg.minDurationUs,
+      maxDepth: cfg.maxDepth,
+      cwd: cfg.cwd,
+      tid: isMainThread ? 0 : threadId,
+      threadName: isMainThread ? 'main' : `worker ${threadId}`,
+      shared: !isMainThread,
     });
     setCurrentRecorder(rec);
   } catch (err) {
@@ -128,7 +138,11 @@ function main(): void {
     warn('could not install the instrumenter, functions will not be traced', err);
   }
   // After the hooks: their loader thread is stackscope's own, not the program's worker.
-  try { attachChannels(rec); } catch (err) { warn('could not subscribe to Node events', err); }
+  try {
+    attachChannels(rec);
+  } catch (err) {
+    warn('could not subscribe to Node events', err);
+  }
 }
 
 main();

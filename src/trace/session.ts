@@ -79,43 +79,67 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     const include = opts.include ?? [];
     const includePackages = opts.includePackages ?? [];
     const cfg: PreloadConfig = {
-      dumpDir, cwd, include, exclude: opts.exclude ?? [], includePackages, typescript: TS_ENTRY.test(script),
-      bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
+      dumpDir,
+      cwd,
+      include,
+      exclude: opts.exclude ?? [],
+      includePackages,
+      typescript: TS_ENTRY.test(script),
+      bufferSize: opts.bufferSize,
+      minDurationUs: opts.minDurationUs,
+      maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
       sampleIntervalUs: opts.sampleIntervalUs,
     };
     const finished = runChild(script, opts, cwd, cfg);
     // The trace writer is needed only once the program has ended: loaded while it starts up.
     const build = import('./build.js');
-    build.catch(() => { /* reported where it is awaited */ });
+    build.catch(() => {
+      /* reported where it is awaited */
+    });
     const { exitCode, signal } = await finished;
     const unmatched = unmatchedScope(dumpDir, include, includePackages);
 
     const threads = readDumpDir(dumpDir, (file, err) =>
-      process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`));
+      process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
     const processes = groupProcesses(threads);
     const dropped = threads.reduce((n, t) => n + t.recording.dropped + t.recording.droppedNodeEvents, 0);
     const base = { exitCode, signal, tracePath: out, dropped, threads: threads.length, unmatched };
     // Nothing was recorded (node could not start the program, or it was SIGKILLed): an earlier
     // trace at the same path is worth more than an empty one, so nothing is written.
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
-    const samples = opts.sampleIntervalUs ? (await import('./samples.js')).TraceSamples.read(dumpDir, cwd, (file, err) =>
-      process.stderr.write(`stackscope: skipped unreadable samples ${file}: ${err instanceof Error ? err.message : String(err)}\n`)) : undefined;
+    const samples = opts.sampleIntervalUs
+      ? (await import('./samples.js')).TraceSamples.read(dumpDir, cwd, (file, err) =>
+          process.stderr.write(`stackscope: skipped unreadable samples ${file}: ${err instanceof Error ? err.message : String(err)}\n`),
+        )
+      : undefined;
     try {
       // Into a temporary file first: a trace that fails half-way does not cost the old one.
       const { writeTrace, isGzipPath } = await build;
-      const summary = replaceFile(out, (file) => writeTrace(file, processes, {
-        gzip: isGzipPath(out),
-        metadata: {
-          command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
-          exitCode, signal,
-          bufferSize: opts.bufferSize, minDurationUs: opts.minDurationUs, maxDepth: opts.maxDepth,
-        },
-        onProgress: opts.onProgress,
-        samples,
-      }));
+      const summary = replaceFile(out, (file) =>
+        writeTrace(file, processes, {
+          gzip: isGzipPath(out),
+          metadata: {
+            command: ['node', ...(opts.nodeArgs ?? []), opts.script, ...opts.args].join(' '),
+            exitCode,
+            signal,
+            bufferSize: opts.bufferSize,
+            minDurationUs: opts.minDurationUs,
+            maxDepth: opts.maxDepth,
+          },
+          onProgress: opts.onProgress,
+          samples,
+        }),
+      );
       const completeFromMs = summary.cuts.length ? Math.max(...summary.cuts.map((c) => c.completeFrom)) / 1000 : undefined;
-      return { ...base, events: summary.events, bytes: fs.statSync(out).size, completeFromMs, ...(samples ? { samples: samples.written } : {}) };
+      return {
+        ...base,
+        events: summary.events,
+        bytes: fs.statSync(out).size,
+        completeFromMs,
+        ...(samples ? { samples: samples.written } : {}),
+      };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.
       return { ...base, events: 0, bytes: 0, writeError: err instanceof Error ? err.message : String(err) };
@@ -142,7 +166,8 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
   checkWritable(out, 'trace', opts.out);
   for (const name of opts.includePackages ?? []) {
-    if (!isPackageName(name)) throw new UserError(`--include-package takes a package name such as marked or @scope/name (got "${name}"); for files use --include`);
+    if (!isPackageName(name))
+      throw new UserError(`--include-package takes a package name such as marked or @scope/name (got "${name}"); for files use --include`);
   }
   const interval = opts.sampleIntervalUs;
   if (interval !== undefined && !(Number.isFinite(interval) && interval >= MIN_SAMPLE_INTERVAL_US && interval <= 1e6)) {
@@ -153,7 +178,9 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   }
   const { bufferSize, maxDepth } = opts;
   if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
-    throw new UserError(`--buffer-size must be a whole number of calls from 1 to ${MAX_BUFFER_SIZE.toLocaleString('en-US')} (got ${bufferSize})`);
+    throw new UserError(
+      `--buffer-size must be a whole number of calls from 1 to ${MAX_BUFFER_SIZE.toLocaleString('en-US')} (got ${bufferSize})`,
+    );
   }
   // max-depth N keeps depths 0..N-1: 0 would keep nothing.
   if (maxDepth !== undefined && !(Number.isInteger(maxDepth) && maxDepth >= 1)) {
@@ -161,10 +188,17 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   }
 }
 
-function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadConfig): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
+function runChild(
+  script: string,
+  opts: TraceOptions,
+  cwd: string,
+  cfg: PreloadConfig,
+): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--require', PRELOAD_PATH, script, ...opts.args], {
-      cwd, stdio: 'inherit', env: { ...process.env, ...childEnv(TRACE_ENV, cfg) },
+      cwd,
+      stdio: 'inherit',
+      env: { ...process.env, ...childEnv(TRACE_ENV, cfg) },
     });
     // While the program runs, signals are its business: pass them on and do not die of them
     // ourselves, or the trace of a Ctrl-C'd program would never be written.
@@ -175,17 +209,32 @@ function runChild(script: string, opts: TraceOptions, cwd: string, cfg: PreloadC
       // Asked again, and the program has not run a line of JS since the first signal: it is
       // stuck in a synchronous loop, where untraced it would have died at once.
       if (firstSignalAt && now - firstSignalAt >= STUCK_AFTER_MS && child.pid !== undefined && !signalSeen(cfg.dumpDir, child.pid)) {
-        process.stderr.write(`stackscope: the program does not respond to ${sig} (busy in a synchronous loop?); killing it, its trace is lost\n`);
+        process.stderr.write(
+          `stackscope: the program does not respond to ${sig} (busy in a synchronous loop?); killing it, its trace is lost\n`,
+        );
         killedFor = sig;
-        try { child.kill('SIGKILL'); } catch { /* already gone */ }
+        try {
+          child.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
         return;
       }
       if (!firstSignalAt) firstSignalAt = now;
-      try { child.kill(sig); } catch { /* already gone */ }
+      try {
+        child.kill(sig);
+      } catch {
+        /* already gone */
+      }
     };
     for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
-    const done = () => { for (const sig of FORWARDED_SIGNALS) process.removeListener(sig, forward); };
-    child.once('error', (err) => { done(); reject(new UserError(`could not start node: ${err.message}`)); });
+    const done = () => {
+      for (const sig of FORWARDED_SIGNALS) process.removeListener(sig, forward);
+    };
+    child.once('error', (err) => {
+      done();
+      reject(new UserError(`could not start node: ${err.message}`));
+    });
     child.once('exit', (exitCode, signal) => {
       done();
       // Leave as the untraced program would have: by the signal that was asked for, not SIGKILL.

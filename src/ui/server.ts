@@ -16,7 +16,15 @@ import { parseTime } from '../store/index.js';
 import { oneLine, UserError } from '../util/errors.js';
 import { BadFilterError, FileSource, StoreSource, type Filters, type ProfileSource, type Range } from './source.js';
 import {
-  changeTable, diffTree, EXPORT_FORMATS, exportProfile, flameTree, functionTable, MAX_NODES, sandwich, searchShare,
+  changeTable,
+  diffTree,
+  EXPORT_FORMATS,
+  exportProfile,
+  flameTree,
+  functionTable,
+  MAX_NODES,
+  sandwich,
+  searchShare,
   type ExportFormat,
 } from './views.js';
 
@@ -49,7 +57,12 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** A request the API refuses: status and one line. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 // ---- static assets -------------------------------------------------------------------------
@@ -66,7 +79,9 @@ const require = createRequire(import.meta.url);
 const uplotDir = () => path.dirname(require.resolve('uplot/package.json'));
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
 };
 
 function staticFile(urlPath: string): string | null {
@@ -78,7 +93,8 @@ function staticFile(urlPath: string): string | null {
 }
 
 // Names from profiled programs end up in the page: no inline script, no other origin, ever.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 // ---- parameters ------------------------------------------------------------------------------
 
@@ -116,7 +132,12 @@ function filtersOf(q: URLSearchParams): Filters {
   const service = text('service');
   const host = text('host');
   const file = text('file');
-  return { labels, ...(service !== undefined ? { service } : {}), ...(host !== undefined ? { host } : {}), ...(file !== undefined ? { file } : {}) };
+  return {
+    labels,
+    ...(service !== undefined ? { service } : {}),
+    ...(host !== undefined ? { host } : {}),
+    ...(file !== undefined ? { file } : {}),
+  };
 }
 
 /** A range from two parameters: the store takes times (`-15m`, ISO, epoch seconds), files ms. */
@@ -150,7 +171,9 @@ function rangeOf(q: URLSearchParams, source: ProfileSource, fromKey: string, unt
 export async function startUi(opts: UiOptions): Promise<UiServer> {
   const host = opts.host ?? '127.0.0.1';
   if (!LOOPBACK.has(host) && !opts.token) {
-    throw new UserError(`refusing to listen on ${host} without --token: the page shows what your programs run (give --token, or keep 127.0.0.1)`);
+    throw new UserError(
+      `refusing to listen on ${host} without --token: the page shows what your programs run (give --token, or keep 127.0.0.1)`,
+    );
   }
   const files = opts.files ?? new FileSource();
   const store = opts.store;
@@ -191,7 +214,11 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
   /** the sandwich's two graphs are smaller */
   const n5k = () => Math.min(maxNodes, 5000);
 
-  const api = async (name: string, q: URLSearchParams, req: http.IncomingMessage): Promise<{ json?: unknown; raw?: { bytes: Buffer; type: string; headers: Record<string, string> } }> => {
+  const api = async (
+    name: string,
+    q: URLSearchParams,
+    req: http.IncomingMessage,
+  ): Promise<{ json?: unknown; raw?: { bytes: Buffer; type: string; headers: Record<string, string> } }> => {
     if (name === 'upload') {
       if (req.method !== 'POST') throw new HttpError(405, 'upload with POST');
       checkParams(q, ['name']);
@@ -214,7 +241,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       const split = q.get('split');
       if (split === null) return { json: await source.timeline(range, f) };
       if (split !== 'service') throw new HttpError(400, 'bad split: only split=service');
-      if (!(source instanceof StoreSource)) throw new HttpError(400, 'split=service is for a collector\'s store');
+      if (!(source instanceof StoreSource)) throw new HttpError(400, "split=service is for a collector's store");
       return { json: await source.timelineByService(range, f) };
     }
     // Compared with: another range of the same targets or file, or another file (whole, or a range of it).
@@ -241,7 +268,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       }
       case 'sandwich': {
         const fn = q.get('fn');
-        if (!fn) throw new HttpError(400, 'give fn: the function\'s label, name (file:line)');
+        if (!fn) throw new HttpError(400, "give fn: the function's label, name (file:line)");
         const s = sandwich(a.profile, fn, cwd);
         if (!s.found) throw new HttpError(404, 'no such function in this range');
         return { json: { callers: flameTree(s.callers, [], cwd, n5k()), callees: flameTree(s.callees, [], cwd, n5k()) } };
@@ -258,11 +285,19 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
         const stem = (a.profile.meta.name ?? 'profile').replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'profile';
         return {
           raw: {
-            bytes: e.bytes, type: e.type,
+            bytes: e.bytes,
+            type: e.type,
             headers: {
               'content-disposition': `attachment; filename="${stem}.${e.ext}"`,
               // what the format could not keep, one sentence each (ASCII only in a header)
-              ...(e.lost.length ? { 'x-stackscope-lost': e.lost.join(' | ').replace(/[^\x20-\x7e]/g, '?').slice(0, 2000) } : {}),
+              ...(e.lost.length
+                ? {
+                    'x-stackscope-lost': e.lost
+                      .join(' | ')
+                      .replace(/[^\x20-\x7e]/g, '?')
+                      .slice(0, 2000),
+                  }
+                : {}),
             },
           },
         };
@@ -292,12 +327,16 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const q = url.searchParams;
     const fail = (status: number, msg: string) => {
-      if (res.headersSent) { res.destroy(); return; }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
       res.end(`stackscope: ${msg}\n`);
     };
     try {
-      if (!trustedHost(req)) return fail(403, `the page answers requests for 127.0.0.1 or localhost, not ${String(req.headers.host).slice(0, 100)}`);
+      if (!trustedHost(req))
+        return fail(403, `the page answers requests for 127.0.0.1 or localhost, not ${String(req.headers.host).slice(0, 100)}`);
       if (req.method !== 'GET' && req.method !== 'HEAD' && !sameOrigin(req)) return fail(403, 'a request from another site');
       if (!authorized(req, q)) return fail(401, 'give the token: open /?token=… once, or send Authorization: Bearer …');
       if (token && q.has('token') && url.pathname === '/') {
@@ -322,8 +361,10 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       const file = req.method === 'GET' || req.method === 'HEAD' ? staticFile(url.pathname) : null;
       if (!file) return fail(404, `nothing at ${url.pathname.slice(0, 100)}`);
       res.writeHead(200, {
-        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-security-policy': CSP,
-        'x-content-type-options': 'nosniff', 'cache-control': 'no-cache',
+        'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-security-policy': CSP,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-cache',
       });
       fs.createReadStream(file).pipe(res);
     } catch (err) {
@@ -388,9 +429,13 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
   };
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
-      ? new UserError(`port ${opts.port} on ${host} is in use (give another with --port, or 0 for any)`)
-      : new UserError(`cannot listen on ${host}:${opts.port ?? 0}: ${oneLine(err)}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new UserError(`port ${opts.port} on ${host} is in use (give another with --port, or 0 for any)`)
+          : new UserError(`cannot listen on ${host}:${opts.port ?? 0}: ${oneLine(err)}`),
+      ),
+    );
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
@@ -411,7 +456,8 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
 
 async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (declared > max) throw new HttpError(413, `the file is ${mib(declared)}, more than the ${mib(max)} the page takes (stackscope ui FILE reads any size)`);
+  if (declared > max)
+    throw new HttpError(413, `the file is ${mib(declared)}, more than the ${mib(max)} the page takes (stackscope ui FILE reads any size)`);
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

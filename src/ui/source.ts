@@ -5,12 +5,13 @@
  */
 import { filterTime, type Profile } from '../model/index.js';
 import { readProfileBytes, type ReadProfile } from '../formats/read.js';
-import {
-  listTargets, openStore, queryProfile, queryTimeline, timelineStep, type Store, type TargetFilter,
-} from '../store/index.js';
+import { listTargets, openStore, queryProfile, queryTimeline, timelineStep, type Store, type TargetFilter } from '../store/index.js';
 
 /** A time range, [fromMs, untilMs): epoch ms for the store, the file's own clock for files. */
-export interface Range { fromMs: number; untilMs: number }
+export interface Range {
+  fromMs: number;
+  untilMs: number;
+}
 
 /** What to show: which targets (store) or which file (files). */
 export interface Filters {
@@ -91,22 +92,36 @@ export class StoreSource implements ProfileSource {
     for (const t of targets) for (const [k, v] of Object.entries(t.labels)) (labels[k] ??= []).push(v);
     for (const k of Object.keys(labels)) labels[k] = sorted(labels[k]!);
     return {
-      kind: 'store', where: this.store.where, targets: targets.length, files: [], labels,
-      services: sorted(targets.map((t) => t.service)), hosts: sorted(targets.map((t) => t.host)),
+      kind: 'store',
+      where: this.store.where,
+      targets: targets.length,
+      files: [],
+      labels,
+      services: sorted(targets.map((t) => t.service)),
+      hosts: sorted(targets.map((t) => t.host)),
     };
   }
 
   private filter(f: Filters): TargetFilter {
-    if (f.file !== undefined) throw new BadFilterError('file= is for local files; this page shows a collector\'s store');
-    return { ...(f.service !== undefined ? { service: f.service } : {}), ...(f.host !== undefined ? { host: f.host } : {}), labels: f.labels };
+    if (f.file !== undefined) throw new BadFilterError("file= is for local files; this page shows a collector's store");
+    return {
+      ...(f.service !== undefined ? { service: f.service } : {}),
+      ...(f.host !== undefined ? { host: f.host } : {}),
+      labels: f.labels,
+    };
   }
 
   async timeline(range: Range | null, f: Filters): Promise<TimelineData> {
     const r = range ?? this.defaultRange();
     const t = await queryTimeline(this.store, { ...r, ...this.filter(f) });
     return {
-      stepMs: t.stepMs, points: t.points.map((p) => [p.ms, p.samples]), unit: 'samples', clock: 'epoch',
-      fromMs: t.fromMs, untilMs: t.untilMs, notes: t.notes,
+      stepMs: t.stepMs,
+      points: t.points.map((p) => [p.ms, p.samples]),
+      unit: 'samples',
+      clock: 'epoch',
+      fromMs: t.fromMs,
+      untilMs: t.untilMs,
+      notes: t.notes,
     };
   }
 
@@ -135,7 +150,13 @@ export class StoreSource implements ProfileSource {
   }
 }
 
-interface LoadedFile { id: string; name: string; read: ReadProfile; timed: boolean; spanMs: Range | null }
+interface LoadedFile {
+  id: string;
+  name: string;
+  read: ReadProfile;
+  timed: boolean;
+  spanMs: Range | null;
+}
 
 /** Local profile files: each shown on its own, picked with `file=`. */
 export class FileSource implements ProfileSource {
@@ -153,7 +174,10 @@ export class FileSource implements ProfileSource {
     if (times.length) {
       let lo = Infinity;
       let hi = -Infinity;
-      for (const t of times) { if (t < lo) lo = t; if (t > hi) hi = t; }
+      for (const t of times) {
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+      }
       spanMs = { fromMs: Math.floor(lo / 1000), untilMs: Math.floor(hi / 1000) + 1 };
     }
     this.files.set(id, { id, name, read, timed: spanMs !== null, spanMs });
@@ -175,18 +199,25 @@ export class FileSource implements ProfileSource {
 
   async info(): Promise<SourceInfo> {
     return {
-      kind: 'files', services: [], hosts: [], labels: {}, targets: 0,
+      kind: 'files',
+      services: [],
+      hosts: [],
+      labels: {},
+      targets: 0,
       files: [...this.files.values()].map((f) => ({ id: f.id, name: f.name, format: f.read.format, timed: f.timed })),
     };
   }
 
   private pick(f: Filters): LoadedFile {
     if (f.service !== undefined || f.host !== undefined || Object.keys(f.labels).length) {
-      throw new BadFilterError('service, host and label filters are for a collector\'s store; this page shows local files');
+      throw new BadFilterError("service, host and label filters are for a collector's store; this page shows local files");
     }
     const id = f.file ?? [...this.files.keys()][0];
     const file = id === undefined ? undefined : this.files.get(id);
-    if (!file) throw new BadFilterError(id === undefined ? 'no file loaded: drop one on the page' : `no file ${id} (dropped files are kept while the server runs)`);
+    if (!file)
+      throw new BadFilterError(
+        id === undefined ? 'no file loaded: drop one on the page' : `no file ${id} (dropped files are kept while the server runs)`,
+      );
     return file;
   }
 
@@ -196,7 +227,15 @@ export class FileSource implements ProfileSource {
     const p = file.read.profile;
     const clock = p.meta.clock ?? 'relative';
     if (!file.spanMs) {
-      return { stepMs: 0, points: [], unit: p.unit, clock, fromMs: 0, untilMs: 0, notes: [`${file.name} has no sample times: the whole profile is shown`] };
+      return {
+        stepMs: 0,
+        points: [],
+        unit: p.unit,
+        clock,
+        fromMs: 0,
+        untilMs: 0,
+        notes: [`${file.name} has no sample times: the whole profile is shown`],
+      };
     }
     const span = file.spanMs;
     const stepMs = fileStep(span.untilMs - span.fromMs);
@@ -209,8 +248,13 @@ export class FileSource implements ProfileSource {
       bins[k]! += p.sampleWeight[i]!;
     }
     return {
-      stepMs, points: Array.from(bins, (w, i) => [from + i * stepMs, w] as [number, number]), unit: p.unit, clock,
-      fromMs: from, untilMs: from + bins.length * stepMs, notes: [],
+      stepMs,
+      points: Array.from(bins, (w, i) => [from + i * stepMs, w] as [number, number]),
+      unit: p.unit,
+      clock,
+      fromMs: from,
+      untilMs: from + bins.length * stepMs,
+      notes: [],
     };
   }
 

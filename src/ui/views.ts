@@ -5,8 +5,20 @@
  * never markup: the page draws them with fillText and textContent).
  */
 import {
-  callTree, diffFunctions, displayPath, fileResolver, frameKey, functionWeights, modelFrameLabel, NO_STACK,
-  OTHER_FRAME, ProfileBuilder, prune, totalWeight, type Frame, type Profile,
+  callTree,
+  diffFunctions,
+  displayPath,
+  fileResolver,
+  frameKey,
+  functionWeights,
+  modelFrameLabel,
+  NO_STACK,
+  OTHER_FRAME,
+  ProfileBuilder,
+  prune,
+  totalWeight,
+  type Frame,
+  type Profile,
 } from '../model/index.js';
 import { renderModel } from '../formats/write.js';
 import { modelToCpuProfile, cpuProfileToTraceEvents } from '../formats/cpuprofile.js';
@@ -40,8 +52,12 @@ export interface FlameTree {
 }
 
 export interface DiffTree extends Omit<FlameTree, 'self' | 'total' | 'sum'> {
-  selfA: number[]; totalA: number[]; selfB: number[]; totalB: number[];
-  sumA: number; sumB: number;
+  selfA: number[];
+  totalA: number[];
+  selfB: number[];
+  totalB: number[];
+  sumA: number;
+  sumB: number;
 }
 
 /**
@@ -97,7 +113,9 @@ function preorder<T extends { frame: number[]; parent: number[] }>(t: T, labels:
     for (let j = k.length - 1; j >= 0; j--) stack.push(k[j]!);
   }
   const at = new Int32Array(n);
-  order.forEach((old, pos) => { at[old] = pos; });
+  order.forEach((old, pos) => {
+    at[old] = pos;
+  });
   const out = { ...t };
   for (const c of cols) out[c] = order.map((old) => (t[c] as number[])[old]!) as T[keyof T];
   out.parent = order.map((old) => (t.parent[old]! < 0 ? -1 : at[t.parent[old]!]!));
@@ -124,7 +142,13 @@ export function flameTree(p: Profile, notes: readonly string[], cwd: string, max
     totalOut.push(total[s]!);
   }
   const tree: FlameTree = {
-    unit: p.unit, frames: frames.table, frame, parent, self: selfOut, total: totalOut, sum: totalWeight(p),
+    unit: p.unit,
+    frames: frames.table,
+    frame,
+    parent,
+    self: selfOut,
+    total: totalOut,
+    sum: totalWeight(p),
     notes: unique([...notes, ...(q.meta.notes ?? [])]),
   };
   return preorder(tree, frames.table.label, ['frame', 'self', 'total']);
@@ -170,7 +194,7 @@ export function diffTree(a: Profile, b: Profile, notes: readonly string[], cwd: 
   const otherFrame = keptFrame.get(frameKey(OTHER_FRAME));
   const target = new Int32Array(full.stackParent.length);
   const isKept = new Uint8Array(full.stackParent.length);
-  const otherUnder = (k: number) => (otherFrame === undefined ? -1 : keptIndex.get((k + 1) * 67_108_864 + otherFrame) ?? -1);
+  const otherUnder = (k: number) => (otherFrame === undefined ? -1 : (keptIndex.get((k + 1) * 67_108_864 + otherFrame) ?? -1));
   for (let s = 0; s < full.stackParent.length; s++) {
     const ps = full.stackParent[s]!;
     if (ps !== NO_STACK && !isKept[ps]) {
@@ -200,11 +224,23 @@ export function diffTree(a: Profile, b: Profile, notes: readonly string[], cwd: 
   const totalB = Float64Array.from(selfB);
   for (let s = n - 1; s >= 0; s--) {
     const ps = kept.stackParent[s]!;
-    if (ps !== NO_STACK) { totalA[ps]! += totalA[s]!; totalB[ps]! += totalB[s]!; }
+    if (ps !== NO_STACK) {
+      totalA[ps]! += totalA[s]!;
+      totalB[ps]! += totalB[s]!;
+    }
   }
   const frames = new Frames(cwd);
   const out: DiffTree = {
-    unit: a.unit, frames: frames.table, frame: [], parent: [], selfA: [], totalA: [], selfB: [], totalB: [], sumA, sumB,
+    unit: a.unit,
+    frames: frames.table,
+    frame: [],
+    parent: [],
+    selfA: [],
+    totalA: [],
+    selfB: [],
+    totalB: [],
+    sumA,
+    sumB,
     notes: unique([...notes, ...(kept.meta.notes ?? [])]),
   };
   const node = new Int32Array(n).fill(-1);
@@ -214,33 +250,65 @@ export function diffTree(a: Profile, b: Profile, notes: readonly string[], cwd: 
     node[s] = out.frame.length;
     out.frame.push(frames.id(kept.frames[kept.stackFrame[s]!]!));
     out.parent.push(ps === NO_STACK ? -1 : node[ps]!);
-    out.selfA.push(selfA[s]!); out.totalA.push(totalA[s]!);
-    out.selfB.push(selfB[s]!); out.totalB.push(totalB[s]!);
+    out.selfA.push(selfA[s]!);
+    out.totalA.push(totalA[s]!);
+    out.selfB.push(selfB[s]!);
+    out.totalB.push(totalB[s]!);
   }
   return preorder(out, frames.table.label, ['frame', 'selfA', 'totalA', 'selfB', 'totalB']);
 }
 
-export interface FunctionRow { label: string; name: string; group: string; self: number; total: number }
+export interface FunctionRow {
+  label: string;
+  name: string;
+  group: string;
+  self: number;
+  total: number;
+}
 
 /** Every function with its self and total weight, heaviest self first (at most `limit`). */
 export function functionTable(p: Profile, cwd: string, limit = 5000): { rows: FunctionRow[]; sum: number; unit: string; more: number } {
   const all = functionWeights(p);
   const rows = all.slice(0, limit).map((f) => ({
-    label: modelFrameLabel(f.frame, cwd), name: f.frame.name, group: frameGroup(f.frame, cwd), self: f.self, total: f.total,
+    label: modelFrameLabel(f.frame, cwd),
+    name: f.frame.name,
+    group: frameGroup(f.frame, cwd),
+    self: f.self,
+    total: f.total,
   }));
   return { rows, sum: totalWeight(p), unit: p.unit, more: Math.max(0, all.length - limit) };
 }
 
-export interface ChangeRow { label: string; name: string; selfA: number; selfB: number; totalA: number; totalB: number; shareA: number; shareB: number }
+export interface ChangeRow {
+  label: string;
+  name: string;
+  selfA: number;
+  selfB: number;
+  totalA: number;
+  totalB: number;
+  shareA: number;
+  shareB: number;
+}
 
 /** Functions of A and B, largest change in their share of self weight first. */
-export function changeTable(a: Profile, b: Profile, cwd: string, limit = 500): { rows: ChangeRow[]; sumA: number; sumB: number; unit: string } {
+export function changeTable(
+  a: Profile,
+  b: Profile,
+  cwd: string,
+  limit = 500,
+): { rows: ChangeRow[]; sumA: number; sumB: number; unit: string } {
   const sumA = totalWeight(a);
   const sumB = totalWeight(b);
   const share = (w: number, sum: number) => (sum > 0 ? w / sum : 0);
   const rows = diffFunctions(a, b, cwd).map((c) => ({
-    label: c.label, name: c.frame.name, selfA: c.selfA, selfB: c.selfB, totalA: c.totalA, totalB: c.totalB,
-    shareA: share(c.selfA, sumA), shareB: share(c.selfB, sumB),
+    label: c.label,
+    name: c.frame.name,
+    selfA: c.selfA,
+    selfB: c.selfB,
+    totalA: c.totalA,
+    totalB: c.totalB,
+    shareA: share(c.selfA, sumA),
+    shareB: share(c.selfB, sumB),
   }));
   rows.sort((x, y) => Math.abs(y.shareB - y.shareA) - Math.abs(x.shareB - x.shareA));
   return { rows: rows.slice(0, limit), sumA, sumB, unit: a.unit };
@@ -253,7 +321,12 @@ export function changeTable(a: Profile, b: Profile, cwd: string, limit = 500): {
 export function sandwich(p: Profile, label: string, cwd: string): { callers: Profile; callees: Profile; found: boolean } {
   const match = new Uint8Array(p.frames.length);
   let found = false;
-  p.frames.forEach((f, i) => { if (modelFrameLabel(f, cwd) === label) { match[i] = 1; found = true; } });
+  p.frames.forEach((f, i) => {
+    if (modelFrameLabel(f, cwd) === label) {
+      match[i] = 1;
+      found = true;
+    }
+  });
   const callers = new ProfileBuilder(p.unit);
   const callees = new ProfileBuilder(p.unit);
   const frameIds = (b: ProfileBuilder) => p.frames.map((f) => b.frame(f));
@@ -268,7 +341,15 @@ export function sandwich(p: Profile, label: string, cwd: string): { callers: Pro
     const w = p.sampleWeight[i]!;
     callees.sample(callees.stackOf(path.slice(first).map((f) => inCallees[f]!)), w);
     const last = path.length - 1 - [...path].reverse().findIndex((f) => match[f]);
-    callers.sample(callers.stackOf(path.slice(0, last + 1).reverse().map((f) => inCallers[f]!)), w);
+    callers.sample(
+      callers.stackOf(
+        path
+          .slice(0, last + 1)
+          .reverse()
+          .map((f) => inCallers[f]!),
+      ),
+      w,
+    );
   }
   return { callers: callers.build(), callees: callees.build(), found };
 }

@@ -9,7 +9,10 @@ export function childEnv(name: string, settings: object): Record<string, string>
 }
 
 /** The settings in `name`, or undefined when it is not set; throws a one-line Error on bad JSON. */
-export function readChildEnv<T extends object>(name: string, opts: { take?: boolean; env?: NodeJS.ProcessEnv } = {}): Partial<T> | undefined {
+export function readChildEnv<T extends object>(
+  name: string,
+  opts: { take?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Partial<T> | undefined {
   const env = opts.env ?? process.env;
   const raw = env[name];
   if (opts.take) delete env[name];

@@ -3,7 +3,10 @@
  * The CLI prints its message as one line and exits non-zero, without a stack trace.
  */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 2) {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
     super(message);
     this.name = 'UserError';
   }

@@ -116,7 +116,11 @@ export function replaceFile<T>(file: string, write: (tmp: string) => T, mode = 0
 export function writeFileReplacing(file: string, data: string | Uint8Array, mode = 0o666): void {
   const { fd, tmp } = createTempBeside(file, mode);
   try {
-    try { fs.writeFileSync(fd, data); } finally { fs.closeSync(fd); }
+    try {
+      fs.writeFileSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, file);
   } finally {
     fs.rmSync(tmp, { force: true });
@@ -158,7 +162,7 @@ export function readTrustedFile(file: string): TrustedRead {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    return { refused: code === 'ELOOP' ? 'is a symbolic link' : code ?? String(err) };
+    return { refused: code === 'ELOOP' ? 'is a symbolic link' : (code ?? String(err)) };
   }
   try {
     const why = untrusted(fs.fstatSync(fd), 'file');

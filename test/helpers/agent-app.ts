@@ -35,12 +35,20 @@ export async function startApp(env: Record<string, string> = {}, opts: StartOpti
   const spawnedAt = Date.now();
   const fullEnv = { ...process.env, STACKSCOPE_PORT: '0', STACKSCOPE_PORT_FILE: portFile, ...env };
   const child = opts.maxFiles
-    ? spawn('sh', ['-c', `ulimit -n ${opts.maxFiles} && exec "$0" "$@"`, process.execPath, ...nodeArgs], { cwd: root, env: fullEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+    ? spawn('sh', ['-c', `ulimit -n ${opts.maxFiles} && exec "$0" "$@"`, process.execPath, ...nodeArgs], {
+        cwd: root,
+        env: fullEnv,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
     : spawn(process.execPath, nodeArgs, { cwd: root, env: fullEnv, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 15_000);
   let text: string;
   while (!(text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8').trim() : '')) {
@@ -53,7 +61,13 @@ export async function startApp(env: Record<string, string> = {}, opts: StartOpti
   const readyAt = Date.now();
   const port = Number(text);
   return {
-    child, port, base: `http://127.0.0.1:${port}`, stdout: () => out, stderr: () => err, readyAt, spawnedAt,
+    child,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    stdout: () => out,
+    stderr: () => err,
+    readyAt,
+    spawnedAt,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

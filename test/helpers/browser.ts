@@ -38,8 +38,14 @@ export interface Browser {
 }
 
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
   '--remote-debugging-port=0',
 ];
 
@@ -68,7 +74,9 @@ export async function launchChromium(viewport = { width: 1280, height: 800 }): P
   }
   if (!port) throw new Error(`chromium wrote no ${portFile}`);
   return {
-    context, port, blocked,
+    context,
+    port,
+    blocked,
     async close() {
       await context.close();
       fs.rmSync(userDataDir, { recursive: true, force: true });
@@ -104,19 +112,21 @@ export interface PanelView {
 
 /** Opens the DevTools frontend on the Performance panel in a new tab. */
 export async function openPerformancePanel(b: Browser): Promise<{ page: Page; errors: string[] }> {
-  const list = await (await fetch(`http://127.0.0.1:${b.port}/json/list`)).json() as Array<{ id: string; type: string; url: string }>;
+  const list = (await (await fetch(`http://127.0.0.1:${b.port}/json/list`)).json()) as Array<{ id: string; type: string; url: string }>;
   let target = list.find((t) => t.type === 'page' && t.url === 'about:blank');
   if (!target) {
     const blank = await b.context.newPage();
     await blank.goto('about:blank');
-    const again = await (await fetch(`http://127.0.0.1:${b.port}/json/list`)).json() as typeof list;
+    const again = (await (await fetch(`http://127.0.0.1:${b.port}/json/list`)).json()) as typeof list;
     target = again.find((t) => t.type === 'page' && t.url === 'about:blank');
   }
   if (!target) throw new Error('no about:blank target to attach the DevTools frontend to');
   const page = await b.context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
   // DevTools opens a keyboard-shortcuts popover over the flame chart on a first load unless this
   // key (its own switch for tests) is set; it would hide part of the chart in screenshots.
   await page.addInitScript(`try { localStorage.setItem('hide-shortcuts-dialog-for-test', 'true'); } catch {}`);
@@ -190,7 +200,7 @@ export async function loadInPanel(page: Page, errors: string[], file: string, ti
     const td = panel.flameChart.getMainDataProvider().timelineData();
     return { done: td.groups.length > 0 && td.entryLevels.length > 0, banners }; })()`;
   for (;;) {
-    const { done, banners } = await page.evaluate(poll) as { done: boolean; banners: string[] };
+    const { done, banners } = (await page.evaluate(poll)) as { done: boolean; banners: string[] };
     if (done) break;
     // a failed load leaves the landing page up with an error in the console drawer: fail now
     const problems = [...errors, ...banners.filter((b) => !/Processing trace|Loading/.test(b))];
@@ -199,7 +209,7 @@ export async function loadInPanel(page: Page, errors: string[], file: string, ti
     await page.waitForTimeout(100);
   }
   const loadMs = Date.now() - t0;
-  const view = await page.evaluate(READ_VIEW) as Omit<PanelView, 'errors' | 'loadMs'>;
+  const view = (await page.evaluate(READ_VIEW)) as Omit<PanelView, 'errors' | 'loadMs'>;
   return { ...view, errors: [...errors], loadMs };
 }
 
@@ -217,9 +227,11 @@ export async function selectEntry(page: Page, title: string): Promise<Array<[str
     return false; })()`);
   if (!found) throw new Error(`no box titled ${title}`);
   await page.waitForTimeout(300);
-  return await page.evaluate(`(() => { ${PANEL}
+  return (await page.evaluate(`(() => { ${PANEL}
     const dp = panel.flameChart.getMainDataProvider();
-    return dp.timelineData().initiatorsData.map((d) => [dp.entryTitle(d.initiatorIndex), dp.entryTitle(d.eventIndex)]); })()`) as Array<[string, string]>;
+    return dp.timelineData().initiatorsData.map((d) => [dp.entryTitle(d.initiatorIndex), dp.entryTitle(d.eventIndex)]); })()`)) as Array<
+    [string, string]
+  >;
 }
 
 /**
@@ -228,7 +240,9 @@ export async function selectEntry(page: Page, title: string): Promise<Array<[str
  * applies to panels opened afterwards in the same browser; set it before loading.
  */
 export async function setIgnoreListing(page: Page, enabled: boolean): Promise<void> {
-  await page.evaluate(`import('/devtools/core/common/common.js').then((C) => C.Settings.Settings.instance().moduleSetting('enable-ignore-listing').set(${enabled}))`);
+  await page.evaluate(
+    `import('/devtools/core/common/common.js').then((C) => C.Settings.Settings.instance().moduleSetting('enable-ignore-listing').set(${enabled}))`,
+  );
 }
 
 /** Expands every track group (as a user clicking the process header does), for a screenshot. */

@@ -18,7 +18,12 @@ const fakeAgent = path.join(import.meta.dirname, 'fake-agent.ts');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 150): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 150,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -39,10 +44,13 @@ export function tmpDir(prefix: string): string {
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    }).on('error', reject);
+    const s = net
+      .createServer()
+      .listen(0, '127.0.0.1', () => {
+        const port = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(port));
+      })
+      .on('error', reject);
   });
 }
 
@@ -62,18 +70,36 @@ const children = new Set<ChildProcess>();
 
 export async function startAgent(cfg: Partial<FakeAgentConfig> = {}): Promise<FakeAgent> {
   const config: FakeAgentConfig = {
-    port: 0, instance: randomBytes(6).toString('hex'), seed: 1, service: 'api', labels: {}, hostname: 'web-1',
-    periodMs: 50, history: 100_000, pool: 300, perWindow: 12, maxWindows: 40, ...cfg,
+    port: 0,
+    instance: randomBytes(6).toString('hex'),
+    seed: 1,
+    service: 'api',
+    labels: {},
+    hostname: 'web-1',
+    periodMs: 50,
+    history: 100_000,
+    pool: 300,
+    perWindow: 12,
+    maxWindows: 40,
+    ...cfg,
   };
-  const child = fork(fakeAgent, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: root });
+  const child = fork(fakeAgent, [JSON.stringify(config)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    cwd: root,
+  });
   agents.add(child);
   const waiting = new Map<string, (m: FromAgent) => void>();
-  child.on('message', (m: FromAgent) => { waiting.get(m.type)?.(m); waiting.delete(m.type); });
-  const next = (type: FromAgent['type']) => new Promise<FromAgent>((resolve, reject) => {
-    waiting.set(type, resolve);
-    child.once('exit', () => reject(new Error('fake agent exited')));
+  child.on('message', (m: FromAgent) => {
+    waiting.get(m.type)?.(m);
+    waiting.delete(m.type);
   });
-  const ready = await next('ready') as { port: number };
+  const next = (type: FromAgent['type']) =>
+    new Promise<FromAgent>((resolve, reject) => {
+      waiting.set(type, resolve);
+      child.once('exit', () => reject(new Error('fake agent exited')));
+    });
+  const ready = (await next('ready')) as { port: number };
   const send = (m: ToAgent) => child.send(m);
   return {
     port: ready.port,
@@ -85,7 +111,7 @@ export async function startAgent(cfg: Partial<FakeAgentConfig> = {}): Promise<Fa
     totals: async () => {
       const p = next('totals');
       send({ cmd: 'totals' });
-      return await p as AgentTotals;
+      return (await p) as AgentTotals;
     },
     kill: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -109,9 +135,18 @@ export function startCollector(args: string[]): Collector {
   const child = spawn(process.execPath, [cli, 'collect', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
-  child.stdout!.on('data', (d) => { err += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => { children.delete(child); r({ code, signal }); }));
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  child.stdout!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      r({ code, signal });
+    }),
+  );
   return {
     child,
     stderr: () => err,
@@ -172,19 +207,31 @@ export function addTotals(...all: Array<Record<string, number>>): Record<string,
 export const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
 
 /** Waits until the store holds exactly `expected` (fails with the difference if it never does). */
-export async function waitForTotals(db: string, expected: Record<string, number>, filter: TargetFilter = {}, timeoutMs = 20_000): Promise<void> {
+export async function waitForTotals(
+  db: string,
+  expected: Record<string, number>,
+  filter: TargetFilter = {},
+  timeoutMs = 20_000,
+): Promise<void> {
   let last: Record<string, number> = {};
   try {
-    await waitFor('stored totals to equal the agents\'', async () => {
-      last = await storedTotals(db, filter);
-      return sum(last) >= sum(expected) ? true : undefined;
-    }, timeoutMs, 250);
+    await waitFor(
+      "stored totals to equal the agents'",
+      async () => {
+        last = await storedTotals(db, filter);
+        return sum(last) >= sum(expected) ? true : undefined;
+      },
+      timeoutMs,
+      250,
+    );
   } catch {
     // fall through to the exact comparison below, which names the difference
   }
   const diff = Object.keys({ ...expected, ...last }).filter((k) => (expected[k] ?? 0) !== (last[k] ?? 0));
   if (diff.length) {
-    throw new Error(`stored totals differ from the agents' on ${diff.length} stacks (stored ${sum(last)} samples, agents ${sum(expected)})`);
+    throw new Error(
+      `stored totals differ from the agents' on ${diff.length} stacks (stored ${sum(last)} samples, agents ${sum(expected)})`,
+    );
   }
 }
 
@@ -228,11 +275,15 @@ export async function startPg(): Promise<PgCluster> {
   const run = (name: string, args: string[]) => {
     const cmd = bin ? path.join(bin, name) : name;
     const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args]) : spawnSync(cmd, args);
-    if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr?.toString().trim()} ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-500) : ''}`);
+    if (r.status !== 0)
+      throw new Error(
+        `${name} failed: ${r.stderr?.toString().trim()} ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-500) : ''}`,
+      );
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres']);
   const port = await freePort();
-  const start = () => run('pg_ctl', ['-D', data, '-w', '-l', log, 'start', '-o', `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off`]);
+  const start = () =>
+    run('pg_ctl', ['-D', data, '-w', '-l', log, 'start', '-o', `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off`]);
   start();
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', 'stop']);
   return {
@@ -241,7 +292,11 @@ export async function startPg(): Promise<PgCluster> {
     start,
     stop,
     destroy: () => {
-      try { stop(); } catch { /* already stopped */ }
+      try {
+        stop();
+      } catch {
+        /* already stopped */
+      }
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

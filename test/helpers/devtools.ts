@@ -43,7 +43,12 @@ export interface DtTrack {
   maxDepth: number;
 }
 
-export interface DtFlowPoint { name: string; ts: number; pid: number; tid: number }
+export interface DtFlowPoint {
+  name: string;
+  ts: number;
+  pid: number;
+  tid: number;
+}
 
 export interface DtTrace {
   generic: boolean;
@@ -59,7 +64,14 @@ export interface DtTrace {
 }
 
 type AnyEvent = {
-  name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; cat?: string; args?: Record<string, unknown>;
+  name: string;
+  ph: string;
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  cat?: string;
+  args?: Record<string, unknown>;
   callFrame?: { functionName: string; url: string; lineNumber: number };
 };
 
@@ -75,7 +87,10 @@ export function parseWithDevTools(input: string | { traceEvents: unknown[]; meta
 }
 
 async function parseNow(input: string | { traceEvents: unknown[]; metadata?: Record<string, unknown> }): Promise<DtTrace> {
-  const file = typeof input === 'string' ? JSON.parse(fs.readFileSync(input, 'utf8')) as { traceEvents: unknown[]; metadata?: Record<string, unknown> } : input;
+  const file =
+    typeof input === 'string'
+      ? (JSON.parse(fs.readFileSync(input, 'utf8')) as { traceEvents: unknown[]; metadata?: Record<string, unknown> })
+      : input;
   const events = file.traceEvents as Array<Record<string, unknown>>;
   const model = Trace.TraceModel.Model.createWithAllHandlers();
   // The engine mutates events (adds fields); give it copies so `raw` stays the file's.
@@ -92,28 +107,48 @@ async function parseNow(input: string | { traceEvents: unknown[]; metadata?: Rec
     const entries: DtEntry[] = [];
     const walk = (node: { entry: AnyEvent; depth: number; children: unknown[] }, path: string[]): void => {
       const e = node.entry;
-      const sampled = e.name === 'ProfileCall' && e.callFrame
-        ? { functionName: e.callFrame.functionName, url: e.callFrame.url, lineNumber: e.callFrame.lineNumber } : undefined;
-      entries.push({ name: e.name, ph: e.ph, cat: e.cat, ts: e.ts, dur: e.dur ?? 0, depth: node.depth, args: e.args, path, ...(sampled ? { sampled } : {}) });
+      const sampled =
+        e.name === 'ProfileCall' && e.callFrame
+          ? { functionName: e.callFrame.functionName, url: e.callFrame.url, lineNumber: e.callFrame.lineNumber }
+          : undefined;
+      entries.push({
+        name: e.name,
+        ph: e.ph,
+        cat: e.cat,
+        ts: e.ts,
+        dur: e.dur ?? 0,
+        depth: node.depth,
+        args: e.args,
+        path,
+        ...(sampled ? { sampled } : {}),
+      });
       const next = [...path, e.name];
       for (const c of node.children) walk(c as never, next);
     };
     for (const root of t.tree.roots) walk(root as never, []);
-    const lost = (t.entries as unknown as AnyEvent[]).filter((e) => !entryToNode.has(e))
+    const lost = (t.entries as unknown as AnyEvent[])
+      .filter((e) => !entryToNode.has(e))
       .map((e) => ({ name: e.name, ph: e.ph, cat: e.cat, ts: e.ts, dur: e.dur ?? 0, depth: -1, args: e.args, path: [] }));
     dropped += lost.length;
     tracks.push({
-      pid: t.pid, tid: t.tid,
+      pid: t.pid,
+      tid: t.tid,
       processName: processNames.get(t.pid)?.args.name ?? null,
       threadName: t.name ?? null,
-      entries, dropped: lost, maxDepth: t.tree.maxDepth,
+      entries,
+      dropped: lost,
+      maxDepth: t.tree.maxDepth,
     });
   }
-  const flows = (data.Flows.flows as unknown as AnyEvent[][]).map((f) => f.map((e) => ({ name: e.name, ts: e.ts, pid: e.pid, tid: e.tid })));
+  const flows = (data.Flows.flows as unknown as AnyEvent[][]).map((f) =>
+    f.map((e) => ({ name: e.name, ts: e.ts, pid: e.pid, tid: e.tid })),
+  );
   const b = data.Meta.traceBounds;
   return {
     generic: data.Meta.traceIsGeneric,
-    tracks, dropped, flows,
+    tracks,
+    dropped,
+    flows,
     bounds: { min: b.min, max: b.max },
     metadata: file.metadata ?? {},
     raw: events,
@@ -129,5 +164,8 @@ export function track(trace: DtTrace, threadName: string, pid?: number): DtTrack
 
 /** Indented text of a track's tree (name per line), handy for asserting a call tree. */
 export function treeText(t: DtTrack, filter: (e: DtEntry) => boolean = () => true): string {
-  return t.entries.filter(filter).map((e) => `${'  '.repeat(e.depth)}${e.name}`).join('\n');
+  return t.entries
+    .filter(filter)
+    .map((e) => `${'  '.repeat(e.depth)}${e.name}`)
+    .join('\n');
 }

@@ -49,7 +49,6 @@ export interface AgentTotals {
 }
 export type FromAgent = { type: 'ready'; port: number } | ({ type: 'totals' } & AgentTotals);
 
-
 /** The stack pool: frames (some with names a profiled program could send: ';', newlines, unicode). */
 export function stackPool(seed: number, size: number): Frame[][] {
   const r = rng(seed);
@@ -72,7 +71,13 @@ export function stackPool(seed: number, size: number): Frame[][] {
   return pool;
 }
 
-interface Produced { seq: number; startMs: number; endMs: number; counts: Array<[number, number, number]>; served: boolean }
+interface Produced {
+  seq: number;
+  startMs: number;
+  endMs: number;
+  counts: Array<[number, number, number]>;
+  served: boolean;
+}
 
 function run(cfg: FakeAgentConfig): void {
   const pool = stackPool(cfg.seed, cfg.pool);
@@ -84,7 +89,13 @@ function run(cfg: FakeAgentConfig): void {
   let mode: AgentMode = 'ok';
   let requests = 0;
   let garbageTurn = 0;
-  const totals = { produced: {} as Record<string, number>, served: {} as Record<string, number>, producedWindows: 0, servedWindows: 0, droppedUnserved: 0 };
+  const totals = {
+    produced: {} as Record<string, number>,
+    served: {} as Record<string, number>,
+    producedWindows: 0,
+    servedWindows: 0,
+    droppedUnserved: 0,
+  };
 
   const produce = () => {
     if (frozen) return;
@@ -132,19 +143,32 @@ function run(cfg: FakeAgentConfig): void {
     const frameIdx = new Map<string, number>();
     const stacks: number[][] = [];
     const stackIdx = new Map<number, number>();
-    const order = [...new Set(out.flatMap((w) => w.counts.map((c) => c[1])))].sort((a, b) => ((a * 7919 + out.length) % 104729) - ((b * 7919 + out.length) % 104729));
+    const order = [...new Set(out.flatMap((w) => w.counts.map((c) => c[1])))].sort(
+      (a, b) => ((a * 7919 + out.length) % 104729) - ((b * 7919 + out.length) % 104729),
+    );
     for (const s of order) {
       stackIdx.set(s, stacks.length);
-      stacks.push(pool[s]!.map((f) => {
-        const k = JSON.stringify(f);
-        let i = frameIdx.get(k);
-        if (i === undefined) { i = frames.length; frames.push(f); frameIdx.set(k, i); }
-        return i;
-      }));
+      stacks.push(
+        pool[s]!.map((f) => {
+          const k = JSON.stringify(f);
+          let i = frameIdx.get(k);
+          if (i === undefined) {
+            i = frames.length;
+            frames.push(f);
+            frameIdx.set(k, i);
+          }
+          return i;
+        }),
+      );
     }
     const wire: WireWindow[] = out.map((w) => ({
-      seq: w.seq, startMs: w.startMs, endMs: w.endMs, intervalUs: 10_000,
-      samples: w.counts.reduce((a, c) => a + c[2], 0), idleSamples: 0, foldedStacks: 0,
+      seq: w.seq,
+      startMs: w.startMs,
+      endMs: w.endMs,
+      intervalUs: 10_000,
+      samples: w.counts.reduce((a, c) => a + c[2], 0),
+      idleSamples: 0,
+      foldedStacks: 0,
       counts: w.counts.map(([b, s, c]) => [b, stackIdx.get(s)!, c]),
     }));
     for (const w of out) {
@@ -156,7 +180,16 @@ function run(cfg: FakeAgentConfig): void {
     const cursorSeq = out.length ? out[out.length - 1]!.seq : after;
     return {
       protocol: PROTOCOL_VERSION,
-      agent: { instance: cfg.instance, service: cfg.service, labels: cfg.labels, hostname: cfg.hostname, pid: process.pid, startedMs, intervalUs: 10_000, version: 'fake' },
+      agent: {
+        instance: cfg.instance,
+        service: cfg.service,
+        labels: cfg.labels,
+        hostname: cfg.hostname,
+        pid: process.pid,
+        startedMs,
+        intervalUs: 10_000,
+        version: 'fake',
+      },
       bucketMs: 1000,
       cursor: `${cfg.instance}-${cursorSeq}`,
       lastCursor: `${cfg.instance}-${lastSeq}`,
@@ -199,8 +232,10 @@ function run(cfg: FakeAgentConfig): void {
 
   process.on('message', (m: ToAgent) => {
     if (m.cmd === 'mode') mode = m.mode;
-    else if (m.cmd === 'freeze') { frozen = true; clearInterval(timer); }
-    else if (m.cmd === 'totals') process.send!({ type: 'totals', ...totals, requests } satisfies FromAgent);
+    else if (m.cmd === 'freeze') {
+      frozen = true;
+      clearInterval(timer);
+    } else if (m.cmd === 'totals') process.send!({ type: 'totals', ...totals, requests } satisfies FromAgent);
   });
   process.on('disconnect', () => process.exit(0));
   server.listen(cfg.port, '127.0.0.1', () => {

@@ -12,7 +12,11 @@ export class SynthThread {
   private recs: number[] = [];
   dropped = 0;
 
-  constructor(readonly tid = 0, readonly threadName = 'main', readonly timeOrigin = 1_700_000_000_000.123) {}
+  constructor(
+    readonly tid = 0,
+    readonly threadName = 'main',
+    readonly timeOrigin = 1_700_000_000_000.123,
+  ) {}
 
   fn(name: string, line = 1, file = 'app.js', col = 0): number {
     this.functions.push({ name, file, line, col });
@@ -26,21 +30,39 @@ export class SynthThread {
     this.recs.push(code, start, end, depth, inst);
     return this;
   }
-  call(id: number, start: number, end: number, depth = 0): this { return this.push(id * 4 + RecordKind.Call, start, end, depth, 0); }
-  seg(id: number, inst: number, start: number, end: number, depth = 0): this { return this.push(id * 4 + RecordKind.AsyncSegment, start, end, depth, inst); }
-  life(id: number, inst: number, start: number, end: number, depth = 0): this { return this.push(id * 4 + RecordKind.AsyncLifetime, start, end, depth, inst); }
-  spanRec(id: number, start: number, end: number, depth = 0): this { return this.push(id * 4 + RecordKind.Span, start, end, depth, 0); }
+  call(id: number, start: number, end: number, depth = 0): this {
+    return this.push(id * 4 + RecordKind.Call, start, end, depth, 0);
+  }
+  seg(id: number, inst: number, start: number, end: number, depth = 0): this {
+    return this.push(id * 4 + RecordKind.AsyncSegment, start, end, depth, inst);
+  }
+  life(id: number, inst: number, start: number, end: number, depth = 0): this {
+    return this.push(id * 4 + RecordKind.AsyncLifetime, start, end, depth, inst);
+  }
+  spanRec(id: number, start: number, end: number, depth = 0): this {
+    return this.push(id * 4 + RecordKind.Span, start, end, depth, 0);
+  }
 
   build(): ThreadRecording {
     // The recorder stores records at exit: sort by end so tests see the real order.
     const n = this.recs.length / RECORD_STRIDE;
     const order = [...Array(n).keys()].sort((a, b) => this.recs[a * 5 + 2]! - this.recs[b * 5 + 2]!);
     const records = new Float64Array(n * RECORD_STRIDE);
-    order.forEach((src, dst) => { for (let f = 0; f < RECORD_STRIDE; f++) records[dst * 5 + f] = this.recs[src * 5 + f]!; });
+    order.forEach((src, dst) => {
+      for (let f = 0; f < RECORD_STRIDE; f++) records[dst * 5 + f] = this.recs[src * 5 + f]!;
+    });
     return {
-      pid: 0, tid: this.tid, threadName: this.threadName, timeOrigin: this.timeOrigin,
-      functions: this.functions, spanNames: this.spanNames, records, count: n,
-      dropped: this.dropped, nodeEvents: this.nodeEvents, droppedNodeEvents: 0,
+      pid: 0,
+      tid: this.tid,
+      threadName: this.threadName,
+      timeOrigin: this.timeOrigin,
+      functions: this.functions,
+      spanNames: this.spanNames,
+      records,
+      count: n,
+      dropped: this.dropped,
+      nodeEvents: this.nodeEvents,
+      droppedNodeEvents: 0,
     };
   }
 }

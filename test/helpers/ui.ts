@@ -36,7 +36,10 @@ const API_BEFORE: Mix = [
 ];
 /** The planted change: compileTemplate appears under renderPage in the second half hour. */
 const API_AFTER: Mix = [...API_BEFORE, [[F.main, F.layer, F.handle, F.render, F.compile], 8]];
-const WORKER: Mix = [[[F.main, F.job, F.crunch], 5], [[F.main, F.job], 1]];
+const WORKER: Mix = [
+  [[F.main, F.job, F.crunch], 5],
+  [[F.main, F.job], 1],
+];
 
 export const TARGETS = 100;
 export const API_TARGETS = 60;
@@ -45,7 +48,9 @@ export const STEP_MS = 10_000;
 export interface Planted {
   db: string;
   /** the planted hour is [t0, t2); the change starts at t1; the same hour a day earlier is planted too */
-  t0: number; t1: number; t2: number;
+  t0: number;
+  t1: number;
+  t2: number;
   /** expected weight of each function (self, root first names) per target kind, range and stack */
   mixOf(target: number, ms: number): Mix;
 }
@@ -72,7 +77,16 @@ export async function plantStore(dir: string): Promise<Planted> {
         let s = stacksSeen.get(key);
         if (s === undefined) {
           s = stacks.length;
-          stacks.push(fs.map((f) => { let k = frames.indexOf(f); if (k < 0) { k = frames.length; frames.push(f); } return k; }));
+          stacks.push(
+            fs.map((f) => {
+              let k = frames.indexOf(f);
+              if (k < 0) {
+                k = frames.length;
+                frames.push(f);
+              }
+              return k;
+            }),
+          );
           stacksSeen.set(key, s);
         }
         return s;
@@ -90,10 +104,21 @@ export async function plantStore(dir: string): Promise<Planted> {
       batches.push({
         address: `10.0.${Math.floor(i / 250)}.${i % 250}:9464`,
         agent: {
-          instance: `target-${i}`, service: api ? 'api' : 'worker', labels: { region: i % 2 ? 'us' : 'eu' }, hostname: `web-${i % 10}`,
-          pid: 1000 + i, startedMs: t0 - 86_400_000 - 60_000, intervalUs: 10_000, version: 'test',
+          instance: `target-${i}`,
+          service: api ? 'api' : 'worker',
+          labels: { region: i % 2 ? 'us' : 'eu' },
+          hostname: `web-${i % 10}`,
+          pid: 1000 + i,
+          startedMs: t0 - 86_400_000 - 60_000,
+          intervalUs: 10_000,
+          version: 'test',
         },
-        labels: {}, cursor: `c${i}`, readMs: t2, newFrames: r.newFrames, newStacks: r.newStacks, rows,
+        labels: {},
+        cursor: `c${i}`,
+        readMs: t2,
+        newFrames: r.newFrames,
+        newStacks: r.newStacks,
+        rows,
       });
     }
     await store.write(batches);
@@ -105,7 +130,12 @@ export async function plantStore(dir: string): Promise<Planted> {
 }
 
 /** Expected self weight per function name, over [from, until) and the targets `which` accepts. */
-export function expectedSelf(p: Planted, fromMs: number, untilMs: number, which: (target: number) => boolean = () => true): Map<string, number> {
+export function expectedSelf(
+  p: Planted,
+  fromMs: number,
+  untilMs: number,
+  which: (target: number) => boolean = () => true,
+): Map<string, number> {
   const out = new Map<string, number>();
   for (let i = 0; i < TARGETS; i++) {
     if (!which(i)) continue;
@@ -117,23 +147,38 @@ export function expectedSelf(p: Planted, fromMs: number, untilMs: number, which:
   return out;
 }
 
-export interface UiProcess { url: string; child: ChildProcess; stderr(): string; stop(): Promise<void> }
+export interface UiProcess {
+  url: string;
+  child: ChildProcess;
+  stderr(): string;
+  stop(): Promise<void>;
+}
 
 /** `stackscope ui ARGS --port 0` as a child process, once it says where the page is. */
 export async function startUiCli(args: string[]): Promise<UiProcess> {
   const child = spawn(process.execPath, [cli, 'ui', '--port', '0', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ui did not start: ${err}`)), 20_000);
     child.stderr!.on('data', () => {
       const m = /the page is at (\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`ui exited ${code}: ${err}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ui exited ${code}: ${err}`));
+    });
   });
   return {
-    url, child, stderr: () => err,
+    url,
+    child,
+    stderr: () => err,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -145,11 +190,15 @@ export async function startUiCli(args: string[]): Promise<UiProcess> {
 
 /** Waits until the page has finished loading what its URL asks for. */
 export async function settled(page: Page, loadsBefore?: number): Promise<void> {
-  await page.waitForFunction((before) => {
-    const s = document.body.dataset.state;
-    if (s === 'error') return true;
-    return s === 'ready' && (before === undefined || Number(document.body.dataset.loads ?? 0) > before);
-  }, loadsBefore, { timeout: 20_000 });
+  await page.waitForFunction(
+    (before) => {
+      const s = document.body.dataset.state;
+      if (s === 'error') return true;
+      return s === 'ready' && (before === undefined || Number(document.body.dataset.loads ?? 0) > before);
+    },
+    loadsBefore,
+    { timeout: 20_000 },
+  );
   const error = await page.locator('#error').textContent();
   if (await page.locator('#error').isVisible()) throw new Error(`the page shows an error: ${error}`);
 }
@@ -161,18 +210,21 @@ export const loads = (page: Page) => page.evaluate(() => Number(document.body.da
  * flamegraph's layout; null when it is not drawn.
  */
 export async function framePoint(page: Page, name: string, which = 'flame'): Promise<{ x: number; y: number } | null> {
-  return page.evaluate(({ name, which }) => {
-    const f = (window as unknown as { __stackscope: Record<string, any> }).__stackscope[which];
-    const L = f.layout;
-    const t = f.tree;
-    let best = -1;
-    for (let i = 0; i < L.n; i++) if (t.frames.name[t.frame[i]] === name && (best < 0 || L.w[i] > L.w[best])) best = i;
-    if (best < 0) return null;
-    const { zx, zw } = f.view();
-    const r = f.canvas.getBoundingClientRect();
-    const x = r.left + ((L.x0[best] - zx + L.w[best] / 2) / zw) * r.width;
-    return { x, y: r.top + L.depth[best] * 18 + 9 };
-  }, { name, which });
+  return page.evaluate(
+    ({ name, which }) => {
+      const f = (window as unknown as { __stackscope: Record<string, any> }).__stackscope[which];
+      const L = f.layout;
+      const t = f.tree;
+      let best = -1;
+      for (let i = 0; i < L.n; i++) if (t.frames.name[t.frame[i]] === name && (best < 0 || L.w[i] > L.w[best])) best = i;
+      if (best < 0) return null;
+      const { zx, zw } = f.view();
+      const r = f.canvas.getBoundingClientRect();
+      const x = r.left + ((L.x0[best] - zx + L.w[best] / 2) / zw) * r.width;
+      return { x, y: r.top + L.depth[best] * 18 + 9 };
+    },
+    { name, which },
+  );
 }
 
 /** Hovers a function's frame and returns the hover box's lines as shown. */
@@ -212,11 +264,14 @@ export async function dragTimeline(page: Page, fromFrac: number, toFrac: number)
 export async function dropFile(page: Page, file: string): Promise<void> {
   const bytes = [...fs.readFileSync(file)];
   const name = path.basename(file);
-  const dt = await page.evaluateHandle(({ bytes, name }) => {
-    const d = new DataTransfer();
-    d.items.add(new File([new Uint8Array(bytes)], name));
-    return d;
-  }, { bytes, name });
+  const dt = await page.evaluateHandle(
+    ({ bytes, name }) => {
+      const d = new DataTransfer();
+      d.items.add(new File([new Uint8Array(bytes)], name));
+      return d;
+    },
+    { bytes, name },
+  );
   await page.dispatchEvent('body', 'dragenter', { dataTransfer: dt });
   await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
 }

@@ -22,16 +22,24 @@ const ATTACH = 'Sample a running Node process through its inspector (SIGUSR1), t
 export const attachCommand: CommandModule<object, AttachArgs> = {
   command: 'attach [pid]',
   describe: ATTACH,
-  builder: (y) => y
-    .usage(`$0 attach <pid> [options]\n\n${ATTACH}`)
-    .positional('pid', { type: 'string', describe: 'process id of a running Node process' })
-    .option('duration', single({ type: 'string', default: '10', describe: 'seconds to sample (Ctrl-C or SIGTERM/SIGHUP stops early and keeps what was sampled)' }))
-    .option('interval', single({ type: 'string', default: '1ms', describe: 'sampling interval, 50us to 1s (e.g. 1ms, 500us)' }))
-    .option('out', outOption('output file (default profile.cpuprofile; format from .json, .cpuprofile, .folded/.txt, .pb.gz)'))
-    .option('format', single({ type: 'string', describe: 'trace | cpuprofile | folded | pprof (default: from the -o extension)' }))
-    .option('json', { ...JSON_SUMMARY, describe: 'print the summary as one JSON line on stderr, like trace and sample' })
-    .example('$0 attach 12345 --duration 30 -o prod.folded', 'sample PID 12345 for 30 s, write folded stacks')
-    .example('$0 attach $(pgrep -n node) -o cpu.pb.gz --json', 'pprof of the newest node process; JSON summary on stderr'),
+  builder: (y) =>
+    y
+      .usage(`$0 attach <pid> [options]\n\n${ATTACH}`)
+      .positional('pid', { type: 'string', describe: 'process id of a running Node process' })
+      .option(
+        'duration',
+        single({
+          type: 'string',
+          default: '10',
+          describe: 'seconds to sample (Ctrl-C or SIGTERM/SIGHUP stops early and keeps what was sampled)',
+        }),
+      )
+      .option('interval', single({ type: 'string', default: '1ms', describe: 'sampling interval, 50us to 1s (e.g. 1ms, 500us)' }))
+      .option('out', outOption('output file (default profile.cpuprofile; format from .json, .cpuprofile, .folded/.txt, .pb.gz)'))
+      .option('format', single({ type: 'string', describe: 'trace | cpuprofile | folded | pprof (default: from the -o extension)' }))
+      .option('json', { ...JSON_SUMMARY, describe: 'print the summary as one JSON line on stderr, like trace and sample' })
+      .example('$0 attach 12345 --duration 30 -o prod.folded', 'sample PID 12345 for 30 s, write folded stacks')
+      .example('$0 attach $(pgrep -n node) -o cpu.pb.gz --json', 'pprof of the newest node process; JSON summary on stderr'),
   handler: async (argv) => {
     try {
       await attach(argv);
@@ -69,7 +77,9 @@ async function attach(argv: AttachArgs): Promise<void> {
   if (profile) {
     const metadata = { attachedPid: pid, ...(r.failure ? { partial: `${r.failure} ${r.elapsedS.toFixed(1)} s into sampling` } : {}) };
     try {
-      replaceFile(path.resolve(file), (tmp) => writeProfile(tmp, profile, format, { pid, intervalUs, startEpochMs: r.startEpochMs, metadata }));
+      replaceFile(path.resolve(file), (tmp) =>
+        writeProfile(tmp, profile, format, { pid, intervalUs, startEpochMs: r.startEpochMs, metadata }),
+      );
     } catch (err) {
       writeError = `cannot write the profile to ${file} (${reason(err, path.resolve(file))}); ${samples} samples of PID ${pid} lost`;
     }
@@ -77,20 +87,39 @@ async function attach(argv: AttachArgs): Promise<void> {
   const written = profile !== null && writeError === undefined;
   const inspector = r.inspectorWasOpen ? 'was-open' : r.closed ? 'closed' : 'left-open';
   const leftOpen = inspector === 'left-open' ? `; warning: the inspector still listens on port ${r.port}` : '';
-  const failure = r.failure === undefined ? undefined
-    : written ? `partial profile: ${r.failure} ${r.elapsedS.toFixed(1)} s into sampling; ${samples} samples of the first ${+seconds.toFixed(1)} s → ${file} (${format})`
-      : `${r.failure} ${r.elapsedS.toFixed(1)} s into sampling, ${profile ? 'and' : 'before the first samples were fetched;'} no profile written`;
+  const failure =
+    r.failure === undefined
+      ? undefined
+      : written
+        ? `partial profile: ${r.failure} ${r.elapsedS.toFixed(1)} s into sampling; ${samples} samples of the first ${+seconds.toFixed(1)} s → ${file} (${format})`
+        : `${r.failure} ${r.elapsedS.toFixed(1)} s into sampling, ${profile ? 'and' : 'before the first samples were fetched;'} no profile written`;
   const error = writeError ?? failure;
   if (argv.json) {
-    process.stderr.write(JSON.stringify({
-      profile: written ? file : null, format, pid, samples, seconds, intervalUs, interrupted: r.interrupted ?? null, inspector, port: r.port,
-      partial: r.failure !== undefined, error: error === undefined ? null : error + leftOpen,
-    }) + '\n');
+    process.stderr.write(
+      JSON.stringify({
+        profile: written ? file : null,
+        format,
+        pid,
+        samples,
+        seconds,
+        intervalUs,
+        interrupted: r.interrupted ?? null,
+        inspector,
+        port: r.port,
+        partial: r.failure !== undefined,
+        error: error === undefined ? null : error + leftOpen,
+      }) + '\n',
+    );
     if (error !== undefined) process.exitCode = 1;
     return;
   }
   if (error !== undefined) throw new UserError(error + leftOpen, 1);
-  const said = inspector === 'was-open' ? 'its inspector was already open and stays open' : inspector === 'closed' ? 'inspector closed again' : `warning: the inspector still listens on port ${r.port}`;
+  const said =
+    inspector === 'was-open'
+      ? 'its inspector was already open and stays open'
+      : inspector === 'closed'
+        ? 'inspector closed again'
+        : `warning: the inspector still listens on port ${r.port}`;
   // A signal stops sampling early (attach.ts): say so, and how long was really sampled.
   const secs = r.interrupted ? `${+seconds.toFixed(1)} s (stopped early by ${r.interrupted})` : `${durationS} s`;
   process.stderr.write(`stackscope: ${samples} samples of PID ${pid} over ${secs} → ${file} (${format}); ${said}\n`);
@@ -101,9 +130,17 @@ function countdown(pid: number, durationS: number, stream: NodeJS.WriteStream = 
   const line = durationS < 2 ? undefined : statusLine(stream, 0, 0);
   if (!line) return { end() {} };
   const t0 = Date.now();
-  const draw = () => line.show(`stackscope: sampling PID ${pid}… ${Math.min(durationS, Math.floor((Date.now() - t0) / 1000))}/${durationS} s (Ctrl-C stops early)`);
+  const draw = () =>
+    line.show(
+      `stackscope: sampling PID ${pid}… ${Math.min(durationS, Math.floor((Date.now() - t0) / 1000))}/${durationS} s (Ctrl-C stops early)`,
+    );
   draw();
   const timer = setInterval(draw, 1000);
   timer.unref();
-  return { end() { clearInterval(timer); line.end(); } };
+  return {
+    end() {
+      clearInterval(timer);
+      line.end();
+    },
+  };
 }

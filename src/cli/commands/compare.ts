@@ -42,10 +42,15 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('process', single({ type: 'string', describe: 'both traces: only this process (name or pid)' })),
   handler: (args) => {
     if (args.a === undefined || args.b === undefined) {
-      throw new UserError(`missing ${args.a === undefined ? 'files' : 'second file'}: stackscope compare <a> <b> (traces, .cpuprofiles, pprof or folded files)`);
+      throw new UserError(
+        `missing ${args.a === undefined ? 'files' : 'second file'}: stackscope compare <a> <b> (traces, .cpuprofiles, pprof or folded files)`,
+      );
     }
     if (args.top !== undefined && !(Number.isInteger(args.top) && args.top > 0)) throw new UserError('--top must be a positive integer');
-    const diff = compareProfiles(args.a, args.b, { aProcess: args['a-process'] ?? args.process, bProcess: args['b-process'] ?? args.process });
+    const diff = compareProfiles(args.a, args.b, {
+      aProcess: args['a-process'] ?? args.process,
+      bProcess: args['b-process'] ?? args.process,
+    });
     if (args.json) {
       process.stdout.write(JSON.stringify({ ...diff, rows: diff.rows.slice(0, args.top) }, null, 2) + '\n');
     } else {

@@ -31,7 +31,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .epilogue(
         [
           'Every output keeps the weight of every stack, except as said here (lossy parts):',
-          '  → folded: counts only (a sampled profile\'s durations are dropped, a trace\'s µs rounded); no times, order, columns',
+          "  → folded: counts only (a sampled profile's durations are dropped, a trace's µs rounded); no times, order, columns",
           '  → pprof: counts and CPU time per stack; no sample times or order, no columns',
           '  → speedscope: weights in order (time where known, else counts); no timestamps',
           '  → .cpuprofile: from folded or pprof, sample times are made up at the interval (1 ms when unknown);',
@@ -43,15 +43,18 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       ),
   handler: (args) => {
     if (args.input === undefined) throw new UserError('missing input: stackscope convert <input> -o <output>');
-    if (args.out === undefined) throw new UserError('missing output: stackscope convert <input> -o <output> (.folded, .pb.gz, .speedscope.json, .cpuprofile)');
+    if (args.out === undefined)
+      throw new UserError('missing output: stackscope convert <input> -o <output> (.folded, .pb.gz, .speedscope.json, .cpuprofile)');
     const r = convertProfile(args.input, args.out, { format: args.format, process: args.process });
     if (args.json) {
       process.stdout.write(JSON.stringify(r) + '\n');
       return;
     }
     // A trace's samples are its call slices, weighted by self time.
-    const what = r.unit === 'samples' ? `${Math.round(r.totalWeight)} samples`
-      : `${r.samples} ${r.inputFormat === 'trace' ? 'call slices' : 'samples'}, ${Math.round(r.totalWeight)} ${r.unit === 'microseconds' ? 'µs' : r.unit}`;
+    const what =
+      r.unit === 'samples'
+        ? `${Math.round(r.totalWeight)} samples`
+        : `${r.samples} ${r.inputFormat === 'trace' ? 'call slices' : 'samples'}, ${Math.round(r.totalWeight)} ${r.unit === 'microseconds' ? 'µs' : r.unit}`;
     const lines = [`${r.input} (${r.inputFormat}, ${what}) → ${r.output} (${r.format})`];
     if (r.lost.length) lines.push(`not kept: ${r.lost.join('; ')}`);
     for (const n of r.notes) lines.push(`note: ${n}`);

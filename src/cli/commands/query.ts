@@ -20,7 +20,7 @@ interface QueryArgs {
   step?: string;
 }
 
-const QUERY = 'The merged profile of a time range from a collector\'s database (folded stacks on stdout)';
+const QUERY = "The merged profile of a time range from a collector's database (folded stacks on stdout)";
 
 function parseLabels(values: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -35,25 +35,30 @@ function parseLabels(values: readonly string[]): Record<string, string> {
 export const queryCommand: CommandModule<object, QueryArgs> = {
   command: 'query',
   describe: QUERY,
-  builder: (y) => y
-    .usage(`$0 query [options]\n\n${QUERY}`)
-    .option('db', single({ type: 'string', default: 'stackscope.db', describe: 'the collector\'s SQLite file or postgres:// URL' }))
-    .option('from', single({ type: 'string', default: '-15m', describe: 'start: now, -15m, -2h, -7d, an ISO date, or epoch seconds' }))
-    .option('until', single({ type: 'string', default: 'now', describe: 'end (excluded), same forms' }))
-    .option('service', single({ type: 'string', describe: 'only targets of this service' }))
-    .option('host', single({ type: 'string', describe: 'only targets on this host (the agent\'s hostname)' }))
-    .option('label', { ...REPEATABLE, describe: 'only targets with this label, key=value (repeatable: all must match)' })
-    .option('out', outOption('write to a file instead of stdout: .folded/.txt, .pb.gz (pprof) or .json'))
-    .option('timeline', { type: 'boolean', default: false, describe: 'print samples per time step instead of the profile' })
-    .option('step', single({ type: 'string', describe: 'with --timeline: the step (default: chosen for the range, e.g. 10s for 15 minutes)' }))
-    .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the last 15 minutes of every target as a flamegraph')
-    .example('$0 query --db postgres://stackscope@db/profiles --service api --from -24h -o api.pb.gz', 'a day of one service, as pprof')
-    .example('$0 query --timeline --from -1h --label region=eu', 'samples per 10 s over the last hour'),
+  builder: (y) =>
+    y
+      .usage(`$0 query [options]\n\n${QUERY}`)
+      .option('db', single({ type: 'string', default: 'stackscope.db', describe: "the collector's SQLite file or postgres:// URL" }))
+      .option('from', single({ type: 'string', default: '-15m', describe: 'start: now, -15m, -2h, -7d, an ISO date, or epoch seconds' }))
+      .option('until', single({ type: 'string', default: 'now', describe: 'end (excluded), same forms' }))
+      .option('service', single({ type: 'string', describe: 'only targets of this service' }))
+      .option('host', single({ type: 'string', describe: "only targets on this host (the agent's hostname)" }))
+      .option('label', { ...REPEATABLE, describe: 'only targets with this label, key=value (repeatable: all must match)' })
+      .option('out', outOption('write to a file instead of stdout: .folded/.txt, .pb.gz (pprof) or .json'))
+      .option('timeline', { type: 'boolean', default: false, describe: 'print samples per time step instead of the profile' })
+      .option(
+        'step',
+        single({ type: 'string', describe: 'with --timeline: the step (default: chosen for the range, e.g. 10s for 15 minutes)' }),
+      )
+      .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the last 15 minutes of every target as a flamegraph')
+      .example('$0 query --db postgres://stackscope@db/profiles --service api --from -24h -o api.pb.gz', 'a day of one service, as pprof')
+      .example('$0 query --timeline --from -1h --label region=eu', 'samples per 10 s over the last hour'),
   handler: async (argv) => {
     const { fromMs, untilMs } = parseRange(argv.from, argv.until);
     const filter: TargetFilter = { service: argv.service, host: argv.host, labels: parseLabels(argv.label ?? []) };
     const stepMs = argv.step !== undefined ? parseDuration(argv.step, '--step') : undefined;
-    if (stepMs !== undefined && (stepMs < 1000 || stepMs % 1000 !== 0)) throw new UserError(`bad --step "${argv.step}": a whole number of seconds`);
+    if (stepMs !== undefined && (stepMs < 1000 || stepMs % 1000 !== 0))
+      throw new UserError(`bad --step "${argv.step}": a whole number of seconds`);
     if (argv.step !== undefined && !argv.timeline) throw new UserError('--step goes with --timeline');
     if (argv.out !== undefined) checkWritable(path.resolve(argv.out), 'query result', argv.out);
     const store = await openStore(argv.db);

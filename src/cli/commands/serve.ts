@@ -20,7 +20,10 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
   describe: SERVE,
   builder: (y) =>
     withCollectOptions(y.usage(`$0 serve [options]\n\n${SERVE}`))
-      .option('listen', single({ type: 'string', default: '127.0.0.1', describe: "the page's address (other than loopback only with --page-token)" }))
+      .option(
+        'listen',
+        single({ type: 'string', default: '127.0.0.1', describe: "the page's address (other than loopback only with --page-token)" }),
+      )
       .option('port', single({ type: 'number', default: 9470, describe: "the page's port (0: any free port)" }))
       .option('page-token', single({ type: 'string', describe: 'required on every request to the page (open /?token=… once)' }))
       .example('$0 serve --target localhost:9464', 'collect one agent into ./stackscope.db and show it at http://127.0.0.1:9470/')

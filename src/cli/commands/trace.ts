@@ -13,38 +13,53 @@ const TRACE = 'Run a program with every call of its own code traced; write a Chr
  * own lines go to stderr after it has finished. `--json` prints the summary as one JSON line on
  * stderr too (stdout carries the program's output and must stay byte-identical).
  */
-export const traceCommand = programCommand(
-  'trace',
-  TRACE,
-  async (tokens) => {
-    const opts = await parseTraceArgs(tokens);
-    const progress = opts.json ? undefined : progressPrinter(process.stderr);
-    let result: TraceResult;
-    try {
-      result = await runTrace({ ...opts, onProgress: progress?.update });
-    } finally {
-      progress?.end();
-    }
-    report(result, opts.json);
-    exitAsProgram(result.exitCode, result.signal);
-  },
-);
+export const traceCommand = programCommand('trace', TRACE, async (tokens) => {
+  const opts = await parseTraceArgs(tokens);
+  const progress = opts.json ? undefined : progressPrinter(process.stderr);
+  let result: TraceResult;
+  try {
+    result = await runTrace({ ...opts, onProgress: progress?.update });
+  } finally {
+    progress?.end();
+  }
+  report(result, opts.json);
+  exitAsProgram(result.exitCode, result.signal);
+});
 
 /** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
 export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
   const argv = (await programParser(tokens, 'trace', TRACE)
-    .epilogue('Options go before the script; everything after the script is passed to the program.\n'
-      + 'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n'
-      + `Open the trace: ${OPEN_HINT}`)
-    .option('out', { ...outOption('where to write the trace (an existing file is replaced only once the new trace is complete)'), default: 'trace.json' })
-    .option('include', { ...REPEATABLE, describe: 'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**", which also matches hoisted, pnpm and linked installs)' })
-    .option('include-package', { ...REPEATABLE, describe: 'also trace this package, wherever it is installed (repeatable; e.g. lodash, @scope/name)' })
+    .epilogue(
+      'Options go before the script; everything after the script is passed to the program.\n' +
+        'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n' +
+        `Open the trace: ${OPEN_HINT}`,
+    )
+    .option('out', {
+      ...outOption('where to write the trace (an existing file is replaced only once the new trace is complete)'),
+      default: 'trace.json',
+    })
+    .option('include', {
+      ...REPEATABLE,
+      describe:
+        'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**", which also matches hoisted, pnpm and linked installs)',
+    })
+    .option('include-package', {
+      ...REPEATABLE,
+      describe: 'also trace this package, wherever it is installed (repeatable; e.g. lodash, @scope/name)',
+    })
     .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
-    .option('buffer-size', single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' }))
+    .option(
+      'buffer-size',
+      single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' }),
+    )
     .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
     .option('max-depth', single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }))
     .option('node-arg', { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
-    .option('sample', { type: 'boolean', default: false, describe: 'also sample every traced thread with V8\'s CPU profiler: library code, builtins and GC under your own calls' })
+    .option('sample', {
+      type: 'boolean',
+      default: false,
+      describe: "also sample every traced thread with V8's CPU profiler: library code, builtins and GC under your own calls",
+    })
     .option('interval', single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }))
     .option('json', JSON_SUMMARY)
     .example('$0 app.js', 'trace app.js, write trace.json')
@@ -61,10 +76,19 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
   }
   return {
-    script, args, out: argv.out, include: argv.include, exclude: argv.exclude, includePackages: argv['include-package'],
+    script,
+    args,
+    out: argv.out,
+    include: argv.include,
+    exclude: argv.exclude,
+    includePackages: argv['include-package'],
     // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
-    bufferSize: argv['buffer-size'], minDurationUs: argv['min-duration'], maxDepth: argv['max-depth'],
-    nodeArgs: argv['node-arg'], json: argv.json, sampleIntervalUs,
+    bufferSize: argv['buffer-size'],
+    minDurationUs: argv['min-duration'],
+    maxDepth: argv['max-depth'],
+    nodeArgs: argv['node-arg'],
+    json: argv.json,
+    sampleIntervalUs,
   };
 }
 
@@ -99,18 +123,30 @@ export function summaryLines(r: TraceResult): string[] {
   if (r.writeError) return [`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}`];
   const lines: string[] = [];
   // Nothing is written then (session.ts): an earlier trace at that path is left as it was.
-  if (r.threads === 0) return [`stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`];
-  lines.push(`stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`);
+  if (r.threads === 0)
+    return [
+      `stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`,
+    ];
+  lines.push(
+    `stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,
+  );
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
   if (r.samples !== undefined) lines.push(`stackscope: ${r.samples.toLocaleString('en-US')} CPU samples drawn under the slices`);
   if (r.dropped > 0) {
-    const from = r.completeFromMs === undefined ? '' : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
-    lines.push(`stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`);
+    const from =
+      r.completeFromMs === undefined
+        ? ''
+        : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
+    lines.push(
+      `stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`,
+    );
   }
   if (isLargeTrace(r)) {
-    lines.push(`stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MiB): `
-      + 'record less with --min-duration <µs> (skip short calls) or --max-depth <n> (skip deep ones)');
+    lines.push(
+      `stackscope: this trace is larger than DevTools opens comfortably (~${(LARGE_TRACE_EVENTS / 1e6).toFixed(0)}M events or ~${LARGE_TRACE_BYTES >> 20} MiB): ` +
+        'record less with --min-duration <µs> (skip short calls) or --max-depth <n> (skip deep ones)',
+    );
   }
   lines.push(`stackscope: open it in ${OPEN_HINT}`);
   return lines;
@@ -123,8 +159,10 @@ export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undef
     ...(r.unmatched?.packages ?? []).map((p) => `--include-package ${p}`),
   ];
   if (names.length === 0) return undefined;
-  return `stackscope: ${names.join(', ')} traced nothing: no module the program loaded matched `
-    + '(globs match the path from the working folder, from the last node_modules/, or an absolute path; --exclude wins)';
+  return (
+    `stackscope: ${names.join(', ')} traced nothing: no module the program loaded matched ` +
+    '(globs match the path from the working folder, from the last node_modules/, or an absolute path; --exclude wins)'
+  );
 }
 
 /** Sizes in binary units, named as such (1 MiB = 1,048,576 bytes). */
@@ -134,7 +172,22 @@ function binarySize(bytes: number): string {
 
 function report(r: TraceResult, json: boolean): void {
   if (json) {
-    process.stderr.write(JSON.stringify({ trace: r.writeError || r.threads === 0 ? null : r.tracePath, events: r.events, bytes: r.bytes, large: isLargeTrace(r), dropped: r.dropped, completeFromMs: r.completeFromMs, threads: r.threads, unmatched: r.unmatched, ...(r.samples !== undefined ? { samples: r.samples } : {}), exitCode: r.exitCode, signal: r.signal, error: r.writeError }) + '\n');
+    process.stderr.write(
+      JSON.stringify({
+        trace: r.writeError || r.threads === 0 ? null : r.tracePath,
+        events: r.events,
+        bytes: r.bytes,
+        large: isLargeTrace(r),
+        dropped: r.dropped,
+        completeFromMs: r.completeFromMs,
+        threads: r.threads,
+        unmatched: r.unmatched,
+        ...(r.samples !== undefined ? { samples: r.samples } : {}),
+        exitCode: r.exitCode,
+        signal: r.signal,
+        error: r.writeError,
+      }) + '\n',
+    );
     return;
   }
   process.stderr.write(summaryLines(r).join('\n') + '\n');
@@ -145,13 +198,20 @@ function report(r: TraceResult, json: boolean): void {
  * and only once writing has taken `delayMs` (a small trace is written before anyone would look).
  * Only on a terminal: redirected stderr (logs, CI, tests) gets no progress at all, just the summary.
  */
-export function progressPrinter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>, intervalMs = 100, delayMs = 300): { update: (done: number, total: number) => void; end: () => void } | undefined {
+export function progressPrinter(
+  stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>,
+  intervalMs = 100,
+  delayMs = 300,
+): { update: (done: number, total: number) => void; end: () => void } | undefined {
   const line = statusLine(stream, intervalMs, delayMs);
   if (!line) return undefined;
   return {
     update: (done, total) => {
       const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
-      line.show(`stackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`, done >= total);
+      line.show(
+        `stackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`,
+        done >= total,
+      );
     },
     end: () => line.end(),
   };

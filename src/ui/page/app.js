@@ -9,7 +9,26 @@ const PRESETS = { '5m': 300, '15m': 900, '1h': 3600, '24h': 86400, '7d': 604800 
 
 // ---- state, kept whole in the URL --------------------------------------------------------------
 
-const KEYS = ['file', 'service', 'host', 'labels', 'tl', 'split', 'from', 'until', 'cmp', 'cfile', 'cfrom', 'cuntil', 'view', 'fn', 'q', 'tq', 'sort', 'live'];
+const KEYS = [
+  'file',
+  'service',
+  'host',
+  'labels',
+  'tl',
+  'split',
+  'from',
+  'until',
+  'cmp',
+  'cfile',
+  'cfrom',
+  'cuntil',
+  'view',
+  'fn',
+  'q',
+  'tq',
+  'sort',
+  'live',
+];
 const state = { z: [] };
 function readUrl() {
   const u = new URLSearchParams(location.search);
@@ -32,17 +51,30 @@ function filterParams(u) {
   if (state.file) u.set('file', state.file);
   if (state.service) u.set('service', state.service);
   if (state.host) u.set('host', state.host);
-  for (const l of state.labels.split(',').map((s) => s.trim()).filter(Boolean)) u.append('label', l);
+  for (const l of state.labels
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean))
+    u.append('label', l);
   return u;
 }
 function rangeParams(u) {
-  if (state.from && state.until) { u.set('from', state.from); u.set('until', state.until); }
+  if (state.from && state.until) {
+    u.set('from', state.from);
+    u.set('until', state.until);
+  }
   return u;
 }
 function compareParams(u) {
-  if (state.cmp === 'file' && state.cfile) { u.set('cfile', state.cfile); return u; }
+  if (state.cmp === 'file' && state.cfile) {
+    u.set('cfile', state.cfile);
+    return u;
+  }
   const c = compareRange();
-  if (c) { u.set('cfrom', c[0]); u.set('cuntil', c[1]); }
+  if (c) {
+    u.set('cfrom', c[0]);
+    u.set('cuntil', c[1]);
+  }
   return u;
 }
 
@@ -96,38 +128,57 @@ function drawTimeline(t) {
   const ys = t.points.map((p) => p[1]);
   const split = t.series?.length ? t.series : null;
   const colour = (name) => `hsl(${hueOf(name)} 65% 42%)`;
-  $('tl-legend').replaceChildren(...(split ?? []).map((s) => {
-    const item = document.createElement('span');
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = colour(s.name);
-    item.append(swatch, document.createTextNode(`${s.name}: ${amount(s.values.reduce((a, b) => a + b, 0), t.unit)}`));
-    return item;
-  }));
+  $('tl-legend').replaceChildren(
+    ...(split ?? []).map((s) => {
+      const item = document.createElement('span');
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = colour(s.name);
+      item.append(
+        swatch,
+        document.createTextNode(
+          `${s.name}: ${amount(
+            s.values.reduce((a, b) => a + b, 0),
+            t.unit,
+          )}`,
+        ),
+      );
+      return item;
+    }),
+  );
   box.hidden = t.points.length === 0;
-  if (plot) { plot.destroy(); plot = null; }
+  if (plot) {
+    plot.destroy();
+    plot = null;
+  }
   if (!t.points.length) return;
   const epoch = t.clock === 'epoch';
   const opts = {
-    width: Math.max(300, box.clientWidth - 8), height: 120,
+    width: Math.max(300, box.clientWidth - 8),
+    height: 120,
     legend: { show: false },
     cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
     scales: { x: { time: epoch }, y: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] } },
     axes: [
       epoch ? {} : { values: (u, vals) => vals.map((v) => `${v.toFixed(v < 10 ? 2 : 1)} s`) },
-      { size: 56, values: (u, vals) => vals.map((v) => (v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v))) },
+      {
+        size: 56,
+        values: (u, vals) => vals.map((v) => (v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v))),
+      },
     ],
     series: split
       ? [{}, ...split.map((s) => ({ label: s.name, stroke: colour(s.name), width: 1.5, paths: uPlot.paths.stepped({ align: 1 }) }))]
       : [{}, { label: t.unit, stroke: '#2b6cb0', fill: 'rgba(43,108,176,.25)', width: 1, paths: uPlot.paths.stepped({ align: 1 }) }],
     hooks: {
-      setSelect: [(u) => {
-        if (u.select.width < 3) return;
-        const a = u.posToVal(u.select.left, 'x');
-        const b = u.posToVal(u.select.left + u.select.width, 'x');
-        u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
-        onRangePicked(a, b);
-      }],
+      setSelect: [
+        (u) => {
+          if (u.select.width < 3) return;
+          const a = u.posToVal(u.select.left, 'x');
+          const b = u.posToVal(u.select.left + u.select.width, 'x');
+          u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+          onRangePicked(a, b);
+        },
+      ],
       draw: [(u) => shadeRanges(u)],
     },
   };
@@ -147,7 +198,12 @@ function shadeRanges(u) {
   const toX = (v) => (isStore() ? toSeconds(v) : (Number(v) - base) / 1000);
   if (state.from && state.until) band(toX(state.from), toX(state.until), 'rgba(43,108,176,.18)');
   const c = compareRange();
-  if (c) band(isStore() ? Number(c[0]) : (Number(c[0]) - base) / 1000, isStore() ? Number(c[1]) : (Number(c[1]) - base) / 1000, 'rgba(230,120,0,.25)');
+  if (c)
+    band(
+      isStore() ? Number(c[0]) : (Number(c[0]) - base) / 1000,
+      isStore() ? Number(c[1]) : (Number(c[1]) - base) / 1000,
+      'rgba(230,120,0,.25)',
+    );
 }
 
 function onRangePicked(a, b) {
@@ -168,7 +224,13 @@ function onRangePicked(a, b) {
 
 // ---- the views ----------------------------------------------------------------------------------
 
-const flame = new Flame($('flame'), $('tip'), { onZoom: (path) => { state.z = path; $('zoom-out').hidden = !path.length; writeUrl(); } });
+const flame = new Flame($('flame'), $('tip'), {
+  onZoom: (path) => {
+    state.z = path;
+    $('zoom-out').hidden = !path.length;
+    writeUrl();
+  },
+});
 const callers = new Flame($('callers'), $('tip'), { rootName: 'every stack through it' });
 const callees = new Flame($('callees'), $('tip'), { rootName: 'every stack through it' });
 let tree = null;
@@ -184,11 +246,13 @@ function describeRange(from, until) {
 }
 
 function showNotes(notes) {
-  $('notes').replaceChildren(...[...new Set(notes)].map((n) => {
-    const d = document.createElement('div');
-    d.textContent = n;
-    return d;
-  }));
+  $('notes').replaceChildren(
+    ...[...new Set(notes)].map((n) => {
+      const d = document.createElement('div');
+      d.textContent = n;
+      return d;
+    }),
+  );
 }
 
 function renderStatus() {
@@ -201,16 +265,21 @@ function renderStatus() {
     text = `${amount(tree.sum, tree.unit)} · ${tree.frame.length.toLocaleString('en-US')} nodes`;
   }
   $('status').textContent = text;
-  const other = state.cmp === 'file' ? info?.files.find((x) => x.id === state.cfile)?.name ?? state.cfile : '';
-  $('range').textContent = `range: ${describeRange(state.from, state.until) || `last ${state.tl || '1h'}`}${c ? `  ·  compared with: ${describeRange(...c)}` : other ? `  ·  compared with the file ${other}` : ''}`;
-  $('legend').textContent = tree.kind === 'diff'
-    ? 'red: a larger share of the whole than in what it is compared with, blue: smaller (each normalised to its own total); width: mean share'
-    : 'colour: package or file · click a frame to zoom, click it again to zoom out';
+  const other = state.cmp === 'file' ? (info?.files.find((x) => x.id === state.cfile)?.name ?? state.cfile) : '';
+  $('range').textContent =
+    `range: ${describeRange(state.from, state.until) || `last ${state.tl || '1h'}`}${c ? `  ·  compared with: ${describeRange(...c)}` : other ? `  ·  compared with the file ${other}` : ''}`;
+  $('legend').textContent =
+    tree.kind === 'diff'
+      ? 'red: a larger share of the whole than in what it is compared with, blue: smaller (each normalised to its own total); width: mean share'
+      : 'colour: package or file · click a frame to zoom, click it again to zoom out';
 }
 
 async function loadSearch() {
   const box = $('search-share');
-  if (!state.q) { box.textContent = ''; return; }
+  if (!state.q) {
+    box.textContent = '';
+    return;
+  }
   const s = await api('search', filterParams(rangeParams(new URLSearchParams({ q: state.q }))));
   const of = s.sum ? s.matched / s.sum : 0;
   const whole = (tree?.unit ?? 'samples') === 'samples' ? 'all samples' : 'the whole';
@@ -220,10 +289,19 @@ async function loadSearch() {
 function tableColumns() {
   if (tableData.kind === 'changes') {
     return [
-      ['label', 'function'], ['shareA', 'self before'], ['shareB', 'self after'], ['delta', 'change'],
+      ['label', 'function'],
+      ['shareA', 'self before'],
+      ['shareB', 'self after'],
+      ['delta', 'change'],
     ];
   }
-  return [['label', 'function'], ['self', 'self'], ['selfPct', 'self %'], ['total', 'total'], ['totalPct', 'total %']];
+  return [
+    ['label', 'function'],
+    ['self', 'self'],
+    ['selfPct', 'self %'],
+    ['total', 'total'],
+    ['totalPct', 'total %'],
+  ];
 }
 
 function renderTable() {
@@ -236,7 +314,11 @@ function renderTable() {
     th.textContent = title;
     th.dataset.key = k;
     if (k === sortKey) th.className = 'sorted';
-    th.addEventListener('click', () => { state.sort = k; writeUrl(); renderTable(); });
+    th.addEventListener('click', () => {
+      state.sort = k;
+      writeUrl();
+      renderTable();
+    });
     head.append(th);
   }
   $('table').tHead.replaceChildren(head);
@@ -252,24 +334,31 @@ function renderTable() {
   rows = rows.sort((a, b) => (sortKey === 'label' ? val(a, 'label').localeCompare(val(b, 'label')) : val(b, sortKey) - val(a, sortKey)));
   const shown = rows.slice(0, 300);
   const sum = tableData.sum;
-  $('table').tBodies[0].replaceChildren(...shown.map((r) => {
-    const tr = document.createElement('tr');
-    const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.append(td); };
-    cell(r.label);
-    if (tableData.kind === 'changes') {
-      cell(pct(r.shareA));
-      cell(pct(r.shareB));
-      const d = r.shareB - r.shareA;
-      cell(`${d >= 0 ? '+' : '−'}${pct(Math.abs(d))}`, d > 0 ? 'more' : d < 0 ? 'less' : '');
-    } else {
-      cell(amount(r.self, tableData.unit));
-      cell(pct(sum ? r.self / sum : 0));
-      cell(amount(r.total, tableData.unit));
-      cell(pct(sum ? r.total / sum : 0));
-    }
-    tr.addEventListener('click', () => openSandwich(r.label));
-    return tr;
-  }));
+  $('table').tBodies[0].replaceChildren(
+    ...shown.map((r) => {
+      const tr = document.createElement('tr');
+      const cell = (text, cls) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.append(td);
+      };
+      cell(r.label);
+      if (tableData.kind === 'changes') {
+        cell(pct(r.shareA));
+        cell(pct(r.shareB));
+        const d = r.shareB - r.shareA;
+        cell(`${d >= 0 ? '+' : '−'}${pct(Math.abs(d))}`, d > 0 ? 'more' : d < 0 ? 'less' : '');
+      } else {
+        cell(amount(r.self, tableData.unit));
+        cell(pct(sum ? r.self / sum : 0));
+        cell(amount(r.total, tableData.unit));
+        cell(pct(sum ? r.total / sum : 0));
+      }
+      tr.addEventListener('click', () => openSandwich(r.label));
+      return tr;
+    }),
+  );
   const more = tableData.more ? ` (${tableData.more.toLocaleString('en-US')} lighter functions not listed)` : '';
   $('table-count').textContent = `${shown.length} of ${rows.length} functions shown${more}`;
 }
@@ -296,7 +385,10 @@ function setView(v) {
   $('sandwich-tab').hidden = !state.fn;
   for (const name of ['flame', 'table', 'sandwich']) $(`view-${name}`).hidden = name !== v;
   if (v === 'flame') flame.draw();
-  if (v === 'sandwich') { callers.draw(); callees.draw(); }
+  if (v === 'sandwich') {
+    callers.draw();
+    callees.draw();
+  }
 }
 
 // ---- loading ------------------------------------------------------------------------------------
@@ -355,16 +447,19 @@ function syncControls() {
   $('cmp-off').hidden = !state.cmp;
   const others = (info?.files ?? []).filter((f) => f.id !== (state.file || (info.kind === 'files' ? info.files[0]?.id : '')));
   $('cmp-file').hidden = !others.length;
-  $('cmp-file').replaceChildren(...[{ id: '', name: 'a file…' }, ...others].map((f) => {
-    const o = document.createElement('option');
-    o.value = f.id;
-    o.textContent = f.name;
-    return o;
-  }));
+  $('cmp-file').replaceChildren(
+    ...[{ id: '', name: 'a file…' }, ...others].map((f) => {
+      const o = document.createElement('option');
+      o.value = f.id;
+      o.textContent = f.name;
+      return o;
+    }),
+  );
   $('cmp-file').value = state.cmp === 'file' ? state.cfile : '';
   $('cmp-pick').classList.toggle('on', picking);
   $('cmp-day').classList.toggle('on', state.cmp === 'day');
-  for (const b of document.querySelectorAll('[data-preset]')) b.classList.toggle('on', store && state.tl === b.dataset.preset && state.from === `-${b.dataset.preset}`);
+  for (const b of document.querySelectorAll('[data-preset]'))
+    b.classList.toggle('on', store && state.tl === b.dataset.preset && state.from === `-${b.dataset.preset}`);
   $('live').checked = !!state.live;
   $('split').checked = !!state.split;
   $('service').value = state.service;
@@ -372,18 +467,28 @@ function syncControls() {
   $('labels').value = state.labels;
   $('search').value = state.q;
   $('table-filter').value = state.tq;
-  $('file').value = state.file || (info?.kind === 'files' ? info.files[0]?.id ?? '' : '');
+  $('file').value = state.file || (info?.kind === 'files' ? (info.files[0]?.id ?? '') : '');
 }
 
 function fillPickers() {
-  const opt = (value, text) => { const o = document.createElement('option'); o.value = value; o.textContent = text; return o; };
+  const opt = (value, text) => {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    return o;
+  };
   $('service').replaceChildren(opt('', 'all services'), ...info.services.map((s) => opt(s, s)));
   $('host').replaceChildren(opt('', 'all hosts'), ...info.hosts.map((h) => opt(h, h)));
   const files = info.files.map((f) => opt(f.id, `${f.name} (${f.format})`));
   if (info.kind === 'store') files.unshift(opt('', `collector store: ${info.where ?? ''}`));
   $('file').replaceChildren(...files);
   $('file').hidden = files.length < 1 || (info.kind === 'store' && info.files.length === 0);
-  $('source').textContent = info.kind === 'store' ? `${info.targets} target run${info.targets === 1 ? '' : 's'}` : info.files.length ? '' : 'drop a profile file on the page';
+  $('source').textContent =
+    info.kind === 'store'
+      ? `${info.targets} target run${info.targets === 1 ? '' : 's'}`
+      : info.files.length
+        ? ''
+        : 'drop a profile file on the page';
 }
 
 async function loadInfo() {
@@ -397,7 +502,10 @@ let socket = null;
 let lastLiveRefresh = 0;
 function setLive(on) {
   state.live = on ? '1' : '';
-  if (socket) { socket.close(); socket = null; }
+  if (socket) {
+    socket.close();
+    socket = null;
+  }
   if (on && isStore()) {
     state.from = `-${state.tl || '15m'}`;
     state.until = 'now';
@@ -405,12 +513,26 @@ function setLive(on) {
     socket = new WebSocket(`${proto}://${location.host}/api/live`);
     socket.addEventListener('open', () => {
       const labels = {};
-      for (const l of state.labels.split(',').map((s) => s.trim()).filter(Boolean)) { const i = l.indexOf('='); if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1); }
-      socket.send(JSON.stringify({ filters: { service: state.service || undefined, host: state.host || undefined, labels }, spanMs: (PRESETS[state.tl] ?? 900) * 1000 }));
+      for (const l of state.labels
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const i = l.indexOf('=');
+        if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
+      }
+      socket.send(
+        JSON.stringify({
+          filters: { service: state.service || undefined, host: state.host || undefined, labels },
+          spanMs: (PRESETS[state.tl] ?? 900) * 1000,
+        }),
+      );
     });
     socket.addEventListener('message', (e) => {
       const m = JSON.parse(e.data);
-      if (m.type === 'error') { showError(new Error(m.message)); return; }
+      if (m.type === 'error') {
+        showError(new Error(m.message));
+        return;
+      }
       if (m.type !== 'timeline') return;
       // split by service: the push says there is news, the split timeline is read again
       if (!state.split) drawTimeline(m);
@@ -439,8 +561,14 @@ function bind() {
     });
   }
   for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => setView(b.dataset.view));
-  $('live').addEventListener('change', (e) => { setLive(e.target.checked); refresh(); });
-  $('split').addEventListener('change', (e) => { state.split = e.target.checked ? '1' : ''; refresh(); });
+  $('live').addEventListener('change', (e) => {
+    setLive(e.target.checked);
+    refresh();
+  });
+  $('split').addEventListener('change', (e) => {
+    state.split = e.target.checked ? '1' : '';
+    refresh();
+  });
   const onFilter = () => {
     state.service = $('service').value;
     state.host = $('host').value;
@@ -466,11 +594,27 @@ function bind() {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => loadSearch().catch(showError), 200);
   });
-  $('table-filter').addEventListener('input', () => { state.tq = $('table-filter').value; writeUrl(); renderTable(); });
+  $('table-filter').addEventListener('input', () => {
+    state.tq = $('table-filter').value;
+    writeUrl();
+    renderTable();
+  });
   $('zoom-out').addEventListener('click', () => flame.zoomTo(-1));
-  $('all-range').addEventListener('click', () => { state.from = state.until = ''; state.z = []; refresh(); });
-  $('cmp-day').addEventListener('click', () => { state.cmp = 'day'; state.cfrom = state.cuntil = ''; state.z = []; refresh(); });
-  $('cmp-pick').addEventListener('click', () => { picking = !picking; syncControls(); });
+  $('all-range').addEventListener('click', () => {
+    state.from = state.until = '';
+    state.z = [];
+    refresh();
+  });
+  $('cmp-day').addEventListener('click', () => {
+    state.cmp = 'day';
+    state.cfrom = state.cuntil = '';
+    state.z = [];
+    refresh();
+  });
+  $('cmp-pick').addEventListener('click', () => {
+    picking = !picking;
+    syncControls();
+  });
   $('cmp-file').addEventListener('change', () => {
     state.cfile = $('cmp-file').value;
     state.cmp = state.cfile ? 'file' : '';
@@ -478,7 +622,13 @@ function bind() {
     state.z = [];
     refresh();
   });
-  $('cmp-off').addEventListener('click', () => { state.cmp = state.cfrom = state.cuntil = state.cfile = ''; picking = false; state.z = []; if (state.sort === 'delta') state.sort = ''; refresh(); });
+  $('cmp-off').addEventListener('click', () => {
+    state.cmp = state.cfrom = state.cuntil = state.cfile = '';
+    picking = false;
+    state.z = [];
+    if (state.sort === 'delta') state.sort = '';
+    refresh();
+  });
   $('export').addEventListener('change', () => {
     const format = $('export').value;
     $('export').value = '';
@@ -490,12 +640,23 @@ function bind() {
     a.click();
     a.remove();
   });
-  window.addEventListener('resize', () => { if (plot) plot.setSize({ width: Math.max(300, $('timeline').clientWidth - 8), height: 120 }); });
+  window.addEventListener('resize', () => {
+    if (plot) plot.setSize({ width: Math.max(300, $('timeline').clientWidth - 8), height: 120 });
+  });
 
   // Dropped files are read on the server by the same readers as `stackscope ui FILE`.
   let depth = 0;
-  window.addEventListener('dragenter', (e) => { e.preventDefault(); depth++; $('drop').hidden = false; });
-  window.addEventListener('dragleave', () => { if (--depth <= 0) { depth = 0; $('drop').hidden = true; } });
+  window.addEventListener('dragenter', (e) => {
+    e.preventDefault();
+    depth++;
+    $('drop').hidden = false;
+  });
+  window.addEventListener('dragleave', () => {
+    if (--depth <= 0) {
+      depth = 0;
+      $('drop').hidden = true;
+    }
+  });
   window.addEventListener('dragover', (e) => e.preventDefault());
   window.addEventListener('drop', (e) => {
     e.preventDefault();
@@ -510,7 +671,10 @@ async function upload(file) {
   document.body.dataset.state = 'loading';
   const res = await fetch(`/api/upload?${new URLSearchParams({ name: file.name })}`, { method: 'POST', body: file });
   const text = await res.text();
-  if (!res.ok) { document.body.dataset.state = 'error'; throw new Error(text.trim()); }
+  if (!res.ok) {
+    document.body.dataset.state = 'error';
+    throw new Error(text.trim());
+  }
   const { id } = JSON.parse(text);
   $('empty').hidden = true;
   await loadInfo();
@@ -524,14 +688,16 @@ async function upload(file) {
 readUrl();
 bind();
 window.__stackscope = { flame, callers, callees, state };
-loadInfo().then(() => {
-  if (info.kind === 'store' && !state.tl) state.tl = '1h';
-  if (info.kind === 'files' && !info.files.length) {
-    document.body.dataset.state = 'empty';
-    $('empty').hidden = false;
-    syncControls();
-    return;
-  }
-  if (state.live) setLive(true);
-  return refresh();
-}).catch(showError);
+loadInfo()
+  .then(() => {
+    if (info.kind === 'store' && !state.tl) state.tl = '1h';
+    if (info.kind === 'files' && !info.files.length) {
+      document.body.dataset.state = 'empty';
+      $('empty').hidden = false;
+      syncControls();
+      return;
+    }
+    if (state.live) setLive(true);
+    return refresh();
+  })
+  .catch(showError);

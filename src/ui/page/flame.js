@@ -41,9 +41,15 @@ export class Flame {
     this.zoom = -1; // the node zoomed into (-1: the root)
     this.timings = { draw: [], hover: [], zoom: [] }; // the last 200 of each, for the tests' figures
     canvas.addEventListener('mousemove', (e) => this.onMove(e));
-    canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; this.hovered = -2; this.draw(); });
+    canvas.addEventListener('mouseleave', () => {
+      this.tip.hidden = true;
+      this.hovered = -2;
+      this.draw();
+    });
     canvas.addEventListener('click', (e) => this.onClick(e));
-    new ResizeObserver(() => { if (this.tree) this.draw(); }).observe(canvas.parentElement);
+    new ResizeObserver(() => {
+      if (this.tree) this.draw();
+    }).observe(canvas.parentElement);
   }
 
   /** Lays out a tree from the API (kind 'flame' or 'diff'). */
@@ -54,7 +60,9 @@ export class Flame {
     // Width of a node, as a share of the whole (diff: the mean of its shares before and after).
     const w = new Float64Array(n);
     if (diff) {
-      for (let i = 0; i < n; i++) w[i] = ((tree.sumA ? tree.totalA[i] / tree.sumA : 0) + (tree.sumB ? tree.totalB[i] / tree.sumB : 0)) / (tree.sumA && tree.sumB ? 2 : 1);
+      for (let i = 0; i < n; i++)
+        w[i] =
+          ((tree.sumA ? tree.totalA[i] / tree.sumA : 0) + (tree.sumB ? tree.totalB[i] / tree.sumB : 0)) / (tree.sumA && tree.sumB ? 2 : 1);
     } else {
       for (let i = 0; i < n; i++) w[i] = tree.sum ? tree.total[i] / tree.sum : 0;
     }
@@ -72,7 +80,10 @@ export class Flame {
       next[i + 1] = x0[i];
       const d = p < 0 ? 1 : depth[p] + 1;
       depth[i] = d;
-      if (d > maxDepth) { maxDepth = d; rows.push([]); }
+      if (d > maxDepth) {
+        maxDepth = d;
+        rows.push([]);
+      }
       rows[d].push(i);
     }
     const colour = this.colours(tree, n, diff);
@@ -287,7 +298,10 @@ export class Flame {
 
   showTip(i, cx, cy) {
     const tip = this.tip;
-    if (i === -2) { tip.hidden = true; return; }
+    if (i === -2) {
+      tip.hidden = true;
+      return;
+    }
     const t = this.tree;
     const lines = [];
     if (i === -1) {
@@ -307,12 +321,14 @@ export class Flame {
         lines.push(['', `self: ${amount(t.self[i], t.unit)} (${pct(t.self[i] / t.sum)})`]);
       }
     }
-    tip.replaceChildren(...lines.map(([cls, text]) => {
-      const div = document.createElement('div');
-      if (cls) div.className = cls;
-      div.textContent = text;
-      return div;
-    }));
+    tip.replaceChildren(
+      ...lines.map(([cls, text]) => {
+        const div = document.createElement('div');
+        if (cls) div.className = cls;
+        div.textContent = text;
+        return div;
+      }),
+    );
     tip.hidden = false;
     const pad = 14;
     const x = Math.min(cx + pad, window.innerWidth - tip.offsetWidth - 4);
