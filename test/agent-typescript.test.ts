@@ -50,8 +50,13 @@ test('agent under tsx: folded stacks name functions by their .ts lines', async (
     const lines = fs.readFileSync(path.join(root, app), 'utf8').split('\n').length;
     for (const f of ours) assert.ok(Number(/:(\d+)\)$/.exec(f)?.[1]) <= lines, f);
     // The same through the cursor API and an on-demand profile.
-    const stacks = parseStacksResponse(await (await fetch(base + '/stacks')).json());
-    const tsFrames = stacks.frames.filter((f) => f.file === path.join(root, app));
+    // (GET / includes the open chunk; /stacks serves closed windows only: wait for one that has them)
+    let tsFrames: { name: string; line: number }[] = [];
+    while (Date.now() < deadline + 15_000 && !tsFrames.some((f) => f.name === 'crunchNumbers')) {
+      const stacks = parseStacksResponse(await (await fetch(base + '/stacks')).json());
+      tsFrames = stacks.frames.filter((f) => f.file === path.join(root, app));
+      if (!tsFrames.length) await sleep(200);
+    }
     assert.ok(
       tsFrames.some((f) => f.name === 'crunchNumbers' && f.line === 12),
       JSON.stringify(tsFrames),
