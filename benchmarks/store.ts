@@ -11,11 +11,11 @@
  *   ingesting a full day of 1 s rows would take too long for a benchmark.
  *
  *   npx tsc -p . && node --import tsx benchmarks/store.ts [--minutes 20] [--pg postgres://…]
-import { rng } from '../src/util/random.js';
  *
  * Without --pg a throwaway PostgreSQL cluster is started (initdb/pg_ctl) and removed afterwards.
  */
 import fs from 'node:fs';
+import { rng } from '../src/util/random.js';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
