@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Recorder, CALL_CHANNEL, type CallMessage } from '../src/recorder/runtime.js';
-import { RECORD_STRIDE, RecordKind, type ThreadRecording } from '../src/recorder/recording.js';
+import { RECORD_STRIDE, RecordKind, codeId, codeKind, type ThreadRecording } from '../src/recorder/recording.js';
 import { attachChannels } from '../src/recorder/channels.js';
 import { span } from '../src/recorder/span.js';
 import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
@@ -28,8 +28,8 @@ function records(r: ThreadRecording): Rec[] {
   for (let i = 0; i < r.count * RECORD_STRIDE; i += RECORD_STRIDE) {
     const code = r.records[i]!;
     out.push({
-      kind: code & 3,
-      id: Math.floor(code / 4),
+      kind: codeKind(code),
+      id: codeId(code),
       start: r.records[i + 1]!,
       end: r.records[i + 2]!,
       depth: r.records[i + 3]!,

@@ -10,14 +10,14 @@ import path from 'node:path';
 import { writeTrace } from '../src/trace/build.js';
 import { progressPrinter, summaryLines, LARGE_TRACE_EVENTS, LARGE_TRACE_BYTES } from '../src/cli/commands/trace.js';
 import type { TraceResult } from '../src/trace/session.js';
-import { RECORD_STRIDE, RecordKind, type ThreadRecording } from '../src/recorder/recording.js';
+import { RECORD_STRIDE, RecordKind, recordCode, type ThreadRecording } from '../src/recorder/recording.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-progress-'));
 
 /** n sequential top-level calls of one function. */
 function flat(n: number): ThreadRecording {
   const records = new Float64Array(n * RECORD_STRIDE);
-  for (let i = 0; i < n; i++) records.set([0 * 4 + RecordKind.Call, i * 2, i * 2 + 1, 0, 0], i * RECORD_STRIDE);
+  for (let i = 0; i < n; i++) records.set([recordCode(0, RecordKind.Call), i * 2, i * 2 + 1, 0, 0], i * RECORD_STRIDE);
   return {
     pid: 1,
     tid: 0,

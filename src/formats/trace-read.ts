@@ -30,8 +30,14 @@ export function hasSamplesUnderSlices(events: TraceEvent[]): boolean {
   );
 }
 
-/** Lanes of async lifetimes ("async 3", "worker 2 · async 1"): call-to-settle spans, not CPU. */
-const ASYNC_LANE = /(^|\s)async \d+$/;
+/** Title of the request lane: each HTTP request served, arrival to response (no cat: see the tracer). */
+export const REQUESTS_TRACK = 'requests';
+
+/**
+ * Lanes of async lifetimes ("async 3", "worker 2 async 1"): call-to-settle spans, not CPU; and the
+ * request lanes ("requests", "requests 2"), whose slices carry no cat either.
+ */
+const ASYNC_LANE = new RegExp(`(^|\\s)(async \\d+|${REQUESTS_TRACK}( \\d+)?)$`);
 
 /**
  * The tracer writes calls without a category and async running segments with cat "async"; Node's
@@ -164,7 +170,8 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     b.meta = { clock: 'relative', ...(cutNote.length ? { notes: cutNote } : {}) };
     return { profile: b.build(), source: 'samples', processes, crossing: 0, ...(cut ? { cut } : {}) };
   }
-  // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track.
+  // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track;
+  // request lanes hold requests, not calls.
   const asyncTracks = new Set<string>();
   for (const e of mine) {
     if (e.ph === 'M' && e.name === 'thread_name' && ASYNC_LANE.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);

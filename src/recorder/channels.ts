@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import type { Recorder } from './runtime.js';
 import { SPAN_CHANNEL, isThenable, type SpanContext } from './span.js';
+import { AsyncTracker } from './async.js';
 
 type Listener = (message: unknown, name: string | symbol) => void;
 
@@ -28,8 +29,13 @@ function guard<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => v
   };
 }
 
+export interface ChannelOptions {
+  /** async causality through async_hooks (async.ts): flows from scheduling calls, request ids */
+  async?: boolean;
+}
+
 /** Subscribes the recorder to every event source; returns a function that unsubscribes all. */
-export function attachChannels(rec: Recorder): () => void {
+export function attachChannels(rec: Recorder, opts: ChannelOptions = {}): () => void {
   const undo: Array<() => void> = [];
   const sub = (name: string, fn: Listener) => {
     const g = guard(fn);
@@ -38,8 +44,17 @@ export function attachChannels(rec: Recorder): () => void {
     undo.push(() => diagnostics_channel.unsubscribe(name, g));
   };
 
+  let nextRequest = 0;
+  let beginRequest = () => ++nextRequest;
+  if (opts.async) {
+    const tracker = new AsyncTracker(rec);
+    tracker.enable();
+    undo.push(() => tracker.disable());
+    beginRequest = () => tracker.beginRequest();
+  }
+
   attachSpans(rec, undo);
-  attachHttp(rec, sub);
+  attachHttp(rec, sub, beginRequest);
   attachFetch(rec, sub);
   attachInstants(rec, sub);
   attachGc(rec, undo);
@@ -100,26 +115,32 @@ interface HttpRes {
 /**
  * HTTP requests as slices from request start to response finish, one category per side (what we
  * served, what we waited for), so the trace builder puts each on its own track by category alone.
+ * Each request served gets an id (`args.request`), which async tracing also puts on the slices
+ * that ran for it.
  */
-function attachHttp(rec: Recorder, sub: Sub): void {
-  const timed = (side: 'server' | 'client', describe: (req: HttpReq, res: HttpRes) => { name: string; args: Record<string, unknown> }) => {
+function attachHttp(rec: Recorder, sub: Sub, beginRequest: () => number): void {
+  const timed = (
+    side: 'server' | 'client',
+    describe: (req: HttpReq, res: HttpRes, id: number) => { name: string; args: Record<string, unknown> },
+  ) => {
     // Keyed by the request object so concurrent requests never mix; WeakMap so aborted ones vanish.
-    const starts = new WeakMap<object, number>();
+    const starts = new WeakMap<object, { start: number; id: number }>();
     sub(`http.${side}.request.start`, (m) => {
-      starts.set((m as { request: object }).request, rec.nowUs());
+      const start = rec.nowUs();
+      starts.set((m as { request: object }).request, { start, id: side === 'server' ? beginRequest() : 0 });
     });
     sub(`http.${side}.response.finish`, (m) => {
       const { request, response } = m as { request: HttpReq & object; response: HttpRes };
-      const start = starts.get(request);
-      if (start === undefined) return;
+      const s = starts.get(request);
+      if (s === undefined) return;
       starts.delete(request);
-      const { name, args } = describe(request, response);
-      rec.addNodeEvent({ ph: 'X', name, cat: `http.${side}`, ts: start, dur: rec.nowUs() - start, args });
+      const { name, args } = describe(request, response, s.id);
+      rec.addNodeEvent({ ph: 'X', name, cat: `http.${side}`, ts: s.start, dur: rec.nowUs() - s.start, args });
     });
   };
-  timed('server', (req, res) => ({
+  timed('server', (req, res, id) => ({
     name: `HTTP ${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`,
-    args: { status: res.statusCode, url: req.url },
+    args: { request: id, status: res.statusCode, url: req.url },
   }));
   timed('client', (req, res) => ({
     name: `HTTP ${req.method ?? ''} ${req.host ?? ''}${req.path ?? ''}`,

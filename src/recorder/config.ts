@@ -22,6 +22,8 @@ export interface PreloadConfig {
   cacheDir?: string | false;
   /** `trace --sample`: run V8's CPU profiler in every traced thread at this interval (µs) */
   sampleIntervalUs?: number;
+  /** async causality through async_hooks (flows from the scheduling call, request ids); default on */
+  async?: boolean;
 }
 
 /** Parses the environment variable; undefined when absent (the process is not being traced). */
@@ -41,5 +43,6 @@ export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): Preload
     maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
     cacheDir: typeof c.cacheDir === 'string' || c.cacheDir === false ? c.cacheDir : undefined,
     sampleIntervalUs: typeof c.sampleIntervalUs === 'number' && c.sampleIntervalUs > 0 ? c.sampleIntervalUs : undefined,
+    async: c.async !== false,
   };
 }

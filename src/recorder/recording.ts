@@ -8,11 +8,11 @@ import type { FunctionInfo } from '../model/frame.js';
 /**
  * The ring's record layout, named in one place. A record is RECORD_STRIDE numbers
  * `[code, start, end, depth, inst]` (RecordField), and its code packs what was recorded:
- * `code = id * 4 + kind` (recordCode), so one number says which function (or span) and how.
+ * `code = id * 8 + kind` (recordCode), so one number says which function (or span) and how.
  * The helpers are tiny so that the JIT inlines them into the recorder's hot path.
  */
 
-/** Record kinds, stored in the low 2 bits of a record's code. */
+/** Record kinds, stored in the low 3 bits of a record's code. */
 export const enum RecordKind {
   /** a synchronous call (or one running segment of a generator): id = function id */
   Call = 0,
@@ -22,6 +22,20 @@ export const enum RecordKind {
   AsyncLifetime = 2,
   /** a user span (stackscope span API): id = index in spanNames */
   Span = 3,
+  /**
+   * Async tracing (async.ts): one callback run of an async resource (timer, promise reaction, I/O
+   * callback...) that ran traced code on behalf of a request or of a traced call. start/end: the
+   * callback's `before` and `after`; Depth holds the request id (0: none); Inst is 1 when the
+   * record just before it is the Cause of this callback, else 0. id: unused (0).
+   */
+  Callback = 4,
+  /**
+   * Async tracing: what created the resource of the Callback record that follows it. start: the
+   * start of the traced call that was running when the resource was created (the start of its
+   * slice), end: the callback's end (so records stay in end order), depth: that call's depth;
+   * id = resource type (index in spanNames, e.g. "Timeout", "PROMISE").
+   */
+  Cause = 5,
 }
 
 /** Offsets of a record's numbers: start and end are times, depth the call depth at the start. */
@@ -37,22 +51,28 @@ export const enum RecordField {
 /** Numbers per record in `records`. */
 export const RECORD_STRIDE = 5;
 
-// The 4 below is the number of kinds, written as a literal so the hot path multiplies by a
-// constant. Division by 4 and Math.floor are exact on these integers (no fmod, as `%` would be).
+// The 8 below is the number of kind values (3 bits), written as a literal so the hot path
+// multiplies by a constant. Division by 8 and Math.floor are exact on these integers (no fmod,
+// as `%` would be).
 
 /** The code of a record of `kind` for function (or span) `id`. */
 export function recordCode(id: number, kind: RecordKind): number {
-  return id * 4 + kind;
+  return id * 8 + kind;
 }
 
 /** The function (or span) id of a record code. */
 export function codeId(code: number): number {
-  return Math.floor(code / 4);
+  return Math.floor(code / 8);
 }
 
 /** The kind of a record code. */
 export function codeKind(code: number): RecordKind {
-  return code - Math.floor(code / 4) * 4;
+  return code - Math.floor(code / 8) * 8;
+}
+
+/** True for the kinds drawn as slices (calls, segments, lifetimes, spans); false for async bookkeeping. */
+export function isSliceKind(kind: RecordKind): boolean {
+  return kind <= RecordKind.Span;
 }
 
 /** A slice or instant from Node itself (diagnostics channels, GC), rare enough to keep as objects. */
@@ -77,7 +97,7 @@ export interface ThreadRecording {
   timeOrigin: number;
   /** index = function id */
   functions: FunctionInfo[];
-  /** index = span id (RecordKind.Span) */
+  /** index = span id (RecordKind.Span), or async resource type (RecordKind.Cause) */
   spanNames: string[];
   /** RECORD_STRIDE numbers per record, oldest first; times are µs since timeOrigin */
   records: Float64Array;

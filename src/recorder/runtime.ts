@@ -110,6 +110,8 @@ export class Recorder implements Runtime {
   threadName: string;
 
   listener: TableListener | undefined;
+  /** called first thing in snapshot() (async tracing writes the callback running now) */
+  onSnapshot: (() => void) | undefined;
 
   private buf: Float64Array;
   /** [records ever written]; shared memory when the ring is, so readers see how far it got */
@@ -369,6 +371,28 @@ export class Recorder implements Runtime {
     return ++this.inst;
   }
 
+  // ---- cold API for async tracing (async.ts) ----
+
+  /** Depth of the innermost running call that gets a record (maxDepth applies), or -1 when none runs. */
+  innermostRecordedDepth(): number {
+    return Math.min(this.depth, this.maxDepth) - 1;
+  }
+
+  /** Start of the running call at `depth`, on the ring's clock (ms). */
+  runningStart(depth: number): number {
+    return this.openStart[depth & STACK_MASK]!;
+  }
+
+  /** The ring's clock (performance.now(), ms): what recordAsync takes. */
+  nowMs(): number {
+    return now();
+  }
+
+  /** Appends an async bookkeeping record (RecordKind.Callback/Cause); times on the ring's clock (ms). */
+  recordAsync(code: number, start: number, end: number, depth: number, inst: number): void {
+    this.push(code, start, end, depth, inst);
+  }
+
   /** Adds a Node event, bounded by the cap (overflow is counted, not kept). */
   addNodeEvent(ev: NodeEvent): void {
     const kept = this.nodeEvents.length < this.nodeEventCap;
@@ -413,6 +437,7 @@ export class Recorder implements Runtime {
    * exit from deep inside a call still shows the calls around it.
    */
   snapshot(): ThreadRecording {
+    this.onSnapshot?.();
     const ring = copyRing(this.buf, this.ctl[0]!);
     const open = this.openFrames();
     let { records, count } = ring;

@@ -11,7 +11,8 @@
  *  - anything that still would cross (a span straddling an await, odd truncation) is moved to an
  *    "overflow N" lane and counted, never lost;
  *  - Node's own events get one track (plus lanes) per category (node-tracks.ts);
- *  - flow arrows link an async call's segments (flows.ts).
+ *  - flow arrows link an async call's segments (flows.ts), and with async tracing each callback
+ *    to the call that scheduled it; slices that ran for an HTTP request say which (causality.ts).
  *
  * Memory stays flat in the number of records: only typed arrays proportional to it (indices,
  * flags), events are formatted one by one and streamed by TraceEventWriter.
@@ -24,6 +25,7 @@ import {
   RECORD_STRIDE,
   codeId,
   codeKind,
+  isSliceKind,
   type ProcessRecording,
   type ThreadRecording,
 } from '../recorder/protocol.js';
@@ -42,6 +44,7 @@ import {
 import { LanePacker, NestingCheck, engineDur, sortNested } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks } from './node-tracks.js';
+import { ThreadCausality } from './causality.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
@@ -95,9 +98,6 @@ export interface ThreadCut {
 
 /** Prefix of a continuation segment's name: the function resumed after an await (or yield). */
 export const RESUMED_PREFIX = 'resumed: ';
-/** cat of async segment slices, and of the flows bound to them. */
-export const ASYNC_CAT = 'async';
-const ASYNC_CAT_JSON = JSON.stringify(ASYNC_CAT);
 
 /** Writes `processes` as one trace file. Throws the fs error if `outPath` cannot be written. */
 export function writeTrace(outPath: string, processes: ProcessRecording[], opts: WriteTraceOptions = {}): WriteTraceResult {
@@ -159,7 +159,7 @@ function earliest(th: ThreadRecording): number {
   const rec = th.records;
   const cut = cutOf(th);
   for (let i = 0, o = 1; i < th.count; i++, o += RECORD_STRIDE) {
-    if (rec[o + 1]! <= cut) continue; // not written (see writeThread)
+    if (rec[o + 1]! <= cut || !isSliceKind(codeKind(rec[o - 1]!))) continue; // not written (see writeThread)
     const s = Math.max(rec[o]!, cut);
     if (s < min) min = s;
   }
@@ -304,6 +304,7 @@ class Names {
   private segment: (Uint8Array | undefined)[] = [];
   private resumed: (Uint8Array | undefined)[] = [];
   private span: (Uint8Array | undefined)[] = [];
+  private request = new Map<number, Uint8Array>();
   private args: (Uint8Array | null | undefined)[] = [];
   /** how many functions of the table share each label */
   private labelCount: Map<string, number> | undefined;
@@ -323,11 +324,17 @@ class Names {
   }
   /** head of an async call's first segment */
   segmentHead(id: number): Uint8Array {
-    return (this.segment[id] ??= completeHead(JSON.stringify(this.label(id)), ASYNC_CAT_JSON));
+    return (this.segment[id] ??= completeHead(JSON.stringify(this.label(id))));
   }
   /** head of a continuation segment: `resumed: label` */
   resumedHead(id: number): Uint8Array {
-    return (this.resumed[id] ??= completeHead(JSON.stringify(RESUMED_PREFIX + this.label(id)), ASYNC_CAT_JSON));
+    return (this.resumed[id] ??= completeHead(JSON.stringify(RESUMED_PREFIX + this.label(id))));
+  }
+  /** `{"request":N}`, one per request */
+  requestArgs(request: number): Uint8Array {
+    let a = this.request.get(request);
+    if (!a) this.request.set(request, (a = argsBytes(`{"request":${request}}`)));
+    return a;
   }
   spanHead(id: number): Uint8Array {
     return (this.span[id] ??= completeHead(JSON.stringify(this.spanNames[id] ?? `span #${id}`)));
@@ -395,6 +402,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       continue;
     }
     const k = codeKind(rec[o + F.Code]!);
+    if (!isSliceKind(k)) continue;
     if (k === RecordKind.AsyncLifetime) nLife++;
     else {
       nMain++;
@@ -407,6 +415,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   for (let i = 0, o = 0, a = 0, b = 0, c = 0; i < n; i++, o += RECORD_STRIDE) {
     if (rec[o + F.End]! <= cut) continue;
     const k = codeKind(rec[o + F.Code]!);
+    if (!isSliceKind(k)) continue;
     if (k === RecordKind.AsyncLifetime) life[b++] = i;
     else {
       main[a++] = i;
@@ -454,6 +463,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
 
   // The thread's own track, in DevTools order, checked as DevTools will build it.
   sortNested(main, byStart);
+  const causal = ThreadCausality.of(th, n);
+  const requests = causal?.hasRequests ? causal : undefined;
   const check = new NestingCheck();
   const parentInst = new Float64Array(nLife).fill(NaN);
   const overflow: number[] = [];
@@ -470,13 +481,22 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     for (let i = 0; i < n; i++) if (at(i, F.End) > cut && clipped(i)) nClipped++;
     ctx.cuts.push({ pid, tid, thread: th.threadName, droppedRecords: lost, completeFrom: ts, clippedSlices: nClipped });
   }
-  /** args of a slice: its source, and for one clipped at the cut, how much of it is not shown */
+  /**
+   * args of a slice: its source, for one clipped at the cut how much of it is not shown, and the
+   * HTTP request it ran for
+   */
   const argsOf = (i: number): Uint8Array | undefined => {
     const id = idOf(i);
     const span = kindOf(i) === RecordKind.Span;
-    if (!clipped(i)) return span ? undefined : names.argsOf(id);
-    const truncated = `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`;
-    return argsBytes(JSON.stringify({ src: span ? undefined : names.src(id), truncated }));
+    const request = requests ? requests.requestAt(at(i, F.Start)) : 0;
+    const isClipped = clipped(i);
+    if (!isClipped && request === 0) return span ? undefined : names.argsOf(id);
+    const src = span ? undefined : names.src(id);
+    if (!isClipped && src === undefined) return names.requestArgs(request);
+    const truncated = isClipped
+      ? `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`
+      : undefined;
+    return argsBytes(JSON.stringify({ src, truncated, request: request || undefined }));
   };
   /** head of a slice on the thread's own track (or an overflow lane) */
   const headOf = (i: number): Uint8Array => {
@@ -502,7 +522,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       overflow.push(i);
       continue;
     }
-    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut) {
+    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
       const id = codeId(code);
       ctx.complete(names.callHead(id), ts, dur, track, names.argsOf(id));
     } else {
@@ -550,12 +570,14 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       const lane = packer.place(ts, ts + dur);
       while (laneTids.length <= lane) laneTids.push(ctx.newTrack(`${prefix}overflow ${laneTids.length + 1}`));
       const laneTid = laneTids[lane]!;
-      if (kind === RecordKind.AsyncSegment) movedTo.set(i, laneTid);
+      movedTo.set(i, laneTid);
       ctx.complete(headOf(i), ts, dur, trackBytes(pid, laneTid), argsOf(i));
     }
   }
 
-  writeSegmentFlows(ctx, seg, rec, base, pid, (i) => movedTo.get(i) ?? tid, startOf);
-  writeNodeTracks(ctx, th, base, pid, prefix);
+  const tidOf = (i: number): number => movedTo.get(i) ?? tid;
+  writeSegmentFlows(ctx, seg, rec, base, pid, tidOf, startOf);
+  const requestWork = causal?.writeFlows(ctx, main, startOf, resumed, base, pid, tidOf);
+  writeNodeTracks(ctx, th, base, pid, prefix, requestWork);
   for (const json of ctx.samples?.events(th, base, pid) ?? []) writer.writeRaw(json);
 }

@@ -3,8 +3,9 @@
  *
  * DevTools binds a flow event to the slice with the same ts, pid, tid and cat, and groups the
  * events of one flow by cat + name + id, in timestamp order; so the ts printed here must be the
- * very number printed for the slice, the slices carry `cat: "async"`, and ids are unique across
- * the whole trace (the engine keys flows by id alone).
+ * very number printed for the slice, flows and JS slices alike carry no cat (so that the arrows of
+ * causality.ts can link any two of them), and ids are unique across the whole trace (the engine
+ * keys flows by id alone).
  */
 import { round3 } from '../formats/trace-event.js';
 import { RECORD_STRIDE, RecordField } from '../recorder/protocol.js';
@@ -37,7 +38,7 @@ export function writeSegmentFlows(
         const ts = round3(base + startOf(i));
         // bp "e": bind the end to the enclosing slice (the continuation itself), as Perfetto expects.
         ctx.writer.writeRaw(
-          `{"ph":"${ph}","name":"await","cat":"async","id":${id},"ts":${ts},"pid":${pid},"tid":${tidOf(i)}${ph === 'f' ? ',"bp":"e"' : ''}}`,
+          `{"ph":"${ph}","name":"await","id":${id},"ts":${ts},"pid":${pid},"tid":${tidOf(i)}${ph === 'f' ? ',"bp":"e"' : ''}}`,
         );
       }
     }

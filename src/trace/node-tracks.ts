@@ -4,12 +4,14 @@
  * cross the JS call slices; concurrent ones (overlapping requests) get extra lanes.
  */
 import { completeEventJson, instantEventJson, round3 } from '../formats/trace-event.js';
+import { REQUESTS_TRACK } from '../formats/trace-read.js';
 import type { NodeEvent, ThreadRecording } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
+import { writeFlow, type RequestWork } from './causality.js';
 
 const TITLES: Record<string, string> = {
-  'http.server': 'HTTP server',
+  'http.server': REQUESTS_TRACK,
   'http.client': 'HTTP client',
   fetch: 'fetch',
   net: 'net',
@@ -24,7 +26,22 @@ export function nodeTrackTitle(cat: string): string {
   return TITLES[cat] ?? cat;
 }
 
-export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: number, pid: number, prefix: string): void {
+/**
+ * The requests a server answered are the request lane: written without a cat, so that flows can
+ * bind them to the JS slices that did their work (causality.ts), with arrows to the first and the
+ * last of them when async tracing found that work (`requestWork`, by request id).
+ */
+const REQUESTS_CAT = 'http.server';
+const REQUEST_FLOW = JSON.stringify('request');
+
+export function writeNodeTracks(
+  ctx: BuildContext,
+  th: ThreadRecording,
+  base: number,
+  pid: number,
+  prefix: string,
+  requestWork?: Map<number, RequestWork>,
+): void {
   if (th.nodeEvents.length === 0) return;
   const byCat = new Map<string, NodeEvent[]>();
   for (const ev of th.nodeEvents) {
@@ -37,7 +54,8 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
     // DevTools order: by start, longer first.
     list.sort((a, b) => a.ts - b.ts || (b.dur ?? 0) - (a.dur ?? 0));
     const title = prefix + nodeTrackTitle(cat);
-    const catJson = JSON.stringify(cat);
+    const isRequests = cat === REQUESTS_CAT;
+    const catJson = isRequests ? undefined : JSON.stringify(cat);
     const packer = new LanePacker();
     const laneTids: number[] = [];
     for (const ev of list) {
@@ -51,6 +69,11 @@ export function writeNodeTracks(ctx: BuildContext, th: ThreadRecording, base: nu
       const nameJson = JSON.stringify(ev.name || cat);
       if (ev.ph === 'X') ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson, catJson));
       else ctx.writer.writeRaw(instantEventJson(nameJson, ts, pid, tid, argsJson, catJson));
+      const work = isRequests && requestWork ? requestWork.get(Number(ev.args?.request)) : undefined;
+      if (work) {
+        writeFlow(ctx, REQUEST_FLOW, pid, { ts, tid }, work.first);
+        if (work.last.ts !== work.first.ts || work.last.tid !== work.first.tid) writeFlow(ctx, REQUEST_FLOW, pid, { ts, tid }, work.last);
+      }
     }
   }
 }

@@ -139,7 +139,7 @@ function main(): void {
   }
   // After the hooks: their loader thread is stackscope's own, not the program's worker.
   try {
-    attachChannels(rec);
+    attachChannels(rec, { async: cfg.async !== false });
   } catch (err) {
     warn('could not subscribe to Node events', err);
   }

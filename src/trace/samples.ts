@@ -27,7 +27,7 @@ import { addCpuProfile, cpuProfileToTraceEvents, type CallFrame, type CpuProfile
 import { NO_STACK, type Frame, type StackSink } from '../model/index.js';
 import { instantEventJson } from '../formats/trace-event.js';
 import { UNDER_SLICES } from '../formats/trace-read.js';
-import { RecordKind, RECORD_STRIDE, type ThreadRecording } from '../recorder/protocol.js';
+import { RecordKind, RECORD_STRIDE, codeId, codeKind, isSliceKind, type ThreadRecording } from '../recorder/protocol.js';
 import { SAMPLES_EXT, type ThreadSamplesFile } from './sampling.js';
 
 /** How V8's pseudo-frames are named when they are drawn under a slice. */
@@ -206,9 +206,9 @@ function threadSlices(th: ThreadRecording): Slice[] {
   const out: Slice[] = [];
   const r = th.records;
   for (let i = 0, o = 0; i < th.count; i++, o += RECORD_STRIDE) {
-    const kind = r[o]! % 4;
-    if (kind === RecordKind.AsyncLifetime) continue;
-    const id = (r[o]! - kind) / 4;
+    const kind = codeKind(r[o]!);
+    if (kind === RecordKind.AsyncLifetime || !isSliceKind(kind)) continue;
+    const id = codeId(r[o]!);
     out.push({ start: r[o + 1]!, end: r[o + 2]!, key: kind === RecordKind.Span ? null : (keys[id] ?? null) });
   }
   return out.sort((a, b) => a.start - b.start || b.end - a.end);

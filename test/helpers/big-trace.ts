@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { writeTrace } from '../../src/trace/build.js';
-import { RECORD_STRIDE } from '../../src/recorder/recording.js';
+import { RECORD_STRIDE, recordCode } from '../../src/recorder/recording.js';
 import type { ThreadRecording } from '../../src/recorder/recording.js';
 
 const [out, nArg] = process.argv.slice(2);
@@ -31,14 +31,14 @@ function tree(depth: number): void {
   t += 0.137;
   if (depth < 4) for (let c = 0; c < 4 && k < N - 4; c++) tree(depth + 1);
   t += 0.071;
-  if (k < N) put(((depth * 7) % 50) * 4 + 0, s, t, depth, 0);
+  if (k < N) put(recordCode((depth * 7) % 50, 0), s, t, depth, 0);
 }
 for (let root = 0; k < N - 4; root++) {
   if (root % 16 === 0) {
     const s = t;
     inst++;
     t += 0.05;
-    put(60 * 4 + 1, s, t, 0, inst);
+    put(recordCode(60, 1), s, t, 0, inst);
     pendingAsync.push([inst, s]);
   }
   tree(0);
@@ -46,8 +46,8 @@ for (let root = 0; k < N - 4; root++) {
   if (p && k < N - 2) {
     const s = t;
     t += 0.2;
-    put(60 * 4 + 1, s, t, 0, p[0]);
-    put(60 * 4 + 2, p[1], t, 0, p[0]);
+    put(recordCode(60, 1), s, t, 0, p[0]);
+    put(recordCode(60, 2), p[1], t, 0, p[0]);
   }
 }
 const functions = Array.from({ length: 61 }, (_, i) => ({ name: `fn${i}`, file: `src/module${i % 7}.ts`, line: i * 3 + 1, col: 2 }));

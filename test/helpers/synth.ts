@@ -2,7 +2,7 @@
  * Hand-made recordings for the trace builder's tests: the shapes the recorder produces (records in
  * exit order, async calls as segments + lifetime), without running anything.
  */
-import { RECORD_STRIDE, RecordKind, type NodeEvent, type ThreadRecording } from '../../src/recorder/recording.js';
+import { RECORD_STRIDE, RecordKind, recordCode, type NodeEvent, type ThreadRecording } from '../../src/recorder/recording.js';
 import type { FunctionInfo } from '../../src/model/frame.js';
 
 export class SynthThread {
@@ -31,16 +31,16 @@ export class SynthThread {
     return this;
   }
   call(id: number, start: number, end: number, depth = 0): this {
-    return this.push(id * 4 + RecordKind.Call, start, end, depth, 0);
+    return this.push(recordCode(id, RecordKind.Call), start, end, depth, 0);
   }
   seg(id: number, inst: number, start: number, end: number, depth = 0): this {
-    return this.push(id * 4 + RecordKind.AsyncSegment, start, end, depth, inst);
+    return this.push(recordCode(id, RecordKind.AsyncSegment), start, end, depth, inst);
   }
   life(id: number, inst: number, start: number, end: number, depth = 0): this {
-    return this.push(id * 4 + RecordKind.AsyncLifetime, start, end, depth, inst);
+    return this.push(recordCode(id, RecordKind.AsyncLifetime), start, end, depth, inst);
   }
   spanRec(id: number, start: number, end: number, depth = 0): this {
-    return this.push(id * 4 + RecordKind.Span, start, end, depth, 0);
+    return this.push(recordCode(id, RecordKind.Span), start, end, depth, 0);
   }
 
   build(): ThreadRecording {

@@ -61,6 +61,12 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
       describe: "also sample every traced thread with V8's CPU profiler: library code, builtins and GC under your own calls",
     })
     .option('interval', single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }))
+    .option('async', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'link callbacks (timers, promises, I/O, events) to the traced call that scheduled them, and tag slices with the HTTP request they served (--no-async: off)',
+    })
     .option('json', JSON_SUMMARY)
     .example('$0 app.js', 'trace app.js, write trace.json')
     .example('$0 --sample --interval 200us app.js', 'your calls exact, everything under them sampled every 200 µs')
@@ -68,6 +74,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
     .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
     .example('$0 --include-package marked app.js', 'trace the marked package too')
+    .example('$0 --no-async server.js', 'without async links (cheaper on promise-heavy code)')
     .parseAsync()) as ParsedTraceArgs;
   const { script, args } = programOf(argv, 'trace');
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
@@ -89,6 +96,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     nodeArgs: argv['node-arg'],
     json: argv.json,
     sampleIntervalUs,
+    async: argv.async,
   };
 }
 
@@ -102,6 +110,7 @@ interface ParsedTraceArgs {
   'max-depth'?: number;
   'node-arg'?: string[];
   sample: boolean;
+  async: boolean;
   interval?: string;
   json: boolean;
   '--'?: unknown[];

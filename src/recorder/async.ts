@@ -1,0 +1,196 @@
+/**
+ * Async causality from async_hooks: which traced call scheduled each callback, and which HTTP
+ * request each callback runs for.
+ *
+ * Every async resource (timer, immediate, nextTick, promise reaction, fs/net/http callback...)
+ * created while a traced call runs gets a context naming that call (its slice's start and depth)
+ * and the request being served. A resource created outside traced code takes the context of the
+ * callback that created it, by reference (no allocation), so a chain of untraced callbacks keeps
+ * pointing at the traced call that began it; with no context running it costs two checks.
+ *
+ * When a callback with a context runs traced code, one record goes into the ring at its end
+ * (RecordKind.Callback: its window and request), preceded by a RecordKind.Cause record when a
+ * traced call scheduled it. The trace builder turns them into flow arrows and `args.request`. So
+ * the bookkeeping lives in the ring's bounded memory and overflows with it (counted); contexts
+ * live on their resources and die with them.
+ *
+ * Callback windows never overlap: a callback entered from inside another (nested before/after)
+ * closes the outer window, which reopens when the inner one ends. A request begins inside the
+ * HTTP parser's callback: from that point the callback belongs to the request.
+ *
+ * Every hook is guarded: a failure here is reported once and tracing of async causality stops;
+ * the program never sees it.
+ */
+import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
+import type { Recorder } from './runtime.js';
+import { RecordKind, recordCode } from './recording.js';
+
+const CTX = Symbol('stackscope.async');
+
+/** What a callback runs on behalf of, shared by every resource created in the same place. */
+interface AsyncContext {
+  /** start (ring clock, ms) of the traced call that created the resource, NaN when none did */
+  causeStart: number;
+  causeDepth: number;
+  /** resource type, as an index in the recorder's name table */
+  type: number;
+  /** request id, 0 when none */
+  request: number;
+}
+
+type WithContext = { [CTX]?: AsyncContext };
+
+/** Nesting of before/after beyond this is not followed (a runaway recursion of sync emits). */
+const MAX_LEVELS = 1024;
+
+export class AsyncTracker {
+  private hook: AsyncHook | undefined;
+  private readonly types = new Map<string, number>();
+  /** context of the running callback */
+  private cur: AsyncContext | undefined;
+  /** when the current window began (ring clock, ms), and the ring's count then */
+  private winStart = 0;
+  private winMark = 0;
+  /** contexts of the callbacks the current one interrupted */
+  private readonly saved: (AsyncContext | undefined)[] = [];
+  private level = 0;
+  private nextRequest = 0;
+  private failed = false;
+
+  constructor(private readonly rec: Recorder) {}
+
+  enable(): void {
+    // try/catch in each hook, not a wrapper: init runs for every promise the program creates.
+    const hook = createHook({
+      init: (_id, type, _trigger, resource) => {
+        try {
+          this.init(type, resource as WithContext);
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      before: () => {
+        try {
+          this.before();
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      after: () => {
+        try {
+          this.after();
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+    });
+    this.hook = hook;
+    hook.enable();
+    this.rec.onSnapshot = () => this.guard(() => this.split());
+  }
+
+  disable(): void {
+    this.hook?.disable();
+    this.hook = undefined;
+    if (this.rec.onSnapshot) this.rec.onSnapshot = undefined;
+  }
+
+  /**
+   * An HTTP server request begins (called from its diagnostics channel, inside the parser's
+   * callback): the rest of that callback, and everything scheduled from it, runs for it.
+   * Returns the request's id.
+   */
+  beginRequest(): number {
+    const id = ++this.nextRequest;
+    if (this.hook && !this.failed && this.level > 0) {
+      this.guard(() => {
+        const t = this.rec.nowMs();
+        if (this.cur) this.close(t);
+        this.cur = { causeStart: this.cur?.causeStart ?? NaN, causeDepth: this.cur?.causeDepth ?? 0, type: this.cur?.type ?? 0, request: id };
+        this.open(t);
+      });
+    }
+    return id;
+  }
+
+  private init(type: string, resource: WithContext): void {
+    const d = this.rec.innermostRecordedDepth();
+    let ctx: AsyncContext | undefined;
+    if (d >= 0) {
+      ctx = { causeStart: this.rec.runningStart(d), causeDepth: d, type: this.typeId(type), request: this.cur?.request ?? 0 };
+    } else {
+      ctx = this.cur;
+      if (ctx === undefined) return;
+    }
+    resource[CTX] = ctx;
+  }
+
+  private before(): void {
+    const ctx = (executionAsyncResource() as WithContext | undefined)?.[CTX];
+    if (this.level++ >= MAX_LEVELS) return;
+    if (this.cur) this.close(this.rec.nowMs());
+    this.saved.push(this.cur);
+    this.cur = ctx;
+    if (ctx) this.open(this.rec.nowMs());
+  }
+
+  private after(): void {
+    if (this.level === 0) return; // unbalanced (hooks enabled inside a callback)
+    if (--this.level >= MAX_LEVELS) return;
+    const t = this.rec.nowMs();
+    if (this.cur) this.close(t);
+    this.cur = this.saved.pop();
+    if (this.cur) this.open(t);
+  }
+
+  /** A snapshot is being taken: what ran so far in the current callback is written now. */
+  private split(): void {
+    if (!this.cur) return;
+    const t = this.rec.nowMs();
+    this.close(t);
+    this.open(t);
+  }
+
+  private open(t: number): void {
+    this.winStart = t;
+    this.winMark = this.rec.recorded;
+  }
+
+  /** Ends the current window at `t`: records it when traced code ran in it. */
+  private close(t: number): void {
+    const ctx = this.cur!;
+    if (this.rec.recorded === this.winMark) return;
+    const caused = !Number.isNaN(ctx.causeStart);
+    if (caused) this.rec.recordAsync(recordCode(ctx.type, RecordKind.Cause), ctx.causeStart, t, ctx.causeDepth, 0);
+    this.rec.recordAsync(recordCode(0, RecordKind.Callback), this.winStart, t, ctx.request, caused ? 1 : 0);
+  }
+
+  private typeId(type: string): number {
+    let id = this.types.get(type);
+    if (id === undefined) this.types.set(type, (id = this.rec.spanId(type)));
+    return id;
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Stops async tracing for good and says so once; the program never sees the error. */
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.cur = undefined;
+    try {
+      this.disable();
+    } catch {
+      /* already off */
+    }
+    process.stderr.write(
+      `stackscope: async tracing failed (${err instanceof Error ? err.message : String(err)}); calls are still traced, without async links\n`,
+    );
+  }
+}
