@@ -115,10 +115,7 @@ test('an Express-like server under concurrent requests: callbacks linked to thei
   const onRaw = new Set(trace.raw.filter((e) => e.ph === 's').map((e) => e.name));
   for (const kind of ['Timeout', 'Immediate', 'request']) assert.ok(onRaw.has(kind), `arrows named ${kind} with async tracing`);
   assert.ok(track(offTrace, 'main').entries.every((e) => e.args?.request === undefined));
-  assert.equal(
-    track(offTrace, 'main').entries.filter((e) => is(e, 'render')).length,
-    REQUESTS,
-  );
+  assert.equal(track(offTrace, 'main').entries.filter((e) => is(e, 'render')).length, REQUESTS);
 });
 
 test('callback order, output and exit code are unchanged by async tracing', () => {

@@ -45,7 +45,7 @@ function panelTrack(view: PanelView, label: string): PanelTrack {
   return t;
 }
 
-describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?? false, timeout: 60_000 }, () => {
+describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?? false, timeout: 180_000 }, () => {
   let tmp = '';
   let browser: Browser | undefined;
 
@@ -208,6 +208,38 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
       assert.deepEqual(panelTrack(view, t.threadName ?? '').titles, expected, `track ${t.threadName}: panel and trace engine agree`);
     }
     assert.equal(panelTrack(view, 'main').titles[fn('RouteStats.add', 25)], 6000);
+    await page.close();
+  });
+
+  test('async causality (fixtures/async/server.mjs): the panel draws the arrow from the call that scheduled a callback, and from a request to its work', async () => {
+    const file = path.join(tmp, 'async.json');
+    const cwd = path.join(root, 'fixtures/async');
+    execFileSync(process.execPath, [cli, 'trace', '-o', file, 'server.mjs', '3'], { cwd, stdio: 'pipe' });
+    const { page, view } = await open(file);
+    const main = panelTrack(view, 'main');
+    const at = (name: string) => Object.keys(main.titles).find((t) => t.startsWith(`${name} (server.mjs:`))!;
+    assert.equal(main.titles[at('authorized')], 3, 'one timer callback per request');
+    // The timer callback: an arrow from auth, which called setTimeout; the panel follows the chain
+    // back through auth's caller (app) to the request that started it.
+    const timer = await selectEntry(page, at('authorized'));
+    assert.deepEqual(timer, [
+      [at('auth'), at('authorized')],
+      ['HTTP GET /0', at('app')],
+    ]);
+    // The database callback: the panel shows one initiator per box, so selecting it follows the
+    // whole chain back: db.query (called in the timer callback, scheduled by auth, called by app)
+    // and the request that started it.
+    assert.deepEqual(await selectEntry(page, at('onRows')), [
+      [at('db.query'), at('onRows')],
+      [at('auth'), at('authorized')],
+      ['HTTP GET /0', at('app')],
+    ]);
+    // The request: arrows to the first and the last slice of its work.
+    const req = await selectEntry(page, 'HTTP GET /0');
+    assert.deepEqual(req, [
+      ['HTTP GET /0', at('app')],
+      ['HTTP GET /0', at('onRows')],
+    ]);
     await page.close();
   });
 

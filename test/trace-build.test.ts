@@ -135,7 +135,7 @@ test('flows step through every continuation in order', async () => {
     tr.flows[0]!.map((p) => p.ts),
     [1, 11, 21, 31],
   );
-  const phases = tr.raw.filter((e) => e.cat === 'async' && e.ph !== 'X').map((e) => e.ph);
+  const phases = tr.raw.filter((e) => e.name === 'await' && e.ph !== 'X').map((e) => e.ph);
   assert.deepEqual(phases, ['s', 't', 't', 'f']);
 });
 
@@ -209,8 +209,10 @@ test('node events: a track per category, overlapping ones laned, instants as I',
   );
   const tr = await roundTrip([proc(1, 'p', t)]);
   assert.equal(tr.dropped, 0);
-  assert.equal(treeText(track(tr, 'HTTP server')), 'GET /a');
-  assert.equal(treeText(track(tr, 'HTTP server 2')), 'GET /b');
+  // The requests served are the request lane, written without a cat (see causality.ts).
+  assert.equal(treeText(track(tr, 'requests')), 'GET /a');
+  assert.equal(treeText(track(tr, 'requests 2')), 'GET /b');
+  assert.equal(track(tr, 'requests').entries[0]!.cat, undefined);
   assert.deepEqual(track(tr, 'HTTP client').entries[0]!.args, { status: 200 });
   const gc = track(tr, 'GC').entries[0]!;
   assert.equal(gc.ph, 'I');

@@ -265,7 +265,7 @@ test('HTTP server and client on loopback: handler calls and Node tracks', async 
   assert.equal(count(m, 'handle (http.mjs:3)'), 2);
   assert.ok(m.entries.filter((e) => e.name === F('render (http.mjs:7)')).every((e) => e.path.at(-1) === F('handle (http.mjs:3)')));
   assert.deepEqual(
-    track(p.trace, 'HTTP server').entries.map((e) => e.name),
+    track(p.trace, 'requests').entries.map((e) => e.name),
     ['HTTP GET /a', 'HTTP GET /b'],
   );
   assert.equal(track(p.trace, 'HTTP client').entries.length, 2);

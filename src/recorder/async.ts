@@ -106,7 +106,12 @@ export class AsyncTracker {
       this.guard(() => {
         const t = this.rec.nowMs();
         if (this.cur) this.close(t);
-        this.cur = { causeStart: this.cur?.causeStart ?? NaN, causeDepth: this.cur?.causeDepth ?? 0, type: this.cur?.type ?? 0, request: id };
+        this.cur = {
+          causeStart: this.cur?.causeStart ?? NaN,
+          causeDepth: this.cur?.causeDepth ?? 0,
+          type: this.cur?.type ?? 0,
+          request: id,
+        };
         this.open(t);
       });
     }

@@ -43,7 +43,7 @@ import {
 } from '../formats/trace-event.js';
 import { LanePacker, NestingCheck, engineDur, sortNested } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
-import { writeNodeTracks } from './node-tracks.js';
+import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
 import type { TraceSamples } from './samples.js';
 
@@ -465,6 +465,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   sortNested(main, byStart);
   const causal = ThreadCausality.of(th, n);
   const requests = causal?.hasRequests ? causal : undefined;
+  const requestAt = writeNodeTracks(ctx, th, base, pid, prefix, 'requests');
   const check = new NestingCheck();
   const parentInst = new Float64Array(nLife).fill(NaN);
   const overflow: number[] = [];
@@ -578,6 +579,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const tidOf = (i: number): number => movedTo.get(i) ?? tid;
   writeSegmentFlows(ctx, seg, rec, base, pid, tidOf, startOf);
   const requestWork = causal?.writeFlows(ctx, main, startOf, resumed, base, pid, tidOf);
-  writeNodeTracks(ctx, th, base, pid, prefix, requestWork);
+  if (requestWork) writeRequestFlows(ctx, pid, requestAt, requestWork);
+  writeNodeTracks(ctx, th, base, pid, prefix, 'others');
   for (const json of ctx.samples?.events(th, base, pid) ?? []) writer.writeRaw(json);
 }

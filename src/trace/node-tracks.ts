@@ -8,7 +8,7 @@ import { REQUESTS_TRACK } from '../formats/trace-read.js';
 import type { NodeEvent, ThreadRecording } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
-import { writeFlow, type RequestWork } from './causality.js';
+import { writeFlow, type FlowEnd, type RequestWork } from './causality.js';
 
 const TITLES: Record<string, string> = {
   'http.server': REQUESTS_TRACK,
@@ -28,24 +28,29 @@ export function nodeTrackTitle(cat: string): string {
 
 /**
  * The requests a server answered are the request lane: written without a cat, so that flows can
- * bind them to the JS slices that did their work (causality.ts), with arrows to the first and the
- * last of them when async tracing found that work (`requestWork`, by request id).
+ * bind them to the JS slices that did their work (causality.ts), and before the thread's own
+ * track, since the panel draws an arrow from the flow's slice that comes first in the file.
  */
 const REQUESTS_CAT = 'http.server';
 const REQUEST_FLOW = JSON.stringify('request');
 
+/**
+ * Writes the thread's Node-event tracks: the request lane alone (`requests`: call it before the
+ * thread's own track; returns where each request's slice is, by request id), or all the others.
+ */
 export function writeNodeTracks(
   ctx: BuildContext,
   th: ThreadRecording,
   base: number,
   pid: number,
   prefix: string,
-  requestWork?: Map<number, RequestWork>,
-): void {
-  if (th.nodeEvents.length === 0) return;
+  which: 'requests' | 'others',
+): Map<number, FlowEnd> {
+  const requestAt = new Map<number, FlowEnd>();
+  if (th.nodeEvents.length === 0) return requestAt;
   const byCat = new Map<string, NodeEvent[]>();
   for (const ev of th.nodeEvents) {
-    if (!Number.isFinite(ev.ts)) continue;
+    if (!Number.isFinite(ev.ts) || (ev.cat === REQUESTS_CAT) !== (which === 'requests')) continue;
     let list = byCat.get(ev.cat);
     if (!list) byCat.set(ev.cat, (list = []));
     list.push(ev);
@@ -69,12 +74,20 @@ export function writeNodeTracks(
       const nameJson = JSON.stringify(ev.name || cat);
       if (ev.ph === 'X') ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson, catJson));
       else ctx.writer.writeRaw(instantEventJson(nameJson, ts, pid, tid, argsJson, catJson));
-      const work = isRequests && requestWork ? requestWork.get(Number(ev.args?.request)) : undefined;
-      if (work) {
-        writeFlow(ctx, REQUEST_FLOW, pid, { ts, tid }, work.first);
-        if (work.last.ts !== work.first.ts || work.last.tid !== work.first.tid) writeFlow(ctx, REQUEST_FLOW, pid, { ts, tid }, work.last);
-      }
+      const id = Number(ev.args?.request);
+      if (isRequests && ev.ph === 'X' && id > 0) requestAt.set(id, { ts, tid });
     }
+  }
+  return requestAt;
+}
+
+/** Arrows from each request's slice to the first and the last slice of its work. */
+export function writeRequestFlows(ctx: BuildContext, pid: number, requestAt: Map<number, FlowEnd>, work: Map<number, RequestWork>): void {
+  for (const [id, w] of work) {
+    const from = requestAt.get(id);
+    if (!from) continue;
+    writeFlow(ctx, REQUEST_FLOW, pid, from, w.first);
+    if (w.last.ts !== w.first.ts || w.last.tid !== w.first.tid) writeFlow(ctx, REQUEST_FLOW, pid, from, w.last);
   }
 }
 
