@@ -565,7 +565,6 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const packer = new LanePacker();
     const laneTids: number[] = [];
     for (const i of overflow) {
-      const kind = kindOf(i);
       const ts = round3(base + startOf(i));
       const dur = engineDur(ts, base + at(i, F.End));
       const lane = packer.place(ts, ts + dur);
