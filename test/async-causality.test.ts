@@ -32,7 +32,7 @@ function traceOf(script: string, extra: string[] = [], progArgs: string[] = []):
   return { out, file };
 }
 
-const label = (name: string) => new RegExp(`^${name} \\(server\\.mjs:\\d+\\)$`);
+const label = (name: string) => new RegExp(`^${name} \\(app\\.mjs:\\d+\\)$`);
 const is = (e: DtEntry, name: string) => label(name).test(e.name);
 
 /** The slice a flow point binds to on its track: the outermost one starting at its ts. */

@@ -217,7 +217,7 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
     execFileSync(process.execPath, [cli, 'trace', '-o', file, 'server.mjs', '3'], { cwd, stdio: 'pipe' });
     const { page, view } = await open(file);
     const main = panelTrack(view, 'main');
-    const at = (name: string) => Object.keys(main.titles).find((t) => t.startsWith(`${name} (server.mjs:`))!;
+    const at = (name: string) => Object.keys(main.titles).find((t) => t.startsWith(`${name} (app.mjs:`))!;
     assert.equal(main.titles[at('authorized')], 3, 'one timer callback per request');
     // The timer callback: an arrow from auth, which called setTimeout; the panel follows the chain
     // back through auth's caller (app) to the request that started it.
