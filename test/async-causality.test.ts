@@ -131,3 +131,19 @@ test('callback order, output and exit code are unchanged by async tracing', () =
   assert.ok(traced.stdout.split('\n').length > 20, 'the fixture printed its callback order');
   assert.equal(traced.stderr.includes('async tracing failed'), false, traced.stderr);
 });
+
+test('resource churn stays in the bounded ring: links overflow with the calls, counted, and the trace still opens', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
+  const file = path.join(dir, 't.json');
+  const r = run([cli, 'trace', '--json', '--buffer-size', '20000', '-o', file, 'churn.mjs', '40', '2000']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'done 40000\n');
+  const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { dropped: number };
+  // 80,000 work() calls plus their callbacks' links went through a 20,000-record ring.
+  assert.ok(summary.dropped > 100_000, `dropped ${summary.dropped}`);
+  const trace = await parseWithDevTools(file);
+  assert.equal(trace.dropped, 0);
+  const links = trace.raw.filter((e) => e.ph === 's' && e.name !== 'await').length;
+  assert.ok(links > 1000 && links <= 20_000, `${links} links kept, no more than the ring holds`);
+  assert.ok(Number(trace.metadata.droppedRecords) > 100_000, 'the drop is in the metadata');
+});
