@@ -149,10 +149,14 @@ const serveRow = {
 const result = { runs, seconds, loadavg: [load0, os.loadavg()[0]], mailbox: mailRows, serve: serveRow };
 if (asJson) console.log(JSON.stringify(result));
 else {
-  console.log(`async tracing vs plain tracing (${runs} interleaved runs, load average ${load0.toFixed(1)} -> ${os.loadavg()[0]!.toFixed(1)})`);
+  console.log(
+    `async tracing vs plain tracing (${runs} interleaved runs, load average ${load0.toFixed(1)} -> ${os.loadavg()[0]!.toFixed(1)})`,
+  );
   console.log('mailbox strategies (ms, median of the program own rounds):');
   for (const m of mailRows)
-    console.log(`  ${m.strategy.padEnd(14)} plain ${m.plainMs.toFixed(1).padStart(8)}  async ${m.asyncMs.toFixed(1).padStart(8)}  async/plain ${m.ratio.toFixed(2)}x`);
+    console.log(
+      `  ${m.strategy.padEnd(14)} plain ${m.plainMs.toFixed(1).padStart(8)}  async ${m.asyncMs.toFixed(1).padStart(8)}  async/plain ${m.ratio.toFixed(2)}x`,
+    );
   console.log(`serving (requests/s, ${seconds} s of keep-alive load, 16 connections):`);
   console.log(
     `  untraced ${serveRow.untraced.toFixed(0)}  traced ${serveRow.plain.toFixed(0)}  traced+async ${serveRow.async.toFixed(0)}` +

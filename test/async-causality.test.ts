@@ -147,3 +147,23 @@ test('resource churn stays in the bounded ring: links overflow with the calls, c
   assert.ok(links > 1000 && links <= 20_000, `${links} links kept, no more than the ring holds`);
   assert.ok(Number(trace.metadata.droppedRecords) > 100_000, 'the drop is in the metadata');
 });
+
+test('spans nest across callbacks: a span begun in a callback scheduled inside another is drawn under it', async () => {
+  const { out, file } = traceOf('spans.mjs');
+  assert.equal(out.stdout, '2\n');
+  const trace = await parseWithDevTools(file);
+  assert.equal(trace.dropped, 0);
+  assert.equal(trace.tracks.filter((t) => t.threadName?.startsWith('overflow')).length, 0, 'no span left to an overflow lane');
+  const lanes = trace.tracks.filter((t) => /^async \d+$/.test(t.threadName ?? '')).flatMap((t) => t.entries);
+  for (const [mine, other] of [
+    ['1', '2'],
+    ['2', '1'],
+  ] as const) {
+    const inner = lanes.find((e) => e.name === `inner ${mine}`);
+    assert.ok(inner, `inner ${mine} is drawn on an async lane`);
+    assert.ok(inner.path.includes(`job ${mine}`), `inner ${mine} under job ${mine}: ${inner.path.join(' > ')}`);
+    assert.ok(!inner.path.includes(`job ${other}`), `inner ${mine} not under job ${other}`);
+  }
+  // Job 2 ran inside job 1's time but is not its child: it is not drawn under it.
+  assert.deepEqual(lanes.find((e) => e.name === 'job 2')!.path, []);
+});

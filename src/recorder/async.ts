@@ -36,6 +36,13 @@ interface AsyncContext {
   type: number;
   /** request id, 0 when none */
   request: number;
+  /** instance of the innermost user span open where the resource was created, 0 when none */
+  span: number;
+}
+
+/** `prev` (the running context, if any) with a new request or span. */
+function derived(prev: AsyncContext | undefined, request: number, span: number): AsyncContext {
+  return { causeStart: prev?.causeStart ?? NaN, causeDepth: prev?.causeDepth ?? 0, type: prev?.type ?? 0, request, span };
 }
 
 type WithContext = { [CTX]?: AsyncContext };
@@ -106,23 +113,35 @@ export class AsyncTracker {
       this.guard(() => {
         const t = this.rec.nowMs();
         if (this.cur) this.close(t);
-        this.cur = {
-          causeStart: this.cur?.causeStart ?? NaN,
-          causeDepth: this.cur?.causeDepth ?? 0,
-          type: this.cur?.type ?? 0,
-          request: id,
-        };
+        this.cur = derived(this.cur, id, this.cur?.span ?? 0);
         this.open(t);
       });
     }
     return id;
   }
 
+  /**
+   * A user span starts: what its function schedules runs inside it (not a callback window of its
+   * own). Returns the span it began in (0: none) and a token for leaveSpan, called when the
+   * function returns.
+   */
+  enterSpan(inst: number): { parent: number; token: AsyncContext | undefined } {
+    const prev = this.cur;
+    if (!this.hook || this.failed) return { parent: 0, token: prev };
+    this.cur = derived(prev, prev?.request ?? 0, inst);
+    return { parent: prev?.span ?? 0, token: prev };
+  }
+
+  leaveSpan(token: AsyncContext | undefined): void {
+    if (this.hook && !this.failed) this.cur = token;
+  }
+
   private init(type: string, resource: WithContext): void {
     const d = this.rec.innermostRecordedDepth();
     let ctx: AsyncContext | undefined;
     if (d >= 0) {
-      ctx = { causeStart: this.rec.runningStart(d), causeDepth: d, type: this.typeId(type), request: this.cur?.request ?? 0 };
+      const c = this.cur;
+      ctx = { causeStart: this.rec.runningStart(d), causeDepth: d, type: this.typeId(type), request: c?.request ?? 0, span: c?.span ?? 0 };
     } else {
       ctx = this.cur;
       if (ctx === undefined) return;

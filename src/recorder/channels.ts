@@ -46,14 +46,15 @@ export function attachChannels(rec: Recorder, opts: ChannelOptions = {}): () => 
 
   let nextRequest = 0;
   let beginRequest = () => ++nextRequest;
+  let tracker: AsyncTracker | undefined;
   if (opts.async) {
-    const tracker = new AsyncTracker(rec);
-    tracker.enable();
-    undo.push(() => tracker.disable());
-    beginRequest = () => tracker.beginRequest();
+    const t = (tracker = new AsyncTracker(rec));
+    t.enable();
+    undo.push(() => t.disable());
+    beginRequest = () => t.beginRequest();
   }
 
-  attachSpans(rec, undo);
+  attachSpans(rec, undo, tracker);
   attachHttp(rec, sub, beginRequest);
   attachFetch(rec, sub);
   attachInstants(rec, sub);
@@ -73,27 +74,40 @@ export function attachChannels(rec: Recorder, opts: ChannelOptions = {}): () => 
 const START = Symbol('stackscope.start');
 const INST = Symbol('stackscope.inst');
 const DEPTH = Symbol('stackscope.depth');
+const PARENT = Symbol('stackscope.parent');
+const SAVED = Symbol('stackscope.saved');
 
-function attachSpans(rec: Recorder, undo: Array<() => void>): void {
+/**
+ * User spans. With async tracing, what a span's function schedules runs inside the span, so a span
+ * begun in such a callback knows its parent: async spans are drawn nested under it (build.ts).
+ */
+function attachSpans(rec: Recorder, undo: Array<() => void>, tracker: AsyncTracker | undefined): void {
   const tc = diagnostics_channel.tracingChannel<unknown, SpanContext>(SPAN_CHANNEL);
-  const finish = (ctx: SpanContext) => {
+  const finish = (ctx: SpanContext, async: boolean) => {
     const start = ctx[START];
     if (typeof start !== 'number') return;
-    rec.recordSpan(ctx.name, start, rec.nowUs(), Number(ctx[INST]) || 0, Number(ctx[DEPTH]) || 0);
+    const parent = async ? Number(ctx[PARENT]) || 0 : undefined;
+    rec.recordSpan(ctx.name, start, rec.nowUs(), Number(ctx[INST]) || 0, Number(ctx[DEPTH]) || 0, parent);
   };
   const handlers = {
     start: guard((ctx: SpanContext) => {
-      ctx[INST] = rec.nextInstance();
+      const inst = (ctx[INST] = rec.nextInstance());
       // An async span ends wherever its promise settles: keep the depth it started at.
       ctx[DEPTH] = rec.currentDepth;
+      if (tracker) {
+        const { parent, token } = tracker.enterSpan(inst);
+        ctx[PARENT] = parent;
+        ctx[SAVED] = token;
+      }
       ctx[START] = rec.nowUs();
     }),
     // A span whose function returned a promise ends at asyncEnd instead.
     end: guard((ctx: SpanContext) => {
-      if (!isThenable(ctx.result)) finish(ctx);
+      if (tracker && INST in ctx) tracker.leaveSpan(ctx[SAVED] as Parameters<AsyncTracker['leaveSpan']>[0]);
+      if (!isThenable(ctx.result)) finish(ctx, false);
     }),
     asyncStart: () => {},
-    asyncEnd: guard(finish),
+    asyncEnd: guard((ctx: SpanContext) => finish(ctx, true)),
     error: () => {},
   };
   tc.subscribe(handlers);

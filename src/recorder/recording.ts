@@ -36,6 +36,12 @@ export const enum RecordKind {
    * id = resource type (index in spanNames, e.g. "Timeout", "PROMISE").
    */
   Cause = 5,
+  /**
+   * Marks the Span record that follows it as an async span (its function returned a promise): it
+   * lasts across callbacks, so it is drawn on the async lanes, nested under its parent span.
+   * Depth holds the parent span's instance (0: none; known with async tracing), Inst the span's own.
+   */
+  SpanParent = 6,
 }
 
 /** Offsets of a record's numbers: start and end are times, depth the call depth at the start. */

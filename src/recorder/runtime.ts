@@ -356,9 +356,14 @@ export class Recorder implements Runtime {
     return id;
   }
 
-  /** Records a user span; times in µs on the recording clock, depth as at its start. */
-  recordSpan(name: string, startUs: number, endUs: number, inst: number, depth: number = this.depth): void {
-    this.push(recordCode(this.spanId(name), RecordKind.Span), startUs / 1000, endUs / 1000, depth, inst);
+  /**
+   * Records a user span; times in µs on the recording clock, depth as at its start. An async span
+   * (`parent` given: the instance of the span it began in, or 0) is marked by a SpanParent record.
+   */
+  recordSpan(name: string, startUs: number, endUs: number, inst: number, depth: number = this.depth, parent?: number): void {
+    const code = recordCode(this.spanId(name), RecordKind.Span);
+    if (parent !== undefined) this.push(recordCode(0, RecordKind.SpanParent), startUs / 1000, endUs / 1000, parent, inst);
+    this.push(code, startUs / 1000, endUs / 1000, depth, inst);
   }
 
   /** Call depth right now (0 = no traced call running). */

@@ -41,7 +41,7 @@ import {
   threadNameEvent,
   threadSortEvent,
 } from '../formats/trace-event.js';
-import { LanePacker, NestingCheck, engineDur, sortNested } from './lanes.js';
+import { LanePacker, NestingCheck, ParentLanes, engineDur, sortNested } from './lanes.js';
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
@@ -391,6 +391,13 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   };
   const clipped = (i: number): boolean => at(i, F.Start) < cut;
 
+  /** an async span: a Span record marked by the SpanParent record just before it */
+  const asyncSpan = (i: number, o: number): boolean =>
+    i > 0 && codeKind(rec[o - RECORD_STRIDE + F.Code]!) === RecordKind.SpanParent && rec[o - RECORD_STRIDE + F.Inst] === rec[o + F.Inst];
+  /** async lifetimes and async spans go to the async lanes */
+  const onLanes = (k: RecordKind, i: number, o: number): boolean =>
+    k === RecordKind.AsyncLifetime || (k === RecordKind.Span && asyncSpan(i, o));
+
   // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
   let nMain = 0,
     nLife = 0,
@@ -403,7 +410,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     }
     const k = codeKind(rec[o + F.Code]!);
     if (!isSliceKind(k)) continue;
-    if (k === RecordKind.AsyncLifetime) nLife++;
+    if (onLanes(k, i, o)) nLife++;
     else {
       nMain++;
       if (k === RecordKind.AsyncSegment) nSeg++;
@@ -416,7 +423,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     if (rec[o + F.End]! <= cut) continue;
     const k = codeKind(rec[o + F.Code]!);
     if (!isSliceKind(k)) continue;
-    if (k === RecordKind.AsyncLifetime) life[b++] = i;
+    if (onLanes(k, i, o)) life[b++] = i;
     else {
       main[a++] = i;
       if (k === RecordKind.AsyncSegment) seg[c++] = i;
@@ -468,6 +475,12 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const requestAt = writeNodeTracks(ctx, th, base, pid, prefix, 'requests');
   const check = new NestingCheck();
   const parentInst = new Float64Array(nLife).fill(NaN);
+  // An async span's parent is the span it began in (known with async tracing).
+  for (let p = 0; p < nLife; p++) {
+    const i = life[p]!;
+    const parent = kindOf(i) === RecordKind.Span ? at(i - 1, F.Depth) : 0;
+    if (parent > 0) parentInst[p] = parent;
+  }
   const overflow: number[] = [];
   const writer = ctx.writer;
   const track = trackBytes(pid, tid);
@@ -536,25 +549,23 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     }
   }
 
-  // Async lifetimes on lanes; a child goes to its parent's lane first, where an awaited child
-  // nests under the parent and reads as a call tree.
+  // Async lifetimes and async spans on lanes: a child under its parent (an awaited child reads as a
+  // call tree), never under an unrelated slice (ParentLanes).
   if (nLife > 0) {
     const order = new Uint32Array(nLife);
     for (let p = 0; p < nLife; p++) order[p] = p;
     order.sort((x, y) => byStart(life[x]!, life[y]!));
-    const laneOf = new Int32Array(nLife).fill(-1);
-    const packer = new LanePacker();
+    const packer = new ParentLanes();
     const laneTracks: Uint8Array[] = [];
     for (let o = 0; o < nLife; o++) {
       const p = order[o]!;
       const i = life[p]!;
       const ts = round3(base + startOf(i));
       const dur = engineDur(ts, base + at(i, F.End));
-      const pp = Number.isNaN(parentInst[p]!) ? -1 : lifeOf(parentInst[p]!);
-      const lane = packer.place(ts, ts + dur, pp >= 0 ? laneOf[pp]! : -1);
-      laneOf[p] = lane;
+      // An async span knows its parent (the span it began in, or none): it never nests by time alone.
+      const lane = packer.place(ts, ts + dur, at(i, F.Inst), parentInst[p]!, kindOf(i) === RecordKind.Span);
       while (laneTracks.length <= lane) laneTracks.push(trackBytes(pid, ctx.newTrack(`${prefix}async ${laneTracks.length + 1}`)));
-      ctx.complete(names.callHead(idOf(i)), ts, dur, laneTracks[lane]!, argsOf(i));
+      ctx.complete(headOf(i), ts, dur, laneTracks[lane]!, argsOf(i));
     }
   }
 

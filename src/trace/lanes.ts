@@ -66,6 +66,57 @@ export class LanePacker {
 }
 
 /**
+ * Lanes for slices that may know their parent (async call lifetimes, async spans). A slice goes on
+ * its parent's lane when the parent is the innermost slice open there at its start. Otherwise a
+ * `strict` slice (one whose parent is known to be none, or another than the slices open) goes on
+ * a lane with nothing open, or a new lane, never inside an unrelated slice; any other goes on the
+ * first lane where it fits, which nests it by time. Fed in DevTools order.
+ */
+export class ParentLanes {
+  /** per lane: ends and keys of the slices still open, innermost last */
+  private ends: number[][] = [];
+  private keys: number[][] = [];
+  private laneOfKey = new Map<number, number>();
+
+  /** Places slice `key` (unique) with parent `parentKey` (NaN: none); returns its lane. */
+  place(ts: number, end: number, key: number, parentKey: number, strict: boolean): number {
+    const lane = this.choose(ts, end, parentKey, strict);
+    while (this.ends.length <= lane) {
+      this.ends.push([]);
+      this.keys.push([]);
+    }
+    this.ends[lane]!.push(end);
+    this.keys[lane]!.push(key);
+    this.laneOfKey.set(key, lane);
+    return lane;
+  }
+
+  private choose(ts: number, end: number, parentKey: number, strict: boolean): number {
+    const p = Number.isNaN(parentKey) ? undefined : this.laneOfKey.get(parentKey);
+    if (p !== undefined) {
+      const n = this.popEnded(p, ts);
+      if (n > 0 && this.keys[p]![n - 1] === parentKey && end <= this.ends[p]![n - 1]!) return p;
+    }
+    for (let lane = 0; lane < this.ends.length; lane++) {
+      const n = this.popEnded(lane, ts);
+      if (n === 0 || (!strict && end <= this.ends[lane]![n - 1]!)) return lane;
+    }
+    return this.ends.length;
+  }
+
+  /** Closes what ended by `ts` on `lane`; returns how many slices stay open there. */
+  private popEnded(lane: number, ts: number): number {
+    const ends = this.ends[lane]!,
+      keys = this.keys[lane]!;
+    while (ends.length > 0 && ts >= ends[ends.length - 1]!) {
+      ends.pop();
+      keys.pop();
+    }
+    return ends.length;
+  }
+}
+
+/**
  * Checks one track's slices, fed in DevTools order, for proper nesting; answers how the slice can
  * stay on the track. Used on the thread's own track, where calls, segments and spans nest by
  * construction unless a user span straddles an await or records were truncated oddly.
