@@ -131,6 +131,13 @@ test('the hot functions of the selected range: in the hover box and the table, w
   assert.equal(h[2], `total: ${fmt(apiSum)} (${share(apiSum / sum)})`);
   assert.equal(h[3], `self: ${fmt(0)} (${share(0)})`);
   await page.screenshot({ path: path.join(docs, 'ui-flamegraph.png') });
+  // at 1400 px the header is one line: its last control (export) beside the title, not below it
+  const middle = async (sel: string) => {
+    const b = (await page.locator(sel).boundingBox())!;
+    return b.y + b.height / 2;
+  };
+  assert.ok(Math.abs((await middle('header h1')) - (await middle('#export'))) < 6, 'export on the header line');
+  assert.ok(await page.locator('#pid').isVisible());
 
   await page.locator('.tab[data-view=table]').click();
   const rows = await tableRows(page);
