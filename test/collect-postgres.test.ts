@@ -113,6 +113,10 @@ test('two collectors with disjoint targets write into one PostgreSQL at once; a 
     const one = runCli(['query', '--db', pg.url, '--host', `node-${i}`, '--from', '-1h']);
     assert.equal(sum(Object.fromEntries(parseFolded(one.stdout.toString()))), sum(totals[i]!.produced), `node-${i}`);
   }
+  // --pid: one agent process (each fake agent is a process of its own, reporting its pid)
+  const byPid = runCli(['query', '--db', pg.url, '--pid', String(agents[2]!.child.pid), '--from', '-1h']);
+  assert.equal(byPid.code, 0, byPid.stderr);
+  assert.equal(sum(Object.fromEntries(parseFolded(byPid.stdout.toString()))), sum(totals[2]!.produced));
   assert.equal(
     (await Promise.all([second.kill(), again.kill()])).every((r) => r.code === 0),
     true,

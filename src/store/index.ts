@@ -4,6 +4,7 @@
  * coarsest rows that cover the range exactly.
  */
 import { ProfileBuilder, type Profile } from '../model/index.js';
+import { UserError } from '../util/errors.js';
 import { LEVELS, type LevelName, type Store, type TargetFilter, type TargetRow, type Watermarks } from './protocol.js';
 
 export * from './protocol.js';
@@ -103,11 +104,20 @@ export function matchTargets(all: readonly TargetRow[], f: TargetFilter): Target
     (t) =>
       (f.service === undefined || t.service === f.service) &&
       (f.host === undefined || t.host === f.host) &&
+      (f.pid === undefined || t.pid === f.pid) &&
       Object.entries(f.labels ?? {}).every(([k, v]) => t.labels[k] === v),
   );
 }
 
-const hasFilter = (f: TargetFilter) => f.service !== undefined || f.host !== undefined || Object.keys(f.labels ?? {}).length > 0;
+/** A process id as users give it (`--pid 4242`, `pid=4242`); UserError when it is not one. */
+export function parsePid(text: string, what: string): number {
+  const pid = /^\s*\d{1,10}\s*$/.test(text) ? Number(text) : NaN;
+  if (!(pid > 0 && pid < 2 ** 32)) throw new UserError(`bad ${what} "${text.slice(0, 40)}": give a process id, a positive whole number`);
+  return pid;
+}
+
+const hasFilter = (f: TargetFilter) =>
+  f.service !== undefined || f.host !== undefined || f.pid !== undefined || Object.keys(f.labels ?? {}).length > 0;
 
 export interface ProfileResult {
   /** the merged profile: one sample per stack, weighted by its count (unit: samples) */
@@ -169,6 +179,7 @@ function describeTargets(targets: readonly TargetRow[], f: TargetFilter): string
   const parts = [
     f.service && `service ${f.service}`,
     f.host && `host ${f.host}`,
+    f.pid !== undefined && `pid ${f.pid}`,
     ...Object.entries(f.labels ?? {}).map(([k, v]) => `${k}=${v}`),
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : `all targets (${new Set(targets.map((t) => t.address)).size})`;

@@ -64,6 +64,11 @@ export interface TargetRow {
 export interface TargetFilter {
   service?: string;
   host?: string;
+  /**
+   * the process id the agent reported: the runs of that pid (a restarted agent is a new run with its
+   * own pid, so this selects the rows of the process that had it; give host too when pids repeat)
+   */
+  pid?: number;
   /** every label must match */
   labels?: Record<string, string>;
 }

@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Profile } from '../model/index.js';
-import { parseTime } from '../store/index.js';
+import { parsePid, parseTime } from '../store/index.js';
 import { oneLine, UserError } from '../util/errors.js';
 import { BadFilterError, FileSource, StoreSource, type Filters, type ProfileSource, type Range } from './source.js';
 import {
@@ -100,12 +100,12 @@ const CSP =
 
 const API_PARAMS: Record<string, readonly string[]> = {
   info: [],
-  timeline: ['from', 'until', 'service', 'host', 'label', 'file', 'split'],
-  flame: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile', 'max'],
-  functions: ['from', 'until', 'service', 'host', 'label', 'file', 'cfrom', 'cuntil', 'cfile'],
-  sandwich: ['from', 'until', 'service', 'host', 'label', 'file', 'fn'],
-  search: ['from', 'until', 'service', 'host', 'label', 'file', 'q'],
-  export: ['from', 'until', 'service', 'host', 'label', 'file', 'format'],
+  timeline: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'split'],
+  flame: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'cfrom', 'cuntil', 'cfile', 'max'],
+  functions: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'cfrom', 'cuntil', 'cfile'],
+  sandwich: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'fn'],
+  search: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'q'],
+  export: ['from', 'until', 'service', 'host', 'pid', 'label', 'file', 'format'],
 };
 
 function checkParams(q: URLSearchParams, allowed: readonly string[]): void {
@@ -131,11 +131,13 @@ function filtersOf(q: URLSearchParams): Filters {
   };
   const service = text('service');
   const host = text('host');
+  const pid = text('pid');
   const file = text('file');
   return {
     labels,
     ...(service !== undefined ? { service } : {}),
     ...(host !== undefined ? { host } : {}),
+    ...(pid !== undefined ? { pid: parsePid(pid, 'pid') } : {}),
     ...(file !== undefined ? { file } : {}),
   };
 }
@@ -389,6 +391,7 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
   const watchLive = (ws: WebSocket) => {
     let filters: Filters = { labels: {} };
     let spanMs = 15 * 60_000;
+    let split = false;
     let last = '';
     let busy = false;
     const push = async () => {
@@ -396,8 +399,11 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
       busy = true;
       try {
         const now = Date.now();
-        const t = await store!.timeline({ fromMs: now - spanMs, untilMs: now }, filters);
-        const text = JSON.stringify(t.points);
+        const range = { fromMs: now - spanMs, untilMs: now };
+        // split by service: every push carries the series too, so the split timeline moves with each one
+        const t =
+          split && store instanceof StoreSource ? await store.timelineByService(range, filters) : await store!.timeline(range, filters);
+        const text = JSON.stringify([t.points, t.series]);
         if (text !== last) {
           last = text;
           ws.send(JSON.stringify({ type: 'timeline', ...t }));
@@ -411,13 +417,15 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
     const timer = setInterval(push, everyMs);
     ws.on('message', (data) => {
       try {
-        const m = JSON.parse(String(data)) as { filters?: Filters; spanMs?: number };
+        const m = JSON.parse(String(data)) as { filters?: Filters; spanMs?: number; split?: string };
         const q = new URLSearchParams();
         if (m.filters?.service) q.set('service', m.filters.service);
         if (m.filters?.host) q.set('host', m.filters.host);
+        if (m.filters?.pid !== undefined) q.set('pid', String(m.filters.pid));
         for (const [k, v] of Object.entries(m.filters?.labels ?? {})) q.append('label', `${k}=${v}`);
         filters = filtersOf(q);
         if (typeof m.spanMs === 'number' && m.spanMs >= 60_000 && m.spanMs <= 7 * 86_400_000) spanMs = m.spanMs;
+        split = m.split === 'service';
         last = '';
         void push();
       } catch (err) {

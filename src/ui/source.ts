@@ -1,6 +1,6 @@
 /**
  * Where the page's profiles come from: the collector's store (a time range of the fleet, filtered by
- * service, host and labels) or local profile files (given on the command line or dropped on the
+ * service, host, pid and labels) or local profile files (given on the command line or dropped on the
  * page). The server only talks to a ProfileSource.
  */
 import { filterTime, type Profile } from '../model/index.js';
@@ -17,6 +17,8 @@ export interface Range {
 export interface Filters {
   service?: string;
   host?: string;
+  /** the process id an agent reported (every run with that pid) */
+  pid?: number;
   labels: Record<string, string>;
   /** files: the id of the file shown */
   file?: string;
@@ -50,6 +52,8 @@ export interface SourceInfo {
   where?: string;
   services: string[];
   hosts: string[];
+  /** every pid of a stored run, with the services and hosts of the runs that had it */
+  pids: Array<{ pid: number; services: string[]; hosts: string[] }>;
   labels: Record<string, string[]>;
   targets: number;
   files: Array<{ id: string; name: string; format: string; timed: boolean }>;
@@ -91,6 +95,13 @@ export class StoreSource implements ProfileSource {
     const labels: Record<string, string[]> = {};
     for (const t of targets) for (const [k, v] of Object.entries(t.labels)) (labels[k] ??= []).push(v);
     for (const k of Object.keys(labels)) labels[k] = sorted(labels[k]!);
+    const byPid = new Map<number, { services: string[]; hosts: string[] }>();
+    for (const t of targets) {
+      const p = byPid.get(t.pid) ?? { services: [], hosts: [] };
+      p.services.push(t.service);
+      p.hosts.push(t.host);
+      byPid.set(t.pid, p);
+    }
     return {
       kind: 'store',
       where: this.store.where,
@@ -99,6 +110,7 @@ export class StoreSource implements ProfileSource {
       labels,
       services: sorted(targets.map((t) => t.service)),
       hosts: sorted(targets.map((t) => t.host)),
+      pids: [...byPid].sort(([a], [b]) => a - b).map(([pid, p]) => ({ pid, services: sorted(p.services), hosts: sorted(p.hosts) })),
     };
   }
 
@@ -107,6 +119,7 @@ export class StoreSource implements ProfileSource {
     return {
       ...(f.service !== undefined ? { service: f.service } : {}),
       ...(f.host !== undefined ? { host: f.host } : {}),
+      ...(f.pid !== undefined ? { pid: f.pid } : {}),
       labels: f.labels,
     };
   }
@@ -202,6 +215,7 @@ export class FileSource implements ProfileSource {
       kind: 'files',
       services: [],
       hosts: [],
+      pids: [],
       labels: {},
       targets: 0,
       files: [...this.files.values()].map((f) => ({ id: f.id, name: f.name, format: f.read.format, timed: f.timed })),
@@ -209,8 +223,8 @@ export class FileSource implements ProfileSource {
   }
 
   private pick(f: Filters): LoadedFile {
-    if (f.service !== undefined || f.host !== undefined || Object.keys(f.labels).length) {
-      throw new BadFilterError("service, host and label filters are for a collector's store; this page shows local files");
+    if (f.service !== undefined || f.host !== undefined || f.pid !== undefined || Object.keys(f.labels).length) {
+      throw new BadFilterError("service, host, pid and label filters are for a collector's store; this page shows local files");
     }
     const id = f.file ?? [...this.files.keys()][0];
     const file = id === undefined ? undefined : this.files.get(id);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { openStore, parseDuration, parseRange, queryProfile, queryTimeline, type TargetFilter } from '../../store/index.js';
+import { openStore, parseDuration, parsePid, parseRange, queryProfile, queryTimeline, type TargetFilter } from '../../store/index.js';
 import { queryFormatOf, renderProfileResult, renderTimeline } from '../../store/render.js';
 import { weightByStack } from '../../model/index.js';
 import { UserError } from '../../util/errors.js';
@@ -14,6 +14,7 @@ interface QueryArgs {
   until: string;
   service?: string;
   host?: string;
+  pid?: string;
   label?: string[];
   out?: string;
   timeline: boolean;
@@ -43,6 +44,13 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
       .option('until', single({ type: 'string', default: 'now', describe: 'end (excluded), same forms' }))
       .option('service', single({ type: 'string', describe: 'only targets of this service' }))
       .option('host', single({ type: 'string', describe: "only targets on this host (the agent's hostname)" }))
+      .option(
+        'pid',
+        single({
+          type: 'string',
+          describe: 'only the process with this pid (as its agent reported it; a restarted agent is a new process with its own pid)',
+        }),
+      )
       .option('label', { ...REPEATABLE, describe: 'only targets with this label, key=value (repeatable: all must match)' })
       .option('out', outOption('write to a file instead of stdout: .folded/.txt, .pb.gz (pprof) or .json'))
       .option('timeline', { type: 'boolean', default: false, describe: 'print samples per time step instead of the profile' })
@@ -52,10 +60,16 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
       )
       .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the last 15 minutes of every target as a flamegraph')
       .example('$0 query --db postgres://stackscope@db/profiles --service api --from -24h -o api.pb.gz', 'a day of one service, as pprof')
-      .example('$0 query --timeline --from -1h --label region=eu', 'samples per 10 s over the last hour'),
+      .example('$0 query --timeline --from -1h --label region=eu', 'samples per 10 s over the last hour')
+      .example('$0 query --host web-3 --pid 4242 --from -1h', 'one process'),
   handler: async (argv) => {
     const { fromMs, untilMs } = parseRange(argv.from, argv.until);
-    const filter: TargetFilter = { service: argv.service, host: argv.host, labels: parseLabels(argv.label ?? []) };
+    const filter: TargetFilter = {
+      service: argv.service,
+      host: argv.host,
+      ...(argv.pid !== undefined ? { pid: parsePid(argv.pid, '--pid') } : {}),
+      labels: parseLabels(argv.label ?? []),
+    };
     const stepMs = argv.step !== undefined ? parseDuration(argv.step, '--step') : undefined;
     if (stepMs !== undefined && (stepMs < 1000 || stepMs % 1000 !== 0))
       throw new UserError(`bad --step "${argv.step}": a whole number of seconds`);

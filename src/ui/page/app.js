@@ -13,6 +13,7 @@ const KEYS = [
   'file',
   'service',
   'host',
+  'pid',
   'labels',
   'tl',
   'split',
@@ -51,6 +52,7 @@ function filterParams(u) {
   if (state.file) u.set('file', state.file);
   if (state.service) u.set('service', state.service);
   if (state.host) u.set('host', state.host);
+  if (state.pid) u.set('pid', state.pid);
   for (const l of state.labels
     .split(',')
     .map((s) => s.trim())
@@ -464,6 +466,7 @@ function syncControls() {
   $('split').checked = !!state.split;
   $('service').value = state.service;
   $('host').value = state.host;
+  fillPids();
   $('labels').value = state.labels;
   $('search').value = state.q;
   $('table-filter').value = state.tq;
@@ -479,6 +482,7 @@ function fillPickers() {
   };
   $('service').replaceChildren(opt('', 'all services'), ...info.services.map((s) => opt(s, s)));
   $('host').replaceChildren(opt('', 'all hosts'), ...info.hosts.map((h) => opt(h, h)));
+  fillPids();
   const files = info.files.map((f) => opt(f.id, `${f.name} (${f.format})`));
   if (info.kind === 'store') files.unshift(opt('', `collector store: ${info.where ?? ''}`));
   $('file').replaceChildren(...files);
@@ -489,6 +493,25 @@ function fillPickers() {
       : info.files.length
         ? ''
         : 'drop a profile file on the page';
+}
+
+/** The pids of the runs the service and host chosen allow (and the pid chosen, even when it is not stored). */
+function fillPids() {
+  if (!info) return;
+  const plural = (xs, one) => (xs.length === 1 ? xs[0] : `${xs.length} ${one}s`);
+  const options = info.pids
+    .filter((p) => (!state.service || p.services.includes(state.service)) && (!state.host || p.hosts.includes(state.host)))
+    .map((p) => [String(p.pid), `${p.pid} · ${plural(p.services, 'service')} on ${plural(p.hosts, 'host')}`]);
+  if (state.pid && !options.some(([v]) => v === state.pid)) options.unshift([state.pid, `${state.pid} · no such run stored`]);
+  $('pid').replaceChildren(
+    ...[['', 'all pids'], ...options].map(([value, text]) => {
+      const o = document.createElement('option');
+      o.value = value;
+      o.textContent = text;
+      return o;
+    }),
+  );
+  $('pid').value = state.pid;
 }
 
 async function loadInfo() {
@@ -510,8 +533,9 @@ function setLive(on) {
     state.from = `-${state.tl || '15m'}`;
     state.until = 'now';
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-    socket = new WebSocket(`${proto}://${location.host}/api/live`);
-    socket.addEventListener('open', () => {
+    const ws = new WebSocket(`${proto}://${location.host}/api/live`);
+    socket = ws;
+    ws.addEventListener('open', () => {
       const labels = {};
       for (const l of state.labels
         .split(',')
@@ -520,22 +544,33 @@ function setLive(on) {
         const i = l.indexOf('=');
         if (i > 0) labels[l.slice(0, i)] = l.slice(i + 1);
       }
-      socket.send(
+      ws.send(
         JSON.stringify({
-          filters: { service: state.service || undefined, host: state.host || undefined, labels },
+          filters: {
+            service: state.service || undefined,
+            host: state.host || undefined,
+            pid: state.pid ? Number(state.pid) : undefined,
+            labels,
+          },
           spanMs: (PRESETS[state.tl] ?? 900) * 1000,
+          split: state.split ? 'service' : undefined,
         }),
       );
     });
-    socket.addEventListener('message', (e) => {
+    ws.addEventListener('message', (e) => {
+      // (a window still on its way from a socket closed since is not this view's)
+      if (ws !== socket) return;
       const m = JSON.parse(e.data);
       if (m.type === 'error') {
         showError(new Error(m.message));
         return;
       }
       if (m.type !== 'timeline') return;
-      // split by service: the push says there is news, the split timeline is read again
-      if (!state.split) drawTimeline(m);
+      // with the split asked for, the push carries one series per service
+      if (!state.split || m.series) {
+        drawTimeline(m);
+        document.body.dataset.liveDraws = String(Number(document.body.dataset.liveDraws ?? 0) + 1);
+      }
       document.body.dataset.livePushes = String(Number(document.body.dataset.livePushes ?? 0) + 1);
       // the flamegraph follows, at most every few seconds
       if (Date.now() - lastLiveRefresh > 4000 && document.body.dataset.state !== 'loading') {
@@ -567,11 +602,13 @@ function bind() {
   });
   $('split').addEventListener('change', (e) => {
     state.split = e.target.checked ? '1' : '';
+    if (state.live) setLive(true);
     refresh();
   });
   const onFilter = () => {
     state.service = $('service').value;
     state.host = $('host').value;
+    state.pid = $('pid').value;
     state.labels = $('labels').value.trim();
     state.z = [];
     if (state.live) setLive(true);
@@ -579,6 +616,7 @@ function bind() {
   };
   $('service').addEventListener('change', onFilter);
   $('host').addEventListener('change', onFilter);
+  $('pid').addEventListener('change', onFilter);
   $('labels').addEventListener('change', onFilter);
   $('file').addEventListener('change', () => {
     state.file = $('file').value;
@@ -679,7 +717,7 @@ async function upload(file) {
   $('empty').hidden = true;
   await loadInfo();
   state.file = id;
-  state.from = state.until = state.cfrom = state.cuntil = state.cmp = state.fn = state.labels = state.service = state.host = '';
+  state.from = state.until = state.cfrom = state.cuntil = state.cmp = state.fn = state.labels = state.service = state.host = state.pid = '';
   state.z = [];
   if (state.view === 'sandwich') state.view = 'flame';
   await refresh();
