@@ -4,6 +4,8 @@
  * 1. The mailbox bench's strategies (fixtures/async/mailbox-rounds.ts: HTTP client and server on
  *    loopback in one process, promise-heavy), timed by the program itself (median of its rounds,
  *    after a warm-up round): traced without and with async tracing, through the real preload.
+ *    The worst case too: fixtures/async/awaits.mjs, traced async functions awaiting resolved
+ *    values in a tight loop (every await is a promise created inside a traced call).
  * 2. A request-serving workload: fixtures/async/serve.mjs (a callback middleware chain with a
  *    timer and a database-like callback per request) under keep-alive load from this process
  *    (untraced) for a few seconds: requests/s untraced, traced, traced with async tracing.
@@ -57,10 +59,10 @@ function launch(mode: Mode, typescript: boolean): { args: string[]; env: NodeJS.
   return { args: ['--import', pathToFileURL(preload).href], env, cleanup: () => fs.rmSync(dumpDir, { recursive: true, force: true }) };
 }
 
-function mailbox(mode: Mode): Record<string, number> {
-  const l = launch(mode, true);
+function mailbox(mode: Mode, script = 'mailbox-rounds.ts', args = ['5']): Record<string, number> {
+  const l = launch(mode, script.endsWith('.ts'));
   try {
-    const r = spawnSync(process.execPath, [...l.args, path.join(root, 'fixtures/async/mailbox-rounds.ts'), '5'], {
+    const r = spawnSync(process.execPath, [...l.args, path.join(root, 'fixtures/async', script), ...args], {
       cwd: root,
       env: l.env,
       encoding: 'utf8',
@@ -126,7 +128,7 @@ const mail: Record<Mode, Record<string, number>[]> = { untraced: [], plain: [], 
 const rps: Record<Mode, number[]> = { untraced: [], plain: [], async: [] };
 const load0 = os.loadavg()[0]!;
 for (let r = 0; r < runs; r++) {
-  for (const mode of ['plain', 'async'] as const) mail[mode].push(mailbox(mode));
+  for (const mode of ['plain', 'async'] as const) mail[mode].push({ ...mailbox(mode), ...mailbox(mode, 'awaits.mjs', ['100000']) });
   for (const mode of ['untraced', 'plain', 'async'] as const) rps[mode].push(await serve(mode));
   if (!asJson) process.stderr.write(`run ${r + 1}/${runs} done\n`);
 }
@@ -152,7 +154,7 @@ else {
   console.log(
     `async tracing vs plain tracing (${runs} interleaved runs, load average ${load0.toFixed(1)} -> ${os.loadavg()[0]!.toFixed(1)})`,
   );
-  console.log('mailbox strategies (ms, median of the program own rounds):');
+  console.log("mailbox strategies and the await loop (ms, median of the program's own rounds):");
   for (const m of mailRows)
     console.log(
       `  ${m.strategy.padEnd(14)} plain ${m.plainMs.toFixed(1).padStart(8)}  async ${m.asyncMs.toFixed(1).padStart(8)}  async/plain ${m.ratio.toFixed(2)}x`,
