@@ -1,5 +1,5 @@
 /**
- * Async causality (trace --async, on by default): a real Express-like server (plain `http`, a
+ * Async causality (trace --async, off by default): a real Express-like server (plain `http`, a
  * callback middleware chain, a timer and a database-like callback per request) traced under
  * concurrent requests, read back with the DevTools trace engine: every callback's first slice has
  * an arrow from the call that scheduled it, every slice of a request carries that request's id and
@@ -27,7 +27,7 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
 function traceOf(script: string, extra: string[] = [], progArgs: string[] = []): { out: ReturnType<typeof run>; file: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
   const file = path.join(dir, 'trace.json');
-  const out = run([cli, 'trace', '-o', file, ...extra, script, ...progArgs]);
+  const out = run([cli, 'trace', '--async', '-o', file, ...extra, script, ...progArgs]);
   assert.equal(out.status, 0, out.stderr);
   return { out, file };
 }
@@ -106,7 +106,7 @@ test('an Express-like server under concurrent requests: callbacks linked to thei
   // The client's calls served no request.
   for (const e of main.entries.filter((x) => !chain.some((n) => is(x, n)))) assert.equal(e.args?.request, undefined, e.name);
 
-  // --no-async: the same calls, no causal arrows and no request ids on calls.
+  // Without --async (the default): the same calls, no causal arrows and no request ids on calls.
   const off = traceOf('server.mjs', ['--no-async'], [String(REQUESTS)]);
   assert.equal(off.out.stdout, plain.stdout);
   const offTrace = await parseWithDevTools(off.file);
@@ -125,7 +125,7 @@ test('callback order, output and exit code are unchanged by async tracing', () =
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
     return { file: path.join(dir, 't.json') };
   })();
-  const traced = run([cli, 'trace', '-o', file, 'order.mjs']);
+  const traced = run([cli, 'trace', '--async', '-o', file, 'order.mjs']);
   assert.equal(traced.status, plain.status);
   assert.equal(traced.stdout, plain.stdout);
   assert.ok(traced.stdout.split('\n').length > 20, 'the fixture printed its callback order');
@@ -135,7 +135,7 @@ test('callback order, output and exit code are unchanged by async tracing', () =
 test('resource churn stays in the bounded ring: links overflow with the calls, counted, and the trace still opens', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
   const file = path.join(dir, 't.json');
-  const r = run([cli, 'trace', '--json', '--buffer-size', '20000', '-o', file, 'churn.mjs', '40', '2000']);
+  const r = run([cli, 'trace', '--async', '--json', '--buffer-size', '20000', '-o', file, 'churn.mjs', '40', '2000']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'done 40000\n');
   const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { dropped: number };
@@ -166,4 +166,18 @@ test('spans nest across callbacks: a span begun in a callback scheduled inside a
   }
   // Job 2 ran inside job 1's time but is not its child: it is not drawn under it.
   assert.deepEqual(lanes.find((e) => e.name === 'job 2')!.path, []);
+});
+
+test('what the program prints of its promises and timers: unchanged by default, and never stackscope data', () => {
+  const plain = run([path.join(fixtures, 'inspect.mjs')]);
+  assert.equal(plain.status, 0);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
+  const traced = run([cli, 'trace', '-o', path.join(dir, 'a.json'), 'inspect.mjs']);
+  assert.equal(traced.stdout, plain.stdout, 'plain tracing: util.inspect of a promise is unchanged');
+  // With --async, Node's own async_hooks bookkeeping tags every promise (as with any init hook or
+  // AsyncLocalStorage on Node 20; the README says so), but nothing of stackscope's is visible.
+  const withAsync = run([cli, 'trace', '--async', '-o', path.join(dir, 'b.json'), 'inspect.mjs']);
+  assert.equal(withAsync.status, 0);
+  assert.match(withAsync.stdout, /^stackscope shown: false$/m);
+  assert.match(withAsync.stdout, /^keys: 0$/m);
 });

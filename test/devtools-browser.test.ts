@@ -214,7 +214,7 @@ describe('the real DevTools Performance panel (chromium)', { skip: unavailable ?
   test('async causality (fixtures/async/server.mjs): the panel draws the arrow from the call that scheduled a callback, and from a request to its work', async () => {
     const file = path.join(tmp, 'async.json');
     const cwd = path.join(root, 'fixtures/async');
-    execFileSync(process.execPath, [cli, 'trace', '-o', file, 'server.mjs', '3'], { cwd, stdio: 'pipe' });
+    execFileSync(process.execPath, [cli, 'trace', '--async', '-o', file, 'server.mjs', '3'], { cwd, stdio: 'pipe' });
     const { page, view } = await open(file);
     const main = panelTrack(view, 'main');
     const at = (name: string) => Object.keys(main.titles).find((t) => t.startsWith(`${name} (app.mjs:`))!;

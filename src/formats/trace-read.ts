@@ -6,8 +6,9 @@
  * covers them is not data. Otherwise each track's `X` call slices become self-time samples
  * (model/slices.ts: weight = duration less direct children, calls counted). Left out, because their
  * time overlaps the calls that did the work: slices on async-lifetime lanes ("async 3", "worker 2 ·
- * async 1", call-to-settle spans) and slices that are not calls (Node's events such as http or gc
- * carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
+ * async 1", call-to-settle spans), the request lanes ("requests", "requests 2": HTTP requests
+ * served, written without a category) and slices that are not calls (Node's other events, such as
+ * http clients or gc, carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
  * A trace with samples under its exact slices (`trace --sample`, marked on its `Profile` events) is
  * read by its slices: they are exact, and the samples only fill in below them.
  */
@@ -40,8 +41,9 @@ export const REQUESTS_TRACK = 'requests';
 const ASYNC_LANE = new RegExp(`(^|\\s)(async \\d+|${REQUESTS_TRACK}( \\d+)?)$`);
 
 /**
- * The tracer writes calls without a category and async running segments with cat "async"; Node's
- * own events (http, gc, net...) carry their own category and sit on their own tracks.
+ * The tracer writes calls and async running segments without a category (before async tracing,
+ * segments carried cat "async"); Node's own events (http clients, gc, net...) carry their own
+ * category and sit on their own tracks, except the request lanes, left out by their title.
  */
 function isCallSlice(e: TraceEvent): boolean {
   return e.ph === 'X' && typeof e.dur === 'number' && typeof e.ts === 'number' && (!e.cat || e.cat === ASYNC_CAT);

@@ -146,7 +146,9 @@ export class AsyncTracker {
       ctx = this.cur;
       if (ctx === undefined) return;
     }
-    resource[CTX] = ctx;
+    // Not enumerable: the program's util.inspect() and deepStrictEqual() of its promises and
+    // timers must not see it.
+    Object.defineProperty(resource, CTX, { value: ctx, writable: true, configurable: true });
   }
 
   private before(): void {

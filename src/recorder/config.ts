@@ -22,7 +22,7 @@ export interface PreloadConfig {
   cacheDir?: string | false;
   /** `trace --sample`: run V8's CPU profiler in every traced thread at this interval (µs) */
   sampleIntervalUs?: number;
-  /** async causality through async_hooks (flows from the scheduling call, request ids); default on */
+  /** async causality through async_hooks (flows from the scheduling call, request ids); default off */
   async?: boolean;
 }
 
@@ -43,6 +43,6 @@ export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): Preload
     maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
     cacheDir: typeof c.cacheDir === 'string' || c.cacheDir === false ? c.cacheDir : undefined,
     sampleIntervalUs: typeof c.sampleIntervalUs === 'number' && c.sampleIntervalUs > 0 ? c.sampleIntervalUs : undefined,
-    async: c.async !== false,
+    async: c.async === true,
   };
 }

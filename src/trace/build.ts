@@ -588,7 +588,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
 
   const tidOf = (i: number): number => movedTo.get(i) ?? tid;
   writeSegmentFlows(ctx, seg, rec, base, pid, tidOf, startOf);
-  const requestWork = causal?.writeFlows(ctx, main, startOf, resumed, base, pid, tidOf);
+  const requestWork = causal?.writeFlows(ctx, main, startOf, resumed, base, pid, tidOf, requestAt);
   if (requestWork) writeRequestFlows(ctx, pid, requestAt, requestWork);
   writeNodeTracks(ctx, th, base, pid, prefix, 'others');
   for (const json of ctx.samples?.events(th, base, pid) ?? []) writer.writeRaw(json);

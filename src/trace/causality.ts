@@ -18,6 +18,11 @@ export interface FlowEnd {
   tid: number;
 }
 
+/** A request's slice on the request lane: where flows bind, and when (thread µs) it ended. */
+export interface RequestSlice extends FlowEnd {
+  end: number;
+}
+
 /** Where a request's work is on this thread: the request lane draws arrows to these. */
 export interface RequestWork {
   first: FlowEnd;
@@ -85,8 +90,10 @@ export class ThreadCausality {
 
   /**
    * Arrows from each scheduling call to the first slice its callback ran, and the first and last
-   * slice of each request's work (for writeRequestFlows). A callback whose first slice resumes an
-   * async function gets none: the await arrow already leads there.
+   * slice of each request's work while it was open (for writeRequestFlows: a pooled connection
+   * made during a request keeps its id afterwards, but the request lane's arrows stop at its
+   * response). A callback whose first slice resumes an async function gets none: the await arrow
+   * already leads there.
    */
   writeFlows(
     ctx: BuildContext,
@@ -96,6 +103,7 @@ export class ThreadCausality {
     base: number,
     pid: number,
     tidOf: (i: number) => number,
+    requests: Map<number, RequestSlice>,
   ): Map<number, RequestWork> {
     const rec = this.th.records;
     const at = (i: number, f: F): number => rec[i * RECORD_STRIDE + f]!;
@@ -111,6 +119,14 @@ export class ThreadCausality {
       return lo;
     };
     const end = (i: number): FlowEnd => ({ ts: round3(base + startOf(i)), tid: tidOf(i) });
+    /** the innermost slice of `main` at depth < `depth` running at `t`, or -1 (a bounded look back) */
+    const enclosing = (t: number, depth: number): number => {
+      for (let k = firstFrom(t) - 1, steps = 0; k >= 0 && steps < 10_000; k--, steps++) {
+        const i = main[k]!;
+        if (at(i, F.End) > t && at(i, F.Depth) < depth && startOf(i) === at(i, F.Start)) return i;
+      }
+      return -1;
+    };
 
     for (const c of this.caused) {
       const winStart = at(c, F.Start);
@@ -130,6 +146,8 @@ export class ThreadCausality {
           break;
         }
       }
+      // Dropped by --min-duration or --max-depth: the innermost kept slice around the call.
+      if (source < 0) source = enclosing(causeStart, causeDepth);
       if (source < 0) continue;
       const name = JSON.stringify(this.th.spanNames[codeId(at(c - 1, F.Code))] ?? 'callback');
       writeFlow(ctx, name, pid, end(source), end(target));
@@ -141,7 +159,7 @@ export class ThreadCausality {
       for (let k = 0; k < main.length; k++) {
         const i = main[k]!;
         const r = this.requestAt(at(i, F.Start));
-        if (r === 0) continue;
+        if (r === 0 || at(i, F.Start) >= (requests.get(r)?.end ?? Infinity)) continue;
         const w = work.get(r);
         if (!w) work.set(r, { first: i, last: i });
         else if (at(i, F.Start) >= at(w.last, F.End)) w.last = i; // not inside the last one: later work

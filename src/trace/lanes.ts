@@ -67,7 +67,8 @@ export class LanePacker {
 
 /**
  * Lanes for slices that may know their parent (async call lifetimes, async spans). A slice goes on
- * its parent's lane when the parent is the innermost slice open there at its start. Otherwise a
+ * its parent's lane when the parent is open there at its start with only non-strict slices (call
+ * lifetimes, e.g. the async function the parent span runs) above it, and it fits. Otherwise a
  * `strict` slice (one whose parent is known to be none, or another than the slices open) goes on
  * a lane with nothing open, or a new lane, never inside an unrelated slice; any other goes on the
  * first lane where it fits, which nests it by time. Fed in DevTools order.
@@ -76,6 +77,7 @@ export class ParentLanes {
   /** per lane: ends and keys of the slices still open, innermost last */
   private ends: number[][] = [];
   private keys: number[][] = [];
+  private stricts: boolean[][] = [];
   private laneOfKey = new Map<number, number>();
 
   /** Places slice `key` (unique) with parent `parentKey` (NaN: none); returns its lane. */
@@ -84,9 +86,11 @@ export class ParentLanes {
     while (this.ends.length <= lane) {
       this.ends.push([]);
       this.keys.push([]);
+      this.stricts.push([]);
     }
     this.ends[lane]!.push(end);
     this.keys[lane]!.push(key);
+    this.stricts[lane]!.push(strict);
     this.laneOfKey.set(key, lane);
     return lane;
   }
@@ -95,7 +99,10 @@ export class ParentLanes {
     const p = Number.isNaN(parentKey) ? undefined : this.laneOfKey.get(parentKey);
     if (p !== undefined) {
       const n = this.popEnded(p, ts);
-      if (n > 0 && this.keys[p]![n - 1] === parentKey && end <= this.ends[p]![n - 1]!) return p;
+      const keys = this.keys[p]!;
+      let k = n - 1;
+      while (k >= 0 && keys[k] !== parentKey && !this.stricts[p]![k]) k--;
+      if (k >= 0 && keys[k] === parentKey && end <= this.ends[p]![n - 1]!) return p;
     }
     for (let lane = 0; lane < this.ends.length; lane++) {
       const n = this.popEnded(lane, ts);
@@ -111,6 +118,7 @@ export class ParentLanes {
     while (ends.length > 0 && ts >= ends[ends.length - 1]!) {
       ends.pop();
       keys.pop();
+      this.stricts[lane]!.pop();
     }
     return ends.length;
   }

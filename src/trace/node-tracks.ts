@@ -8,7 +8,7 @@ import { REQUESTS_TRACK } from '../formats/trace-read.js';
 import type { NodeEvent, ThreadRecording } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 import { LanePacker, engineDur } from './lanes.js';
-import { writeFlow, type FlowEnd, type RequestWork } from './causality.js';
+import { writeFlow, type RequestSlice, type RequestWork } from './causality.js';
 
 const TITLES: Record<string, string> = {
   'http.server': REQUESTS_TRACK,
@@ -45,8 +45,8 @@ export function writeNodeTracks(
   pid: number,
   prefix: string,
   which: 'requests' | 'others',
-): Map<number, FlowEnd> {
-  const requestAt = new Map<number, FlowEnd>();
+): Map<number, RequestSlice> {
+  const requestAt = new Map<number, RequestSlice>();
   if (th.nodeEvents.length === 0) return requestAt;
   const byCat = new Map<string, NodeEvent[]>();
   for (const ev of th.nodeEvents) {
@@ -75,14 +75,19 @@ export function writeNodeTracks(
       if (ev.ph === 'X') ctx.slice(completeEventJson(nameJson, ts, dur, pid, tid, argsJson, catJson));
       else ctx.writer.writeRaw(instantEventJson(nameJson, ts, pid, tid, argsJson, catJson));
       const id = Number(ev.args?.request);
-      if (isRequests && ev.ph === 'X' && id > 0) requestAt.set(id, { ts, tid });
+      if (isRequests && ev.ph === 'X' && id > 0) requestAt.set(id, { ts, tid, end: ev.ts + Math.max(0, ev.dur ?? 0) });
     }
   }
   return requestAt;
 }
 
 /** Arrows from each request's slice to the first and the last slice of its work. */
-export function writeRequestFlows(ctx: BuildContext, pid: number, requestAt: Map<number, FlowEnd>, work: Map<number, RequestWork>): void {
+export function writeRequestFlows(
+  ctx: BuildContext,
+  pid: number,
+  requestAt: Map<number, RequestSlice>,
+  work: Map<number, RequestWork>,
+): void {
   for (const [id, w] of work) {
     const from = requestAt.get(id);
     if (!from) continue;

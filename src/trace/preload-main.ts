@@ -139,7 +139,7 @@ function main(): void {
   }
   // After the hooks: their loader thread is stackscope's own, not the program's worker.
   try {
-    attachChannels(rec, { async: cfg.async !== false });
+    attachChannels(rec, { async: cfg.async === true });
   } catch (err) {
     warn('could not subscribe to Node events', err);
   }

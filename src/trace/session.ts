@@ -36,7 +36,7 @@ export interface TraceOptions {
   dumpDir?: string;
   /** also sample every traced thread with V8's CPU profiler at this interval (µs): `--sample` */
   sampleIntervalUs?: number;
-  /** async causality (default true): flows from the call that scheduled each callback, request ids */
+  /** async causality (`--async`, default off): flows from the call that scheduled each callback, request ids */
   async?: boolean;
   /** progress of writing the trace (see WriteTraceOptions.onProgress) */
   onProgress?: (done: number, total: number) => void;
@@ -92,7 +92,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
       sampleIntervalUs: opts.sampleIntervalUs,
-      async: opts.async !== false,
+      async: opts.async === true,
     };
     const finished = runChild(script, opts, cwd, cfg);
     // The trace writer is needed only once the program has ended: loaded while it starts up.
@@ -130,7 +130,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
             bufferSize: opts.bufferSize,
             minDurationUs: opts.minDurationUs,
             maxDepth: opts.maxDepth,
-            async: opts.async !== false,
+            async: opts.async === true,
           },
           onProgress: opts.onProgress,
           samples,

@@ -63,9 +63,9 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .option('interval', single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }))
     .option('async', {
       type: 'boolean',
-      default: true,
+      default: false,
       describe:
-        'link callbacks (timers, promises, I/O, events) to the traced call that scheduled them, and tag slices with the HTTP request they served (--no-async: off)',
+        'link callbacks (timers, promises, I/O, events) to the traced call that scheduled them, and tag slices with the HTTP request they served (async_hooks: see the README for its cost)',
     })
     .option('json', JSON_SUMMARY)
     .example('$0 app.js', 'trace app.js, write trace.json')
@@ -74,7 +74,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
     .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
     .example('$0 --include-package marked app.js', 'trace the marked package too')
-    .example('$0 --no-async server.js', 'without async links (cheaper on promise-heavy code)')
+    .example('$0 --async server.js', 'arrows from each callback to the call that scheduled it; request ids')
     .parseAsync()) as ParsedTraceArgs;
   const { script, args } = programOf(argv, 'trace');
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
