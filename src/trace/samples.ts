@@ -77,11 +77,27 @@ export interface SamplesSummary {
   gcOrNative: number;
 }
 
+/** A thread whose samples end before its calls do, or that has none: said in the trace, never silently. */
+export interface SamplesGap {
+  pid: number;
+  tid: number;
+  thread: string;
+  /** the `ts` of the thread's last sample in the trace; absent when it has none */
+  lastSampleTs?: number;
+  why: string;
+}
+
+/** Why a traced thread has no samples at all. */
+export const NO_SAMPLES =
+  'no CPU samples: the thread ended without saving them (stopped by worker.terminate(), or it did not answer ' +
+  "the main thread's request at the process's exit); its calls are in the trace";
+
 /** The samples of every thread of a run, read from the dump directory, ready for writeTrace. */
 export class TraceSamples {
   private byThread = new Map<string, ThreadSamplesFile>();
   private byRecording = new Map<ThreadRecording, ThreadSamplesFile>();
   private summary: SamplesSummary;
+  private readonly gapList: SamplesGap[] = [];
 
   /**
    * `files` are matched to recordings by pid and thread, or, given as [recording, samples] pairs,
@@ -141,7 +157,10 @@ export class TraceSamples {
   /** Profile events for the thread's track: ts = base + recorder µs, like its slices. */
   events(th: ThreadRecording, base: number, pid: number): string[] {
     const f = this.of(th);
-    if (!f) return [];
+    if (!f) {
+      this.gapList.push({ pid, tid: th.tid, thread: th.threadName, why: NO_SAMPLES });
+      return [instantEventJson(JSON.stringify(`CPU samples: none (${NO_SAMPLES})`), base + firstCallUs(th), pid, th.tid)];
+    }
     const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd, f.intervalUs);
     this.summary.threads++;
     this.summary.samples += profile.samples?.length ?? 0;
@@ -171,16 +190,24 @@ export class TraceSamples {
       last = Math.max(last, ts);
     }
     if (first <= last) {
-      out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(SAMPLES_END_JSON, last, pid, th.tid));
+      const endName = f.partial ? JSON.stringify(`CPU samples: last (${f.partial})`) : SAMPLES_END_JSON;
+      out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(endName, last, pid, th.tid));
     }
+    if (f.partial) this.gapList.push({ pid, tid: th.tid, thread: th.threadName, lastSampleTs: last, why: f.partial });
     return out;
   }
 
+  /** Threads whose samples end early or are missing, once events() has run for every thread. */
+  get gaps(): readonly SamplesGap[] {
+    return this.gapList;
+  }
+
   metadata(): Record<string, unknown> {
-    if (this.summary.threads === 0) return {};
+    if (this.summary.threads === 0 && this.gapList.length === 0) return {};
     return {
       samples: {
         ...this.summary,
+        ...(this.gapList.length ? { incomplete: this.gapList } : {}),
         note:
           'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; ' +
           '"unplaced" samples, drawn as nothing, were taken within one interval of a slice\'s edge and their stack disagreed with it',
@@ -198,6 +225,13 @@ interface Slice {
   start: number;
   end: number;
   key: string | null;
+}
+
+/** When the thread's first record starts (µs, recorder clock), or 0 when it has none. */
+function firstCallUs(th: ThreadRecording): number {
+  let first = Infinity;
+  for (let o = 0; o < th.count * RECORD_STRIDE; o += RECORD_STRIDE) first = Math.min(first, th.records[o + 1]!);
+  return Number.isFinite(first) ? first : 0;
 }
 
 /** The thread's slices on its own track (calls, running segments, spans), by start, outer first. */

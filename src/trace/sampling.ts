@@ -30,7 +30,13 @@ export interface ThreadSamplesFile {
   profile: CpuProfile;
   /** µs subtracted from V8's timestamps (V8 µs - recorder µs) */
   originUs: number;
+  /** set when the samples end before the thread did, saying why */
+  partial?: string;
 }
+
+/** Why a worker's samples end early when the main thread stopped its profiler at the process's exit. */
+export const KILLED_AT_EXIT =
+  "stopped at the process's exit, which then killed the thread: its calls from that moment until it was killed have no samples";
 
 export function samplesFileName(pid: number, tid: number): string {
   return `${pid}-${tid}${SAMPLES_EXT}`;
@@ -56,7 +62,7 @@ export function clockOriginUs(): number {
 
 export interface ThreadSampler {
   /** Stops the profiler and writes this thread's samples into `dir`; once; never throws. */
-  stop(dir: string, pid: number, tid: number): void;
+  stop(dir: string, pid: number, tid: number, partial?: string): void;
 }
 
 /**
@@ -89,7 +95,7 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
   }
   let stopped = false;
   return {
-    stop(dir, pid, tid) {
+    stop(dir, pid, tid, partial) {
       if (stopped) return;
       stopped = true;
       try {
@@ -105,11 +111,72 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
         const originUs = clockOriginUs();
         profile.startTime -= originUs;
         profile.endTime -= originUs;
-        const file: ThreadSamplesFile = { pid, tid, intervalUs, profile, originUs };
+        const file: ThreadSamplesFile = { pid, tid, intervalUs, profile, originUs, ...(partial ? { partial } : {}) };
         replaceFile(path.join(dir, samplesFileName(pid, tid)), (tmp) => fs.writeFileSync(tmp, JSON.stringify(file)));
       } catch (err) {
         warn('could not save the CPU samples of this thread', err);
       }
     },
   };
+}
+
+/**
+ * A worker killed by the main thread's exit never runs its own exit code, so it cannot stop its
+ * profiler: the main thread asks it to. This installs the function it calls (a hidden global).
+ */
+const FLUSH = Symbol.for('stackscope.flushSamples');
+
+export function offerSamplesToMain(sampler: ThreadSampler, dir: string, pid: number, tid: number): void {
+  Object.defineProperty(globalThis, FLUSH, {
+    value: () => sampler.stop(dir, pid, tid, KILLED_AT_EXIT),
+    configurable: true,
+    enumerable: false,
+    writable: false,
+  });
+}
+
+/** How long the main thread's exit waits, at most, for its workers to save their samples. */
+export const FLUSH_WAIT_MS = 2000;
+
+/**
+ * In the main thread's exit: has each worker in `tids` (still running: the exit is about to kill
+ * it) stop its profiler and save its samples, and waits for them, at most FLUSH_WAIT_MS in all.
+ * The request goes through the main thread's own inspector session to each worker's inspector
+ * (`NodeWorker`), whose messages a worker handles even while busy in a synchronous loop: it runs
+ * the function offerSamplesToMain installed. Both ends are synchronous: the main thread's event
+ * loop no longer turns here. Returns the tids whose samples did not arrive; never throws.
+ */
+export function flushWorkerSamples(dir: string, pid: number, tids: number[], warn: (what: string, err: unknown) => void): number[] {
+  if (tids.length === 0) return [];
+  const waiting = new Set<number>();
+  const session = new inspector.Session();
+  try {
+    session.connect();
+    const attached: Array<{ sessionId: string; workerInfo: { workerId: string } }> = [];
+    session.on('NodeWorker.attachedToWorker', (m) => attached.push(m.params as (typeof attached)[number]));
+    // Workers that exist are announced during this call (in-thread sessions answer synchronously).
+    session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+    const expression = `globalThis[Symbol.for(${JSON.stringify(FLUSH.description)})]?.()`;
+    for (const a of attached) {
+      const tid = Number(a.workerInfo.workerId);
+      if (!tids.includes(tid)) continue;
+      const message = JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression, silent: true } });
+      session.post('NodeWorker.sendMessageToWorker', { sessionId: a.sessionId, message });
+      waiting.add(tid);
+    }
+    const deadline = performance.now() + FLUSH_WAIT_MS;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (waiting.size && performance.now() < deadline) {
+      for (const tid of waiting) if (fs.existsSync(path.join(dir, samplesFileName(pid, tid)))) waiting.delete(tid);
+      if (waiting.size) Atomics.wait(nap, 0, 0, 5);
+    }
+  } catch (err) {
+    warn("could not ask the worker threads for their CPU samples", err);
+  }
+  try {
+    session.disconnect();
+  } catch {
+    /* not connected */
+  }
+  return tids.filter((t) => !fs.existsSync(path.join(dir, samplesFileName(pid, t))));
 }

@@ -57,6 +57,8 @@ export interface TraceResult {
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
   samples?: number;
+  /** `--sample`: threads whose samples end before their calls do (`lastSampleTs` set) or are missing */
+  samplesIncomplete?: Array<{ pid: number; thread: string; lastSampleTs?: number; why: string }>;
   /** set when the trace could not be written (the program's status is still valid) */
   writeError?: string;
   /** the include patterns and packages that matched no module the program loaded */
@@ -143,6 +145,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         bytes: fs.statSync(out).size,
         completeFromMs,
         ...(samples ? { samples: samples.written } : {}),
+        ...(samples?.gaps.length
+          ? { samplesIncomplete: samples.gaps.map(({ pid, thread, lastSampleTs, why }) => ({ pid, thread, lastSampleTs, why })) }
+          : {}),
       };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.

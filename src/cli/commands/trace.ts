@@ -142,6 +142,14 @@ export function summaryLines(r: TraceResult): string[] {
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
   if (r.samples !== undefined) lines.push(`stackscope: ${r.samples.toLocaleString('en-US')} CPU samples drawn under the slices`);
+  for (const g of r.samplesIncomplete ?? []) {
+    const thread = g.thread.replace(/[^\x20-\x7e]/g, '?');
+    lines.push(
+      g.lastSampleTs === undefined
+        ? `stackscope: ${thread} (pid ${g.pid}): ${g.why}`
+        : `stackscope: the CPU samples of ${thread} (pid ${g.pid}) end early, ${g.why}`,
+    );
+  }
   if (r.dropped > 0) {
     const from =
       r.completeFromMs === undefined
