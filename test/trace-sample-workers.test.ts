@@ -68,7 +68,10 @@ describe('trace --sample: workers killed by the process exit', { timeout: 120_00
       t.traceEvents.some((e) => e.tid === terminatedTid && e.ph === 'I' && e.name.startsWith('CPU samples: none')),
       "the terminated worker's track says it has no samples",
     );
-    assert.match(r.stderr, new RegExp(`stackscope: the CPU samples of ${busy.thread} \\(pid \\d+\\) end early, stopped at the process's exit`));
+    assert.match(
+      r.stderr,
+      new RegExp(`stackscope: the CPU samples of ${busy.thread} \\(pid \\d+\\) end early, stopped at the process's exit`),
+    );
     assert.match(r.stderr, new RegExp(`stackscope: ${terminated.thread} \\(pid \\d+\\): no CPU samples`));
 
     // What the panel draws: the busy worker's crunch sampled under its exact work slices.
@@ -80,5 +83,64 @@ describe('trace --sample: workers killed by the process exit', { timeout: 120_00
       th.entries.some((e) => e.sampled?.functionName === 'crunch' && e.path.includes(WORK)),
       `${busy.thread}: crunch sampled under work`,
     );
+  });
+});
+
+describe('trace --sample: saveTrace()', { timeout: 120_000 }, () => {
+  let tmp = '';
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-tsample-save-'));
+  });
+  after(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("saveTrace() writes the calling thread's samples so far, and the final trace keeps every sample", async () => {
+    const out = path.join(tmp, 'final.json');
+    const saved = path.join(tmp, 'saved.json');
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'trace', '--sample', '--interval', '200us', '-o', out, 'fixtures/trace-sample/save.mjs', saved],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as { samples: number; threads: number; samplesIncomplete: Array<{ thread: string; why: string }> };
+    assert.equal(res.threads, 2);
+    assert.ok(res.samples > 0, `saveTrace reports the samples it wrote: ${r.stdout}`);
+    // The worker's samples cannot be taken from the main thread: said, not silently left out.
+    assert.deepEqual(
+      res.samplesIncomplete.map((g) => g.thread),
+      [res.samplesIncomplete[0]?.thread].filter((x) => x?.startsWith('worker ')),
+    );
+    assert.match(res.samplesIncomplete[0]!.why, /saveTrace\(\) writes the samples of the thread that calls it only/);
+
+    const HANDLE = 'handle (fixtures/trace-sample/save.mjs:9)';
+    const savedJson = JSON.parse(fs.readFileSync(saved, 'utf8')) as { metadata: { samples: { samples: number; incomplete: unknown[] } } };
+    assert.equal(savedJson.metadata.samples.samples, res.samples);
+    assert.equal(savedJson.metadata.samples.incomplete.length, 1);
+    const dtSaved = await parseWithDevTools(saved);
+    const mainSaved = track(dtSaved, 'main');
+    assert.equal(mainSaved.entries.filter((e) => e.name === HANDLE).length, 30, 'the calls until the save');
+    // burnlib's frames: digest, and crunch unless V8 inlined it into digest before the profiler
+    // (re)started (V8 then books it to its caller).
+    const burnlib = (e: { sampled?: { url: string } }) => e.sampled?.url.endsWith('node_modules/burnlib/index.js') === true;
+    assert.ok(
+      mainSaved.entries.some((e) => burnlib(e) && e.path.includes(HANDLE)),
+      'burnlib sampled under handle in the saved trace',
+    );
+
+    // The final trace: samples from before and after the save (the profiler went on).
+    const dt = await parseWithDevTools(out);
+    const main = track(dt, 'main');
+    const handles = main.entries.filter((e) => e.name === HANDLE);
+    assert.equal(handles.length, 60);
+    const under = (from: number, to: number) =>
+      main.entries.filter((e) => burnlib(e) && e.path.includes(HANDLE) && e.ts >= from && e.ts < to).length;
+    const firstAfter = handles[30]!.ts;
+    assert.ok(under(handles[0]!.ts, firstAfter) > 0, 'samples before the save');
+    assert.ok(under(firstAfter, Infinity) > 0, 'samples after the save');
   });
 });

@@ -106,6 +106,8 @@ export class TraceSamples {
   constructor(
     files: Array<ThreadSamplesFile | [ThreadRecording, ThreadSamplesFile]>,
     private readonly cwd: string,
+    /** what the trace says of a thread that has no samples */
+    private readonly missingWhy = NO_SAMPLES,
   ) {
     let intervalUs = 0;
     for (const f of files) {
@@ -158,8 +160,8 @@ export class TraceSamples {
   events(th: ThreadRecording, base: number, pid: number): string[] {
     const f = this.of(th);
     if (!f) {
-      this.gapList.push({ pid, tid: th.tid, thread: th.threadName, why: NO_SAMPLES });
-      return [instantEventJson(JSON.stringify(`CPU samples: none (${NO_SAMPLES})`), base + firstCallUs(th), pid, th.tid)];
+      this.gapList.push({ pid, tid: th.tid, thread: th.threadName, why: this.missingWhy });
+      return [instantEventJson(JSON.stringify(`CPU samples: none (${this.missingWhy})`), base + firstCallUs(th), pid, th.tid)];
     }
     const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd, f.intervalUs);
     this.summary.threads++;

@@ -14,9 +14,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import inspector from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from '../sample/index.js';
+import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, joinProfiles, sourceMapProfile } from '../sample/index.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { replaceFile } from '../util/output-file.js';
+import { SAMPLER_GLOBAL } from './preload-env.js';
 
 /** File suffix of a thread's samples in the dump directory (beside its `.ssdump`). */
 export const SAMPLES_EXT = '.samples.json';
@@ -33,6 +34,8 @@ export interface ThreadSamplesFile {
   /** set when the samples end before the thread did, saying why */
   partial?: string;
 }
+
+const RESTART_FAILED = 'the profiler could not be restarted after saveTrace(): later calls have no samples';
 
 /** Why a worker's samples end early when the main thread stopped its profiler at the process's exit. */
 export const KILLED_AT_EXIT =
@@ -63,6 +66,18 @@ export function clockOriginUs(): number {
 export interface ThreadSampler {
   /** Stops the profiler and writes this thread's samples into `dir`; once; never throws. */
   stop(dir: string, pid: number, tid: number, partial?: string): void;
+  /**
+   * This thread's samples so far, for saveTrace(): the profiler is stopped and started again at
+   * once (V8 gives a profile only when it stops), and the samples stay for the final trace. Throws
+   * when the profiler cannot give them.
+   */
+  samplesSoFar(pid: number, tid: number): ThreadSamplesFile;
+}
+
+/** The live sampler of this thread, put where saveTrace() finds it (see preload-env.ts). */
+export function liveSampler(): ThreadSampler | undefined {
+  const s = (globalThis as Record<symbol, unknown>)[Symbol.for(SAMPLER_GLOBAL)] as Partial<ThreadSampler> | undefined;
+  return s && typeof s.samplesSoFar === 'function' ? (s as ThreadSampler) : undefined;
 }
 
 /**
@@ -94,30 +109,62 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
     return undefined;
   }
   let stopped = false;
-  return {
+  /** false once a restart for saveTrace() failed: the samples until then are still kept */
+  let running = true;
+  /** raw profiles of earlier profiler runs (saveTrace restarts it), on V8's clock */
+  const chunks: CpuProfile[] = [];
+  const stopProfiler = (): CpuProfile => {
+    let profile: CpuProfile | undefined;
+    let failure: Error | null = null;
+    session.post('Profiler.stop', (err, res) => {
+      failure = err;
+      if (res) profile = res.profile as unknown as CpuProfile;
+    });
+    if (failure || !profile) throw failure ?? new Error('the profiler returned no profile');
+    return profile;
+  };
+  /** every sample so far as one profile, source-mapped, on the recorder's clock (a new object) */
+  const fileOf = (pid: number, tid: number, partial?: string): ThreadSamplesFile => {
+    const profile = structuredClone(joinProfiles(chunks));
+    sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
+    const originUs = clockOriginUs();
+    profile.startTime -= originUs;
+    profile.endTime -= originUs;
+    return { pid, tid, intervalUs, profile, originUs, ...(partial ? { partial } : {}) };
+  };
+  const sampler: ThreadSampler = {
     stop(dir, pid, tid, partial) {
       if (stopped) return;
       stopped = true;
+      Reflect.deleteProperty(globalThis, Symbol.for(SAMPLER_GLOBAL));
       try {
-        let profile: CpuProfile | undefined;
-        let failure: Error | null = null;
-        session.post('Profiler.stop', (err, res) => {
-          failure = err;
-          if (res) profile = res.profile as unknown as CpuProfile;
-        });
-        session.disconnect();
-        if (failure || !profile) throw failure ?? new Error('the profiler returned no profile');
-        sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
-        const originUs = clockOriginUs();
-        profile.startTime -= originUs;
-        profile.endTime -= originUs;
-        const file: ThreadSamplesFile = { pid, tid, intervalUs, profile, originUs, ...(partial ? { partial } : {}) };
+        try {
+          if (running) chunks.push(stopProfiler());
+        } finally {
+          session.disconnect();
+        }
+        const file = fileOf(pid, tid, partial ?? (running ? undefined : RESTART_FAILED));
         replaceFile(path.join(dir, samplesFileName(pid, tid)), (tmp) => fs.writeFileSync(tmp, JSON.stringify(file)));
       } catch (err) {
         warn('could not save the CPU samples of this thread', err);
       }
     },
+    samplesSoFar(pid, tid) {
+      if (stopped || !running) throw new Error('the profiler of this thread has stopped');
+      chunks.push(stopProfiler());
+      let failure: Error | null = null;
+      session.post('Profiler.start', (err) => {
+        failure = err;
+      });
+      if (failure) {
+        running = false;
+        warn('could not restart the CPU profiler after saveTrace(), later samples are lost', failure);
+      }
+      return fileOf(pid, tid);
+    },
   };
+  Object.defineProperty(globalThis, Symbol.for(SAMPLER_GLOBAL), { value: sampler, configurable: true, enumerable: false, writable: false });
+  return sampler;
 }
 
 /**
