@@ -3,7 +3,6 @@
  * on purpose: it pulls in a WebSocket client, which the agent must not load into the host process
  * (the library index imports it directly).
  */
-export { joinProfiles } from './profile-chunks.js';
 export { runSampled, type SampleRunOptions, type SampleRunResult } from './run.js';
 export { renderProfile, writeProfile, CONTENT_TYPE } from './output.js';
 export { parseInterval, parseSeconds, parseFormat, MAX_TIMER_S, type ProfileFormat } from './options.js';

@@ -55,7 +55,8 @@ export interface SaveTraceResult {
 }
 
 /** Why saveTrace() leaves other threads' samples out: each thread's profiler answers only in that thread. */
-export const OTHER_THREADS_UNSAMPLED = "no CPU samples: saveTrace() writes the samples of the thread that calls it only; they are in the trace written at the process's end";
+export const OTHER_THREADS_UNSAMPLED =
+  "no CPU samples: saveTrace() writes the samples of the thread that calls it only; they are in the trace written at the process's end";
 
 /**
  * Writes a trace of everything recorded so far. Called on the main thread it includes every
@@ -88,9 +89,7 @@ export function saveTrace(outPath: string): SaveTraceResult {
     events: summary.events,
     threads: threads.length,
     dropped,
-    ...(samples
-      ? { samples: samples.written, samplesIncomplete: samples.gaps.map(({ thread, why }) => ({ thread, why })) }
-      : {}),
+    ...(samples ? { samples: samples.written, samplesIncomplete: samples.gaps.map(({ thread, why }) => ({ thread, why })) } : {}),
   };
 }
 

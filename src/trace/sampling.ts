@@ -14,10 +14,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import inspector from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, joinProfiles, sourceMapProfile } from '../sample/index.js';
+import { createRequire } from 'node:module';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { replaceFile } from '../util/output-file.js';
 import { SAMPLER_GLOBAL } from './preload-env.js';
+
+/**
+ * The sample stage (source maps, joining profiles), loaded once the samples are saved: at start
+ * only the profiler is started, so `--sample` adds little to the program's start-up.
+ */
+function sampleStage(): typeof import('../sample/protocol.js') {
+  return createRequire(import.meta.url)('../sample/protocol.js') as typeof import('../sample/protocol.js');
+}
 
 /** File suffix of a thread's samples in the dump directory (beside its `.ssdump`). */
 export const SAMPLES_EXT = '.samples.json';
@@ -125,6 +133,7 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
   };
   /** every sample so far as one profile, source-mapped, on the recorder's clock (a new object) */
   const fileOf = (pid: number, tid: number, partial?: string): ThreadSamplesFile => {
+    const { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, joinProfiles, sourceMapProfile } = sampleStage();
     const profile = structuredClone(joinProfiles(chunks));
     sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
     const originUs = clockOriginUs();
@@ -218,7 +227,7 @@ export function flushWorkerSamples(dir: string, pid: number, tids: number[], war
       if (waiting.size) Atomics.wait(nap, 0, 0, 5);
     }
   } catch (err) {
-    warn("could not ask the worker threads for their CPU samples", err);
+    warn('could not ask the worker threads for their CPU samples', err);
   }
   try {
     session.disconnect();
