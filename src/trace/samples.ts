@@ -261,24 +261,33 @@ export function cutUnderSlices(
   intervalUs: number,
 ): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
   const slices = threadSlices(th);
-  const frameKey = new Map<CpuProfileNode, string>();
+  // Keyed by call frame: timedStacks shares one CallFrame object per distinct frame.
+  const frameKey = new Map<CallFrame, string>();
   const keyOf = (n: CpuProfileNode): string => {
-    let k = frameKey.get(n);
-    if (k === undefined) {
-      const f = n.callFrame;
-      frameKey.set(n, (k = f.url ? `${displayPath(f.url, cwd)}:${f.lineNumber + 1}` : ''));
-    }
+    const f = n.callFrame;
+    let k = frameKey.get(f);
+    if (k === undefined) frameKey.set(f, (k = f.url ? `${displayPath(f.url, cwd)}:${f.lineNumber + 1}` : ''));
     return k;
   };
+  // Per script, not per frame: a profile has thousands of nodes over a few hundred scripts.
+  const paths = new Map<string, string | null>();
   const pathOf = (n: CpuProfileNode): string | null => {
     const url = n.callFrame.url;
     if (!url || url.startsWith('node:')) return null;
-    return url.startsWith('file:') ? safePath(url) : url;
+    let p = paths.get(url);
+    if (p === undefined) paths.set(url, (p = url.startsWith('file:') ? safePath(url) : url));
+    return p;
   };
+  const ownScripts = new Map<string, boolean>();
   const isOwn = (n: CpuProfileNode): boolean => {
     if (n.callFrame.functionName === PROLOGUE_FN) return true;
-    const p = pathOf(n);
-    return p !== null && OWN_DIRS.some((d) => p.startsWith(d));
+    const url = n.callFrame.url;
+    let own = ownScripts.get(url);
+    if (own === undefined) {
+      const p = pathOf(n);
+      ownScripts.set(url, (own = p !== null && OWN_DIRS.some((d) => p.startsWith(d))));
+    }
+    return own;
   };
   /**
    * A sample is the observer's when, below stackscope's deepest frame, nothing of the program runs:
@@ -300,17 +309,25 @@ export function cutUnderSlices(
   const nodes: CpuProfileNode[] = [
     { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] },
   ];
-  const childIds = new Map<string, number>();
+  // Children by call frame object (one per distinct frame, see keyOf), per parent node.
+  const childIds = new Map<number, Map<CallFrame, number>>();
   const nodeFor = (parent: number, frame: CallFrame): number => {
-    const key = `${parent}\0${frame.functionName}\0${frame.url}\0${frame.lineNumber}\0${frame.columnNumber}\0${frame.scriptId}`;
-    let id = childIds.get(key);
+    let children = childIds.get(parent);
+    if (!children) childIds.set(parent, (children = new Map()));
+    let id = children.get(frame);
     if (id === undefined) {
       id = nodes.length + 1;
       nodes.push({ id, callFrame: frame, children: [] });
       nodes[parent - 1]!.children!.push(id);
-      childIds.set(key, id);
+      children.set(frame, id);
     }
     return id;
+  };
+  const renamed = new Map<CallFrame, CallFrame>();
+  const renamedFrame = (f: CallFrame, name: string): CallFrame => {
+    let r = renamed.get(f);
+    if (!r) renamed.set(f, (r = { ...f, functionName: name }));
+    return r;
   };
 
   /** the stack without stackscope's frames, or null for the observer's samples; memoised per stack (shared per node) */
@@ -363,7 +380,7 @@ export function cutUnderSlices(
       const meta = leaf && !leaf.callFrame.url ? META.get(leaf.callFrame.functionName) : undefined;
       if (meta && frames.length === 1) {
         gcOrNative++;
-        samples.push(nodeFor(1, { ...leaf!.callFrame, functionName: meta }));
+        samples.push(nodeFor(1, renamedFrame(leaf!.callFrame, meta)));
         continue;
       }
       if (last && !innermostFound) {
@@ -402,14 +419,23 @@ export function cutUnderSlices(
 function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfileNode[] }> {
   const frames: CallFrame[] = [];
   const stacks: CpuProfileNode[][] = [];
-  const scripts = new Map<string, number>();
+  const scripts = new Map<string, { scriptId: number; url: string }>();
   const out: Array<{ ts: number; stack: CpuProfileNode[] }> = [];
   const none: CpuProfileNode[] = [];
+  // One CallFrame object per distinct frame: cutUnderSlices keys its maps by the object.
+  const interned = new Map<string, CallFrame>();
   const toCallFrame = (f: Frame): CallFrame => {
-    let scriptId = scripts.get(f.file);
-    if (scriptId === undefined) scripts.set(f.file, (scriptId = scripts.size));
-    const url = !f.file ? '' : path.isAbsolute(f.file) ? pathToFileURL(f.file).href : f.file;
-    return { functionName: f.name, url, scriptId, lineNumber: f.line - 1, columnNumber: f.col - 1 };
+    const key = `${f.name}\0${f.file}\0${f.line}\0${f.col}`;
+    let frame = interned.get(key);
+    if (frame) return frame;
+    let script = scripts.get(f.file);
+    if (script === undefined) {
+      const url = !f.file ? '' : path.isAbsolute(f.file) ? pathToFileURL(f.file).href : f.file;
+      scripts.set(f.file, (script = { scriptId: scripts.size, url }));
+    }
+    frame = { functionName: f.name, url: script.url, scriptId: script.scriptId, lineNumber: f.line - 1, columnNumber: f.col - 1 };
+    interned.set(key, frame);
+    return frame;
   };
   const sink: StackSink = {
     frame: (f) => frames.push(toCallFrame(f)) - 1,
