@@ -6,12 +6,39 @@
  * CommonJS is not handled here: on Node 20 `nextLoad` returns `source: null` for CommonJS, and
  * the main-thread `_compile` patch (cjs-hook.ts) instruments it instead.
  */
-import { createModuleTransformer, type ModuleTransformer, type TransformerSettings } from './module-transformer.js';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { oneLine } from '../util/errors.js';
+import type { ModuleTransformer, TransformerSettings } from './module-transformer.js';
 
+let settings: TransformerSettings | undefined;
 let transform: ModuleTransformer | undefined;
 
-export function initialize(settings: TransformerSettings): void {
-  transform = createModuleTransformer(settings);
+/**
+ * Only keeps the settings: the program's main thread waits while this thread starts up (Node's
+ * register() is synchronous), and a CommonJS program may never load an ES module, so the
+ * transformer (scope, cache, hashing) is loaded on the first ES module instead.
+ */
+export function initialize(data: TransformerSettings): void {
+  settings = data;
+}
+
+function transformer(): ModuleTransformer | undefined {
+  if (!transform && settings) {
+    const given = settings;
+    settings = undefined; // tried once: a failure is reported once and ES modules load untraced
+    try {
+      const mod = createRequire(import.meta.url)('./module-transformer.js') as typeof import('./module-transformer.js');
+      transform = mod.createModuleTransformer(given);
+    } catch (err) {
+      try {
+        fs.writeSync(2, `stackscope: could not load the instrumenter, ES modules are not traced: ${oneLine(err)}\n`);
+      } catch {
+        /* no stderr */
+      }
+    }
+  }
+  return transform;
 }
 
 interface LoadResult {
@@ -23,7 +50,9 @@ type NextLoad = (url: string, context?: object) => Promise<LoadResult>;
 
 export async function load(url: string, context: object, nextLoad: NextLoad): Promise<LoadResult> {
   const result = await nextLoad(url, context);
-  if (!transform || result.format !== 'module' || result.source == null || !url.startsWith('file:')) return result;
+  if (result.format !== 'module' || result.source == null || !url.startsWith('file:')) return result;
+  const transform = transformer();
+  if (!transform) return result;
   const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8');
   const code = transform(source, url, 'module');
   return code === source ? result : { ...result, source: code };

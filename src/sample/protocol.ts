@@ -21,3 +21,11 @@ export interface SampledRun {
   intervalUs: number;
   pid: number;
 }
+
+/**
+ * What a profiler running inside a traced program needs to hand its profile over (`trace --sample`
+ * saves each thread's samples in that thread): source maps and joining profiles, without the
+ * output formats that index.js brings along.
+ */
+export { joinProfiles } from './profile-chunks.js';
+export { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, sourceMapProfile } from './source-maps.js';

@@ -12,6 +12,9 @@ import { workerRegistry } from '../recorder/index.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
 import { isGzipPath, writeTrace } from './build.js';
 import { replaceFile } from '../util/output-file.js';
+import { oneLine } from '../util/errors.js';
+import { liveSampler } from './sampling.js';
+import { TraceSamples } from './samples.js';
 
 export { span } from '../recorder/index.js';
 
@@ -45,7 +48,15 @@ export interface SaveTraceResult {
   events: number;
   threads: number;
   dropped: number;
+  /** `--sample`: CPU samples written (the calling thread's only) */
+  samples?: number;
+  /** `--sample`: threads of the trace without samples, and why */
+  samplesIncomplete?: Array<{ thread: string; why: string }>;
 }
+
+/** Why saveTrace() leaves other threads' samples out: each thread's profiler answers only in that thread. */
+export const OTHER_THREADS_UNSAMPLED =
+  "no CPU samples: saveTrace() writes the samples of the thread that calls it only; they are in the trace written at the process's end";
 
 /**
  * Writes a trace of everything recorded so far. Called on the main thread it includes every
@@ -65,11 +76,30 @@ export function saveTrace(outPath: string): SaveTraceResult {
   const threads = [own, ...others.filter((t) => !(t.pid === own.pid && t.tid === own.tid))];
   const processes = groupProcesses(threads.map((recording) => ({ recording, processName: label })));
   const dropped = threads.reduce((n, t) => n + t.dropped + t.droppedNodeEvents, 0);
+  const samples = samplesSoFar(own);
   const summary = replaceFile(path.resolve(outPath), (tmp) =>
     writeTrace(tmp, processes, {
       gzip: isGzipPath(outPath),
       metadata: { onDemand: true, savedBy: isMainThread ? 'main' : `worker ${threadId}` },
+      samples,
     }),
   );
-  return { path: path.resolve(outPath), events: summary.events, threads: threads.length, dropped };
+  return {
+    path: path.resolve(outPath),
+    events: summary.events,
+    threads: threads.length,
+    dropped,
+    ...(samples ? { samples: samples.written, samplesIncomplete: samples.gaps.map(({ thread, why }) => ({ thread, why })) } : {}),
+  };
+}
+
+/** Under `--sample`: the calling thread's samples so far (its profiler goes on). */
+function samplesSoFar(own: ThreadRecording): TraceSamples | undefined {
+  const sampler = liveSampler();
+  if (!sampler) return undefined;
+  try {
+    return new TraceSamples([[own, sampler.samplesSoFar(own.pid, own.tid)]], process.cwd(), OTHER_THREADS_UNSAMPLED);
+  } catch (err) {
+    return new TraceSamples([], process.cwd(), `no CPU samples: ${oneLine(err)}`);
+  }
 }

@@ -7,3 +7,6 @@
  * main thread marks it through the environment, which a new thread copies when it is created.
  */
 export const HOOKS_THREAD_ENV = 'STACKSCOPE_HOOKS_THREAD';
+
+/** Where a traced thread keeps its live CPU sampler (`--sample`), for saveTrace() in any copy of stackscope. */
+export const SAMPLER_GLOBAL = 'stackscope.sampler';

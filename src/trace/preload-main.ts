@@ -22,6 +22,8 @@ import { HOOKS_THREAD_ENV } from './preload-env.js';
 import { createRequire } from 'node:module';
 import type { ThreadSampler } from './sampling.js';
 
+type Sampling = typeof import('./sampling.js');
+
 function warn(what: string, err: unknown): void {
   process.stderr.write(`stackscope: ${what}: ${oneLine(err)}\n`);
 }
@@ -56,6 +58,7 @@ function installHooksFor(cfg: PreloadConfig): void {
 function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?: ThreadSampler): void {
   if (!isMainThread) {
     const link = announceWorker(rec);
+    if (sampler) loadSampling()?.offerSamplesToMain(sampler, cfg.dumpDir, rec.pid, rec.tid);
     afterExitListeners(() => {
       sampler?.stop(cfg.dumpDir, rec.pid, rec.tid);
       dumpThread(rec, cfg.dumpDir, label, warn);
@@ -65,14 +68,20 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
   }
   const registry = workerRegistry(true)!;
   const dump = () => {
-    // Samples of workers that did not end by themselves are lost: only a thread can stop its own profiler.
     sampler?.stop(cfg.dumpDir, rec.pid, rec.tid);
     dumpThread(rec, cfg.dumpDir, label, warn);
+    const live: number[] = [];
     try {
-      for (const w of registry.snapshots({ skipDone: true })) writeDump(cfg.dumpDir, w, label);
+      for (const w of registry.snapshots({ skipDone: true })) {
+        writeDump(cfg.dumpDir, w, label);
+        live.push(w.tid);
+      }
     } catch (err) {
       warn('could not save the trace of worker threads', err);
     }
+    // Workers still running are killed by this exit before they can stop their own profilers:
+    // they are asked to (the trace says which samples end early or are missing).
+    if (sampler) loadSampling()?.flushWorkerSamples(cfg.dumpDir, rec.pid, live, warn);
   };
   afterExitListeners(dump);
   for (const sig of FORWARDED_SIGNALS) {
@@ -89,10 +98,19 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
   }
 }
 
+/** sampling.js, loaded only with --sample (synchronously: see preload.ts), so a plain trace pays nothing for it. */
+function loadSampling(): Sampling | undefined {
+  try {
+    return createRequire(import.meta.url)('./sampling.js') as Sampling;
+  } catch (err) {
+    warn('could not load the CPU profiler, the trace has no samples', err);
+    return undefined;
+  }
+}
+
 function startSamplingLazily(intervalUs: number): ThreadSampler | undefined {
   try {
-    const { startSampling } = createRequire(import.meta.url)('./sampling.js') as typeof import('./sampling.js');
-    return startSampling(intervalUs, warn);
+    return loadSampling()?.startSampling(intervalUs, warn);
   } catch (err) {
     warn('could not start the CPU profiler, the trace has no samples', err);
     return undefined;

@@ -77,11 +77,27 @@ export interface SamplesSummary {
   gcOrNative: number;
 }
 
+/** A thread whose samples end before its calls do, or that has none: said in the trace, never silently. */
+export interface SamplesGap {
+  pid: number;
+  tid: number;
+  thread: string;
+  /** the `ts` of the thread's last sample in the trace; absent when it has none */
+  lastSampleTs?: number;
+  why: string;
+}
+
+/** Why a traced thread has no samples at all. */
+export const NO_SAMPLES =
+  'no CPU samples: the thread ended without saving them (stopped by worker.terminate(), or it did not answer ' +
+  "the main thread's request at the process's exit); its calls are in the trace";
+
 /** The samples of every thread of a run, read from the dump directory, ready for writeTrace. */
 export class TraceSamples {
   private byThread = new Map<string, ThreadSamplesFile>();
   private byRecording = new Map<ThreadRecording, ThreadSamplesFile>();
   private summary: SamplesSummary;
+  private readonly gapList: SamplesGap[] = [];
 
   /**
    * `files` are matched to recordings by pid and thread, or, given as [recording, samples] pairs,
@@ -90,6 +106,8 @@ export class TraceSamples {
   constructor(
     files: Array<ThreadSamplesFile | [ThreadRecording, ThreadSamplesFile]>,
     private readonly cwd: string,
+    /** what the trace says of a thread that has no samples */
+    private readonly missingWhy = NO_SAMPLES,
   ) {
     let intervalUs = 0;
     for (const f of files) {
@@ -141,7 +159,10 @@ export class TraceSamples {
   /** Profile events for the thread's track: ts = base + recorder µs, like its slices. */
   events(th: ThreadRecording, base: number, pid: number): string[] {
     const f = this.of(th);
-    if (!f) return [];
+    if (!f) {
+      this.gapList.push({ pid, tid: th.tid, thread: th.threadName, why: this.missingWhy });
+      return [instantEventJson(JSON.stringify(`CPU samples: none (${this.missingWhy})`), base + firstCallUs(th), pid, th.tid)];
+    }
     const { profile, stats } = cutUnderSlices(f.profile, th, this.cwd, f.intervalUs);
     this.summary.threads++;
     this.summary.samples += profile.samples?.length ?? 0;
@@ -171,16 +192,24 @@ export class TraceSamples {
       last = Math.max(last, ts);
     }
     if (first <= last) {
-      out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(SAMPLES_END_JSON, last, pid, th.tid));
+      const endName = f.partial ? JSON.stringify(`CPU samples: last (${f.partial})`) : SAMPLES_END_JSON;
+      out.push(instantEventJson(SAMPLES_START_JSON, first, pid, th.tid), instantEventJson(endName, last, pid, th.tid));
     }
+    if (f.partial) this.gapList.push({ pid, tid: th.tid, thread: th.threadName, lastSampleTs: last, why: f.partial });
     return out;
   }
 
+  /** Threads whose samples end early or are missing, once events() has run for every thread. */
+  get gaps(): readonly SamplesGap[] {
+    return this.gapList;
+  }
+
   metadata(): Record<string, unknown> {
-    if (this.summary.threads === 0) return {};
+    if (this.summary.threads === 0 && this.gapList.length === 0) return {};
     return {
       samples: {
         ...this.summary,
+        ...(this.gapList.length ? { incomplete: this.gapList } : {}),
         note:
           'CPU samples drawn under the exact slices: each stack is cut below the innermost slice that encloses it; ' +
           '"unplaced" samples, drawn as nothing, were taken within one interval of a slice\'s edge and their stack disagreed with it',
@@ -198,6 +227,13 @@ interface Slice {
   start: number;
   end: number;
   key: string | null;
+}
+
+/** When the thread's first record starts (µs, recorder clock), or 0 when it has none. */
+function firstCallUs(th: ThreadRecording): number {
+  let first = Infinity;
+  for (let o = 0; o < th.count * RECORD_STRIDE; o += RECORD_STRIDE) first = Math.min(first, th.records[o + 1]!);
+  return Number.isFinite(first) ? first : 0;
 }
 
 /** The thread's slices on its own track (calls, running segments, spans), by start, outer first. */
@@ -225,24 +261,33 @@ export function cutUnderSlices(
   intervalUs: number,
 ): { profile: CpuProfile; stats: { unplaced: number; gcOrNative: number } } {
   const slices = threadSlices(th);
-  const frameKey = new Map<CpuProfileNode, string>();
+  // Keyed by call frame: timedStacks shares one CallFrame object per distinct frame.
+  const frameKey = new Map<CallFrame, string>();
   const keyOf = (n: CpuProfileNode): string => {
-    let k = frameKey.get(n);
-    if (k === undefined) {
-      const f = n.callFrame;
-      frameKey.set(n, (k = f.url ? `${displayPath(f.url, cwd)}:${f.lineNumber + 1}` : ''));
-    }
+    const f = n.callFrame;
+    let k = frameKey.get(f);
+    if (k === undefined) frameKey.set(f, (k = f.url ? `${displayPath(f.url, cwd)}:${f.lineNumber + 1}` : ''));
     return k;
   };
+  // Per script, not per frame: a profile has thousands of nodes over a few hundred scripts.
+  const paths = new Map<string, string | null>();
   const pathOf = (n: CpuProfileNode): string | null => {
     const url = n.callFrame.url;
     if (!url || url.startsWith('node:')) return null;
-    return url.startsWith('file:') ? safePath(url) : url;
+    let p = paths.get(url);
+    if (p === undefined) paths.set(url, (p = url.startsWith('file:') ? safePath(url) : url));
+    return p;
   };
+  const ownScripts = new Map<string, boolean>();
   const isOwn = (n: CpuProfileNode): boolean => {
     if (n.callFrame.functionName === PROLOGUE_FN) return true;
-    const p = pathOf(n);
-    return p !== null && OWN_DIRS.some((d) => p.startsWith(d));
+    const url = n.callFrame.url;
+    let own = ownScripts.get(url);
+    if (own === undefined) {
+      const p = pathOf(n);
+      ownScripts.set(url, (own = p !== null && OWN_DIRS.some((d) => p.startsWith(d))));
+    }
+    return own;
   };
   /**
    * A sample is the observer's when, below stackscope's deepest frame, nothing of the program runs:
@@ -264,17 +309,25 @@ export function cutUnderSlices(
   const nodes: CpuProfileNode[] = [
     { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] },
   ];
-  const childIds = new Map<string, number>();
+  // Children by call frame object (one per distinct frame, see keyOf), per parent node.
+  const childIds = new Map<number, Map<CallFrame, number>>();
   const nodeFor = (parent: number, frame: CallFrame): number => {
-    const key = `${parent}\0${frame.functionName}\0${frame.url}\0${frame.lineNumber}\0${frame.columnNumber}\0${frame.scriptId}`;
-    let id = childIds.get(key);
+    let children = childIds.get(parent);
+    if (!children) childIds.set(parent, (children = new Map()));
+    let id = children.get(frame);
     if (id === undefined) {
       id = nodes.length + 1;
       nodes.push({ id, callFrame: frame, children: [] });
       nodes[parent - 1]!.children!.push(id);
-      childIds.set(key, id);
+      children.set(frame, id);
     }
     return id;
+  };
+  const renamed = new Map<CallFrame, CallFrame>();
+  const renamedFrame = (f: CallFrame, name: string): CallFrame => {
+    let r = renamed.get(f);
+    if (!r) renamed.set(f, (r = { ...f, functionName: name }));
+    return r;
   };
 
   /** the stack without stackscope's frames, or null for the observer's samples; memoised per stack (shared per node) */
@@ -327,7 +380,7 @@ export function cutUnderSlices(
       const meta = leaf && !leaf.callFrame.url ? META.get(leaf.callFrame.functionName) : undefined;
       if (meta && frames.length === 1) {
         gcOrNative++;
-        samples.push(nodeFor(1, { ...leaf!.callFrame, functionName: meta }));
+        samples.push(nodeFor(1, renamedFrame(leaf!.callFrame, meta)));
         continue;
       }
       if (last && !innermostFound) {
@@ -366,14 +419,23 @@ export function cutUnderSlices(
 function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfileNode[] }> {
   const frames: CallFrame[] = [];
   const stacks: CpuProfileNode[][] = [];
-  const scripts = new Map<string, number>();
+  const scripts = new Map<string, { scriptId: number; url: string }>();
   const out: Array<{ ts: number; stack: CpuProfileNode[] }> = [];
   const none: CpuProfileNode[] = [];
+  // One CallFrame object per distinct frame: cutUnderSlices keys its maps by the object.
+  const interned = new Map<string, CallFrame>();
   const toCallFrame = (f: Frame): CallFrame => {
-    let scriptId = scripts.get(f.file);
-    if (scriptId === undefined) scripts.set(f.file, (scriptId = scripts.size));
-    const url = !f.file ? '' : path.isAbsolute(f.file) ? pathToFileURL(f.file).href : f.file;
-    return { functionName: f.name, url, scriptId, lineNumber: f.line - 1, columnNumber: f.col - 1 };
+    const key = `${f.name}\0${f.file}\0${f.line}\0${f.col}`;
+    let frame = interned.get(key);
+    if (frame) return frame;
+    let script = scripts.get(f.file);
+    if (script === undefined) {
+      const url = !f.file ? '' : path.isAbsolute(f.file) ? pathToFileURL(f.file).href : f.file;
+      scripts.set(f.file, (script = { scriptId: scripts.size, url }));
+    }
+    frame = { functionName: f.name, url: script.url, scriptId: script.scriptId, lineNumber: f.line - 1, columnNumber: f.col - 1 };
+    interned.set(key, frame);
+    return frame;
   };
   const sink: StackSink = {
     frame: (f) => frames.push(toCallFrame(f)) - 1,

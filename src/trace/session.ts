@@ -12,9 +12,7 @@ import { UserError } from '../util/errors.js';
 import { isPackageName, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
-import { readDumpDir } from '../recorder/index.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
-import { groupProcesses } from '../recorder/index.js';
 import { transformCacheDir } from '../instrument/index.js';
 import { childEnv } from '../util/child-env.js';
 
@@ -57,6 +55,8 @@ export interface TraceResult {
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
   samples?: number;
+  /** `--sample`: threads whose samples end before their calls do (`lastSampleTs` set) or are missing */
+  samplesIncomplete?: Array<{ pid: number; thread: string; lastSampleTs?: number; why: string }>;
   /** set when the trace could not be written (the program's status is still valid) */
   writeError?: string;
   /** the include patterns and packages that matched no module the program loaded */
@@ -95,13 +95,18 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       async: opts.async === true,
     };
     const finished = runChild(script, opts, cwd, cfg);
-    // The trace writer is needed only once the program has ended: loaded while it starts up.
+    // What reads the dumps and writes the trace is needed only once the program has ended: loaded
+    // while it runs, so the program starts sooner.
+    const recorderStage = import('../recorder/index.js');
     const build = import('./build.js');
-    build.catch(() => {
-      /* reported where it is awaited */
-    });
+    const samplesModule = opts.sampleIntervalUs ? import('./samples.js') : undefined;
+    for (const p of [recorderStage, build, samplesModule])
+      p?.catch(() => {
+        /* reported where it is awaited */
+      });
     const { exitCode, signal } = await finished;
     const unmatched = unmatchedScope(dumpDir, include, includePackages);
+    const { readDumpDir, groupProcesses } = await recorderStage;
 
     const threads = readDumpDir(dumpDir, (file, err) =>
       process.stderr.write(`stackscope: skipped unreadable dump ${file}: ${err instanceof Error ? err.message : String(err)}\n`),
@@ -113,7 +118,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
     // trace at the same path is worth more than an empty one, so nothing is written.
     if (threads.length === 0) return { ...base, events: 0, bytes: 0 };
     const samples = opts.sampleIntervalUs
-      ? (await import('./samples.js')).TraceSamples.read(dumpDir, cwd, (file, err) =>
+      ? (await samplesModule!).TraceSamples.read(dumpDir, cwd, (file, err) =>
           process.stderr.write(`stackscope: skipped unreadable samples ${file}: ${err instanceof Error ? err.message : String(err)}\n`),
         )
       : undefined;
@@ -143,6 +148,9 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         bytes: fs.statSync(out).size,
         completeFromMs,
         ...(samples ? { samples: samples.written } : {}),
+        ...(samples?.gaps.length
+          ? { samplesIncomplete: samples.gaps.map(({ pid, thread, lastSampleTs, why }) => ({ pid, thread, lastSampleTs, why })) }
+          : {}),
       };
     } catch (err) {
       // The program has run: its exit status must still come through, so this is reported, not thrown.

@@ -1,4 +1,5 @@
 import { UserError } from '../../util/errors.js';
+import { thousands } from '../../util/numbers.js';
 import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
@@ -137,18 +138,26 @@ export function summaryLines(r: TraceResult): string[] {
       `stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`,
     ];
   lines.push(
-    `stackscope: trace written to ${r.tracePath} (${r.events.toLocaleString('en-US')} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,
+    `stackscope: trace written to ${r.tracePath} (${thousands(r.events)} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,
   );
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
-  if (r.samples !== undefined) lines.push(`stackscope: ${r.samples.toLocaleString('en-US')} CPU samples drawn under the slices`);
+  if (r.samples !== undefined) lines.push(`stackscope: ${thousands(r.samples)} CPU samples drawn under the slices`);
+  for (const g of r.samplesIncomplete ?? []) {
+    const thread = g.thread.replace(/[^\x20-\x7e]/g, '?');
+    lines.push(
+      g.lastSampleTs === undefined
+        ? `stackscope: ${thread} (pid ${g.pid}): ${g.why}`
+        : `stackscope: the CPU samples of ${thread} (pid ${g.pid}) end early, ${g.why}`,
+    );
+  }
   if (r.dropped > 0) {
     const from =
       r.completeFromMs === undefined
         ? ''
         : ` the trace is complete only from ${r.completeFromMs.toFixed(1)} ms on (calls running then start there);`;
     lines.push(
-      `stackscope: ${r.dropped.toLocaleString('en-US')} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`,
+      `stackscope: ${thousands(r.dropped)} oldest events dropped (ring buffer full):${from} raise --buffer-size or use --min-duration/--max-depth`,
     );
   }
   if (isLargeTrace(r)) {
@@ -217,10 +226,7 @@ export function progressPrinter(
   return {
     update: (done, total) => {
       const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
-      line.show(
-        `stackscope: writing the trace… ${pct}% (${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} events)`,
-        done >= total,
-      );
+      line.show(`stackscope: writing the trace… ${pct}% (${thousands(done)} of ${thousands(total)} events)`, done >= total);
     },
     end: () => line.end(),
   };
