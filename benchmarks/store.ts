@@ -92,8 +92,14 @@ interface Result {
 }
 
 type FillRows = Record<string, Array<[number, number, number, number]>>;
+type FleetRows = Record<string, Array<[number, number, number]>>;
 
-async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: FillRows) => Promise<void>, nowMs: number): Promise<Result> {
+async function bench(
+  store: Store,
+  sizeOf: () => Promise<number>,
+  fill: (rows: FillRows, fleet: FleetRows) => Promise<void>,
+  nowMs: number,
+): Promise<Result> {
   const resolver = new IdResolver(store);
   // The stack table resolved once per target, like a collector's cache after its first polls.
   const ids = new Map<number, number>();
@@ -138,6 +144,7 @@ async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: F
   const hourMs = 3_600_000;
   const fr = rng(5);
   const fillRows: FillRows = {};
+  const fleetFill: FleetRows = {};
   const kept: Record<string, number> = {};
   for (const [level, back, draws] of [
     ['minute', hourMs, 600],
@@ -159,7 +166,18 @@ async function bench(store: Store, sizeOf: () => Promise<number>, fill: (rows: F
       }
     }
   }
-  await fill(fillRows);
+  // The same rows summed over targets, for the fleet tables.
+  for (const level of Object.keys(fillRows)) {
+    const sums = new Map<string, [number, number, number]>();
+    for (const [ts, , s, c] of fillRows[level]!) {
+      const k = `${ts}:${s}`;
+      const x = sums.get(k);
+      if (x) x[2] += c;
+      else sums.set(k, [ts, s, c]);
+    }
+    fleetFill[level] = [...sums.values()];
+  }
+  await fill(fillRows, fleetFill);
   // The retention's watermarks: finer rows before these times were deleted (queries widen to coarser ones).
   await store.deleteOld('raw', Math.ceil(startMs / 60_000) * 60_000, 1e9);
   for (const level of ['minute', '10min'] as const) await store.deleteOld(level, kept[level]!, 1e9);
@@ -203,14 +221,18 @@ const results: Array<[string, Result]> = [];
       db.pragma('wal_checkpoint(TRUNCATE)');
       return fs.statSync(file).size + (fs.existsSync(file + '-wal') ? fs.statSync(file + '-wal').size : 0);
     },
-    async (rows) => {
+    async (rows, fleet) => {
       for (const level of Object.keys(rows)) {
-        const table = LEVELS.find((l) => l.name === level)!.table;
+        const l = LEVELS.find((l) => l.name === level)!;
         const ins = db.prepare(
-          `INSERT INTO ${table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+          `INSERT INTO ${l.table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+        );
+        const insFleet = db.prepare(
+          `INSERT INTO ${l.fleet} (ts, stack_id, count) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET count = count + excluded.count`,
         );
         db.transaction(() => {
           for (const x of rows[level]!) ins.run(...x);
+          for (const x of fleet[level]!) insFleet.run(...x);
         })();
       }
     },
@@ -238,13 +260,14 @@ if (url) {
       store,
       async () => {
         await client.query('VACUUM');
-        const t = ['targets', 'frames', 'stacks', 'cursors', ...LEVELS.map((l) => l.table)];
+        const t = ['targets', 'frames', 'stacks', 'cursors', ...LEVELS.flatMap((l) => (l.fleet ? [l.table, l.fleet] : [l.table]))];
         const q = await client.query(`SELECT SUM(pg_total_relation_size(t))::float8 AS b FROM unnest($1::text[]) AS t`, [t]);
         return q.rows[0].b as number;
       },
-      async (rows) => {
+      async (rows, fleet) => {
         for (const level of Object.keys(rows)) {
-          const table = LEVELS.find((l) => l.name === level)!.table;
+          const l = LEVELS.find((l) => l.name === level)!;
+          const table = l.table;
           const x = rows[level]!;
           for (let i = 0; i < x.length; i += 50_000) {
             const part = x.slice(i, i + 50_000);
@@ -252,6 +275,15 @@ if (url) {
               `INSERT INTO ${table} (ts, target_id, stack_id, count) SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
               ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${table}.count + excluded.count`,
               [part.map((r) => r[0]), part.map((r) => r[1]), part.map((r) => r[2]), part.map((r) => r[3])],
+            );
+          }
+          const f = fleet[level]!;
+          for (let i = 0; i < f.length; i += 50_000) {
+            const part = f.slice(i, i + 50_000);
+            await client.query(
+              `INSERT INTO ${l.fleet} (ts, stack_id, count) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+              ON CONFLICT (ts, stack_id) DO UPDATE SET count = ${l.fleet}.count + excluded.count`,
+              [part.map((r) => r[0]), part.map((r) => r[1]), part.map((r) => r[2])],
             );
           }
         }

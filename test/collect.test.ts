@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import Database from 'better-sqlite3';
 import { parseFolded } from '../src/formats/folded.js';
 import { decodePprof } from '../src/formats/pprof.js';
 import { modelFrameLabel, type Frame } from '../src/model/index.js';
@@ -16,6 +17,7 @@ import {
   cleanup,
   runCli,
   sleep,
+  stackTotals,
   startAgent,
   startCollector,
   storedTotals,
@@ -324,5 +326,102 @@ test('queries read the coarsest rows that fit and equal the 1 s rows exactly; re
   const recent = await queryProfile(store, { fromMs: now - 50 * 60_000 + 3000, untilMs: now });
   assert.equal(recent.samples, expected(now - 50 * 60_000 + 3000, now));
   assert.deepEqual(recent.notes, []);
+  await store.close();
+});
+
+test('queries of every target (summed fleet rows) equal the per-target rows exactly, also in a store written before fleet rows existed', async () => {
+  const { openStore, queryProfile, queryTimeline, IdResolver } = await import('../src/store/index.js');
+  const file = path.join(tmpDir('ss-collect-'), 'fleet.db');
+  let store = await openStore(file, { create: true });
+  const hour = 3_600_000;
+  const now = Math.floor(Date.now() / hour) * hour + 2_345_678;
+  const frames: Frame[] = [
+    { name: 'main', file: '/app/main.js', line: 1, col: 1 },
+    { name: 'a', file: '/app/a.js', line: 2, col: 1 },
+    { name: 'b', file: '/app/b.js', line: 3, col: 1 },
+  ];
+  const { stackIds, newFrames, newStacks } = await new IdResolver(store).resolve(frames, [[0, 1], [0, 2], [0]]);
+  const agent = (i: number) => ({
+    instance: `i${i}`,
+    service: i % 2 ? 'odd' : 'even',
+    labels: {},
+    hostname: 'h',
+    pid: i,
+    startedMs: 0,
+    intervalUs: 1000,
+    version: 't',
+  });
+  // 4 targets, written in 30 rounds of 4 batches; the same buckets come again in later rounds (counts add up).
+  const expected: Array<Record<string, number>> = [{}, {}, {}, {}];
+  for (let round = 0; round < 30; round++) {
+    const batches = [0, 1, 2, 3].map((i) => {
+      const rows: number[] = [];
+      for (let k = 0; k < 40; k++) {
+        const t = Math.floor((now - 2 * hour + ((round * 977 + k * 3001 + i * 131) % (2 * hour))) / 1000) * 1000;
+        const s = (round + k + i) % 3;
+        rows.push(t, stackIds[s]!, 1 + ((k * 7 + i) % 11));
+      }
+      return { address: `127.0.0.1:${i + 1}`, agent: agent(i), labels: {}, cursor: `c${round}`, readMs: now, rows };
+    });
+    await store.write(batches.map((b, i) => ({ ...b, newFrames: round || i ? [] : newFrames, newStacks: round || i ? [] : newStacks })));
+    batches.forEach((b, i) => {
+      for (let j = 0; j < b.rows.length; j += 3)
+        expected[i]![`${b.rows[j]}:${b.rows[j + 1]}`] = (expected[i]![`${b.rows[j]}:${b.rows[j + 1]}`] ?? 0) + b.rows[j + 2]!;
+    });
+  }
+  const inRange = (from: number, until: number, targets: number[]) => {
+    let n = 0;
+    for (const i of targets)
+      for (const [k, c] of Object.entries(expected[i]!)) if (+k.split(':')[0]! >= from && +k.split(':')[0]! < until) n += c;
+    return n;
+  };
+  const ranges = [
+    [now - 2 * hour, now],
+    [now - 15 * 60_000, now],
+    [now - 97 * 60_000 + 13_000, now - 61_500],
+  ] as const;
+  const check = async (what: string) => {
+    for (const [from, until] of ranges) {
+      const all = await queryProfile(store, { fromMs: from, untilMs: until });
+      const odd = await queryProfile(store, { fromMs: from, untilMs: until, service: 'odd' });
+      const even = await queryProfile(store, { fromMs: from, untilMs: until, service: 'even' });
+      assert.equal(all.samples, inRange(from, until, [0, 1, 2, 3]), what);
+      assert.equal(odd.samples, inRange(from, until, [1, 3]), what);
+      assert.ok(
+        all.pieces.some((p) => p.level !== 'raw'),
+        'rollup rows are read',
+      );
+      assert.deepEqual(stackTotals(all.profile), addTotals(stackTotals(odd.profile), stackTotals(even.profile)), what);
+      const tl = await queryTimeline(store, { fromMs: from, untilMs: until, stepMs: 60_000 });
+      assert.equal(
+        tl.points.reduce((a, p) => a + p.samples, 0),
+        all.samples,
+        what,
+      );
+    }
+  };
+  await check('new store');
+  const before = stackTotals((await queryProfile(store, { fromMs: now - 2 * hour, untilMs: now })).profile);
+  assert.deepEqual(
+    Object.keys(before).sort(),
+    ['main', 'main;a', 'main;b'].map((k) => JSON.stringify(k.split(';').map((n) => frames.find((f) => f.name === n)))).sort(),
+  );
+  await store.close();
+
+  // A store from before the fleet rows: their tables gone, stacks' frames as text. Queries read the
+  // per-target rows; a collector opening it fills the fleet rows once.
+  const db = new Database(file);
+  db.exec("DROP TABLE fleet_1m; DROP TABLE fleet_10m; DROP TABLE fleet_1h; DELETE FROM meta WHERE key = 'fleet_rollups'");
+  for (const s of newStacks) db.prepare('UPDATE stacks SET frames = ? WHERE id = ?').run(s.frames.join(','), s.id);
+  db.close();
+  store = await openStore(file);
+  await check('older store, read');
+  await store.close();
+  store = await openStore(file, { create: true });
+  await check('older store, opened by a collector');
+  assert.deepEqual(stackTotals((await queryProfile(store, { fromMs: now - 2 * hour, untilMs: now })).profile), before);
+  const counts = new Database(file, { readonly: true });
+  assert.ok((counts.prepare('SELECT COUNT(*) FROM fleet_1m').pluck().get() as number) > 0, 'fleet rows filled');
+  counts.close();
   await store.close();
 });

@@ -5,7 +5,7 @@
  */
 import { ProfileBuilder, type Profile } from '../model/index.js';
 import { UserError } from '../util/errors.js';
-import { LEVELS, type LevelName, type Store, type TargetFilter, type TargetRow, type Watermarks } from './protocol.js';
+import { LEVELS, type LevelName, type LevelRange, type Store, type TargetFilter, type TargetRow, type Watermarks } from './protocol.js';
 
 export * from './protocol.js';
 export { IdResolver } from './ids.js';
@@ -26,11 +26,7 @@ export async function openStore(db: string, opts: { create?: boolean } = {}): Pr
 }
 
 /** A range of stored rows at one level. */
-export interface Piece {
-  level: LevelName;
-  fromMs: number;
-  untilMs: number;
-}
+export type Piece = LevelRange;
 
 const levelIndex = (name: LevelName) => LEVELS.findIndex((l) => l.name === name);
 const floorTo = (t: number, ms: number) => Math.floor(t / ms) * ms;
@@ -138,11 +134,7 @@ export async function queryProfile(store: Store, q: RangeQuery): Promise<Profile
   const targets = hasFilter(q) ? matchTargets(all, q) : all;
   const ids = hasFilter(q) ? targets.map((t) => t.id) : null;
   const plan = planRange(q.fromMs, q.untilMs, await store.watermarks());
-  const counts = new Map<number, number>();
-  for (const piece of plan.pieces) {
-    const part = await store.stackCounts(piece.level, piece.fromMs, piece.untilMs, ids);
-    for (const [stack, n] of part) counts.set(stack, (counts.get(stack) ?? 0) + n);
-  }
+  const counts = await store.stackCounts(plan.pieces, ids);
   const { stacks, frames } = await store.stacks([...counts.keys()]);
   const b = new ProfileBuilder('samples');
   const frameIds = new Map<number, number>();

@@ -12,12 +12,13 @@ import {
   StoreUnavailableError,
   type IngestBatch,
   type LevelName,
+  type LevelRange,
   type StackCounts,
   type Store,
   type TargetRow,
   type Watermarks,
 } from './protocol.js';
-import { lastCursors, levelRows, targetLabels } from './rows.js';
+import { fleetRows, lastCursors, levelRows, targetLabels } from './rows.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,9 +32,18 @@ ${LEVELS.map(
   (l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts BIGINT NOT NULL, target_id INTEGER NOT NULL, stack_id BIGINT NOT NULL,
   count BIGINT NOT NULL, PRIMARY KEY (ts, target_id, stack_id));`,
 ).join('\n')}
+${LEVELS.filter((l) => l.fleet)
+  .map(
+    (l) =>
+      `CREATE TABLE IF NOT EXISTS ${l.fleet} (ts BIGINT NOT NULL, stack_id BIGINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (ts, stack_id));`,
+  )
+  .join('\n')}
 `;
 
-const tableOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.table;
+/** The meta key saying the fleet tables hold every row (a store from before them gets them filled once). */
+const FLEET_KEY = 'fleet_rollups';
+
+const levelOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!;
 
 /** A connection string shown without its password. */
 export function redactUrl(url: string): string {
@@ -58,6 +68,9 @@ function isUnavailable(err: unknown): boolean {
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
 
+  /** whether the fleet tables hold every row (not in a store written before they existed) */
+  private fleet = false;
+
   private constructor(
     private readonly pool: pg.Pool,
     readonly where: string,
@@ -76,10 +89,19 @@ export class PostgresStore implements Store {
         await store.tx(async (c) => {
           await c.query('SELECT pg_advisory_xact_lock(7318001)');
           await c.query(SCHEMA);
+          if ((await c.query('SELECT 1 FROM meta WHERE key = $1', [FLEET_KEY])).rowCount) return;
+          for (const l of LEVELS) {
+            if (!l.fleet) continue;
+            await c.query(
+              `INSERT INTO ${l.fleet} (ts, stack_id, count) SELECT ts, stack_id, SUM(count) FROM ${l.table} GROUP BY ts, stack_id`,
+            );
+          }
+          await c.query('INSERT INTO meta (key, value) VALUES ($1, $2)', [FLEET_KEY, '1']);
         });
       } else {
         await pool.query('SELECT 1 FROM targets LIMIT 1');
       }
+      store.fleet = ((await pool.query('SELECT 1 FROM meta WHERE key = $1', [FLEET_KEY])).rowCount ?? 0) > 0;
     } catch (err) {
       await pool.end().catch(() => {});
       const msg = (err as Error).message?.split('\n')[0] || String((err as { code?: string }).code ?? err);
@@ -203,6 +225,13 @@ export class PostgresStore implements Store {
           ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = ${l.table}.count + excluded.count`,
             [r.ts, r.target, r.stack, r.count],
           );
+          if (!l.fleet || !this.fleet) continue;
+          const f = fleetRows(r);
+          await c.query(
+            `INSERT INTO ${l.fleet} (ts, stack_id, count) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+          ON CONFLICT (ts, stack_id) DO UPDATE SET count = ${l.fleet}.count + excluded.count`,
+            [f.ts, f.stack, f.count],
+          );
         }
         const cursors = [...lastCursors(batches)];
         await c.query(
@@ -233,20 +262,26 @@ export class PostgresStore implements Store {
     });
   }
 
-  private async grouped(
-    level: LevelName,
-    key: 'stack_id' | 'ts',
-    fromMs: number,
-    untilMs: number,
-    targets: readonly number[] | null,
-  ): Promise<Map<number, number>> {
-    const out = new Map<number, number>();
-    if (targets && targets.length === 0) return out;
-    const filter = targets ? ' AND target_id = ANY($3::int[])' : '';
+  /** `SELECT columns` of the rows of `level` in [$from, $until) of `$targets` (null: all, from fleet rows where kept). */
+  private rangeSql(level: LevelName, columns: string, from: string, until: string, targets: string | null): string {
+    const l = levelOf(level);
+    if (!targets && l.fleet && this.fleet) return `SELECT ${columns} FROM ${l.fleet} WHERE ts >= ${from} AND ts < ${until}`;
+    const filter = targets ? ` AND target_id = ANY(${targets}::int[])` : '';
+    return `SELECT ${columns} FROM ${l.table} WHERE ts >= ${from} AND ts < ${until}${filter}`;
+  }
+
+  async stackCounts(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<StackCounts> {
+    const out: StackCounts = new Map();
+    if ((targets && targets.length === 0) || ranges.length === 0) return out;
+    // One statement: the server sums the ranges' rows and sends one row per stack.
+    const t = targets ? `$${2 * ranges.length + 1}` : null;
+    const parts = ranges.map((r, i) => this.rangeSql(r.level, 'stack_id, count', `$${2 * i + 1}`, `$${2 * i + 2}`, t));
+    const values: unknown[] = ranges.flatMap((r) => [r.fromMs, r.untilMs]);
+    if (targets) values.push(targets);
     const r = await this.run(() =>
       this.pool.query({
-        text: `SELECT ${key}::float8, SUM(count)::float8 FROM ${tableOf(level)} WHERE ts >= $1 AND ts < $2${filter} GROUP BY ${key}`,
-        values: targets ? [fromMs, untilMs, targets] : [fromMs, untilMs],
+        text: `SELECT stack_id::float8, SUM(count)::float8 FROM (${parts.join(' UNION ALL ')}) AS x GROUP BY stack_id`,
+        values,
         rowMode: 'array',
       }),
     );
@@ -254,12 +289,18 @@ export class PostgresStore implements Store {
     return out;
   }
 
-  stackCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<StackCounts> {
-    return this.grouped(level, 'stack_id', fromMs, untilMs, targets);
-  }
-
-  timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {
-    return this.grouped(level, 'ts', fromMs, untilMs, targets);
+  async timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (targets && targets.length === 0) return out;
+    const r = await this.run(() =>
+      this.pool.query({
+        text: `${this.rangeSql(level, 'ts::float8, SUM(count)::float8', '$1', '$2', targets ? '$3' : null)} GROUP BY ts`,
+        values: targets ? [fromMs, untilMs, targets] : [fromMs, untilMs],
+        rowMode: 'array',
+      }),
+    );
+    for (const [k, n] of r.rows as Array<[number, number]>) out.set(k, n);
+    return out;
   }
 
   async stacks(ids: readonly number[]): Promise<{ stacks: Map<number, number[]>; frames: Map<number, Frame> }> {
@@ -270,7 +311,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
-    const table = tableOf(level);
+    const l = levelOf(level);
     return this.run(() =>
       this.tx(async (c) => {
         await c.query(
@@ -278,11 +319,15 @@ export class PostgresStore implements Store {
         SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`,
           [`kept_since_${level}`, String(beforeMs)],
         );
-        const r = await c.query(
-          `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ts < $1 ORDER BY ts LIMIT $2))`,
-          [beforeMs, limit],
-        );
-        return r.rowCount ?? 0;
+        let n = 0;
+        for (const table of l.fleet ? [l.table, l.fleet] : [l.table]) {
+          const r = await c.query(
+            `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ts < $1 ORDER BY ts LIMIT $2))`,
+            [beforeMs, limit],
+          );
+          n += r.rowCount ?? 0;
+        }
+        return n;
       }),
     );
   }
@@ -299,7 +344,9 @@ export class PostgresStore implements Store {
   async rowCounts(): Promise<Record<LevelName, number>> {
     const out = {} as Record<LevelName, number>;
     for (const l of LEVELS) {
-      const r = await this.run(() => this.pool.query({ text: `SELECT COUNT(*)::float8 FROM ${l.table}`, rowMode: 'array' }));
+      const tables = l.fleet ? [l.table, l.fleet] : [l.table];
+      const count = tables.map((t) => `(SELECT COUNT(*) FROM ${t})`).join(' + ');
+      const r = await this.run(() => this.pool.query({ text: `SELECT (${count})::float8`, rowMode: 'array' }));
       out[l.name] = (r.rows[0] as number[])[0]!;
     }
     return out;

@@ -4,21 +4,32 @@
  * timelines of any time range.
  *
  * Shape: targets (one row per agent instance: service, host, pid, labels), frames and stacks
- * deduplicated by a hash of their content, sample rows (bucket start, target, stack, count) at three
- * levels (the agents' 1 s buckets, per minute, per 10 minutes, per hour), and one cursor per polled address, written
- * in the same transaction as the samples it covers.
+ * deduplicated by a hash of their content, sample rows (bucket start, target, stack, count) at four
+ * levels (the agents' 1 s buckets, per minute, per 10 minutes, per hour), the same rollups once more
+ * without the target (fleet rows: what queries of every target read), and one cursor per polled
+ * address, written in the same transaction as the samples it covers.
  */
 import type { AgentIdentity } from '../agent/protocol.js';
 import type { Frame } from '../model/index.js';
 
-/** The levels sample rows are kept at, finest first. `ms` is a row's time span. */
+/**
+ * The levels sample rows are kept at, finest first. `ms` is a row's time span; `fleet` the table of
+ * the level's rows summed over all targets (none for 1 s rows, which differ little when summed).
+ */
 export const LEVELS = [
-  { name: 'raw', table: 'samples', ms: 1000, label: '1 s' },
-  { name: 'minute', table: 'samples_1m', ms: 60_000, label: '1 min' },
-  { name: '10min', table: 'samples_10m', ms: 600_000, label: '10 min' },
-  { name: 'hour', table: 'samples_1h', ms: 3_600_000, label: '1 h' },
+  { name: 'raw', table: 'samples', fleet: null, ms: 1000, label: '1 s' },
+  { name: 'minute', table: 'samples_1m', fleet: 'fleet_1m', ms: 60_000, label: '1 min' },
+  { name: '10min', table: 'samples_10m', fleet: 'fleet_10m', ms: 600_000, label: '10 min' },
+  { name: 'hour', table: 'samples_1h', fleet: 'fleet_1h', ms: 3_600_000, label: '1 h' },
 ] as const;
 export type LevelName = (typeof LEVELS)[number]['name'];
+
+/** Rows of one level over a time range, [fromMs, untilMs) aligned to the level. */
+export interface LevelRange {
+  level: LevelName;
+  fromMs: number;
+  untilMs: number;
+}
 
 /** What one poll of one address read, ready to store (tables already resolved to stored ids). */
 export interface IngestBatch {
@@ -92,19 +103,22 @@ export interface Store {
   /** writes batches in one transaction: targets, frames, stacks, rows at every level, cursors */
   write(batches: readonly IngestBatch[]): Promise<void>;
   targets(): Promise<TargetRow[]>;
-  /** counts per stack of `level` rows in [fromMs, untilMs) of the given targets (all when null) */
-  stackCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<StackCounts>;
+  /**
+   * counts per stack, summed over the rows of every range, of the given targets (all when null: read
+   * from the fleet rows where the level has them)
+   */
+  stackCounts(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<StackCounts>;
   /** counts per row time of `level` rows in [fromMs, untilMs) */
   timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>>;
   /** frames of the given stacks, and the frames they refer to */
   stacks(ids: readonly number[]): Promise<{ stacks: Map<number, number[]>; frames: Map<number, Frame> }>;
   /**
-   * Deletes rows of `level` older than `beforeMs`, at most `limit` at a time, and records the level's
-   * watermark. Returns the rows deleted (fewer than `limit`: done).
+   * Deletes rows of `level` (per target and fleet) older than `beforeMs`, at most `limit` of each at a
+   * time, and records the level's watermark. Returns the rows deleted (fewer than `limit`: done).
    */
   deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number>;
   watermarks(): Promise<Watermarks>;
-  /** rows per level, for stats */
+  /** rows per level (per target and fleet), for stats */
   rowCounts(): Promise<Record<LevelName, number>>;
   close(): Promise<void>;
 }

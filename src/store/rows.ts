@@ -46,6 +46,37 @@ export function levelRows(batches: readonly IngestBatch[], targetIds: readonly n
   return out;
 }
 
+/** A level's rows summed over their targets, in (ts, stack) order (writers lock them in one order). */
+export function fleetRows(rows: LevelRows): { ts: number[]; stack: number[]; count: number[] } {
+  const sums = new Map<number, Map<number, number>>();
+  for (let i = 0; i < rows.ts.length; i++) {
+    let byStack = sums.get(rows.ts[i]!);
+    if (!byStack) sums.set(rows.ts[i]!, (byStack = new Map()));
+    byStack.set(rows.stack[i]!, (byStack.get(rows.stack[i]!) ?? 0) + rows.count[i]!);
+  }
+  const out = { ts: [] as number[], stack: [] as number[], count: [] as number[] };
+  for (const ts of [...sums.keys()].sort((a, b) => a - b)) {
+    const byStack = sums.get(ts)!;
+    for (const stack of [...byStack.keys()].sort((a, b) => a - b)) {
+      out.ts.push(ts);
+      out.stack.push(stack);
+      out.count.push(byStack.get(stack)!);
+    }
+  }
+  return out;
+}
+
+/** The 1 s rows of `batches` as one JSON array of [bucket start, target id, stack id, count]. */
+export function rowsJson(batches: readonly IngestBatch[], targetIds: readonly number[]): string {
+  const parts: string[] = [];
+  batches.forEach((b, i) => {
+    const target = targetIds[i]!;
+    const r = b.rows;
+    for (let j = 0; j < r.length; j += 3) parts.push(`[${r[j]},${target},${r[j + 1]},${r[j + 2]}]`);
+  });
+  return `[${parts.join(',')}]`;
+}
+
 /** A batch's labels as stored: the agent's own, overridden by the targets file's. */
 export function targetLabels(b: IngestBatch): Record<string, string> {
   return { ...b.agent.labels, ...b.labels };

@@ -1,11 +1,23 @@
-/** The embedded store: one SQLite file (better-sqlite3), WAL mode, sample tables WITHOUT ROWID. */
+/**
+ * The embedded store: one SQLite file (better-sqlite3), WAL mode, sample tables WITHOUT ROWID. A
+ * write puts its 1 s rows in a temporary table once and derives every level from it in SQL.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Frame } from '../model/index.js';
 import { UserError } from '../util/errors.js';
-import { LEVELS, type IngestBatch, type LevelName, type StackCounts, type Store, type TargetRow, type Watermarks } from './protocol.js';
-import { lastCursors, levelRows, targetLabels } from './rows.js';
+import {
+  LEVELS,
+  type IngestBatch,
+  type LevelName,
+  type LevelRange,
+  type StackCounts,
+  type Store,
+  type TargetRow,
+  type Watermarks,
+} from './protocol.js';
+import { lastCursors, rowsJson, targetLabels } from './rows.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -19,7 +31,35 @@ ${LEVELS.map(
   (l) => `CREATE TABLE IF NOT EXISTS ${l.table} (ts INTEGER NOT NULL, target_id INTEGER NOT NULL, stack_id INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY (ts, target_id, stack_id)) WITHOUT ROWID;`,
 ).join('\n')}
+${LEVELS.filter((l) => l.fleet)
+  .map(
+    (l) => `CREATE TABLE IF NOT EXISTS ${l.fleet} (ts INTEGER NOT NULL, stack_id INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (ts, stack_id)) WITHOUT ROWID;`,
+  )
+  .join('\n')}
 `;
+
+/** The meta key saying the fleet tables hold every row (a store from before them gets them filled once). */
+const FLEET_KEY = 'fleet_rollups';
+
+/**
+ * A stack's frame ids as stored: 8-byte doubles (exact for the 52-bit ids), read back without
+ * parsing; stores written before this hold them as text, `1,2,3`.
+ */
+function encodeFrames(frames: readonly number[]): Buffer {
+  const b = Buffer.allocUnsafe(frames.length * 8);
+  frames.forEach((f, i) => b.writeDoubleLE(f, i * 8));
+  return b;
+}
+function decodeFrames(v: Buffer | string): number[] {
+  if (typeof v === 'string') return v.split(',').map(Number);
+  const out = new Array<number>(v.length >> 3);
+  for (let i = 0; i < out.length; i++) out[i] = v.readDoubleLE(i * 8);
+  return out;
+}
+
+/** `ts` rounded down to a multiple of `ms` (as Math.floor does, negative times included). */
+const floorSql = (ms: number) => `ts - ((ts % ${ms}) + ${ms}) % ${ms}`;
 
 const CHUNK = 500;
 function chunks<T>(xs: readonly T[]): T[][] {
@@ -28,13 +68,15 @@ function chunks<T>(xs: readonly T[]): T[][] {
   return out;
 }
 
-const tableOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!.table;
+const levelOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private constructor(
     private readonly db: Database.Database,
     readonly where: string,
+    /** whether the fleet tables hold every row (not in a store written before they existed) */
+    private readonly fleet: boolean,
   ) {}
 
   /** Opens (creating when `create`) the store at `file`; a one-line UserError when it cannot. */
@@ -45,20 +87,31 @@ export class SqliteStore implements Store {
       if (!fs.existsSync(dir)) throw new UserError(`cannot create the database ${file}: no folder ${dir}`);
     }
     let db: Database.Database;
+    let fleet: boolean;
     try {
       db = new Database(file, { fileMustExist: !opts.create });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      if (opts.create) db.exec(SCHEMA);
-      else db.prepare('SELECT 1 FROM targets LIMIT 1').get();
+      if (opts.create) {
+        db.exec(SCHEMA);
+        db.transaction(() => {
+          if (db.prepare('SELECT 1 FROM meta WHERE key = ?').get(FLEET_KEY)) return;
+          for (const l of LEVELS) {
+            if (!l.fleet) continue;
+            db.exec(`INSERT INTO ${l.fleet} (ts, stack_id, count) SELECT ts, stack_id, SUM(count) FROM ${l.table} GROUP BY ts, stack_id`);
+          }
+          db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(FLEET_KEY, '1');
+        })();
+      } else db.prepare('SELECT 1 FROM targets LIMIT 1').get();
+      fleet = db.prepare('SELECT 1 FROM meta WHERE key = ?').get(FLEET_KEY) !== undefined;
     } catch (err) {
       const msg = (err as Error).message;
       if (/no such table/.test(msg)) throw new UserError(`${file} is not a stackscope database (no targets table)`);
       if (/file is not a database/.test(msg)) throw new UserError(`${file} is not a stackscope database (not SQLite)`);
       throw new UserError(`cannot ${opts.create ? 'write' : 'read'} the database ${file}: ${msg.split('\n')[0]}`);
     }
-    return new SqliteStore(db, file);
+    return new SqliteStore(db, file, fleet);
   }
 
   async cursors(addresses: readonly string[]): Promise<Map<string, string>> {
@@ -77,8 +130,8 @@ export class SqliteStore implements Store {
       const rows = this.db
         .prepare(`SELECT id, frames FROM stacks WHERE id IN (${part.map(() => '?').join(',')})`)
         .raw()
-        .all(...part) as Array<[number, string]>;
-      for (const [id, frames] of rows) out.set(id, frames.split(',').map(Number));
+        .all(...part) as Array<[number, Buffer | string]>;
+      for (const [id, frames] of rows) out.set(id, decodeFrames(frames));
     }
     return out;
   }
@@ -106,10 +159,23 @@ export class SqliteStore implements Store {
       .pluck();
     const insFrame = db.prepare('INSERT OR IGNORE INTO frames (id, name, file, line, col) VALUES (?, ?, ?, ?, ?)');
     const insStack = db.prepare('INSERT OR IGNORE INTO stacks (id, frames) VALUES (?, ?)');
-    const insRows = LEVELS.map((l) =>
-      db.prepare(`INSERT INTO ${l.table} (ts, target_id, stack_id, count) VALUES (?, ?, ?, ?)
-      ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = count + excluded.count`),
+    db.exec(
+      'CREATE TEMP TABLE IF NOT EXISTS ingest (ts INTEGER NOT NULL, target_id INTEGER NOT NULL, stack_id INTEGER NOT NULL, count INTEGER NOT NULL)',
     );
+    // The write's 1 s rows enter SQLite as one JSON array; every level is summed from them in SQL.
+    const load = db.prepare('INSERT INTO temp.ingest SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)');
+    const levels = LEVELS.flatMap((l) => {
+      const ts = l.ms === 1000 ? 'ts' : floorSql(l.ms);
+      const out = [
+        `INSERT INTO ${l.table} (ts, target_id, stack_id, count) SELECT ${ts}, target_id, stack_id, SUM(count) FROM temp.ingest
+        GROUP BY 1, 2, 3 ON CONFLICT (ts, target_id, stack_id) DO UPDATE SET count = count + excluded.count`,
+      ];
+      if (l.fleet && this.fleet) {
+        out.push(`INSERT INTO ${l.fleet} (ts, stack_id, count) SELECT ${ts}, stack_id, SUM(count) FROM temp.ingest
+        GROUP BY 1, 2 ON CONFLICT (ts, stack_id) DO UPDATE SET count = count + excluded.count`);
+      }
+      return out.map((sql) => db.prepare(sql));
+    });
     const setCursor = db.prepare(`INSERT INTO cursors (address, instance, cursor, updated) VALUES (?, ?, ?, ?)
       ON CONFLICT (address) DO UPDATE SET instance = excluded.instance, cursor = excluded.cursor, updated = excluded.updated`);
     db.transaction(() => {
@@ -127,14 +193,12 @@ export class SqliteStore implements Store {
       });
       for (const b of batches) {
         for (const f of b.newFrames) insFrame.run(f.id, f.frame.name, f.frame.file, f.frame.line, f.frame.col);
-        for (const s of b.newStacks) insStack.run(s.id, s.frames.join(','));
+        for (const s of b.newStacks) insStack.run(s.id, encodeFrames(s.frames));
       }
-      const rows = levelRows(batches, ids);
-      LEVELS.forEach((l, i) => {
-        const r = rows[l.name];
-        const ins = insRows[i]!;
-        for (let j = 0; j < r.ts.length; j++) ins.run(r.ts[j], r.target[j], r.stack[j], r.count[j]);
-      });
+      db.prepare('DELETE FROM temp.ingest').run();
+      load.run(rowsJson(batches, ids));
+      for (const stmt of levels) stmt.run();
+      db.prepare('DELETE FROM temp.ingest').run();
       for (const [address, c] of lastCursors(batches)) setCursor.run(address, c.instance, c.cursor, c.readMs);
     })();
   }
@@ -157,23 +221,29 @@ export class SqliteStore implements Store {
     }));
   }
 
-  private rangeSql(level: LevelName, select: string, group: string, targets: readonly number[] | null): string {
+  /** `SELECT columns` of the rows of `level` in [?, ?) of the targets (all when null: fleet rows where kept). */
+  private rangeSql(level: LevelName, columns: string, targets: readonly number[] | null): string {
+    const l = levelOf(level);
+    if (!targets && l.fleet && this.fleet) return `SELECT ${columns} FROM ${l.fleet} WHERE ts >= ? AND ts < ?`;
     const filter = targets ? ` AND target_id IN (${targets.map((t) => Number(t)).join(',')})` : '';
-    return `SELECT ${select} FROM ${tableOf(level)} WHERE ts >= ? AND ts < ?${filter} GROUP BY ${group}`;
+    return `SELECT ${columns} FROM ${l.table} WHERE ts >= ? AND ts < ?${filter}`;
   }
 
-  async stackCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<StackCounts> {
+  async stackCounts(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<StackCounts> {
     const out: StackCounts = new Map();
-    if (targets && targets.length === 0) return out;
-    const stmt = this.db.prepare(this.rangeSql(level, 'stack_id, SUM(count)', 'stack_id', targets)).raw();
-    for (const [stack, count] of stmt.iterate(fromMs, untilMs) as IterableIterator<[number, number]>) out.set(stack, count);
+    if ((targets && targets.length === 0) || ranges.length === 0) return out;
+    // One statement: SQLite sums the ranges' rows, and only one row per stack reaches JS.
+    const parts = ranges.map((r) => this.rangeSql(r.level, 'stack_id, count', targets));
+    const stmt = this.db.prepare(`SELECT stack_id, SUM(count) FROM (${parts.join(' UNION ALL ')}) GROUP BY stack_id`).raw();
+    const params = ranges.flatMap((r) => [r.fromMs, r.untilMs]);
+    for (const [stack, count] of stmt.iterate(...params) as IterableIterator<[number, number]>) out.set(stack, count);
     return out;
   }
 
   async timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {
     const out = new Map<number, number>();
     if (targets && targets.length === 0) return out;
-    const stmt = this.db.prepare(this.rangeSql(level, 'ts, SUM(count)', 'ts', targets)).raw();
+    const stmt = this.db.prepare(`${this.rangeSql(level, 'ts, SUM(count)', targets)} GROUP BY ts`).raw();
     for (const [ts, count] of stmt.iterate(fromMs, untilMs) as IterableIterator<[number, number]>) out.set(ts, count);
     return out;
   }
@@ -186,19 +256,25 @@ export class SqliteStore implements Store {
   }
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
-    const table = tableOf(level);
+    const l = levelOf(level);
     return this.db.transaction(() => {
       this.db
         .prepare(
           `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`,
         )
         .run(`kept_since_${level}`, String(beforeMs));
-      return this.db
+      let n = this.db
         .prepare(
-          `DELETE FROM ${table} WHERE (ts, target_id, stack_id) IN
-        (SELECT ts, target_id, stack_id FROM ${table} WHERE ts < ? ORDER BY ts LIMIT ?)`,
+          `DELETE FROM ${l.table} WHERE (ts, target_id, stack_id) IN
+        (SELECT ts, target_id, stack_id FROM ${l.table} WHERE ts < ? ORDER BY ts LIMIT ?)`,
         )
         .run(beforeMs, limit).changes;
+      if (l.fleet) {
+        n += this.db
+          .prepare(`DELETE FROM ${l.fleet} WHERE (ts, stack_id) IN (SELECT ts, stack_id FROM ${l.fleet} WHERE ts < ? ORDER BY ts LIMIT ?)`)
+          .run(beforeMs, limit).changes;
+      }
+      return n;
     })();
   }
 
@@ -211,7 +287,10 @@ export class SqliteStore implements Store {
 
   async rowCounts(): Promise<Record<LevelName, number>> {
     const out = {} as Record<LevelName, number>;
-    for (const l of LEVELS) out[l.name] = this.db.prepare(`SELECT COUNT(*) FROM ${l.table}`).pluck().get() as number;
+    for (const l of LEVELS) {
+      const tables = l.fleet ? [l.table, l.fleet] : [l.table];
+      out[l.name] = tables.reduce((n, t) => n + (this.db.prepare(`SELECT COUNT(*) FROM ${t}`).pluck().get() as number), 0);
+    }
     return out;
   }
 

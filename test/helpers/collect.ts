@@ -94,10 +94,15 @@ export async function startAgent(cfg: Partial<FakeAgentConfig> = {}): Promise<Fa
     waiting.get(m.type)?.(m);
     waiting.delete(m.type);
   });
+  // (the exit listener goes once the answer came: a long run asks for totals thousands of times)
   const next = (type: FromAgent['type']) =>
     new Promise<FromAgent>((resolve, reject) => {
-      waiting.set(type, resolve);
-      child.once('exit', () => reject(new Error('fake agent exited')));
+      const exited = () => reject(new Error('fake agent exited'));
+      child.once('exit', exited);
+      waiting.set(type, (m) => {
+        child.off('exit', exited);
+        resolve(m);
+      });
     });
   const ready = (await next('ready')) as { port: number };
   const send = (m: ToAgent) => child.send(m);
