@@ -93,6 +93,8 @@ export class SqliteStore implements Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
+      // Grouping (queries, and every write's levels) and the write's temporary table stay in memory.
+      db.pragma('temp_store = MEMORY');
       if (opts.create) {
         db.exec(SCHEMA);
         db.transaction(() => {
