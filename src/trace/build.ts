@@ -243,6 +243,12 @@ export class BuildContext {
     this.sliceDone();
   }
 
+  /** As `complete`, times in whole ns (see TraceEventWriter.completeNs). */
+  completeNs(head: Uint8Array, tsNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
+    this.writer.completeNs(head, tsNs, durNs, track, args);
+    this.sliceDone();
+  }
+
   private sliceDone(): void {
     if ((++this.slices & (PROGRESS_EVERY - 1)) === 0 && this.progress) {
       this.progress.report(this.slices, Math.max(this.slices, this.progress.total));
@@ -430,11 +436,18 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     }
   }
   // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
-  const byStart = (x: number, y: number): number =>
-    startOf(x) - startOf(y) ||
-    rec[y * RECORD_STRIDE + F.End]! - rec[x * RECORD_STRIDE + F.End]! ||
-    rec[x * RECORD_STRIDE + F.Depth]! - rec[y * RECORD_STRIDE + F.Depth]! ||
-    x - y;
+  const byStart = (x: number, y: number): number => {
+    const ox = x * RECORD_STRIDE,
+      oy = y * RECORD_STRIDE;
+    const sx = rec[ox + F.Start]!,
+      sy = rec[oy + F.Start]!;
+    return (
+      (sx < cut ? cut : sx) - (sy < cut ? cut : sy) ||
+      rec[oy + F.End]! - rec[ox + F.End]! ||
+      rec[ox + F.Depth]! - rec[oy + F.Depth]! ||
+      x - y
+    );
+  };
   const byInst = (x: number, y: number): number => at(x, F.Inst) - at(y, F.Inst) || byStart(x, y);
   seg.sort(byInst);
   life.sort(byInst);
@@ -457,7 +470,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   // with its lifetime; when the ring dropped it, the lifetime still tells (its start is earlier
   // than every kept segment). Without a lifetime (call still pending at the dump) the earliest
   // kept segment is taken as the first.
-  const resumed = new Uint8Array(n);
+  const resumed = new Uint8Array(nSeg > 0 ? n : 0);
   for (let g = 0; g < nSeg;) {
     const inst = at(seg[g]!, F.Inst);
     let e = g + 1;
@@ -529,6 +542,21 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const o = i * RECORD_STRIDE;
     const code = rec[o + F.Code]!;
     const kind = codeKind(code);
+    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
+      // The bulk: a whole call, its times in the ns that are printed (as engineDur, rounded once).
+      const tsNs = Math.round((base + rec[o + F.Start]!) * 1000);
+      const endNs = Math.round((base + rec[o + F.End]!) * 1000);
+      let durNs = endNs > tsNs ? endNs - tsNs : 0;
+      const dur = check.accept(tsNs / 1000, durNs / 1000);
+      if (dur < 0) {
+        overflow.push(i);
+        continue;
+      }
+      if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
+      const id = codeId(code);
+      ctx.completeNs(names.callHead(id), tsNs, durNs, track, names.argsOf(id));
+      continue;
+    }
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
     const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);
@@ -536,12 +564,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       overflow.push(i);
       continue;
     }
-    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
-      const id = codeId(code);
-      ctx.complete(names.callHead(id), ts, dur, track, names.argsOf(id));
-    } else {
-      ctx.complete(headOf(i), ts, dur, track, argsOf(i));
-    }
+    ctx.complete(headOf(i), ts, dur, track, argsOf(i));
     if (isSeg && resumed[i] === 0) {
       const parent = check.enclosingTag();
       const lp = parent >= 0 ? lifeOf(rec[o + F.Inst]!) : -1;
