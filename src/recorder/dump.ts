@@ -34,6 +34,8 @@ interface DumpHeader {
   functions: Array<[string, number, number, number]>;
   spanNames: string[];
   nodeEvents: NodeEvent[];
+  minDurationUs?: number;
+  minDurationRaises?: Array<{ atUs: number; minUs: number }>;
 }
 
 /** A dump as read back: the recording plus the label of its process. */
@@ -73,6 +75,8 @@ export function writeDump(dir: string, rec: ThreadRecording, processName: string
     functions,
     spanNames: rec.spanNames,
     nodeEvents: rec.nodeEvents,
+    minDurationUs: rec.minDurationUs,
+    minDurationRaises: rec.minDurationRaises,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
@@ -135,6 +139,8 @@ export function readDump(file: string): DumpedThread {
       dropped: h.dropped,
       nodeEvents: h.nodeEvents,
       droppedNodeEvents: h.droppedNodeEvents,
+      ...(typeof h.minDurationUs === 'number' ? { minDurationUs: h.minDurationUs } : {}),
+      ...(Array.isArray(h.minDurationRaises) ? { minDurationRaises: h.minDurationRaises } : {}),
     },
   };
 }

@@ -14,7 +14,7 @@
  */
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { FunctionInfo } from '../model/frame.js';
-import { copyLiveRing, copyRing, type Recorder } from './runtime.js';
+import { copyLiveRing, copyRing, thinningOf, type Recorder } from './runtime.js';
 import type { NodeEvent, ThreadRecording } from './recording.js';
 
 const BUS = 'stackscope:workers';
@@ -121,6 +121,7 @@ export class WorkerRegistry {
         dropped,
         nodeEvents: t.nodeEvents.slice(),
         droppedNodeEvents: t.droppedNodeEvents,
+        ...thinningOf(t.ctl),
       });
     }
     return out;

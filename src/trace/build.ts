@@ -45,6 +45,7 @@ import { LanePacker, NestingCheck, ParentLanes, engineDur, sortNested } from './
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
+import { MIN_DURATION_NOTE, writeMinDuration, type ThreadMinDuration } from './min-duration.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
@@ -75,6 +76,8 @@ export interface WriteTraceResult {
   droppedRecords: number;
   /** threads whose ring overflowed: where their complete data begins (see ThreadCut) */
   cuts: ThreadCut[];
+  /** threads recorded without their short calls (a full ring raised the minimum, or the user set one) */
+  minDurations: ThreadMinDuration[];
 }
 
 /**
@@ -129,7 +132,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   } finally {
     if (!closed) writer.close({ error: 'trace writing failed' });
   }
-  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts };
+  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts, minDurations: ctx.minDurations };
 }
 
 /**
@@ -192,6 +195,7 @@ export class BuildContext {
   droppedNodeEvents = 0;
   overflowSlices = 0;
   readonly cuts: ThreadCut[] = [];
+  readonly minDurations: ThreadMinDuration[] = [];
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
@@ -279,6 +283,10 @@ export class BuildContext {
       md.cut = this.cuts;
       md.cutNote =
         'these threads are complete only from completeFrom (trace µs) on; calls running then are clipped to start there (args.truncated)';
+    }
+    if (this.minDurations.length > 0) {
+      md.minDuration = this.minDurations;
+      md.minDurationNote = MIN_DURATION_NOTE;
     }
     if (this.overflowSlices > 0) {
       md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
@@ -497,6 +505,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const overflow: number[] = [];
   const writer = ctx.writer;
   const track = trackBytes(pid, tid);
+  const minDuration = writeMinDuration(writer, th, pid, base, track);
+  if (minDuration) ctx.minDurations.push(minDuration);
   let nClipped = 0;
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
