@@ -110,9 +110,10 @@ test('a full ring raises the minimum duration by default: the whole run is drawn
   ]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
-  const said = /the ring buffer filled at (\d+\.\d) ms, so calls shorter than ([\d.,]+) µs are not in the trace, over the whole run; their time shows as their callers' self time/.exec(
-    b.stderr,
-  );
+  const said =
+    /the ring buffer filled at (\d+\.\d) ms, so calls shorter than ([\d.,]+) µs are not in the trace, over the whole run; their time shows as their callers' self time/.exec(
+      b.stderr,
+    );
   assert.ok(said, b.stderr);
   assert.doesNotMatch(b.stderr, /oldest events dropped/);
   const minUs = Number(said[2]!.replace(/,/g, ''));
@@ -137,7 +138,10 @@ test('a full ring raises the minimum duration by default: the whole run is drawn
     instants.map((e) => e.ts),
     md[0]!.raisedAt,
   );
-  assert.match(instants.at(-1)!.name, new RegExp(`^ring buffer full: minimum duration raised to ${said[2]} µs \\(calls shorter than ${said[2]} µs are not in this trace\\)$`));
+  assert.match(
+    instants.at(-1)!.name,
+    new RegExp(`^ring buffer full: minimum duration raised to ${said[2]} µs \\(calls shorter than ${said[2]} µs are not in this trace\\)$`),
+  );
   assert.equal((md[0]!.raisedAt[0]! / 1000).toFixed(1), said[1]);
 
   // compare warns about the thinned input only.
@@ -145,7 +149,12 @@ test('a full ring raises the minimum duration by default: the whole run is drawn
   assert.equal(cmp.code, 0, cmp.stderr);
   const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
   assert.equal(warnings.length, 1, cmp.stderr);
-  assert.ok(warnings[0]!.includes(`${thin} omits calls shorter than ${said[2]} µs (its ring buffer filled): their time is counted as their callers' self time`), warnings[0]);
+  assert.ok(
+    warnings[0]!.includes(
+      `${thin} omits calls shorter than ${said[2]} µs (its ring buffer filled): their time is counted as their callers' self time`,
+    ),
+    warnings[0],
+  );
 });
 
 test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {

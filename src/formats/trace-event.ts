@@ -262,7 +262,8 @@ function ns3(b: Uint8Array, ns: number, p: number): number {
 function digits(b: Uint8Array, n: number, p: number): number {
   if (n <= 0x7fffffff) {
     let m = n | 0;
-    const len = m < 10 ? 1 : m < 100 ? 2 : m < 1000 ? 3 : m < 10000 ? 4 : m < 100000 ? 5 : m < 1000000 ? 6 : m < 10000000 ? 7 : m < 100000000 ? 8 : m < 1000000000 ? 9 : 10;
+    let len = 1;
+    while (len < 10 && m >= POW10[len]!) len++;
     let q = p + len;
     while (m >= 100) {
       const k = (m / 100) | 0;
@@ -272,9 +273,9 @@ function digits(b: Uint8Array, n: number, p: number): number {
       m = k;
     }
     if (m >= 10) {
-      b[--q] = PAIRS[(m << 1) + 1]!;
-      b[--q] = PAIRS[m << 1]!;
-    } else b[--q] = 0x30 + m;
+      b[q - 1] = PAIRS[(m << 1) + 1]!;
+      b[q - 2] = PAIRS[m << 1]!;
+    } else b[q - 1] = 0x30 + m;
     return p + len;
   }
   let len = 10;

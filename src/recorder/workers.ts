@@ -167,7 +167,7 @@ export class WorkerRegistry {
         t.droppedNodeEvents = 0;
       } else if (m.type === 'done') {
         t.done = true;
-        // A worker pool that recycles workers must not pin a ring (40 MB at the default capacity)
+        // A worker pool that recycles workers must not pin a ring (20 MB at the default capacity)
         // per worker ever started: a worker that dumped itself is kept only for saveTrace(), and
         // only the most recent few.
         this.doneOrder.push(m.tid);

@@ -20,7 +20,7 @@ export interface ThreadMinDuration {
 }
 
 export const MIN_DURATION_NOTE =
-  'calls shorter than minDurationUs are not in these threads\' tracks, over the whole run (raisedAt: when a full ring buffer raised the minimum, which also removed the shorter calls already recorded); a missing call ran inside its caller, so its time is part of the caller\'s slice and shows as the caller\'s self time';
+  "calls shorter than minDurationUs are not in these threads' tracks, over the whole run (raisedAt: when a full ring buffer raised the minimum, which also removed the shorter calls already recorded); a missing call ran inside its caller, so its time is part of the caller's slice and shows as the caller's self time";
 
 /** µs as a short text: 0.5, 20, 1,000. */
 export function formatUs(us: number): string {

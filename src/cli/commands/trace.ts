@@ -52,7 +52,10 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
     .option(
       'buffer-size',
-      single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); see --on-full for what happens beyond it' }),
+      single({
+        type: 'number',
+        describe: 'ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it',
+      }),
     )
     .option(
       'on-full',
