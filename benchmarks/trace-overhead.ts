@@ -49,6 +49,9 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
         exclude: [],
         cwd: root,
         typescript: false,
+        // Room for every call of every round: what each recorded call costs, with no minimum raised
+        // by a full ring (which would leave later short calls unrecorded, and uncounted).
+        bufferSize: 4_000_000,
         cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
       });
       nodeArgs.push('--import', pathToFileURL(preload).href);

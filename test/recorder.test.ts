@@ -9,10 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Recorder, CALL_CHANNEL, type CallMessage } from '../src/recorder/runtime.js';
-import { RECORD_STRIDE, RecordKind, codeId, codeKind, type ThreadRecording } from '../src/recorder/recording.js';
+import { RECORD_STRIDE, RecordKind, codeId, codeKind, recordCode, type ThreadRecording } from '../src/recorder/recording.js';
 import { attachChannels } from '../src/recorder/channels.js';
 import { span } from '../src/recorder/span.js';
 import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
+import { CTL_SLOTS, initControl, readThinning, thinRing } from '../src/recorder/thinning.js';
 import { groupProcesses } from '../src/recorder/group.js';
 
 interface Rec {
@@ -199,6 +200,37 @@ test('a full ring raises the minimum duration instead: every long call of the wh
   const fresh = rec.snapshot();
   assert.equal(fresh.minDurationUs, undefined, 'clear() restores the minimum the recorder started with');
   assert.equal(fresh.minDurationRaises, undefined);
+});
+
+test('thinning keeps an async Cause with its Callback (both or neither), and user spans always', () => {
+  const ctl = new Float64Array(CTL_SLOTS);
+  initControl(ctl, 0);
+  const S = RECORD_STRIDE;
+  // [code, start, end, depth, inst], times in ms: 6 calls of 0.05 µs, a long Cause before a 0.05 µs
+  // Callback, a long Cause before a long Callback, a short span, 2 long calls.
+  const rows: number[][] = [
+    ...Array.from({ length: 6 }, (_, k) => [recordCode(k, RecordKind.Call), k, k + 0.00005, 0, 0]),
+    [recordCode(1, RecordKind.Cause), 10, 20, 0, 0],
+    [recordCode(0, RecordKind.Callback), 19.99995, 20, 0, 1],
+    [recordCode(1, RecordKind.Cause), 30, 40, 0, 0],
+    [recordCode(0, RecordKind.Callback), 35, 40, 0, 1],
+    [recordCode(0, RecordKind.Span), 41, 41, 0, 0],
+    [recordCode(7, RecordKind.Call), 50, 51, 0, 0],
+    [recordCode(8, RecordKind.Call), 60, 61, 0, 0],
+  ];
+  const buf = Float64Array.from(rows.flat());
+  const kept = thinRing(buf, rows.length, ctl, 100);
+  assert.ok(kept > 0);
+  const kinds = Array.from({ length: kept }, (_, i) => [buf[i * S]! % 8, buf[i * S + 1]!]);
+  assert.deepEqual(kinds, [
+    [RecordKind.Cause, 30],
+    [RecordKind.Callback, 35],
+    [RecordKind.Span, 41],
+    [RecordKind.Call, 50],
+    [RecordKind.Call, 60],
+  ]);
+  // 7 of the 13 records are under 0.1 µs: the first step of the ladder frees half the ring.
+  assert.deepEqual(readThinning(ctl), { minDurationUs: 0.1, raises: [{ atUs: 100_000, minUs: 0.1 }] });
 });
 
 test('a full ring that thinning cannot free (spans only) drops its oldest records, as before', () => {

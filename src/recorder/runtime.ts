@@ -141,6 +141,8 @@ export class Recorder implements Runtime {
   /** a full ring is thinned (thinning.ts) rather than overwritten */
   private thinning: boolean;
   private readonly thinWhenFull: boolean;
+  /** records removed from the ring by thinning since the last clear */
+  private thinned = 0;
   private readonly maxDepth: number;
   private readonly nodeEventCap: number;
   private readonly cwd: string;
@@ -297,6 +299,7 @@ export class Recorder implements Runtime {
         // The record just written is in the ring but not yet counted (push counts it after this).
         const kept = thinRing(this.buf, this.end / RECORD_STRIDE, this.ctl, now());
         if (kept >= 0) {
+          this.thinned += this.end / RECORD_STRIDE - kept;
           this.minMs = this.ctl[CTL_MIN_US]! / 1000;
           this.ctl[CTL_COUNT] = kept - 1;
           return kept * RECORD_STRIDE;
@@ -449,9 +452,9 @@ export class Recorder implements Runtime {
     return Math.min(this.ctl[0]!, this.end / RECORD_STRIDE);
   }
 
-  /** records ever written since the last clear (kept + dropped) */
+  /** records ever written since the last clear (kept + dropped + removed by thinning) */
   get recorded(): number {
-    return this.ctl[0]!;
+    return this.ctl[0]! + this.thinned;
   }
 
   get dropped(): number {
@@ -522,6 +525,7 @@ export class Recorder implements Runtime {
     this.w = 0;
     this.minMs = this.initialMinMs;
     this.thinning = this.thinWhenFull;
+    this.thinned = 0;
     initControl(this.ctl, this.minMs * 1000);
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;

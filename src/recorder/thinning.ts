@@ -6,6 +6,8 @@
  * it), and goes on. The trace then covers the whole run with one minimum duration per thread, said
  * in the trace and in the summary. A record that is removed is a call that ran inside its caller:
  * its time stays in the caller's slice, where DevTools counts it as the caller's self time.
+ * User spans always stay; async bookkeeping records (a Callback and the Cause before it) stay or
+ * go together, by the callback's duration.
  *
  * The shared control block (`ctl`, shared memory for a worker's ring) holds what a reader needs:
  *   [0] records in the ring (or, once it wraps, ever written since the last compaction)
@@ -80,8 +82,12 @@ export function thinRing(buf: Float64Array, count: number, ctl: Float64Array, no
   ctl[CTL_SEQ]!++;
   let kept = 0;
   for (let o = 0, i = 0; i < count; i++, o += RECORD_STRIDE) {
-    const short = buf[o + RecordField.End]! - buf[o + RecordField.Start]! < minMs;
-    if (short && codeKind(buf[o + RecordField.Code]!) !== RecordKind.Span) continue;
+    const kind = codeKind(buf[o + RecordField.Code]!);
+    if (kind !== RecordKind.Span) {
+      // An async Cause goes with the Callback it precedes (see RecordKind.Cause): both or neither.
+      const q = kind === RecordKind.Cause && i + 1 < count && isCausedCallback(buf, o + RECORD_STRIDE) ? o + RECORD_STRIDE : o;
+      if (buf[q + RecordField.End]! - buf[q + RecordField.Start]! < minMs) continue;
+    }
     if (kept !== i) {
       const d = kept * RECORD_STRIDE;
       for (let f = 0; f < RECORD_STRIDE; f++) buf[d + f] = buf[o + f]!;
@@ -95,4 +101,9 @@ export function thinRing(buf: Float64Array, count: number, ctl: Float64Array, no
   ctl[CTL_RAISES] = raises + 1;
   ctl[CTL_SEQ]!++;
   return kept;
+}
+
+/** The record at `o` is a Callback whose Cause is the record before it. */
+function isCausedCallback(buf: Float64Array, o: number): boolean {
+  return codeKind(buf[o + RecordField.Code]!) === RecordKind.Callback && buf[o + RecordField.Inst] === 1;
 }
