@@ -247,9 +247,9 @@ export class BuildContext {
     this.sliceDone();
   }
 
-  /** As `complete`, times in whole ns (see TraceEventWriter.completeNs). */
-  completeNs(head: Uint8Array, tsNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
-    this.writer.completeNs(head, tsNs, durNs, track, args);
+  /** As `complete`, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completeUsNs). */
+  completeUsNs(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
+    this.writer.completeUsNs(head, tsUs, tsFracNs, durNs, track, args);
     this.sliceDone();
   }
 
@@ -564,7 +564,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       }
       if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
       const id = codeId(code);
-      ctx.completeNs(names.callHead(id), tsNs, durNs, track, names.argsOf(id));
+      const tsUs = Math.floor(tsNs / 1000);
+      ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id));
       continue;
     }
     const ts = round3(base + startOf(i));
