@@ -49,9 +49,10 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
         exclude: [],
         cwd: root,
         typescript: false,
-        // Room for every call of every round: what each recorded call costs, with no minimum raised
-        // by a full ring (which would leave later short calls unrecorded, and uncounted).
-        bufferSize: 4_000_000,
+        // Every call recorded: a ring overwritten when full (a raised minimum would leave the later
+        // short calls unrecorded, cheaper and uncounted), of the former default size.
+        bufferSize: 1_000_000,
+        onFull: 'drop-oldest',
         cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
       });
       nodeArgs.push('--import', pathToFileURL(preload).href);
