@@ -49,6 +49,10 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
         exclude: [],
         cwd: root,
         typescript: false,
+        // Every call recorded: a ring overwritten when full (a raised minimum would leave the later
+        // short calls unrecorded, cheaper and uncounted), of the former default size.
+        bufferSize: 1_000_000,
+        onFull: 'drop-oldest',
         cacheDir: path.join(os.tmpdir(), 'ss-bench-cache'),
       });
       nodeArgs.push('--import', pathToFileURL(preload).href);

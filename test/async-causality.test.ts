@@ -135,7 +135,21 @@ test('callback order, output and exit code are unchanged by async tracing', () =
 test('resource churn stays in the bounded ring: links overflow with the calls, counted, and the trace still opens', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-'));
   const file = path.join(dir, 't.json');
-  const r = run([cli, 'trace', '--async', '--json', '--buffer-size', '20000', '-o', file, 'churn.mjs', '40', '2000']);
+  const r = run([
+    cli,
+    'trace',
+    '--async',
+    '--json',
+    '--buffer-size',
+    '20000',
+    '--on-full',
+    'drop-oldest',
+    '-o',
+    file,
+    'churn.mjs',
+    '40',
+    '2000',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'done 40000\n');
   const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { dropped: number };

@@ -72,6 +72,7 @@ const BAD: Array<[string[], RegExp]> = [
   [['trace', '--min-duration', '-5', app], /--min-duration must be a number of µs >= 0/],
   [['trace', '--buffer-size', '1e100', app], /--buffer-size must be a whole number of calls from 1 to 50,000,000 \(got 1e\+100\)/],
   [['trace', '--buffer-size', '0', app], /--buffer-size must be/],
+  [['trace', '--on-full', 'wrap', app], /--on-full must be raise or drop-oldest \(got wrap\)/],
   [['trace', '--max-depth', '0', app], /--max-depth must be a whole number >= 1 \(got 0\)/],
   [['trace', '--max-depth', '1.5', app], /--max-depth must be a whole number/],
   [['trace', '--include'], /--include needs a value/],

@@ -9,10 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Recorder, CALL_CHANNEL, type CallMessage } from '../src/recorder/runtime.js';
-import { RECORD_STRIDE, RecordKind, codeId, codeKind, type ThreadRecording } from '../src/recorder/recording.js';
+import { RECORD_STRIDE, RecordKind, codeId, codeKind, recordCode, type ThreadRecording } from '../src/recorder/recording.js';
 import { attachChannels } from '../src/recorder/channels.js';
 import { span } from '../src/recorder/span.js';
 import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
+import { CTL_SLOTS, initControl, readThinning, thinRing } from '../src/recorder/thinning.js';
 import { groupProcesses } from '../src/recorder/group.js';
 
 interface Rec {
@@ -136,8 +137,8 @@ test('calls still running at a snapshot (e.g. around process.exit) are closed at
   );
 });
 
-test('ring overflow keeps the newest records and counts drops', () => {
-  const rec = new Recorder({ capacity: 4 });
+test('ring overflow with --on-full drop-oldest keeps the newest records and counts drops', () => {
+  const rec = new Recorder({ capacity: 4, onFull: 'drop-oldest' });
   for (let i = 0; i < 10; i++) {
     const t = rec.en();
     rec.ex(i, t);
@@ -154,8 +155,99 @@ test('ring overflow keeps the newest records and counts drops', () => {
   assert.equal(rec.snapshot().dropped, 0);
 });
 
+test('a full ring raises the minimum duration instead: every long call of the whole run is kept, nothing shorter', () => {
+  const rec = new Recorder({ capacity: 100 });
+  // One call in eight spins 300 µs (50 in all: they fit); the others return at once. 400 calls
+  // would fill the ring 4 times over.
+  const longIds: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    const t = rec.en();
+    if (i % 8 === 0) {
+      busy(300);
+      longIds.push(i);
+    }
+    rec.ex(i, t);
+  }
+  const snap = rec.snapshot();
+  assert.equal(snap.dropped, 0, 'nothing is overwritten');
+  assert.ok(snap.minDurationRaises && snap.minDurationRaises.length >= 1, 'the minimum was raised');
+  const min = snap.minDurationUs!;
+  assert.equal(min, snap.minDurationRaises.at(-1)!.minUs);
+  assert.ok(min > 0 && min <= 200, `a minimum below the long calls (${min} µs)`);
+  const kept = records(snap);
+  for (const r of kept) assert.ok(r.end - r.start >= min, `call ${r.id} (${r.end - r.start} µs) is shorter than ${min} µs`);
+  // The first long call is still there: the trace covers the whole run.
+  assert.deepEqual(
+    kept.filter((r) => r.id % 8 === 0).map((r) => r.id),
+    longIds,
+  );
+  // Raises are times on the recording clock, in order, each to a higher minimum.
+  const raises = snap.minDurationRaises;
+  for (let k = 1; k < raises.length; k++) {
+    assert.ok(raises[k]!.atUs >= raises[k - 1]!.atUs && raises[k]!.minUs > raises[k - 1]!.minUs);
+  }
+  assert.ok(raises[0]!.atUs >= kept[0]!.start && raises.at(-1)!.atUs <= rec.nowUs());
+  // The dump carries the minimum and its raises.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-thin-'));
+  try {
+    const back = readDump(writeDump(dir, snap, 'p')).recording;
+    assert.equal(back.minDurationUs, min);
+    assert.deepEqual(back.minDurationRaises, raises);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  rec.clear();
+  const fresh = rec.snapshot();
+  assert.equal(fresh.minDurationUs, undefined, 'clear() restores the minimum the recorder started with');
+  assert.equal(fresh.minDurationRaises, undefined);
+});
+
+test('thinning keeps an async Cause with its Callback (both or neither), and user spans always', () => {
+  const ctl = new Float64Array(CTL_SLOTS);
+  initControl(ctl, 0);
+  const S = RECORD_STRIDE;
+  // [code, start, end, depth, inst], times in ms: 6 calls of 0.05 µs, a long Cause before a 0.05 µs
+  // Callback, a long Cause before a long Callback, a short span, 2 long calls.
+  const rows: number[][] = [
+    ...Array.from({ length: 6 }, (_, k) => [recordCode(k, RecordKind.Call), k, k + 0.00005, 0, 0]),
+    [recordCode(1, RecordKind.Cause), 10, 20, 0, 0],
+    [recordCode(0, RecordKind.Callback), 19.99995, 20, 0, 1],
+    [recordCode(1, RecordKind.Cause), 30, 40, 0, 0],
+    [recordCode(0, RecordKind.Callback), 35, 40, 0, 1],
+    [recordCode(0, RecordKind.Span), 41, 41, 0, 0],
+    [recordCode(7, RecordKind.Call), 50, 51, 0, 0],
+    [recordCode(8, RecordKind.Call), 60, 61, 0, 0],
+  ];
+  const buf = Float64Array.from(rows.flat());
+  const kept = thinRing(buf, rows.length, ctl, 100);
+  assert.ok(kept > 0);
+  const kinds = Array.from({ length: kept }, (_, i) => [buf[i * S]! % 8, buf[i * S + 1]!]);
+  assert.deepEqual(kinds, [
+    [RecordKind.Cause, 30],
+    [RecordKind.Callback, 35],
+    [RecordKind.Span, 41],
+    [RecordKind.Call, 50],
+    [RecordKind.Call, 60],
+  ]);
+  // 7 of the 13 records are under 0.1 µs: the first step of the ladder frees half the ring.
+  assert.deepEqual(readThinning(ctl), { minDurationUs: 0.1, raises: [{ atUs: 100_000, minUs: 0.1 }] });
+});
+
+test('a full ring that thinning cannot free (spans only) drops its oldest records, as before', () => {
+  const rec = new Recorder({ capacity: 4 });
+  for (let i = 0; i < 10; i++) rec.recordSpan(`s${i}`, rec.nowUs(), rec.nowUs(), 0, 0);
+  const snap = rec.snapshot();
+  assert.equal(snap.count, 4);
+  assert.equal(snap.dropped, 6);
+  assert.deepEqual(
+    records(snap).map((r) => snap.spanNames[r.id]),
+    ['s6', 's7', 's8', 's9'],
+  );
+  assert.equal(snap.minDurationRaises, undefined);
+});
+
 test('the ring grows as calls come, keeps every record while it grows, then wraps at its capacity', () => {
-  const rec = new Recorder({ capacity: 300_000 });
+  const rec = new Recorder({ capacity: 300_000, onFull: 'drop-oldest' });
   const kept = () => {
     const ids = records(rec.snapshot()).map((r) => r.id);
     return { count: ids.length, first: ids[0], last: ids.at(-1), ordered: ids.every((id, k) => k === 0 || id === ids[k - 1]! + 1) };

@@ -195,7 +195,7 @@ test("a worker killed by the main thread's exit or by a signal is dumped by the 
     return events.filter((e) => e.ph === 'X' && e.name.startsWith('spin ') && e.tid !== 0).length;
   };
   const out = outFile();
-  const t = await traced(['--buffer-size', '1000', '-o', out, fx('rec-worker-exit.mjs')]);
+  const t = await traced(['--buffer-size', '1000', '--on-full', 'drop-oldest', '-o', out, fx('rec-worker-exit.mjs')]);
   assert.equal(t.code, 0, t.stderr);
   // The ring kept 1000 calls; the oldest is not drawn (the calls it made, if any, were dropped), and
   // the worker was still spinning while the main thread copied its ring: the slots it rewrote during
@@ -205,7 +205,7 @@ test("a worker killed by the main thread's exit or by a signal is dumped by the 
   assert.ok(kept(spins(out)), `${spins(out)} spins`);
   const out2 = outFile();
   let sent = false;
-  const t2 = await traced(['--buffer-size', '1000', '-o', out2, fx('rec-worker-exit.mjs'), 'hang'], {
+  const t2 = await traced(['--buffer-size', '1000', '--on-full', 'drop-oldest', '-o', out2, fx('rec-worker-exit.mjs'), 'hang'], {
     onStdout: (s, child) => {
       if (!sent && s.includes('ready')) {
         sent = true;
@@ -228,9 +228,9 @@ test('forked child processes are recorded under their own pid', async () => {
   assert.notEqual(parent.pid, child.pid);
 });
 
-test('ring overflow: newest kept, drops reported on stderr, in --json and in the metadata', async () => {
+test('ring overflow with --on-full drop-oldest: newest kept, drops reported on stderr, in --json and in the metadata', async () => {
   const out = outFile();
-  const t = await traced(['--json', '--buffer-size', '5', '-o', out, fx('rec-basic.mjs'), 'ok', '50']);
+  const t = await traced(['--json', '--buffer-size', '5', '--on-full', 'drop-oldest', '-o', out, fx('rec-basic.mjs'), 'ok', '50']);
   assert.equal(t.code, 0);
   const summary = JSON.parse(split(t.stderr).own.find((l) => l.startsWith('{'))!) as {
     dropped: number;
@@ -245,7 +245,7 @@ test('ring overflow: newest kept, drops reported on stderr, in --json and in the
   assert.equal(file.metadata?.droppedRecords, summary.dropped);
   // the newest records survive: the continuation of pause() and its work(3)
   assert.ok(slices(out).some((e) => e.name.startsWith('resumed: pause')));
-  const t2 = await traced(['--buffer-size', '5', '-o', outFile(), fx('rec-basic.mjs'), 'ok', '50']);
+  const t2 = await traced(['--buffer-size', '5', '--on-full', 'drop-oldest', '-o', outFile(), fx('rec-basic.mjs'), 'ok', '50']);
   assert.match(t2.stderr, /oldest events dropped/);
 });
 

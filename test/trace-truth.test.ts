@@ -42,13 +42,13 @@ function selfTimes(t: DtTrack): { e: DtEntry; self: number }[] {
   });
 }
 
-test('ring overflow: no slice gets more self time than it had, the cut is marked, compare warns', async () => {
+test('ring overflow (--on-full drop-oldest): no slice gets more self time than it had, the cut is marked, compare warns', async () => {
   const full = path.join(tmp, 'full.json'),
     cut = path.join(tmp, 'cut.json');
   const [a, b] = await Promise.all([
     run([CLI, 'trace', '-o', full, 'fixtures/trace/overflow.mjs']),
     // 2,041 calls into a ring of 500: three quarters of the run are dropped.
-    run([CLI, 'trace', '--buffer-size', '500', '-o', cut, 'fixtures/trace/overflow.mjs']),
+    run([CLI, 'trace', '--buffer-size', '500', '--on-full', 'drop-oldest', '-o', cut, 'fixtures/trace/overflow.mjs']),
   ]);
   assert.equal(a.code, 0, a.stderr);
   assert.equal(b.code, 0, b.stderr);
@@ -98,6 +98,63 @@ test('ring overflow: no slice gets more self time than it had, the cut is marked
     ),
   );
   assert.ok(!cmp.stderr.includes(`${full} was cut`));
+});
+
+test('a full ring raises the minimum duration by default: the whole run is drawn, without the short calls, and says so', async () => {
+  const full = path.join(tmp, 'full2.json'),
+    thin = path.join(tmp, 'thin.json');
+  // 2,041 calls into a ring of 500: the 2,000 leaves (~20 µs each) cannot all be kept.
+  const [a, b] = await Promise.all([
+    run([CLI, 'trace', '-o', full, 'fixtures/trace/overflow.mjs']),
+    run([CLI, 'trace', '--buffer-size', '500', '-o', thin, 'fixtures/trace/overflow.mjs']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  const said =
+    /the ring buffer filled at (\d+\.\d) ms, so calls shorter than ([\d.,]+) µs are not in the trace, over the whole run; their time shows as their callers' self time/.exec(
+      b.stderr,
+    );
+  assert.ok(said, b.stderr);
+  assert.doesNotMatch(b.stderr, /oldest events dropped/);
+  const minUs = Number(said[2]!.replace(/,/g, ''));
+  assert.ok(minUs > 0 && minUs < 1000, `${minUs} µs: below a mid call (~1 ms)`);
+
+  const tt = await parseWithDevTools(thin);
+  const main = tt.tracks.find((x) => x.tid === 0)!;
+  const xs = main.entries.filter((e) => e.ph === 'X');
+  // The whole run: outer and all 40 mid calls are drawn, nothing is clipped, nothing dropped.
+  assert.equal(xs.filter((e) => e.name.startsWith('outer')).length, 1);
+  assert.equal(xs.filter((e) => e.name.startsWith('mid')).length, 40);
+  assert.ok(xs.every((e) => e.args?.truncated === undefined));
+  assert.equal(tt.metadata.droppedRecords, 0);
+  for (const e of xs) assert.ok(e.dur >= minUs - 0.001, `${e.name}: ${e.dur} µs, under the minimum of ${minUs} µs`);
+  // The metadata and an instant at each raise say it; the last raise set the minimum.
+  const md = tt.metadata.minDuration as { tid: number; minDurationUs: number; raisedAt: number[] }[];
+  assert.equal(md.length, 1);
+  assert.equal(md[0]!.minDurationUs, minUs);
+  assert.match(String(tt.metadata.minDurationNote), /shows as the caller's self time/);
+  const instants = main.entries.filter((e) => e.ph === 'I');
+  assert.deepEqual(
+    instants.map((e) => e.ts),
+    md[0]!.raisedAt,
+  );
+  assert.match(
+    instants.at(-1)!.name,
+    new RegExp(`^ring buffer full: minimum duration raised to ${said[2]} µs \\(calls shorter than ${said[2]} µs are not in this trace\\)$`),
+  );
+  assert.equal((md[0]!.raisedAt[0]! / 1000).toFixed(1), said[1]);
+
+  // compare warns about the thinned input only.
+  const cmp = await run([CLI, 'compare', full, thin]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
+  assert.equal(warnings.length, 1, cmp.stderr);
+  assert.ok(
+    warnings[0]!.includes(
+      `${thin} omits calls shorter than ${said[2]} µs (its ring buffer filled): their time is counted as their callers' self time`,
+    ),
+    warnings[0],
+  );
 });
 
 test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {

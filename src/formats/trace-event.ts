@@ -76,6 +76,8 @@ export function argsBytes(argsJson: string): Uint8Array {
 const POW10 = Array.from({ length: 17 }, (_, i) => 10 ** i);
 /** Larger times (in ns) are printed by JSON.stringify: beyond it, digits of an integer are not exact. */
 const MAX_DIGITS_NS = 2 ** 53;
+/** "00" "01" … "99": two digits per division when printing numbers */
+const PAIRS = Uint8Array.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''), (c) => c.charCodeAt(0));
 
 export class TraceEventWriter {
   private fd: number;
@@ -116,10 +118,30 @@ export class TraceEventWriter {
    * `track` from trackBytes, `args` from argsBytes or none.
    */
   complete(head: Uint8Array, ts: number, dur: number, track: Uint8Array, args?: Uint8Array): void {
+    this.completeNs(head, Math.round(ts * 1000), Math.round(dur * 1000), track, args);
+  }
+
+  /**
+   * As `complete`, with the times given as whole ns (what is printed: `tsNs / 1000` µs with up to
+   * three decimals). Producers that already hold ns print them without rounding twice.
+   */
+  completeNs(head: Uint8Array, tsNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
+    const us = Math.floor(tsNs / 1000);
+    this.completeUsNs(head, us, tsNs - us * 1000, durNs, track, args);
+  }
+
+  /**
+   * As completeNs with ts given as whole µs plus ns (0-999): numbers that stay small integers
+   * (no heap-allocated double per event) for any trace shorter than 35 minutes.
+   */
+  completeUsNs(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
     let p = this.room(head.length + track.length + (args === undefined ? 0 : args.length));
     const b = this.buf;
-    p = put(b, head, p);
-    p = fixed3(b, ts, p);
+    b.set(head, p);
+    p =
+      tsUs >= 0 && tsUs <= 0x7fffffff
+        ? frac3(b, tsFracNs, digits(b, tsUs, p + head.length))
+        : ns3(b, tsUs * 1000 + tsFracNs, p + head.length);
     // ,"dur":
     b[p] = 0x2c;
     b[p + 1] = 0x22;
@@ -128,9 +150,13 @@ export class TraceEventWriter {
     b[p + 4] = 0x72;
     b[p + 5] = 0x22;
     b[p + 6] = 0x3a;
-    p = fixed3(b, dur, p + 7);
-    p = put(b, track, p);
-    if (args !== undefined) p = put(b, args, p);
+    p = ns3(b, durNs, p + 7);
+    b.set(track, p);
+    p += track.length;
+    if (args !== undefined) {
+      b.set(args, p);
+      p += args.length;
+    }
     b[p] = 0x7d; // }
     this.pos = p + 1;
     this.count++;
@@ -141,7 +167,7 @@ export class TraceEventWriter {
     let p = this.room(head.length + track.length + (args === undefined ? 0 : args.length));
     const b = this.buf;
     p = put(b, head, p);
-    p = fixed3(b, ts, p);
+    p = ns3(b, Math.round(ts * 1000), p);
     p = put(b, track, p);
     if (args !== undefined) p = put(b, args, p);
     b[p] = 0x7d;
@@ -207,58 +233,72 @@ function put(b: Uint8Array, src: Uint8Array, p: number): number {
 }
 
 /**
- * Prints `us` as round3 and JSON.stringify would (µs to the ns, no trailing zeros), as ASCII
- * digits at `p`; returns the position after them. The digits of the integer number of ns with a
- * point three places from the right parse back to exactly round3(us).
+ * Prints a time given in whole ns as round3 and JSON.stringify would print it in µs (no trailing
+ * zeros), as ASCII digits at `p`; returns the position after them. The digits of the integer
+ * number of ns with a point three places from the right parse back to exactly `ns / 1000`, the
+ * double round3 gives.
  */
-function fixed3(b: Uint8Array, us: number, p: number): number {
-  const ns = Math.round(us * 1000);
+function ns3(b: Uint8Array, ns: number, p: number): number {
   if (!(ns >= 0 && ns < MAX_DIGITS_NS)) {
     // Negative, huge or not a number (never produced by the builder): the slow, general way.
-    const s = JSON.stringify(round3(us));
+    const s = JSON.stringify(ns / 1000);
     for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
     return p;
   }
-  const whole = Math.floor(ns / 1000);
-  const frac = ns - whole * 1000;
-  p = digits(b, whole, p);
-  if (frac !== 0) {
-    const d1 = (frac / 100) | 0,
-      r = frac - d1 * 100,
-      d2 = (r / 10) | 0,
-      d3 = r - d2 * 10;
-    b[p++] = 0x2e; // .
-    b[p++] = 0x30 + d1;
-    if (r !== 0) {
-      b[p++] = 0x30 + d2;
-      if (d3 !== 0) b[p++] = 0x30 + d3;
-    }
+  let whole: number, frac: number;
+  if (ns <= 0x7fffffff) {
+    whole = ((ns | 0) / 1000) | 0;
+    frac = (ns | 0) - whole * 1000;
+  } else {
+    whole = Math.floor(ns / 1000);
+    frac = ns - whole * 1000;
   }
-  return p;
+  return frac3(b, frac, digits(b, whole, p));
+}
+
+/** `.ddd` without trailing zeros for 0 < frac < 1000 ns, nothing for 0; returns the position after. */
+function frac3(b: Uint8Array, frac: number, p: number): number {
+  if (frac === 0) return p;
+  b[p] = 0x2e; // .
+  const d1 = (frac / 100) | 0,
+    r = frac - d1 * 100;
+  b[p + 1] = 0x30 + d1;
+  if (r === 0) return p + 2;
+  const d2 = (r / 10) | 0,
+    d3 = r - d2 * 10;
+  b[p + 2] = 0x30 + d2;
+  if (d3 === 0) return p + 3;
+  b[p + 3] = 0x30 + d3;
+  return p + 4;
 }
 
 /** Decimal digits of a whole number 0 <= n < 2^53 at `p`; returns the position after them. */
 function digits(b: Uint8Array, n: number, p: number): number {
-  if (n < 10) {
-    b[p] = 0x30 + n;
-    return p + 1;
-  }
-  let len = 2;
-  while (len < 16 && n >= POW10[len]!) len++;
-  let q = p + len;
   if (n <= 0x7fffffff) {
     let m = n | 0;
-    while (q > p) {
-      const k = (m / 10) | 0;
-      b[--q] = 0x30 + m - k * 10;
+    let len = 1;
+    while (len < 10 && m >= POW10[len]!) len++;
+    let q = p + len;
+    while (m >= 100) {
+      const k = (m / 100) | 0;
+      const r = (m - k * 100) << 1;
+      b[--q] = PAIRS[r + 1]!;
+      b[--q] = PAIRS[r]!;
       m = k;
     }
-  } else {
-    while (q > p) {
-      const k = Math.floor(n / 10);
-      b[--q] = 0x30 + n - k * 10;
-      n = k;
-    }
+    if (m >= 10) {
+      b[q - 1] = PAIRS[(m << 1) + 1]!;
+      b[q - 2] = PAIRS[m << 1]!;
+    } else b[q - 1] = 0x30 + m;
+    return p + len;
+  }
+  let len = 10;
+  while (len < 16 && n >= POW10[len]!) len++;
+  let q = p + len;
+  while (q > p) {
+    const k = Math.floor(n / 10);
+    b[--q] = 0x30 + n - k * 10;
+    n = k;
   }
   return p + len;
 }

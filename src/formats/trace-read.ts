@@ -133,6 +133,26 @@ export function pickProcess(file: string, events: TraceEvent[], want: string): T
  * file's name (`… was cut (ring buffer full): …`), or undefined for a whole trace.
  */
 export function traceCut(metadata: unknown, pid?: number): string | undefined {
+  const cut = ringCut(metadata, pid);
+  const thin = shortCallsOmitted(metadata, pid);
+  return cut && thin ? `${cut}; it also ${thin}` : (cut ?? thin);
+}
+
+/**
+ * Whether a trace lacks its short calls because a full ring buffer raised the minimum duration
+ * (`metadata.minDuration`): a sentence to follow the file's name, or undefined.
+ */
+function shortCallsOmitted(metadata: unknown, pid?: number): string | undefined {
+  const md = (metadata ?? {}) as { minDuration?: { pid?: number; minDurationUs?: number; raisedAt?: unknown[] }[] };
+  const raised = Array.isArray(md.minDuration)
+    ? md.minDuration.filter((t) => (pid === undefined || t.pid === pid) && Array.isArray(t.raisedAt) && t.raisedAt.length > 0)
+    : [];
+  if (raised.length === 0) return undefined;
+  const us = Math.max(...raised.map((t) => Number(t.minDurationUs) || 0));
+  return `omits calls shorter than ${us.toLocaleString('en-US', { maximumFractionDigits: 1 })} µs (its ring buffer filled): their time is counted as their callers' self time`;
+}
+
+function ringCut(metadata: unknown, pid?: number): string | undefined {
   const md = (metadata ?? {}) as { cut?: { pid?: number; droppedRecords?: number; completeFrom?: number }[]; droppedRecords?: number };
   const cuts = Array.isArray(md.cut) ? md.cut.filter((c) => pid === undefined || c.pid === pid) : [];
   if (cuts.length > 0) {

@@ -17,6 +17,8 @@ export interface PreloadConfig {
   typescript: boolean;
   bufferSize?: number;
   minDurationUs?: number;
+  /** what a full ring does (RecorderOptions.onFull) */
+  onFull?: 'raise' | 'drop-oldest';
   maxDepth?: number;
   /** checked transform cache folder; false: run uncached (the session has said why) */
   cacheDir?: string | false;
@@ -40,6 +42,7 @@ export function readPreloadConfig(env: NodeJS.ProcessEnv = process.env): Preload
     typescript: Boolean(c.typescript),
     bufferSize: typeof c.bufferSize === 'number' ? c.bufferSize : undefined,
     minDurationUs: typeof c.minDurationUs === 'number' ? c.minDurationUs : undefined,
+    onFull: c.onFull === 'drop-oldest' ? 'drop-oldest' : undefined,
     maxDepth: typeof c.maxDepth === 'number' ? c.maxDepth : undefined,
     cacheDir: typeof c.cacheDir === 'string' || c.cacheDir === false ? c.cacheDir : undefined,
     sampleIntervalUs: typeof c.sampleIntervalUs === 'number' && c.sampleIntervalUs > 0 ? c.sampleIntervalUs : undefined,

@@ -114,6 +114,13 @@ export interface ThreadRecording {
   nodeEvents: NodeEvent[];
   /** nodeEvents lost to their own cap */
   droppedNodeEvents: number;
+  /** calls (and async segments and lifetimes) shorter than this many µs were not recorded */
+  minDurationUs?: number;
+  /**
+   * when a full ring raised minDurationUs (µs on this thread's clock) and to what; each raise also
+   * removed the records already kept that were shorter, so the last minimum holds for the whole run
+   */
+  minDurationRaises?: Array<{ atUs: number; minUs: number }>;
 }
 
 /** All threads of one process (or of one bench strategy), as one process row in DevTools. */

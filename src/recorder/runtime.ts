@@ -17,12 +17,19 @@ import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
 import { decodeTableEntry } from '../util/function-table.js';
 import { RECORD_STRIDE, RecordKind, RecordField, recordCode, codeKind, type NodeEvent, type ThreadRecording } from './recording.js';
+import { CTL_COUNT, CTL_MIN_US, CTL_SEQ, CTL_SLOTS, initControl, readThinning, thinRing } from './thinning.js';
 
 export interface RecorderOptions {
-  /** ring capacity in records (default 1,000,000) */
+  /** ring capacity in records (default 500,000) */
   capacity?: number;
   /** calls (and segments) shorter than this many µs are not recorded */
   minDurationUs?: number;
+  /**
+   * what a full ring does: 'raise' (default) raises the minimum duration and removes the records
+   * shorter than it (thinning.ts), so the trace covers the whole run; 'drop-oldest' overwrites
+   * the oldest records
+   */
+  onFull?: 'raise' | 'drop-oldest';
   /** calls at this depth or deeper are not recorded (0 = top level); undefined = no limit */
   maxDepth?: number;
   /** cap on Node events (diagnostics channels, GC) kept in memory */
@@ -48,7 +55,11 @@ export interface TableListener {
   cleared?(): void;
 }
 
-export const DEFAULT_CAPACITY = 1_000_000;
+/**
+ * 500,000 calls: 20 MB of ring, and (a full ring being thinned, not overwritten) a trace of at most
+ * that many calls, which the DevTools trace engine parses in ~5 s (1M: ~10 s).
+ */
+export const DEFAULT_CAPACITY = 500_000;
 /** records a private ring starts with (2.6 MB), and the factor it grows by when they are used */
 const INITIAL_RECORDS = 65_536;
 const GROWTH = 4;
@@ -124,8 +135,14 @@ export class Recorder implements Runtime {
   private w = 0;
   private depth = 0;
   private inst = 0;
-  /** min duration in ms (ring times are ms) */
-  private readonly minMs: number;
+  /** min duration in ms (ring times are ms); raised when a full ring is thinned */
+  private minMs: number;
+  private readonly initialMinMs: number;
+  /** a full ring is thinned (thinning.ts) rather than overwritten */
+  private thinning: boolean;
+  private readonly thinWhenFull: boolean;
+  /** records removed from the ring by thinning since the last clear */
+  private thinned = 0;
   private readonly maxDepth: number;
   private readonly nodeEventCap: number;
   private readonly cwd: string;
@@ -149,10 +166,12 @@ export class Recorder implements Runtime {
     const first = opts.shared ? capacity : Math.min(capacity, INITIAL_RECORDS);
     const bytes = first * RECORD_STRIDE * 8;
     this.buf = new Float64Array(opts.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-    this.ctl = new Float64Array(opts.shared ? new SharedArrayBuffer(8) : new ArrayBuffer(8));
+    this.ctl = new Float64Array(opts.shared ? new SharedArrayBuffer(CTL_SLOTS * 8) : new ArrayBuffer(CTL_SLOTS * 8));
     this.end = this.buf.length;
     this.fullEnd = capacity * RECORD_STRIDE;
-    this.minMs = Math.max(0, opts.minDurationUs ?? 0) / 1000;
+    this.minMs = this.initialMinMs = Math.max(0, opts.minDurationUs ?? 0) / 1000;
+    this.thinning = this.thinWhenFull = opts.onFull !== 'drop-oldest';
+    initControl(this.ctl, this.minMs * 1000);
     this.maxDepth = opts.maxDepth ?? Infinity;
     this.nodeEventCap = opts.nodeEventCap ?? DEFAULT_NODE_EVENT_CAP;
     this.cwd = opts.cwd ?? process.cwd();
@@ -270,9 +289,26 @@ export class Recorder implements Runtime {
     this.ctl[0]!++;
   }
 
-  /** At the end of the allocated ring: a bigger one with the same records, or (full size) wrap. */
+  /**
+   * At the end of the allocated ring: a bigger one with the same records; at full size, thinned
+   * (a higher minimum duration, see thinning.ts) or, when that cannot free half of it, wrapped.
+   */
   private grow(): number {
-    if (this.end >= this.fullEnd) return 0;
+    if (this.end >= this.fullEnd) {
+      if (this.thinning) {
+        // The record just written is in the ring but not yet counted (push counts it after this).
+        const kept = thinRing(this.buf, this.end / RECORD_STRIDE, this.ctl, now());
+        if (kept >= 0) {
+          this.thinned += this.end / RECORD_STRIDE - kept;
+          this.minMs = this.ctl[CTL_MIN_US]! / 1000;
+          this.ctl[CTL_COUNT] = kept - 1;
+          return kept * RECORD_STRIDE;
+        }
+        // Nothing left to thin (all long calls, or spans): from now on the oldest are overwritten.
+        this.thinning = false;
+      }
+      return 0;
+    }
     const bigger = new Float64Array(Math.min(this.end * GROWTH, this.fullEnd));
     bigger.set(this.buf);
     this.buf = bigger;
@@ -416,9 +452,9 @@ export class Recorder implements Runtime {
     return Math.min(this.ctl[0]!, this.end / RECORD_STRIDE);
   }
 
-  /** records ever written since the last clear (kept + dropped) */
+  /** records ever written since the last clear (kept + dropped + removed by thinning) */
   get recorded(): number {
-    return this.ctl[0]!;
+    return this.ctl[0]! + this.thinned;
   }
 
   get dropped(): number {
@@ -466,6 +502,7 @@ export class Recorder implements Runtime {
       dropped,
       nodeEvents: this.nodeEvents.slice(),
       droppedNodeEvents: this.droppedNodeEvents,
+      ...thinningOf(this.ctl),
     };
   }
 
@@ -486,7 +523,10 @@ export class Recorder implements Runtime {
   /** Forgets all records and Node events (function and span tables stay: ids remain valid). */
   clear(): void {
     this.w = 0;
-    this.ctl[0] = 0;
+    this.minMs = this.initialMinMs;
+    this.thinning = this.thinWhenFull;
+    this.thinned = 0;
+    initControl(this.ctl, this.minMs * 1000);
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;
     if (this.listener?.cleared) {
@@ -545,9 +585,12 @@ export function copyLiveRing(buf: Float64Array, ctl: Float64Array): { records: F
   const cap = buf.length / RECORD_STRIDE;
   let best: { records: Float64Array; count: number; dropped: number } | undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
+    const seq = ctl[CTL_SEQ]!;
     const before = ctl[0]!;
     const copy = rawCopy(buf, before);
     const after = ctl[0]!;
+    // Compacted meanwhile (thinning.ts): the records moved, so this copy is worth nothing.
+    if (seq % 2 === 1 || ctl[CTL_SEQ] !== seq) continue;
     // In oldest-first order, the writer moved over the oldest records (when the ring had wrapped) or,
     // once it wraps during the copy, over the first ones: that many, plus the one in progress.
     const touched = after === before ? 0 : before >= cap ? after - before + 1 : Math.max(0, after + 1 - cap);
@@ -556,6 +599,17 @@ export function copyLiveRing(buf: Float64Array, ctl: Float64Array): { records: F
     if (!best || kept.count > best.count) best = kept;
     if (drop * 10 <= copy.count) break;
   }
-  toMicroseconds(best!.records);
-  return best!;
+  // Compacted during every try (a tiny ring thinned over and over): nothing consistent to show.
+  best ??= { records: new Float64Array(0), count: 0, dropped: ctl[0]! };
+  toMicroseconds(best.records);
+  return best;
+}
+
+/** The minimum duration of a ring (when not 0) and its raises, as ThreadRecording has them. */
+export function thinningOf(ctl: Float64Array): Pick<ThreadRecording, 'minDurationUs' | 'minDurationRaises'> {
+  const { minDurationUs, raises } = readThinning(ctl);
+  return {
+    ...(minDurationUs > 0 ? { minDurationUs } : {}),
+    ...(raises.length > 0 ? { minDurationRaises: raises.map((r) => ({ atUs: r.atUs, minUs: r.minUs })) } : {}),
+  };
 }

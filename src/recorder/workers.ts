@@ -14,7 +14,7 @@
  */
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { FunctionInfo } from '../model/frame.js';
-import { copyLiveRing, copyRing, type Recorder } from './runtime.js';
+import { copyLiveRing, copyRing, thinningOf, type Recorder } from './runtime.js';
 import type { NodeEvent, ThreadRecording } from './recording.js';
 
 const BUS = 'stackscope:workers';
@@ -121,6 +121,7 @@ export class WorkerRegistry {
         dropped,
         nodeEvents: t.nodeEvents.slice(),
         droppedNodeEvents: t.droppedNodeEvents,
+        ...thinningOf(t.ctl),
       });
     }
     return out;
@@ -166,7 +167,7 @@ export class WorkerRegistry {
         t.droppedNodeEvents = 0;
       } else if (m.type === 'done') {
         t.done = true;
-        // A worker pool that recycles workers must not pin a ring (40 MB at the default capacity)
+        // A worker pool that recycles workers must not pin a ring (20 MB at the default capacity)
         // per worker ever started: a worker that dumped itself is kept only for saveTrace(), and
         // only the most recent few.
         this.doneOrder.push(m.tid);

@@ -45,6 +45,7 @@ import { LanePacker, NestingCheck, ParentLanes, engineDur, sortNested } from './
 import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
+import { MIN_DURATION_NOTE, writeMinDuration, type ThreadMinDuration } from './min-duration.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
@@ -75,6 +76,8 @@ export interface WriteTraceResult {
   droppedRecords: number;
   /** threads whose ring overflowed: where their complete data begins (see ThreadCut) */
   cuts: ThreadCut[];
+  /** threads recorded without their short calls (a full ring raised the minimum, or the user set one) */
+  minDurations: ThreadMinDuration[];
 }
 
 /**
@@ -129,7 +132,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   } finally {
     if (!closed) writer.close({ error: 'trace writing failed' });
   }
-  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts };
+  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts, minDurations: ctx.minDurations };
 }
 
 /**
@@ -192,6 +195,7 @@ export class BuildContext {
   droppedNodeEvents = 0;
   overflowSlices = 0;
   readonly cuts: ThreadCut[] = [];
+  readonly minDurations: ThreadMinDuration[] = [];
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
@@ -243,6 +247,12 @@ export class BuildContext {
     this.sliceDone();
   }
 
+  /** As `complete`, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completeUsNs). */
+  completeUsNs(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
+    this.writer.completeUsNs(head, tsUs, tsFracNs, durNs, track, args);
+    this.sliceDone();
+  }
+
   private sliceDone(): void {
     if ((++this.slices & (PROGRESS_EVERY - 1)) === 0 && this.progress) {
       this.progress.report(this.slices, Math.max(this.slices, this.progress.total));
@@ -273,6 +283,10 @@ export class BuildContext {
       md.cut = this.cuts;
       md.cutNote =
         'these threads are complete only from completeFrom (trace µs) on; calls running then are clipped to start there (args.truncated)';
+    }
+    if (this.minDurations.length > 0) {
+      md.minDuration = this.minDurations;
+      md.minDurationNote = MIN_DURATION_NOTE;
     }
     if (this.overflowSlices > 0) {
       md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
@@ -430,11 +444,18 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     }
   }
   // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
-  const byStart = (x: number, y: number): number =>
-    startOf(x) - startOf(y) ||
-    rec[y * RECORD_STRIDE + F.End]! - rec[x * RECORD_STRIDE + F.End]! ||
-    rec[x * RECORD_STRIDE + F.Depth]! - rec[y * RECORD_STRIDE + F.Depth]! ||
-    x - y;
+  const byStart = (x: number, y: number): number => {
+    const ox = x * RECORD_STRIDE,
+      oy = y * RECORD_STRIDE;
+    const sx = rec[ox + F.Start]!,
+      sy = rec[oy + F.Start]!;
+    return (
+      (sx < cut ? cut : sx) - (sy < cut ? cut : sy) ||
+      rec[oy + F.End]! - rec[ox + F.End]! ||
+      rec[ox + F.Depth]! - rec[oy + F.Depth]! ||
+      x - y
+    );
+  };
   const byInst = (x: number, y: number): number => at(x, F.Inst) - at(y, F.Inst) || byStart(x, y);
   seg.sort(byInst);
   life.sort(byInst);
@@ -457,7 +478,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   // with its lifetime; when the ring dropped it, the lifetime still tells (its start is earlier
   // than every kept segment). Without a lifetime (call still pending at the dump) the earliest
   // kept segment is taken as the first.
-  const resumed = new Uint8Array(n);
+  const resumed = new Uint8Array(nSeg > 0 ? n : 0);
   for (let g = 0; g < nSeg;) {
     const inst = at(seg[g]!, F.Inst);
     let e = g + 1;
@@ -484,6 +505,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const overflow: number[] = [];
   const writer = ctx.writer;
   const track = trackBytes(pid, tid);
+  const minDuration = writeMinDuration(writer, th, pid, base, track);
+  if (minDuration) ctx.minDurations.push(minDuration);
   let nClipped = 0;
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
@@ -529,6 +552,22 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const o = i * RECORD_STRIDE;
     const code = rec[o + F.Code]!;
     const kind = codeKind(code);
+    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
+      // The bulk: a whole call, its times in the ns that are printed (as engineDur, rounded once).
+      const tsNs = Math.round((base + rec[o + F.Start]!) * 1000);
+      const endNs = Math.round((base + rec[o + F.End]!) * 1000);
+      let durNs = endNs > tsNs ? endNs - tsNs : 0;
+      const dur = check.accept(tsNs / 1000, durNs / 1000);
+      if (dur < 0) {
+        overflow.push(i);
+        continue;
+      }
+      if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
+      const id = codeId(code);
+      const tsUs = Math.floor(tsNs / 1000);
+      ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id));
+      continue;
+    }
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
     const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);
@@ -536,12 +575,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       overflow.push(i);
       continue;
     }
-    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
-      const id = codeId(code);
-      ctx.complete(names.callHead(id), ts, dur, track, names.argsOf(id));
-    } else {
-      ctx.complete(headOf(i), ts, dur, track, argsOf(i));
-    }
+    ctx.complete(headOf(i), ts, dur, track, argsOf(i));
     if (isSeg && resumed[i] === 0) {
       const parent = check.enclosingTag();
       const lp = parent >= 0 ? lifeOf(rec[o + F.Inst]!) : -1;

@@ -176,8 +176,9 @@ export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => numb
   if (n < 2) return;
   // Subtrees as linked lists over positions in idx; the stack holds their heads and tails.
   const next = new Int32Array(n).fill(-1);
-  const head = new Int32Array(n),
-    tail = new Int32Array(n);
+  // As deep as the calls nest (plus the roots so far): small arrays that grow, not n-sized ones.
+  const head: number[] = [],
+    tail: number[] = [];
   let top = -1;
   for (let k = 0; k < n; k++) {
     const r = idx[k]!;

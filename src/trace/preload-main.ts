@@ -131,6 +131,7 @@ function main(): void {
     rec = new Recorder({
       capacity: cfg.bufferSize,
       minDurationUs: cfg.minDurationUs,
+      onFull: cfg.onFull,
       maxDepth: cfg.maxDepth,
       cwd: cfg.cwd,
       tid: isMainThread ? 0 : threadId,

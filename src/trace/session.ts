@@ -15,6 +15,7 @@ import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
 import { transformCacheDir } from '../instrument/index.js';
 import { childEnv } from '../util/child-env.js';
+import type { ThreadMinDuration } from './min-duration.js';
 
 export interface TraceOptions {
   script: string;
@@ -27,6 +28,11 @@ export interface TraceOptions {
   includePackages?: string[];
   bufferSize?: number;
   minDurationUs?: number;
+  /**
+   * what a thread's full ring buffer does: 'raise' (default) raises the minimum duration so the
+   * trace covers the whole run; 'drop-oldest' keeps every call of the run's end
+   */
+  onFull?: 'raise' | 'drop-oldest';
   maxDepth?: number;
   nodeArgs?: string[];
   cwd?: string;
@@ -51,6 +57,8 @@ export interface TraceResult {
   dropped: number;
   /** ring overflow: ms into the trace from which every thread's calls are complete */
   completeFromMs?: number;
+  /** a full ring raised the minimum duration: the highest one, µs, and when it was first raised */
+  minDurationRaised?: { minDurationUs: number; firstAtMs: number; threads: number };
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
@@ -89,6 +97,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       typescript: TS_ENTRY.test(script),
       bufferSize: opts.bufferSize,
       minDurationUs: opts.minDurationUs,
+      onFull: opts.onFull,
       maxDepth: opts.maxDepth,
       cacheDir: transformCacheDir(cwd) ?? false,
       sampleIntervalUs: opts.sampleIntervalUs,
@@ -134,6 +143,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
             signal,
             bufferSize: opts.bufferSize,
             minDurationUs: opts.minDurationUs,
+            onFull: opts.onFull ?? 'raise',
             maxDepth: opts.maxDepth,
             async: opts.async === true,
           },
@@ -147,6 +157,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         events: summary.events,
         bytes: fs.statSync(out).size,
         completeFromMs,
+        ...minDurationRaised(summary.minDurations),
         ...(samples ? { samples: samples.written } : {}),
         ...(samples?.gaps.length
           ? { samplesIncomplete: samples.gaps.map(({ pid, thread, lastSampleTs, why }) => ({ pid, thread, lastSampleTs, why })) }
@@ -187,6 +198,9 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   }
   if (opts.minDurationUs !== undefined && !(Number.isFinite(opts.minDurationUs) && opts.minDurationUs >= 0)) {
     throw new UserError(`--min-duration must be a number of µs >= 0 (got ${opts.minDurationUs})`);
+  }
+  if (opts.onFull !== undefined && opts.onFull !== 'raise' && opts.onFull !== 'drop-oldest') {
+    throw new UserError(`--on-full must be raise or drop-oldest (got ${String(opts.onFull)})`);
   }
   const { bufferSize, maxDepth } = opts;
   if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
@@ -253,4 +267,17 @@ function runChild(
       resolve({ exitCode, signal: signal === 'SIGKILL' && killedFor ? killedFor : signal });
     });
   });
+}
+
+/** What the summary says about threads whose full ring raised their minimum duration. */
+function minDurationRaised(threads: ThreadMinDuration[]): Pick<TraceResult, 'minDurationRaised'> {
+  const raised = threads.filter((t) => t.raisedAt.length > 0);
+  if (raised.length === 0) return {};
+  return {
+    minDurationRaised: {
+      minDurationUs: Math.max(...raised.map((t) => t.minDurationUs)),
+      firstAtMs: Math.min(...raised.map((t) => t.raisedAt[0]!)) / 1000,
+      threads: raised.length,
+    },
+  };
 }

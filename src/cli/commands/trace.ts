@@ -4,6 +4,7 @@ import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, pro
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
 import { parseInterval } from '../../sample/options.js';
+import { formatUs } from '../../trace/min-duration.js';
 
 const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
 
@@ -51,7 +52,18 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
     .option(
       'buffer-size',
-      single({ type: 'number', describe: 'ring buffer capacity in calls per thread (default 1000000); beyond it the oldest are dropped' }),
+      single({
+        type: 'number',
+        describe: 'ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it',
+      }),
+    )
+    .option(
+      'on-full',
+      single({
+        type: 'string',
+        describe:
+          "when a thread's buffer fills: raise (default) its minimum duration, so the trace covers the whole run without the shortest calls; drop-oldest: keep every call of the run's end",
+      }),
     )
     .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
     .option('max-depth', single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }))
@@ -93,6 +105,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     // max-depth N keeps depths 0..N-1 (depth 0 = top-level calls).
     bufferSize: argv['buffer-size'],
     minDurationUs: argv['min-duration'],
+    onFull: argv['on-full'] as TraceOptions['onFull'],
     maxDepth: argv['max-depth'],
     nodeArgs: argv['node-arg'],
     json: argv.json,
@@ -108,6 +121,7 @@ interface ParsedTraceArgs {
   'include-package'?: string[];
   'buffer-size'?: number;
   'min-duration'?: number;
+  'on-full'?: string;
   'max-depth'?: number;
   'node-arg'?: string[];
   sample: boolean;
@@ -149,6 +163,13 @@ export function summaryLines(r: TraceResult): string[] {
       g.lastSampleTs === undefined
         ? `stackscope: ${thread} (pid ${g.pid}): ${g.why}`
         : `stackscope: the CPU samples of ${thread} (pid ${g.pid}) end early, ${g.why}`,
+    );
+  }
+  const raised = r.minDurationRaised;
+  if (raised) {
+    lines.push(
+      `stackscope: the ring buffer filled at ${raised.firstAtMs.toFixed(1)} ms${raised.threads > 1 ? ` (${raised.threads} threads)` : ''}, so calls shorter than ${formatUs(raised.minDurationUs)} µs are not in the trace, over the whole run; ` +
+        "their time shows as their callers' self time (raise --buffer-size to keep more, or --on-full drop-oldest to keep every call of the run's end)",
     );
   }
   if (r.dropped > 0) {
@@ -198,6 +219,7 @@ function report(r: TraceResult, json: boolean): void {
         large: isLargeTrace(r),
         dropped: r.dropped,
         completeFromMs: r.completeFromMs,
+        minDurationRaised: r.minDurationRaised,
         threads: r.threads,
         unmatched: r.unmatched,
         ...(r.samples !== undefined ? { samples: r.samples } : {}),
