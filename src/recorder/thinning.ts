@@ -61,7 +61,7 @@ export function thinRing(buf: Float64Array, count: number, ctl: Float64Array, no
   const steps = LADDER_US.length;
   const hist = new Float64Array(steps + 1);
   for (let o = 0, i = 0; i < count; i++, o += RECORD_STRIDE) {
-    if (codeKind(buf[o + RecordField.Code]!) === RecordKind.Span) continue;
+    if (alwaysKept(codeKind(buf[o + RecordField.Code]!))) continue;
     const us = (buf[o + RecordField.End]! - buf[o + RecordField.Start]!) * 1000;
     let j = 0;
     while (j < steps && us >= LADDER_US[j]!) j++;
@@ -83,7 +83,7 @@ export function thinRing(buf: Float64Array, count: number, ctl: Float64Array, no
   let kept = 0;
   for (let o = 0, i = 0; i < count; i++, o += RECORD_STRIDE) {
     const kind = codeKind(buf[o + RecordField.Code]!);
-    if (kind !== RecordKind.Span) {
+    if (!alwaysKept(kind)) {
       // An async Cause goes with the Callback it precedes (see RecordKind.Cause): both or neither.
       const q = kind === RecordKind.Cause && i + 1 < count && isCausedCallback(buf, o + RECORD_STRIDE) ? o + RECORD_STRIDE : o;
       if (buf[q + RecordField.End]! - buf[q + RecordField.Start]! < minMs) continue;
@@ -101,6 +101,11 @@ export function thinRing(buf: Float64Array, count: number, ctl: Float64Array, no
   ctl[CTL_RAISES] = raises + 1;
   ctl[CTL_SEQ]!++;
   return kept;
+}
+
+/** Spans are the user's, and a SpanParent marks the span that follows it: both always stay. */
+function alwaysKept(kind: RecordKind): boolean {
+  return kind === RecordKind.Span || kind === RecordKind.SpanParent;
 }
 
 /** The record at `o` is a Callback whose Cause is the record before it. */
