@@ -107,10 +107,15 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     assert.equal(main.entries.filter((e) => e.name === HANDLE).length, 60);
     const crunchDrawn = main.entries.filter((e) => e.sampled?.functionName === 'crunch');
     assert.ok(crunchDrawn.length > 0, 'crunch is drawn from the samples');
+    // handle (exact) > digest (sampled) > crunch (sampled). Once TurboFan has inlined digest into
+    // handle, V8's sampler now and then reports a tick in the loop as handle > crunch (the inlined
+    // frame is lost, seen in about one run in ten under load): a few such boxes, never another parent.
+    let withoutDigest = 0;
     for (const e of crunchDrawn) {
-      // handle (exact) > digest (sampled) > crunch (sampled)
-      assert.deepEqual(e.path.slice(-2), [HANDLE, 'ProfileCall'], `crunch is drawn under handle, below digest: ${e.path.join(' > ')}`);
+      if (e.path.at(-1) === HANDLE) withoutDigest++;
+      else assert.deepEqual(e.path.slice(-2), [HANDLE, 'ProfileCall'], `crunch is drawn under handle, below digest: ${e.path.join(' > ')}`);
     }
+    assert.ok(withoutDigest * 10 <= crunchDrawn.length, `${withoutDigest} of ${crunchDrawn.length} crunch boxes lack digest`);
     // Only what runs below handle is drawn there, not handle's callers again.
     const underHandle = main.entries.filter((e) => e.sampled && e.path[e.path.length - 1] === HANDLE).map((e) => e.sampled!.functionName);
     assert.ok(
