@@ -76,6 +76,58 @@ export function stackKey(parent: number, frameId: number): number {
   return (parent + 1) * 67_108_864 + frameId;
 }
 
+/**
+ * (parent, frame) -> id, open addressing over typed arrays: the stack table of a big profile is
+ * interned without a boxed number per key (one packed key in a Map is a heap number beyond 2^31)
+ * and without an object per entry. Keys are ids >= -1; ids stored are >= 0.
+ */
+class PairTable {
+  private parents = new Int32Array(1024);
+  private frames = new Int32Array(1024);
+  private ids = new Int32Array(1024).fill(-1);
+  private mask = 1023;
+  private size = 0;
+
+  private slot(parent: number, frame: number): number {
+    let h = Math.imul(parent + 1, 0x9e3779b1) ^ frame;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h ^= h >>> 13;
+    let i = h & this.mask;
+    while (this.ids[i] !== -1 && (this.parents[i] !== parent || this.frames[i] !== frame)) i = (i + 1) & this.mask;
+    return i;
+  }
+
+  /** the id stored for (parent, frame), or -1 */
+  get(parent: number, frame: number): number {
+    return this.ids[this.slot(parent, frame)]!;
+  }
+
+  set(parent: number, frame: number, id: number): void {
+    if ((this.size + 1) * 2 > this.ids.length) this.grow();
+    const i = this.slot(parent, frame);
+    if (this.ids[i] === -1) this.size++;
+    this.parents[i] = parent;
+    this.frames[i] = frame;
+    this.ids[i] = id;
+  }
+
+  private grow(): void {
+    const { parents, frames, ids } = this;
+    const n = ids.length * 2;
+    this.parents = new Int32Array(n);
+    this.frames = new Int32Array(n);
+    this.ids = new Int32Array(n).fill(-1);
+    this.mask = n - 1;
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] === -1) continue;
+      const j = this.slot(parents[i]!, frames[i]!);
+      this.parents[j] = parents[i]!;
+      this.frames[j] = frames[i]!;
+      this.ids[j] = ids[i]!;
+    }
+  }
+}
+
 /** Builds a Profile: interns frames and stacks, appends samples. */
 export class ProfileBuilder implements StackSink {
   readonly frames: Frame[] = [];
@@ -89,8 +141,8 @@ export class ProfileBuilder implements StackSink {
   private durations: number[] | undefined;
   private calls: number[] | undefined;
   private readonly frameIds = new Map<string, number>();
-  /** (parent, frame) -> stack id; the key packs both numbers into one */
-  private readonly stackIds = new Map<number, number>();
+  /** (parent, frame) -> stack id */
+  private readonly stackIds = new PairTable();
   meta: ProfileMeta = {};
 
   constructor(readonly unit: WeightUnit = 'samples') {}
@@ -109,13 +161,12 @@ export class ProfileBuilder implements StackSink {
 
   /** The id of the stack `parent` + `frameId` (parent NO_STACK for a root-level frame). */
   stack(parent: number, frameId: number): number {
-    const key = stackKey(parent, frameId);
-    let id = this.stackIds.get(key);
-    if (id === undefined) {
+    let id = this.stackIds.get(parent, frameId);
+    if (id < 0) {
       id = this.stackParent.length;
       this.stackParent.push(parent);
       this.stackFrame.push(frameId);
-      this.stackIds.set(key, id);
+      this.stackIds.set(parent, frameId, id);
     }
     return id;
   }
