@@ -149,11 +149,16 @@ export class PostgresStore implements Store {
   async knownStacks(ids: readonly number[]): Promise<Map<number, number[]>> {
     if (!ids.length) return new Map();
     return this.run(async () => {
-      const r = await this.pool.query<{ id: number; frames: number[] }>(
-        'SELECT id::float8 AS id, frames::float8[] AS frames FROM stacks WHERE id = ANY($1::bigint[])',
-        [ids],
-      );
-      return new Map(r.rows.map((x) => [x.id, x.frames]));
+      // Frames as one text per stack, split here: pg's generic array parser took about half of
+      // the JS time of a fleet's 15-minute query (~10,000 stacks), measured.
+      const r = await this.pool.query({
+        text: "SELECT id::float8, array_to_string(frames, ',') FROM stacks WHERE id = ANY($1::bigint[])",
+        values: [ids],
+        rowMode: 'array',
+      });
+      const out = new Map<number, number[]>();
+      for (const [id, frames] of r.rows as Array<[number, string]>) out.set(id, frames ? frames.split(',').map(Number) : []);
+      return out;
     });
   }
 
