@@ -42,7 +42,10 @@ import { decodePprof } from '../src/formats/pprof.js';
 
 const skip = chromiumUnavailable() ?? false;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-ui-'));
-const docs = path.join(root, 'docs');
+// The README's screenshots are rewritten only on request (STACKSCOPE_UPDATE_SCREENSHOT=1), so a test
+// run leaves the working tree as it was; otherwise they go to a temporary folder.
+const docs =
+  process.env.STACKSCOPE_UPDATE_SCREENSHOT === '1' ? path.join(root, 'docs') : fs.mkdtempSync(path.join(os.tmpdir(), 'ss-ui-shots-'));
 let planted: Planted;
 let ui: UiProcess;
 let browser: Browser;

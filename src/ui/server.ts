@@ -202,7 +202,10 @@ export async function startUi(opts: UiOptions): Promise<UiServer> {
 
   // The same range and filters are asked for by several views at once: keep the last few profiles.
   const cache = new Map<string, { at: number; value: Promise<{ profile: Profile; notes: string[] }> }>();
-  const profileOf = (source: ProfileSource, range: Range | null, f: Filters) => {
+  const profileOf = (source: ProfileSource, asked: Range | null, f: Filters) => {
+    // No range: the source's default, which for a store ends "now": resolved before keying, so an
+    // early answer (an empty store) is never served again once data has come.
+    const range = asked ?? source.defaultRange();
     const key = JSON.stringify([range, f]);
     const hit = cache.get(key);
     if (hit && Date.now() - hit.at < 30_000) return hit.value;

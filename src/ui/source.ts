@@ -85,8 +85,9 @@ export class StoreSource implements ProfileSource {
     return new StoreSource(await openStore(db));
   }
 
+  /** the last 15 minutes, "now" to the second (views asked for at once share one profile) */
   defaultRange(): Range {
-    const now = Date.now();
+    const now = Math.floor(Date.now() / 1000) * 1000;
     return { fromMs: now - 15 * 60_000, untilMs: now };
   }
 
