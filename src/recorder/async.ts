@@ -52,7 +52,6 @@ const MAX_LEVELS = 1024;
 
 export class AsyncTracker {
   private hook: AsyncHook | undefined;
-  private readonly types = new Map<string, number>();
   /** context of the running callback */
   private cur: AsyncContext | undefined;
   /** when the current window began (ring clock, ms), and the ring's count then */
@@ -141,7 +140,13 @@ export class AsyncTracker {
     let ctx: AsyncContext | undefined;
     if (d >= 0) {
       const c = this.cur;
-      ctx = { causeStart: this.rec.runningStart(d), causeDepth: d, type: this.typeId(type), request: c?.request ?? 0, span: c?.span ?? 0 };
+      ctx = {
+        causeStart: this.rec.runningStart(d),
+        causeDepth: d,
+        type: this.rec.spanId(type),
+        request: c?.request ?? 0,
+        span: c?.span ?? 0,
+      };
     } else {
       ctx = this.cur;
       if (ctx === undefined) return;
@@ -154,19 +159,26 @@ export class AsyncTracker {
   private before(): void {
     const ctx = (executionAsyncResource() as WithContext | undefined)?.[CTX];
     if (this.level++ >= MAX_LEVELS) return;
-    if (this.cur) this.close(this.rec.nowMs());
+    if (!this.cur && !ctx) {
+      this.saved.push(undefined); // the common case: no context before or now, no clock read
+      return;
+    }
+    const t = this.rec.nowMs();
+    if (this.cur) this.close(t);
     this.saved.push(this.cur);
     this.cur = ctx;
-    if (ctx) this.open(this.rec.nowMs());
+    if (ctx) this.open(t);
   }
 
   private after(): void {
     if (this.level === 0) return; // unbalanced (hooks enabled inside a callback)
     if (--this.level >= MAX_LEVELS) return;
+    const prev = this.saved.pop();
+    if (!this.cur && !prev) return;
     const t = this.rec.nowMs();
     if (this.cur) this.close(t);
-    this.cur = this.saved.pop();
-    if (this.cur) this.open(t);
+    this.cur = prev;
+    if (prev) this.open(t);
   }
 
   /** A snapshot is being taken: what ran so far in the current callback is written now. */
@@ -189,12 +201,6 @@ export class AsyncTracker {
     const caused = !Number.isNaN(ctx.causeStart);
     if (caused) this.rec.recordAsync(recordCode(ctx.type, RecordKind.Cause), ctx.causeStart, t, ctx.causeDepth, 0);
     this.rec.recordAsync(recordCode(0, RecordKind.Callback), this.winStart, t, ctx.request, caused ? 1 : 0);
-  }
-
-  private typeId(type: string): number {
-    let id = this.types.get(type);
-    if (id === undefined) this.types.set(type, (id = this.rec.spanId(type)));
-    return id;
   }
 
   private guard(fn: () => void): void {
