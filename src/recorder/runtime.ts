@@ -579,12 +579,13 @@ function toMicroseconds(records: Float64Array): void {
  * the copy: the slots it wrote meanwhile (and the one it may be half-way through) hold records of
  * mixed generations, so they are left out, as dropped, and what remains is a consistent snapshot as
  * of the first read, whose oldest record really is the oldest kept. A writer fast enough to lap most
- * of a small ring during one copy gets a few more tries.
+ * of a small ring during one copy (or a reader descheduled in the middle of one, on a loaded machine)
+ * gets more tries.
  */
 export function copyLiveRing(buf: Float64Array, ctl: Float64Array): { records: Float64Array; count: number; dropped: number } {
   const cap = buf.length / RECORD_STRIDE;
   let best: { records: Float64Array; count: number; dropped: number } | undefined;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < 50; attempt++) {
     const seq = ctl[CTL_SEQ]!;
     const before = ctl[0]!;
     const copy = rawCopy(buf, before);
