@@ -12,6 +12,7 @@ import { writeTrace } from '../src/trace/build.js';
 import type { ProcessRecording } from '../src/recorder/recording.js';
 import { parseWithDevTools, track, treeText, type DtTrace } from './helpers/devtools.js';
 import { SynthThread } from './helpers/synth.js';
+import { decimal, thousands } from '../src/util/numbers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-build-'));
 let seq = 0;
@@ -383,4 +384,21 @@ test('5M records: streamed with flat memory', { timeout: 120_000 }, () => {
   assert.equal(r.slices, r.records);
   assert.ok(r.peakRssMB - r.recordsMB < 350, `peak RSS beyond the records themselves: ${r.peakRssMB - r.recordsMB} MB`);
   fs.rmSync(out);
+});
+
+test('numbers in notes are written as en-US would, without ICU: separators, at most the given decimals', () => {
+  const cases: [number, number][] = [
+    [0.5, 1],
+    [20, 1],
+    [1000, 1],
+    [1234567.25, 1],
+    [-1234.5, 1],
+    [999.96, 1],
+    [12, 0],
+    [-5, 0],
+    [1e21, 0],
+    [50_000_000, 0],
+  ];
+  for (const [n, d] of cases) assert.equal(decimal(n, d), n.toLocaleString('en-US', { maximumFractionDigits: d }), `${n}`);
+  assert.equal(thousands(1_000_012), '1,000,012');
 });

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { thousands } from '../util/numbers.js';
 import {
   CHANNEL_FD,
   CHILD_CONFIG_ENV,
@@ -299,11 +300,11 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
     ['--warmup', opts.warmup, 0],
   ] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= MAX_RUNS))
-      throw new UserError(`${flag} must be an integer from ${min} to ${MAX_RUNS.toLocaleString('en-US')} (got ${v})`);
+      throw new UserError(`${flag} must be an integer from ${min} to ${thousands(MAX_RUNS)} (got ${v})`);
   }
   if (opts.timeout !== undefined && !(opts.timeout > 0 && opts.timeout <= MAX_TIMER_S)) {
     throw new UserError(
-      `--timeout must be a number of seconds > 0 and at most ${MAX_TIMER_S.toLocaleString('en-US')} (got ${opts.timeout})`,
+      `--timeout must be a number of seconds > 0 and at most ${thousands(MAX_TIMER_S)} (got ${opts.timeout})`,
     );
   }
   if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10 && opts.sampleIntervalUs <= 1e6)) {

@@ -14,6 +14,7 @@
  */
 import { ProfileBuilder, addTrackSlices, parseFrameLabel, type Frame, type Profile, type Slice } from '../model/index.js';
 import { UserError } from '../util/errors.js';
+import { decimal, thousands } from '../util/numbers.js';
 import { addCpuProfile, type CpuProfile, type CpuProfileNode } from './cpuprofile.js';
 import type { TraceEvent } from './trace-event.js';
 
@@ -149,7 +150,7 @@ function shortCallsOmitted(metadata: unknown, pid?: number): string | undefined 
     : [];
   if (raised.length === 0) return undefined;
   const us = Math.max(...raised.map((t) => Number(t.minDurationUs) || 0));
-  return `omits calls shorter than ${us.toLocaleString('en-US', { maximumFractionDigits: 1 })} µs (its ring buffer filled): their time is counted as their callers' self time`;
+  return `omits calls shorter than ${decimal(us, 1)} µs (its ring buffer filled): their time is counted as their callers' self time`;
 }
 
 function ringCut(metadata: unknown, pid?: number): string | undefined {
@@ -158,10 +159,10 @@ function ringCut(metadata: unknown, pid?: number): string | undefined {
   if (cuts.length > 0) {
     const lost = cuts.reduce((n, c) => n + (Number(c.droppedRecords) || 0), 0);
     const from = Math.max(...cuts.map((c) => Number(c.completeFrom) || 0));
-    return `was cut (ring buffer full): ${lost.toLocaleString('en-US')} earlier call records were dropped; its times cover only the run from ${(from / 1000).toFixed(1)} ms on`;
+    return `was cut (ring buffer full): ${thousands(lost)} earlier call records were dropped; its times cover only the run from ${(from / 1000).toFixed(1)} ms on`;
   }
   if (!Array.isArray(md.cut) && Number(md.droppedRecords) > 0) {
-    return `was cut (ring buffer full): ${Number(md.droppedRecords).toLocaleString('en-US')} earlier call records were dropped; its times cover only the end of the run`;
+    return `was cut (ring buffer full): ${thousands(Number(md.droppedRecords))} earlier call records were dropped; its times cover only the end of the run`;
   }
   return undefined;
 }

@@ -19,6 +19,7 @@
  */
 import fs from 'node:fs';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
+import { thousands } from '../util/numbers.js';
 import {
   RecordKind,
   RecordField as F,
@@ -114,7 +115,9 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   }
   let closed = false;
   try {
-    const bases = timeBases(processes, opts.samples);
+    // One pass over each thread's records first: where each slice goes, and when the trace begins.
+    const plans = processes.map((proc) => proc.threads.map(planThread));
+    const bases = timeBases(processes, plans, opts.samples);
     const usedPids = new Set<number>();
     processes.forEach((proc, p) => {
       // Two recordings with the same pid (bench strategies run in one process) must stay two rows.
@@ -122,8 +125,8 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
       while (usedPids.has(pid)) pid++;
       usedPids.add(pid);
       ctx.beginProcess(pid, proc);
-      const threads = proc.threads.map((th, t) => ({ th, base: bases[p]![t]! })).sort((a, b) => a.th.tid - b.th.tid);
-      for (const { th, base } of threads) writeThread(ctx, pid, th, base);
+      const threads = proc.threads.map((th, t) => ({ th, base: bases[p]![t]!, plan: plans[p]![t]! })).sort((a, b) => a.th.tid - b.th.tid);
+      for (const { th, base, plan } of threads) writeThread(ctx, pid, th, base, plan);
     });
     const metadata = ctx.metadata({ ...opts.samples?.metadata(), ...opts.metadata });
     closed = true;
@@ -141,7 +144,7 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
  * timeOrigin first keeps every term small, so ns survive. The earliest event lands at ts = 1
  * (DevTools ignores ts = 0 for the bounds).
  */
-function timeBases(processes: ProcessRecording[], samples?: TraceSamples): number[][] {
+function timeBases(processes: ProcessRecording[], plans: ThreadPlan[][], samples?: TraceSamples): number[][] {
   let refOrigin = Infinity;
   for (const proc of processes) for (const th of proc.threads) refOrigin = Math.min(refOrigin, th.timeOrigin);
   if (!Number.isFinite(refOrigin)) refOrigin = 0;
@@ -149,7 +152,7 @@ function timeBases(processes: ProcessRecording[], samples?: TraceSamples): numbe
   let min = Infinity;
   processes.forEach((proc, p) =>
     proc.threads.forEach((th, t) => {
-      const first = Math.min(earliest(th), samples?.earliest(th) ?? Infinity);
+      const first = Math.min(plans[p]![t]!.earliest, samples?.earliest(th) ?? Infinity);
       if (first < Infinity) min = Math.min(min, offsets[p]![t]! + first);
     }),
   );
@@ -157,17 +160,59 @@ function timeBases(processes: ProcessRecording[], samples?: TraceSamples): numbe
   return offsets.map((row) => row.map((off) => off - min + 1));
 }
 
-function earliest(th: ThreadRecording): number {
-  let min = Infinity;
+/** Where a thread's records go, found in one pass over them (the first that touches their memory). */
+interface ThreadPlan {
+  /** slices of the thread's own track (calls, segments, sync spans), as record indices in ring order */
+  main: Uint32Array;
+  /** async lifetimes and async spans, drawn on the async lanes */
+  life: Uint32Array;
+  /** the async segments among `main` */
+  seg: Uint32Array;
+  /** records not written: they ended at or before the ring-buffer cut (their children may be gone) */
+  omitted: number;
+  /** the thread's own µs of its first slice or Node event as drawn, or Infinity */
+  earliest: number;
+}
+
+function planThread(th: ThreadRecording): ThreadPlan {
   const rec = th.records;
+  const n = Math.min(th.count, Math.floor(rec.length / RECORD_STRIDE));
   const cut = cutOf(th);
-  for (let i = 0, o = 1; i < th.count; i++, o += RECORD_STRIDE) {
-    if (rec[o + 1]! <= cut || !isSliceKind(codeKind(rec[o - 1]!))) continue; // not written (see writeThread)
-    const s = Math.max(rec[o]!, cut);
-    if (s < min) min = s;
+  // As long as the records: the pages of what is never filled are never touched.
+  const main = new Uint32Array(n),
+    life = new Uint32Array(n),
+    seg = new Uint32Array(n);
+  let a = 0,
+    b = 0,
+    c = 0,
+    omitted = 0,
+    min = Infinity;
+  for (let i = 0, o = 0; i < n; i++, o += RECORD_STRIDE) {
+    if (rec[o + F.End]! <= cut) {
+      omitted++;
+      continue;
+    }
+    const k = codeKind(rec[o + F.Code]!);
+    if (!isSliceKind(k)) continue;
+    const start = rec[o + F.Start]!;
+    if (start < min) min = start;
+    if (k === RecordKind.AsyncLifetime || (k === RecordKind.Span && isAsyncSpan(rec, i, o))) life[b++] = i;
+    else {
+      main[a++] = i;
+      if (k === RecordKind.AsyncSegment) seg[c++] = i;
+    }
   }
+  // What began before the cut is drawn from the cut on (writeThread's startOf).
+  if (min < cut) min = cut;
   for (const ev of th.nodeEvents) if (ev.ts < min) min = ev.ts;
-  return min;
+  return { main: main.subarray(0, a), life: life.subarray(0, b), seg: seg.subarray(0, c), omitted, earliest: min };
+}
+
+/** An async span: a Span record (at index i, offset o) marked by the SpanParent record just before it. */
+function isAsyncSpan(rec: Float64Array, i: number, o: number): boolean {
+  return (
+    i > 0 && codeKind(rec[o - RECORD_STRIDE + F.Code]!) === RecordKind.SpanParent && rec[o - RECORD_STRIDE + F.Inst] === rec[o + F.Inst]
+  );
 }
 
 interface DropInfo {
@@ -383,7 +428,46 @@ class Names {
   }
 }
 
-function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: number): void {
+/**
+ * Writes main[m…] while they are whole calls (no async segment or span, not clipped at the cut), on
+ * the thread's own track (or to `overflow` when one would cross); returns where it stopped. Their
+ * times are the ns that are printed (as engineDur, rounded once).
+ */
+function writeCalls(
+  ctx: BuildContext,
+  rec: Float64Array,
+  main: Uint32Array,
+  m: number,
+  base: number,
+  cut: number,
+  check: NestingCheck,
+  names: Names,
+  track: Uint8Array,
+  overflow: number[],
+): number {
+  for (; m < main.length; m++) {
+    const i = main[m]!;
+    const o = i * RECORD_STRIDE;
+    const code = rec[o + F.Code]!;
+    const start = rec[o + F.Start]!;
+    if (codeKind(code) !== RecordKind.Call || start < cut) break;
+    const tsNs = Math.round((base + start) * 1000);
+    const endNs = Math.round((base + rec[o + F.End]!) * 1000);
+    let durNs = endNs > tsNs ? endNs - tsNs : 0;
+    const dur = check.accept(tsNs / 1000, durNs / 1000);
+    if (dur < 0) {
+      overflow.push(i);
+      continue;
+    }
+    if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
+    const id = codeId(code);
+    const tsUs = Math.floor(tsNs / 1000);
+    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id));
+  }
+  return m;
+}
+
+function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: number, plan: ThreadPlan): void {
   const rec = th.records;
   const n = Math.min(th.count, Math.floor(rec.length / RECORD_STRIDE));
   const tid = th.tid;
@@ -396,8 +480,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const kindOf = (i: number): number => codeKind(at(i, F.Code));
   const idOf = (i: number): number => codeId(at(i, F.Code));
 
-  // Ring overflow: records that ended at or before the cut are not written (their children may be
-  // gone), and what began before it is drawn from the cut on (startOf).
+  // Ring overflow: records that ended at or before the cut are not written (planThread), and what
+  // began before it is drawn from the cut on (startOf).
   const cut = cutOf(th);
   const startOf = (i: number): number => {
     const s = rec[i * RECORD_STRIDE + F.Start]!;
@@ -405,44 +489,11 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   };
   const clipped = (i: number): boolean => at(i, F.Start) < cut;
 
-  /** an async span: a Span record marked by the SpanParent record just before it */
-  const asyncSpan = (i: number, o: number): boolean =>
-    i > 0 && codeKind(rec[o - RECORD_STRIDE + F.Code]!) === RecordKind.SpanParent && rec[o - RECORD_STRIDE + F.Inst] === rec[o + F.Inst];
-  /** async lifetimes and async spans go to the async lanes */
-  const onLanes = (k: RecordKind, i: number, o: number): boolean =>
-    k === RecordKind.AsyncLifetime || (k === RecordKind.Span && asyncSpan(i, o));
-
-  // Partition record indices by destination. Typed arrays, not objects: 5M records stay ~100 MB.
-  let nMain = 0,
-    nLife = 0,
-    nSeg = 0,
-    nOmitted = 0;
-  for (let i = 0, o = 0; i < n; i++, o += RECORD_STRIDE) {
-    if (rec[o + F.End]! <= cut) {
-      nOmitted++;
-      continue;
-    }
-    const k = codeKind(rec[o + F.Code]!);
-    if (!isSliceKind(k)) continue;
-    if (onLanes(k, i, o)) nLife++;
-    else {
-      nMain++;
-      if (k === RecordKind.AsyncSegment) nSeg++;
-    }
-  }
-  const main = new Uint32Array(nMain),
-    life = new Uint32Array(nLife),
-    seg = new Uint32Array(nSeg);
-  for (let i = 0, o = 0, a = 0, b = 0, c = 0; i < n; i++, o += RECORD_STRIDE) {
-    if (rec[o + F.End]! <= cut) continue;
-    const k = codeKind(rec[o + F.Code]!);
-    if (!isSliceKind(k)) continue;
-    if (onLanes(k, i, o)) life[b++] = i;
-    else {
-      main[a++] = i;
-      if (k === RecordKind.AsyncSegment) seg[c++] = i;
-    }
-  }
+  const { life, seg } = plan;
+  let main = plan.main;
+  const nMain = main.length,
+    nLife = life.length,
+    nSeg = seg.length;
   // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
   const byStart = (x: number, y: number): number => {
     const ox = x * RECORD_STRIDE,
@@ -490,7 +541,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   }
 
   // The thread's own track, in DevTools order, checked as DevTools will build it.
-  sortNested(main, byStart);
+  main = sortNested(main, byStart);
   const causal = ThreadCausality.of(th, n);
   const requests = causal?.hasRequests ? causal : undefined;
   const requestAt = writeNodeTracks(ctx, th, base, pid, prefix, 'requests');
@@ -510,9 +561,9 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   let nClipped = 0;
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
-    const lost = th.dropped + nOmitted;
+    const lost = th.dropped + plan.omitted;
     const ts = round3(base + cut);
-    const note = `${lost.toLocaleString('en-US')} earlier call records dropped (ring buffer full): complete from here`;
+    const note = `${thousands(lost)} earlier call records dropped (ring buffer full): complete from here`;
     const args = { droppedRecords: lost, hint: 'raise --buffer-size, or record less with --min-duration/--max-depth' };
     writer.instant(instantHead(JSON.stringify(note)), ts, track, argsBytes(JSON.stringify(args)));
     for (let i = 0; i < n; i++) if (at(i, F.End) > cut && clipped(i)) nClipped++;
@@ -548,26 +599,12 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     }
   };
   for (let m = 0; m < nMain; m++) {
+    // The bulk (plain calls) in a loop of its own, which V8 optimizes early; the rest one by one.
+    if (!requests) m = writeCalls(ctx, rec, main, m, base, cut, check, names, track, overflow);
+    if (m >= nMain) break;
     const i = main[m]!;
     const o = i * RECORD_STRIDE;
-    const code = rec[o + F.Code]!;
-    const kind = codeKind(code);
-    if (kind === RecordKind.Call && rec[o + F.Start]! >= cut && !requests) {
-      // The bulk: a whole call, its times in the ns that are printed (as engineDur, rounded once).
-      const tsNs = Math.round((base + rec[o + F.Start]!) * 1000);
-      const endNs = Math.round((base + rec[o + F.End]!) * 1000);
-      let durNs = endNs > tsNs ? endNs - tsNs : 0;
-      const dur = check.accept(tsNs / 1000, durNs / 1000);
-      if (dur < 0) {
-        overflow.push(i);
-        continue;
-      }
-      if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
-      const id = codeId(code);
-      const tsUs = Math.floor(tsNs / 1000);
-      ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id));
-      continue;
-    }
+    const kind = codeKind(rec[o + F.Code]!);
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
     const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);

@@ -165,17 +165,19 @@ export class NestingCheck {
 }
 
 /**
- * Puts `idx` in the order `cmp` defines (a strict total order), fast for the usual input: the
+ * Returns `idx` in the order `cmp` defines (a strict total order; `idx` itself may be reused for
+ * the result), fast for the usual input: the
  * records of calls on one stack, which end children first (post-order of a forest). One pass with
  * a stack of subtrees turns that into pre-order, which is the sorted order when the calls nest;
  * the result is checked pair by pair, and anything that does not nest (a span straddling an
  * await, crossing async lifetimes) is sorted with `cmp` instead.
  */
-export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => number): void {
+export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => number): Uint32Array {
   const n = idx.length;
-  if (n < 2) return;
-  // Subtrees as linked lists over positions in idx; the stack holds their heads and tails.
-  const next = new Int32Array(n).fill(-1);
+  if (n < 2) return idx;
+  // Subtrees as linked lists over positions in idx; the stack holds their heads and tails. A
+  // tail's link is never read, so the array needs no initial fill (a pass over fresh memory).
+  const next = new Int32Array(n);
   // As deep as the calls nest (plus the roots so far): small arrays that grow, not n-sized ones.
   const head: number[] = [],
     tail: number[] = [];
@@ -202,11 +204,6 @@ export function sortNested(idx: Uint32Array, cmp: (a: number, b: number) => numb
       if (p === tail[s]) break;
     }
   }
-  for (let k = 1; k < n; k++) {
-    if (cmp(out[k - 1]!, out[k]!) >= 0) {
-      idx.sort(cmp);
-      return;
-    }
-  }
-  idx.set(out);
+  for (let k = 1; k < n; k++) if (cmp(out[k - 1]!, out[k]!) >= 0) return idx.sort(cmp);
+  return out;
 }

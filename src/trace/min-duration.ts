@@ -7,6 +7,7 @@
  */
 import { argsBytes, instantHead } from '../formats/trace-event.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
+import { decimal } from '../util/numbers.js';
 
 /** A thread recorded without its short calls: what the trace's metadata and the summary say. */
 export interface ThreadMinDuration {
@@ -24,7 +25,7 @@ export const MIN_DURATION_NOTE =
 
 /** µs as a short text: 0.5, 20, 1,000. */
 export function formatUs(us: number): string {
-  return us.toLocaleString('en-US', { maximumFractionDigits: 1 });
+  return decimal(us, 1);
 }
 
 interface Writer {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { thousands } from '../util/numbers.js';
 import { isPackageName, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
@@ -205,7 +206,7 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   const { bufferSize, maxDepth } = opts;
   if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
     throw new UserError(
-      `--buffer-size must be a whole number of calls from 1 to ${MAX_BUFFER_SIZE.toLocaleString('en-US')} (got ${bufferSize})`,
+      `--buffer-size must be a whole number of calls from 1 to ${thousands(MAX_BUFFER_SIZE)} (got ${bufferSize})`,
     );
   }
   // max-depth N keeps depths 0..N-1: 0 would keep nothing.
