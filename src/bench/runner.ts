@@ -303,9 +303,7 @@ export async function runBench(opts: RunOptions): Promise<RawResults> {
       throw new UserError(`${flag} must be an integer from ${min} to ${thousands(MAX_RUNS)} (got ${v})`);
   }
   if (opts.timeout !== undefined && !(opts.timeout > 0 && opts.timeout <= MAX_TIMER_S)) {
-    throw new UserError(
-      `--timeout must be a number of seconds > 0 and at most ${thousands(MAX_TIMER_S)} (got ${opts.timeout})`,
-    );
+    throw new UserError(`--timeout must be a number of seconds > 0 and at most ${thousands(MAX_TIMER_S)} (got ${opts.timeout})`);
   }
   if (opts.sampleIntervalUs !== undefined && !(opts.sampleIntervalUs >= 10 && opts.sampleIntervalUs <= 1e6)) {
     throw new UserError(`--interval must be from 10 µs to 1 s (got ${opts.sampleIntervalUs} µs)`);

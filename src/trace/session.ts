@@ -205,9 +205,7 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   }
   const { bufferSize, maxDepth } = opts;
   if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
-    throw new UserError(
-      `--buffer-size must be a whole number of calls from 1 to ${thousands(MAX_BUFFER_SIZE)} (got ${bufferSize})`,
-    );
+    throw new UserError(`--buffer-size must be a whole number of calls from 1 to ${thousands(MAX_BUFFER_SIZE)} (got ${bufferSize})`);
   }
   // max-depth N keeps depths 0..N-1: 0 would keep nothing.
   if (maxDepth !== undefined && !(Number.isInteger(maxDepth) && maxDepth >= 1)) {
