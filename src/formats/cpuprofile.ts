@@ -58,8 +58,8 @@ export function writeCpuProfile(path: string, profile: CpuProfile): void {
  * The model frame of a V8 call frame, normalised once: file: URLs become absolute paths, V8's
  * 0-based line and column become 1-based (0 when V8 gives none, as for pseudo-frames and builtins).
  */
-export function callFrameToFrame(cf: CallFrame): Frame {
-  const file = cf.url ? framePath(cf.url) : '';
+export function callFrameToFrame(cf: CallFrame, pathOf: (url: string) => string = framePath): Frame {
+  const file = cf.url ? pathOf(cf.url) : '';
   return {
     name: cf.functionName || '(anonymous)',
     file,
@@ -86,6 +86,13 @@ export function addCpuProfile(b: StackSink, profile: CpuProfile): { idle: number
   }
   const stackOfNode = new Map<number, number>();
   const chain: CpuProfileNode[] = [];
+  // Per script, not per node: a profile has thousands of nodes over a few dozen scripts.
+  const files = new Map<string, string>();
+  const pathOf = (url: string): string => {
+    let file = files.get(url);
+    if (file === undefined) files.set(url, (file = framePath(url)));
+    return file;
+  };
   const stackOf = (id: number): number => {
     const known = stackOfNode.get(id);
     if (known !== undefined) return known;
@@ -104,7 +111,7 @@ export function addCpuProfile(b: StackSink, profile: CpuProfile): { idle: number
     while (chain.length) {
       const n = chain.pop()!;
       if (base !== DROPPED) {
-        const frame = callFrameToFrame(n.callFrame);
+        const frame = callFrameToFrame(n.callFrame, pathOf);
         const role = frameRole(n.callFrame.functionName, frame.file);
         if (role === 'idle') base = DROPPED;
         else if (role === 'cpu') base = b.stack(base, b.frame(frame));

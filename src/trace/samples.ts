@@ -418,7 +418,25 @@ export function cutUnderSlices(
  */
 function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfileNode[] }> {
   const frames: CallFrame[] = [];
-  const stacks: CpuProfileNode[][] = [];
+  // Stacks as (parent, frame) links; a sample's stack becomes an array once, when first sampled
+  // (copying every prefix of deep stacks made most of the garbage).
+  const parents: number[] = [];
+  const leaves: CpuProfileNode[] = [];
+  const arrays: (CpuProfileNode[] | undefined)[] = [];
+  const arrayOf = (s: number): CpuProfileNode[] => {
+    const known = arrays[s];
+    if (known) return known;
+    // Up to the nearest stack already made (or the root), iteratively: stacks can be thousands deep.
+    const path: CpuProfileNode[] = [];
+    let up = s;
+    while (up !== NO_STACK && !arrays[up]) {
+      path.push(leaves[up]!);
+      up = parents[up]!;
+    }
+    const a = up === NO_STACK ? [] : [...arrays[up]!];
+    for (let i = path.length - 1; i >= 0; i--) a.push(path[i]!);
+    return (arrays[s] = a);
+  };
   const scripts = new Map<string, { scriptId: number; url: string }>();
   const out: Array<{ ts: number; stack: CpuProfileNode[] }> = [];
   const none: CpuProfileNode[] = [];
@@ -439,9 +457,12 @@ function timedStacks(profile: CpuProfile): Array<{ ts: number; stack: CpuProfile
   };
   const sink: StackSink = {
     frame: (f) => frames.push(toCallFrame(f)) - 1,
-    stack: (parent, frameId) => stacks.push([...(parent === NO_STACK ? [] : stacks[parent]!), { id: 0, callFrame: frames[frameId]! }]) - 1,
+    stack: (parent, frameId) => {
+      parents.push(parent);
+      return leaves.push({ id: 0, callFrame: frames[frameId]! }) - 1;
+    },
     sample: (stack, _weight, ts) => {
-      out.push({ ts: ts ?? 0, stack: stacks[stack] ?? none });
+      out.push({ ts: ts ?? 0, stack: stack >= 0 && stack < leaves.length ? arrayOf(stack) : none });
     },
     idle: (ts) => {
       out.push({ ts, stack: none });
