@@ -309,17 +309,21 @@ export function cutUnderSlices(
   const nodes: CpuProfileNode[] = [
     { id: 1, callFrame: { functionName: '(root)', scriptId: 0, url: '', lineNumber: -1, columnNumber: -1 }, children: [] },
   ];
-  // Children by call frame object (one per distinct frame, see keyOf), per parent node.
-  const childIds = new Map<number, Map<CallFrame, number>>();
+  // A node per (parent node, call frame): call frames numbered once (one object per distinct frame,
+  // see keyOf), and one map for all nodes, not a map per node.
+  const frameNo = new Map<CallFrame, number>();
+  const childOf = new Map<number | string, number>();
   const nodeFor = (parent: number, frame: CallFrame): number => {
-    let children = childIds.get(parent);
-    if (!children) childIds.set(parent, (children = new Map()));
-    let id = children.get(frame);
+    let f = frameNo.get(frame);
+    if (f === undefined) frameNo.set(frame, (f = frameNo.size));
+    // One number while it stays exact (2^20 frames, 2^33 nodes); beyond, a text.
+    const key = f < 0x100000 && parent < 0x200000000 ? parent * 0x100000 + f : `${parent}:${f}`;
+    let id = childOf.get(key);
     if (id === undefined) {
       id = nodes.length + 1;
       nodes.push({ id, callFrame: frame, children: [] });
       nodes[parent - 1]!.children!.push(id);
-      children.set(frame, id);
+      childOf.set(key, id);
     }
     return id;
   };
@@ -336,6 +340,7 @@ export function cutUnderSlices(
   let unplaced = 0,
     gcOrNative = 0;
   const open: Slice[] = [];
+  const near = new Set<string>();
   let next = 0;
   let recent: Slice[] = []; // slices that ended within one interval before the sample
   const close = (sl: Slice): void => {
@@ -392,10 +397,11 @@ export function cutUnderSlices(
     // A frame below the cut whose function has a slice ending or starting within one interval is
     // that call seen across the slice's edge (a sample's time and its stack are not taken at the
     // same instant): drawn, it would repeat the exact slice beside it.
-    const near = new Set<string | null>(recent.map((sl) => sl.key));
-    for (let k = next; k < slices.length && slices[k]!.start <= ts + intervalUs; k++) near.add(slices[k]!.key);
-    near.delete(null);
-    if (near.size && frames.slice(from).some((n) => near.has(keyOf(n)))) {
+    near.clear();
+    for (const sl of recent) if (sl.key !== null) near.add(sl.key);
+    for (let k = next; k < slices.length && slices[k]!.start <= ts + intervalUs; k++)
+      if (slices[k]!.key !== null) near.add(slices[k]!.key!);
+    if (near.size && frames.some((n, i) => i >= from && near.has(keyOf(n)))) {
       unplaced++;
       samples.push(1);
       continue;
