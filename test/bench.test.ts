@@ -69,7 +69,7 @@ test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strat
 });
 
 test('a text report names the winner, gives the ratio and its CI in short columns, and says once how significance is decided', () => {
-  const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--runs', '5', '--strategy', 'five-ms', '--strategy', 'ten-ms');
+  const r = stackscope('bench', 'fixtures/bench/synthetic.bench.ts', '--runs', '9', '--strategy', 'five-ms', '--strategy', 'ten-ms');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^strategy +median +mean +p95 +min +stddev +runs +ops\/s +heap MB +vs fastest +95% CI$/m);
   assert.match(r.stdout, /^five-ms .*fastest$/m);

@@ -131,10 +131,14 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
     if (failure || !profile) throw failure ?? new Error('the profiler returned no profile');
     return profile;
   };
-  /** every sample so far as one profile, source-mapped, on the recorder's clock (a new object) */
-  const fileOf = (pid: number, tid: number, partial?: string): ThreadSamplesFile => {
+  /**
+   * every sample so far as one profile, source-mapped, on the recorder's clock; a new object unless
+   * `last` (the chunks are not used again, so they need no copy)
+   */
+  const fileOf = (pid: number, tid: number, partial?: string, last = false): ThreadSamplesFile => {
     const { chainSourceMaps, diskSourceMaps, inProcessSourceMaps, joinProfiles, sourceMapProfile } = sampleStage();
-    const profile = structuredClone(joinProfiles(chunks));
+    const joined = joinProfiles(chunks);
+    const profile = last ? joined : structuredClone(joined);
     sourceMapProfile(profile, chainSourceMaps(inProcessSourceMaps(), diskSourceMaps()));
     const originUs = clockOriginUs();
     profile.startTime -= originUs;
@@ -152,7 +156,7 @@ export function startSampling(intervalUs: number, warn: (what: string, err: unkn
         } finally {
           session.disconnect();
         }
-        const file = fileOf(pid, tid, partial ?? (running ? undefined : RESTART_FAILED));
+        const file = fileOf(pid, tid, partial ?? (running ? undefined : RESTART_FAILED), true);
         replaceFile(path.join(dir, samplesFileName(pid, tid)), (tmp) => fs.writeFileSync(tmp, JSON.stringify(file)));
       } catch (err) {
         warn('could not save the CPU samples of this thread', err);
