@@ -170,6 +170,10 @@ interface ThreadPlan {
   seg: Uint32Array;
   /** records not written: they ended at or before the ring-buffer cut (their children may be gone) */
   omitted: number;
+  /** slices that began before the cut and are drawn from it on */
+  clipped: number;
+  /** Callback records (async tracing): none, and the thread has no causality to draw */
+  callbacks: number;
   /** the thread's own µs of its first slice or Node event as drawn, or Infinity */
   earliest: number;
 }
@@ -186,15 +190,21 @@ function planThread(th: ThreadRecording): ThreadPlan {
     b = 0,
     c = 0,
     omitted = 0,
+    clipped = 0,
+    callbacks = 0,
     min = Infinity;
   for (let i = 0, o = 0; i < n; i++, o += RECORD_STRIDE) {
     if (rec[o + F.End]! <= cut) {
       omitted++;
       continue;
     }
-    const k = codeKind(rec[o + F.Code]!);
-    if (!isSliceKind(k)) continue;
     const start = rec[o + F.Start]!;
+    if (start < cut) clipped++;
+    const k = codeKind(rec[o + F.Code]!);
+    if (!isSliceKind(k)) {
+      if (k === RecordKind.Callback) callbacks++;
+      continue;
+    }
     if (start < min) min = start;
     if (k === RecordKind.AsyncLifetime || (k === RecordKind.Span && isAsyncSpan(rec, i, o))) life[b++] = i;
     else {
@@ -205,7 +215,7 @@ function planThread(th: ThreadRecording): ThreadPlan {
   // What began before the cut is drawn from the cut on (writeThread's startOf).
   if (min < cut) min = cut;
   for (const ev of th.nodeEvents) if (ev.ts < min) min = ev.ts;
-  return { main: main.subarray(0, a), life: life.subarray(0, b), seg: seg.subarray(0, c), omitted, earliest: min };
+  return { main: main.subarray(0, a), life: life.subarray(0, b), seg: seg.subarray(0, c), omitted, clipped, callbacks, earliest: min };
 }
 
 /** An async span: a Span record (at index i, offset o) marked by the SpanParent record just before it. */
@@ -488,6 +498,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     return s < cut ? cut : s;
   };
   const clipped = (i: number): boolean => at(i, F.Start) < cut;
+  const clip = (start: number): number => (start < cut ? cut : start);
 
   const { life, seg } = plan;
   let main = plan.main;
@@ -495,19 +506,27 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     nLife = life.length,
     nSeg = seg.length;
   // DevTools order: by start, longer first; then outer first, then as recorded (a total order).
+  // Comparators answer -1, 0 or 1: a small integer, where a difference of doubles would be a new
+  // heap number per comparison (garbage by the million in sortNested).
   const byStart = (x: number, y: number): number => {
     const ox = x * RECORD_STRIDE,
       oy = y * RECORD_STRIDE;
-    const sx = rec[ox + F.Start]!,
-      sy = rec[oy + F.Start]!;
-    return (
-      (sx < cut ? cut : sx) - (sy < cut ? cut : sy) ||
-      rec[oy + F.End]! - rec[ox + F.End]! ||
-      rec[ox + F.Depth]! - rec[oy + F.Depth]! ||
-      x - y
-    );
+    const sx = clip(rec[ox + F.Start]!),
+      sy = clip(rec[oy + F.Start]!);
+    if (sx !== sy) return sx < sy ? -1 : 1;
+    const ex = rec[ox + F.End]!,
+      ey = rec[oy + F.End]!;
+    if (ex !== ey) return ex > ey ? -1 : 1;
+    const dx = rec[ox + F.Depth]!,
+      dy = rec[oy + F.Depth]!;
+    if (dx !== dy) return dx < dy ? -1 : 1;
+    return x < y ? -1 : x > y ? 1 : 0;
   };
-  const byInst = (x: number, y: number): number => at(x, F.Inst) - at(y, F.Inst) || byStart(x, y);
+  const byInst = (x: number, y: number): number => {
+    const ix = at(x, F.Inst),
+      iy = at(y, F.Inst);
+    return ix !== iy ? (ix < iy ? -1 : 1) : byStart(x, y);
+  };
   seg.sort(byInst);
   life.sort(byInst);
 
@@ -542,7 +561,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
 
   // The thread's own track, in DevTools order, checked as DevTools will build it.
   main = sortNested(main, byStart);
-  const causal = ThreadCausality.of(th, n);
+  const causal = plan.callbacks > 0 ? ThreadCausality.of(th, n) : undefined;
   const requests = causal?.hasRequests ? causal : undefined;
   const requestAt = writeNodeTracks(ctx, th, base, pid, prefix, 'requests');
   const check = new NestingCheck();
@@ -558,7 +577,6 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const track = trackBytes(pid, tid);
   const minDuration = writeMinDuration(writer, th, pid, base, track);
   if (minDuration) ctx.minDurations.push(minDuration);
-  let nClipped = 0;
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
     const lost = th.dropped + plan.omitted;
@@ -566,8 +584,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const note = `${thousands(lost)} earlier call records dropped (ring buffer full): complete from here`;
     const args = { droppedRecords: lost, hint: 'raise --buffer-size, or record less with --min-duration/--max-depth' };
     writer.instant(instantHead(JSON.stringify(note)), ts, track, argsBytes(JSON.stringify(args)));
-    for (let i = 0; i < n; i++) if (at(i, F.End) > cut && clipped(i)) nClipped++;
-    ctx.cuts.push({ pid, tid, thread: th.threadName, droppedRecords: lost, completeFrom: ts, clippedSlices: nClipped });
+    ctx.cuts.push({ pid, tid, thread: th.threadName, droppedRecords: lost, completeFrom: ts, clippedSlices: plan.clipped });
   }
   /**
    * args of a slice: its source, for one clipped at the cut how much of it is not shown, and the
