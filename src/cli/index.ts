@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import yargs, { type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { CommandModule } from 'yargs';
+import { hideBin, yargs } from './yargs.js';
+import type { ProgramCommand } from './options.js';
 import { UserError, oneLine } from '../util/errors.js';
 
 /**
@@ -60,32 +61,51 @@ if (!topLevel) {
   if (!COMMANDS.includes(word)) fail(new UserError(`unknown command "${word}": use ${COMMANDS.join(', ')} (see stackscope --help)`));
 }
 
-// Thin by design: each command parses its options and calls the library API.
-const cli = yargs(hideBin(process.argv)).scriptName('stackscope').usage('$0 <command> [options]');
-for (const command of await Promise.all((topLevel ? COMMANDS : [word!]).map((name) => LOADERS[name]!()))) cli.command(command);
-cli
-  .demandCommand(1, GIVE_A_COMMAND)
-  .example('$0 trace app.js', 'every call traced into trace.json, for Chrome DevTools')
-  .example('$0 sample -o cpu.pb.gz app.ts', 'a sampled profile (pprof) of a TypeScript program')
-  .example('$0 attach 12345 -o prod.folded', 'sample a running Node process for 10 s')
-  .example('$0 bench mailbox.bench.ts', 'strategies side by side, with statistics')
-  .example('$0 compare a.json b.json', 'which functions got slower')
-  .example('$0 convert cpu.cpuprofile -o cpu.pb.gz', 'from any profile format to another')
-  .example('$0 collect --host 127.0.0.1 --ports 9000-9015', 'poll production agents into stackscope.db')
-  .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the merged profile of the last 15 minutes')
-  .example('$0 ui --db stackscope.db', 'a web page: flamegraph of any time range, compare, export')
-  .epilogue('Every command has --help. Output files are -o/--out everywhere (--output works too).')
-  .strict()
-  .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })
-  .help()
-  .alias('h', 'help')
-  .version()
-  .wrap(Math.min(120, process.stdout.columns || 120))
-  // msg: yargs found the input bad; no msg: a command failed with err
-  .fail((msg, err) => fail(msg ? new UserError(msg) : err));
+// A program command first (`stackscope trace app.js`): the top-level parser would only hand it all
+// that follows its name (see programCommand), so it gets it at once and the program starts sooner.
+const direct = !topLevel && first === 0 ? await LOADERS[word!]!() : undefined;
+if (direct && 'run' in direct) {
+  try {
+    await (direct as ProgramCommand).run(given.slice(1));
+  } catch (err) {
+    fail(err);
+  }
+} else {
+  await parseAll(direct);
+}
 
-try {
-  await cli.parseAsync();
-} catch (err) {
-  fail(err);
+/** Thin by design: each command parses its options and calls the library API. */
+async function parseAll(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command has its own argument types
+  loaded: CommandModule<any, any> | undefined,
+): Promise<void> {
+  const cli = yargs(hideBin(process.argv)).scriptName('stackscope').usage('$0 <command> [options]');
+  const commands = loaded ? [loaded] : await Promise.all((topLevel ? COMMANDS : [word!]).map((name) => LOADERS[name]!()));
+  for (const command of commands) cli.command(command);
+  cli
+    .demandCommand(1, GIVE_A_COMMAND)
+    .example('$0 trace app.js', 'every call traced into trace.json, for Chrome DevTools')
+    .example('$0 sample -o cpu.pb.gz app.ts', 'a sampled profile (pprof) of a TypeScript program')
+    .example('$0 attach 12345 -o prod.folded', 'sample a running Node process for 10 s')
+    .example('$0 bench mailbox.bench.ts', 'strategies side by side, with statistics')
+    .example('$0 compare a.json b.json', 'which functions got slower')
+    .example('$0 convert cpu.cpuprofile -o cpu.pb.gz', 'from any profile format to another')
+    .example('$0 collect --host 127.0.0.1 --ports 9000-9015', 'poll production agents into stackscope.db')
+    .example('$0 query --from -15m | flamegraph.pl > cpu.svg', 'the merged profile of the last 15 minutes')
+    .example('$0 ui --db stackscope.db', 'a web page: flamegraph of any time range, compare, export')
+    .epilogue('Every command has --help. Output files are -o/--out everywhere (--output works too).')
+    .strict()
+    .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(120, process.stdout.columns || 120))
+    // msg: yargs found the input bad; no msg: a command failed with err
+    .fail((msg, err) => fail(msg ? new UserError(msg) : err));
+
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    fail(err);
+  }
 }

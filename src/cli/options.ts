@@ -2,7 +2,8 @@
  * What the commands share: one spelling of the output option, options that take one value, and the
  * parsing of commands that run a program (`trace`, `sample`), whose options stop at the script.
  */
-import yargs, { type Argv, type CommandModule, type Options } from 'yargs';
+import type { Argv, CommandModule, Options } from 'yargs';
+import { yargs } from './yargs.js';
 import { UserError } from '../util/errors.js';
 
 /** A repeated option keeps its last value (`-o a.json -o b.json` writes b.json), as in most CLIs. */
@@ -31,17 +32,17 @@ export const REPEATABLE = { type: 'string', array: true, requiresArg: true } as 
 
 type Passthrough = { '--'?: unknown[] };
 
+/** A program command; `run` takes what follows its name on the command line. */
+export type ProgramCommand = CommandModule<object, Passthrough> & { run(tokens: string[]): Promise<void> };
+
 /**
  * `stackscope NAME [options] <script> [args..]`: everything after NAME is handed to `run`, which
  * parses it with `programParser`. yargs cannot stop at the script inside a command
  * (halt-at-non-option there halts at the command word itself), hence the second parser.
  */
-export function programCommand(
-  name: string,
-  describe: string,
-  run: (tokens: string[]) => Promise<void>,
-): CommandModule<object, Passthrough> {
+export function programCommand(name: string, describe: string, run: (tokens: string[]) => Promise<void>): ProgramCommand {
   return {
+    run,
     command: `${name} [script] [args..]`,
     describe,
     builder: (y: Argv) => y.parserConfiguration({ 'halt-at-non-option': true, 'populate--': true }).help(false) as Argv<Passthrough>,

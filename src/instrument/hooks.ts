@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { createModuleTransformer, loadTransform, type TransformerSettings } from './module-transformer.js';
 import { patchCommonJs } from './cjs-hook.js';
 import { defaultCacheDir, openTransformCache } from './cache.js';
+import { hooksNeededAtStart } from './esm-need.js';
+import { oneLine } from '../util/errors.js';
 
 export interface HooksConfig {
   /** globs that add files to the default scope (see scope.ts for what they are matched against) */
@@ -32,6 +34,12 @@ export interface HooksConfig {
   typescript: boolean;
   /** force source-mapped stack traces on (default: leave as the user and tsx set them) */
   sourceMaps?: boolean;
+  /**
+   * Runs `start`, which registers the ESM hooks (and so starts Node's loader-hooks thread): at
+   * once, or later from inside the program when its first module that could load an ES module is
+   * compiled (see esm-need.ts). Default: just runs it.
+   */
+  aroundHooksStart?: (start: () => void) => void;
 }
 
 export interface InstalledHooks {
@@ -66,8 +74,23 @@ export function installHooks(config: HooksConfig): InstalledHooks {
     version: stackscopeVersion(),
   };
 
-  register(new URL('./esm-hooks.js', import.meta.url).href, import.meta.url, { data: settings });
-  const uninstallCommonJs = patchCommonJs(createModuleTransformer(settings));
+  const around = config.aroundHooksStart ?? ((start: () => void) => start());
+  const startEsmHooks = () => around(() => register(new URL('./esm-hooks.js', import.meta.url).href, import.meta.url, { data: settings }));
+  // tsx has registered its own ESM hooks already: the thread is running, ours cost nothing more.
+  const now = config.typescript || hooksNeededAtStart();
+  if (now) startEsmHooks();
+  const uninstallCommonJs = patchCommonJs(
+    createModuleTransformer(settings),
+    now
+      ? undefined
+      : () => {
+          try {
+            startEsmHooks();
+          } catch (err) {
+            process.stderr.write(`stackscope: could not install the instrumenter for ES modules, they are not traced: ${oneLine(err)}\n`);
+          }
+        },
+  );
 
   // Source maps stay as the user (or tsx) set them. Turning them on ourselves would make Node
   // format every mapped frame its own way (see `mapComment` in transform.ts).

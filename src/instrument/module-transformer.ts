@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { requireOwn } from './own-code.js';
 import type { RawSourceMap } from './maps.js';
 import { PROLOGUE_MARK, findMapComment } from './markers.js';
 import { mapFilePath } from '../util/source-map-ref.js';
@@ -20,7 +20,7 @@ let transformModule: Transform | undefined;
  * in the cache: a run whose modules are all cached (or out of scope) never loads them.
  */
 export function loadTransform(): Transform {
-  return (transformModule ??= createRequire(import.meta.url)('./transform.js') as Transform);
+  return (transformModule ??= requireOwn<Transform>(import.meta.url, './transform.js'));
 }
 
 /** Everything the loaders need; plain data, so it can be sent to the ESM hooks thread. */
@@ -31,7 +31,12 @@ export interface TransformerSettings extends ScopeConfig {
   version: string;
 }
 
-export type ModuleTransformer = (source: string, file: string, format: 'module' | 'commonjs') => string;
+/**
+ * 'commonjs-or-module': a .js file with no "type" in its package.json, which Node runs as an ES
+ * module when it does not parse as CommonJS and does as a module.
+ */
+export type ModuleFormat = 'module' | 'commonjs' | 'commonjs-or-module';
+export type ModuleTransformer = (source: string, file: string, format: ModuleFormat) => string;
 
 export function createModuleTransformer(settings: TransformerSettings): ModuleTransformer {
   const inScope = makeScope(settings);
@@ -58,13 +63,24 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
       const key = cache?.key([settings.version, TABLE_FORMAT, file, format, String(settings.composeMaps), external?.text, source]);
       const hit = key ? cache!.get(key) : undefined;
       if (hit !== undefined) return hit;
-      const { code } = loadTransform().instrument(source, {
-        file,
-        format,
-        composeMaps: settings.composeMaps,
-        inputMap: external?.map,
-        mapComment: 'with-input-map',
-      });
+      const { instrument, InstrumentSyntaxError } = loadTransform();
+      const as = (f: 'module' | 'commonjs') =>
+        instrument(source, { file, format: f, composeMaps: settings.composeMaps, inputMap: external?.map, mapComment: 'with-input-map' })
+          .code;
+      let code: string;
+      if (format !== 'commonjs-or-module') code = as(format);
+      else {
+        try {
+          code = as('commonjs');
+        } catch (err) {
+          if (!(err instanceof InstrumentSyntaxError)) throw err;
+          try {
+            code = as('module');
+          } catch {
+            throw err; // neither: what is wrong as CommonJS is what Node reports too
+          }
+        }
+      }
       if (key) cache!.set(key, code);
       return code;
     } catch (err) {

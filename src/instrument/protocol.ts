@@ -11,6 +11,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+export { requireOwn } from './own-code.js';
+/** the session checks the transform cache folder once, before the program starts */
+export { transformCacheDir } from './cache.js';
+
 export type MatchKind = 'include' | 'package';
 
 const markerName = (kind: MatchKind, index: number): string => `matched.${kind}.${index}`;

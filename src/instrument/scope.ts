@@ -16,14 +16,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { requireOwn } from './own-code.js';
 import type Picomatch from 'picomatch';
 import { markMatched } from './protocol.js';
 import { filePathOf } from '../util/paths.js';
 
 /** Loaded only when there are globs: most runs have none, and every thread that loads modules pays for it. */
 const picomatch = (globs: string[], opts: Picomatch.PicomatchOptions) =>
-  (createRequire(import.meta.url)('picomatch') as typeof Picomatch)(globs, opts);
+  requireOwn<typeof Picomatch>(import.meta.url, 'picomatch')(globs, opts);
 
 export interface ScopeConfig {
   include: string[];

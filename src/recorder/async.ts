@@ -24,6 +24,7 @@
 import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
 import type { Recorder } from './runtime.js';
 import { RecordKind, recordCode } from './recording.js';
+import { isQuiet } from './quiet.js';
 
 const CTX = Symbol('stackscope.async');
 
@@ -136,6 +137,7 @@ export class AsyncTracker {
   }
 
   private init(type: string, resource: WithContext): void {
+    if (isQuiet()) return;
     const d = this.rec.innermostRecordedDepth();
     let ctx: AsyncContext | undefined;
     if (d >= 0) {

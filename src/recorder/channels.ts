@@ -12,6 +12,7 @@ import { PerformanceObserver, constants as perfConstants, type PerformanceEntry 
 import type { Recorder } from './runtime.js';
 import { SPAN_CHANNEL, isThenable, type SpanContext } from './span.js';
 import { AsyncTracker } from './async.js';
+import { isQuiet } from './quiet.js';
 
 type Listener = (message: unknown, name: string | symbol) => void;
 
@@ -38,7 +39,9 @@ export interface ChannelOptions {
 export function attachChannels(rec: Recorder, opts: ChannelOptions = {}): () => void {
   const undo: Array<() => void> = [];
   const sub = (name: string, fn: Listener) => {
-    const g = guard(fn);
+    const g = guard((message: unknown, channel: string | symbol) => {
+      if (!isQuiet()) fn(message, channel);
+    });
     // The module-level subscribe holds the channel strongly (channel objects are weak in Node 20).
     diagnostics_channel.subscribe(name, g);
     undo.push(() => diagnostics_channel.unsubscribe(name, g));

@@ -16,10 +16,10 @@ import { afterExitListeners, dumpThread } from '../recorder/index.js';
 import { writeDump } from '../recorder/index.js';
 import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/protocol.js';
 import { announceWorker, workerRegistry } from '../recorder/index.js';
-import { installHooks } from '../instrument/index.js';
+import { quietly } from '../recorder/index.js';
+import { installHooks, requireOwn } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
-import { createRequire } from 'node:module';
 import type { ThreadSampler } from './sampling.js';
 
 type Sampling = typeof import('./sampling.js');
@@ -34,19 +34,31 @@ function processLabel(cwd: string): string {
 }
 
 function installHooksFor(cfg: PreloadConfig): void {
+  installHooks({
+    include: cfg.include,
+    exclude: cfg.exclude,
+    packages: cfg.includePackages,
+    matchedDir: cfg.dumpDir,
+    cwd: cfg.cwd,
+    cacheDir: cfg.cacheDir,
+    typescript: cfg.typescript,
+    aroundHooksStart: startHooksThread,
+  });
+}
+
+/**
+ * Around the start of Node's loader-hooks thread, now or later from inside the program: the new
+ * thread runs our preload too and must know it is not the program's, and the recorder must not
+ * take its start for the program's work.
+ */
+function startHooksThread(start: () => void): void {
+  const had = process.env[HOOKS_THREAD_ENV];
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
-    installHooks({
-      include: cfg.include,
-      exclude: cfg.exclude,
-      packages: cfg.includePackages,
-      matchedDir: cfg.dumpDir,
-      cwd: cfg.cwd,
-      cacheDir: cfg.cacheDir,
-      typescript: cfg.typescript,
-    });
+    quietly(start);
   } finally {
-    delete process.env[HOOKS_THREAD_ENV];
+    if (had === undefined) delete process.env[HOOKS_THREAD_ENV];
+    else process.env[HOOKS_THREAD_ENV] = had;
   }
 }
 
@@ -101,7 +113,7 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
 /** sampling.js, loaded only with --sample (synchronously: see preload.ts), so a plain trace pays nothing for it. */
 function loadSampling(): Sampling | undefined {
   try {
-    return createRequire(import.meta.url)('./sampling.js') as Sampling;
+    return requireOwn<Sampling>(import.meta.url, './sampling.js');
   } catch (err) {
     warn('could not load the CPU profiler, the trace has no samples', err);
     return undefined;

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import inspector from 'node:inspector';
 import { performance } from 'node:perf_hooks';
-import { createRequire } from 'node:module';
+import { requireOwn } from '../instrument/protocol.js';
 import type { CpuProfile } from '../formats/cpuprofile.js';
 import { replaceFile } from '../util/output-file.js';
 import { SAMPLER_GLOBAL } from './preload-env.js';
@@ -24,7 +24,7 @@ import { SAMPLER_GLOBAL } from './preload-env.js';
  * only the profiler is started, so `--sample` adds little to the program's start-up.
  */
 function sampleStage(): typeof import('../sample/protocol.js') {
-  return createRequire(import.meta.url)('../sample/protocol.js') as typeof import('../sample/protocol.js');
+  return requireOwn<typeof import('../sample/protocol.js')>(import.meta.url, '../sample/protocol.js');
 }
 
 /** File suffix of a thread's samples in the dump directory (beside its `.ssdump`). */

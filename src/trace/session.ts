@@ -10,11 +10,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { thousands } from '../util/numbers.js';
-import { isPackageName, unmatchedScope } from '../instrument/protocol.js';
+import { isPackageName, transformCacheDir, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
-import { transformCacheDir } from '../instrument/index.js';
 import { childEnv } from '../util/child-env.js';
 import type { ThreadMinDuration } from './min-duration.js';
 
