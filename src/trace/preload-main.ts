@@ -34,16 +34,19 @@ function processLabel(cwd: string): string {
 }
 
 function installHooksFor(cfg: PreloadConfig): void {
-  installHooks({
-    include: cfg.include,
-    exclude: cfg.exclude,
-    packages: cfg.includePackages,
-    matchedDir: cfg.dumpDir,
-    cwd: cfg.cwd,
-    cacheDir: cfg.cacheDir,
-    typescript: cfg.typescript,
-    aroundHooksStart: startHooksThread,
-  });
+  // tsx's register() starts the hooks thread too, inside installHooks
+  startingHooksThread(() =>
+    installHooks({
+      include: cfg.include,
+      exclude: cfg.exclude,
+      packages: cfg.includePackages,
+      matchedDir: cfg.dumpDir,
+      cwd: cfg.cwd,
+      cacheDir: cfg.cacheDir,
+      typescript: cfg.typescript,
+      aroundHooksStart: startingHooksThread,
+    }),
+  );
 }
 
 /**
@@ -51,7 +54,7 @@ function installHooksFor(cfg: PreloadConfig): void {
  * thread runs our preload too and must know it is not the program's, and the recorder must not
  * take its start for the program's work.
  */
-function startHooksThread(start: () => void): void {
+function startingHooksThread(start: () => void): void {
   const had = process.env[HOOKS_THREAD_ENV];
   process.env[HOOKS_THREAD_ENV] = '1';
   try {
