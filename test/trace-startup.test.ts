@@ -121,3 +121,10 @@ test('a CommonJS entry run with --import goes through the ESM loader: the hooks 
   assert.equal(t.threads, 1);
   assert.ok(t.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:2)'), t.calls.join(', '));
 });
+
+test('a CommonJS program that registers hooks of its own: stackscope hooks still come first in the chain', async () => {
+  const t = await trace(fx('cjs/own-hooks.js'), ['--exclude', '**/user-hook.mjs']);
+  // (the hook's line comes from the hooks thread: its order against the main thread's is not fixed)
+  assert.deepEqual(t.stdout.split('\n').sort(), ['', 'esm says 40', 'user hook got instrumented code: true']);
+  assert.ok(t.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), t.calls.join(', '));
+});

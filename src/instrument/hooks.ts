@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire, register } from 'node:module';
+import Module, { createRequire, register } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { createModuleTransformer, loadTransform, type TransformerSettings } from './module-transformer.js';
 import { patchCommonJs } from './cjs-hook.js';
@@ -79,23 +79,41 @@ export function installHooks(config: HooksConfig): InstalledHooks {
   // tsx has registered its own ESM hooks already: the thread is running, ours cost nothing more.
   const now = config.typescript || hooksNeededAtStart();
   if (now) startEsmHooks();
-  const uninstallCommonJs = patchCommonJs(
-    createModuleTransformer(settings),
-    now
-      ? undefined
-      : () => {
-          try {
-            startEsmHooks();
-          } catch (err) {
-            process.stderr.write(`stackscope: could not install the instrumenter for ES modules, they are not traced: ${oneLine(err)}\n`);
-          }
-        },
-  );
+  const uninstallCommonJs = patchCommonJs(createModuleTransformer(settings), now ? undefined : deferred(startEsmHooks));
 
   // Source maps stay as the user (or tsx) set them. Turning them on ourselves would make Node
   // format every mapped frame its own way (see `mapComment` in transform.ts).
   if (config.sourceMaps) process.setSourceMapsEnabled(true);
   return { settings, uninstallCommonJs };
+}
+
+/**
+ * The deferred start of our ESM hooks, run once by the CommonJS patch (see esm-need.ts), or
+ * before the program registers hooks of its own: ours come first in the chain, as when registered
+ * at start. A failure is said once; the program goes on with its ES modules untraced.
+ */
+function deferred(start: () => void): () => void {
+  type Register = (...args: unknown[]) => void;
+  const api = Module as unknown as { register: Register };
+  const programs = api.register;
+  let pending = true;
+  const once = () => {
+    if (!pending) return;
+    pending = false;
+    if (api.register === ours) api.register = programs;
+    try {
+      start();
+    } catch (err) {
+      process.stderr.write(`stackscope: could not install the instrumenter for ES modules, they are not traced: ${oneLine(err)}\n`);
+    }
+  };
+  // Named as Node's, for the one frame it adds to the stack of an error thrown by register().
+  const ours = function register(this: unknown, ...args: unknown[]) {
+    once();
+    return programs.apply(this, args);
+  };
+  api.register = ours;
+  return once;
 }
 
 /** --enable-source-maps on the command line or in NODE_OPTIONS (or already turned on by a preload). */

@@ -7,7 +7,7 @@
  */
 import { argsBytes, instantHead } from '../formats/trace-event.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
-import { decimal } from '../util/numbers.js';
+import { formatUs } from '../util/numbers.js';
 
 /** A thread recorded without its short calls: what the trace's metadata and the summary say. */
 export interface ThreadMinDuration {
@@ -23,10 +23,6 @@ export interface ThreadMinDuration {
 export const MIN_DURATION_NOTE =
   "calls shorter than minDurationUs are not in these threads' tracks, over the whole run (raisedAt: when a full ring buffer raised the minimum, which also removed the shorter calls already recorded); a missing call ran inside its caller, so its time is part of the caller's slice and shows as the caller's self time";
 
-/** µs as a short text: 0.5, 20, 1,000. */
-export function formatUs(us: number): string {
-  return decimal(us, 1);
-}
 
 interface Writer {
   instant(head: Uint8Array, ts: number, track: Uint8Array, args?: Uint8Array): void;

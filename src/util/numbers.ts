@@ -19,3 +19,8 @@ export function decimal(n: number, maxFractionDigits: number): string {
   const text = whole!.replace(/\B(?=(\d{3})+$)/g, ',') + (digits ? `.${digits}` : '');
   return n < 0 && /[1-9]/.test(text) ? `-${text}` : text;
 }
+
+/** µs as a short text: 0.5, 20, 1,000. */
+export function formatUs(us: number): string {
+  return decimal(us, 1);
+}

@@ -1,10 +1,9 @@
 import { UserError } from '../../util/errors.js';
-import { thousands } from '../../util/numbers.js';
+import { formatUs, thousands } from '../../util/numbers.js';
 import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
 import { parseInterval } from '../../sample/options.js';
-import { formatUs } from '../../trace/min-duration.js';
 
 const OPEN_HINT = 'Chrome DevTools → Performance → Load profile… (or drag the file in); also https://ui.perfetto.dev';
 
