@@ -90,7 +90,9 @@ function packageType(dir: string): string | undefined {
  * require() (its own static imports are not visible here and may call import()), any `import`
  * keyword (`import()`; in a typeless .js also import declarations and import.meta, which make Node
  * load it as an ES module), and for the entry point `export` or top-level `await`, which make Node
- * run it as an ES module. A word in a comment or a string only costs the hooks' start.
+ * run it as an ES module. A word in a comment or a string only costs the hooks' start. Missed:
+ * an import() in code put together at run time without the word in any source (eval of
+ * 'imp' + 'ort(...)'); the ES modules it loads run untraced.
  */
 export function mayLoadEsm(source: string, format: unknown, isMain: boolean): boolean {
   if (format === 'module') return true;
