@@ -23,7 +23,6 @@ export interface ThreadMinDuration {
 export const MIN_DURATION_NOTE =
   "calls shorter than minDurationUs are not in these threads' tracks, over the whole run (raisedAt: when a full ring buffer raised the minimum, which also removed the shorter calls already recorded); a missing call ran inside its caller, so its time is part of the caller's slice and shows as the caller's self time";
 
-
 interface Writer {
   instant(head: Uint8Array, ts: number, track: Uint8Array, args?: Uint8Array): void;
 }
