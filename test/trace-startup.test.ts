@@ -65,7 +65,7 @@ const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWi
 test('a CommonJS hello world runs without the loader-hooks thread; an ES module one starts it', async () => {
   const cjs = await trace(fx('cjs/hello.js'));
   assert.equal(cjs.stdout, 'hello world\n');
-  assert.ok(cjs.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:2)'), cjs.calls.join(', '));
+  assert.ok(cjs.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:3)'), cjs.calls.join(', '));
   assert.equal(cjs.threads, 0, 'no thread besides the main one');
 
   // the same program as an ES module needs the hooks: the probe sees their thread
@@ -119,7 +119,7 @@ test('a CommonJS entry run with --import goes through the ESM loader: the hooks 
   const t = await trace(fx('cjs/hello.js'), [`--node-arg=--import=data:text/javascript,`]);
   assert.equal(t.stdout, 'hello world\n');
   assert.equal(t.threads, 1);
-  assert.ok(t.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:2)'), t.calls.join(', '));
+  assert.ok(t.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:3)'), t.calls.join(', '));
 });
 
 test('a CommonJS program that registers hooks of its own: stackscope hooks still come first in the chain', async () => {
@@ -127,4 +127,15 @@ test('a CommonJS program that registers hooks of its own: stackscope hooks still
   // (the hook's line comes from the hooks thread: its order against the main thread's is not fixed)
   assert.deepEqual(t.stdout.split('\n').sort(), ['', 'esm says 40', 'user hook got instrumented code: true']);
   assert.ok(t.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), t.calls.join(', '));
+});
+
+test('an entry point with module syntax in a package without "type": run as an ES module, traced', async () => {
+  const t = await trace(fx('cjs/module-main.js'));
+  assert.equal(t.stdout, 'MODULE ENTRY\n');
+  assert.deepEqual(
+    ownLines(t.stderr).filter((l) => !/trace written|open it in/.test(l)),
+    [],
+  );
+  assert.ok(t.calls.includes('shout (fixtures/trace-startup/cjs/module-main.js:2)'), t.calls.join(', '));
+  assert.equal(t.threads, 1);
 });

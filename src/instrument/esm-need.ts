@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Module from 'node:module';
+import vm from 'node:vm';
 import { isMainThread } from 'node:worker_threads';
 
 /**
@@ -89,13 +90,25 @@ function packageType(dir: string): string | undefined {
  * Whether compiling this CommonJS-loader module could reach the ESM loader: an ES module loaded by
  * require() (its own static imports are not visible here and may call import()), any `import`
  * keyword (`import()`; in a typeless .js also import declarations and import.meta, which make Node
- * load it as an ES module), and for the entry point `export` or top-level `await`, which make Node
- * run it as an ES module. A word in a comment or a string only costs the hooks' start. Missed:
+ * load it as an ES module), and for the entry point `export` or top-level `await` where it does
+ * not compile as CommonJS, which makes Node run it as an ES module. A word in a comment or a string only costs the hooks' start. Missed:
  * an import() in code put together at run time without the word in any source (eval of
  * 'imp' + 'ort(...)'); the ES modules it loads run untraced.
  */
 export function mayLoadEsm(source: string, format: unknown, isMain: boolean): boolean {
   if (format === 'module') return true;
   if (/\bimport\b/.test(source)) return true;
-  return isMain && format !== 'commonjs' && /\b(?:export|await)\b/.test(source);
+  return isMain && format !== 'commonjs' && /\b(?:export|await)\b/.test(source) && !compilesAsCommonJs(source);
+}
+
+/** Whether the entry point compiles as CommonJS (in a function of the module's variables, as Node does). */
+function compilesAsCommonJs(source: string): boolean {
+  // a hashbang is allowed only at the very start of a script: blanked, keeping its line
+  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  try {
+    new vm.Script(`(function (exports, require, module, __filename, __dirname) {${body}\n})`);
+    return true;
+  } catch {
+    return false;
+  }
 }
