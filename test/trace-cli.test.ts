@@ -131,6 +131,19 @@ test('SIGTERM: the program dies by the signal after the trace is written', async
   assert.ok(countByName(slices(out), 'work ') >= 3, 'interval calls recorded');
 });
 
+test('a program that signals itself dies of it at once, as untraced, with its trace written', async () => {
+  for (const how of ['name', 'number', 'default']) {
+    const out = outFile();
+    const [t, u] = await Promise.all([traced(['-o', out, fx('rec-self-signal.mjs'), how]), untraced(fx('rec-self-signal.mjs'), [how])]);
+    const expected = how === 'name' ? 'SIGHUP' : 'SIGTERM';
+    assert.equal(u.signal, expected, `untraced, ${how}`);
+    assert.equal(t.signal, expected, `traced, ${how}: code ${t.code}; stderr: ${t.stderr}`);
+    assert.equal(t.stdout, u.stdout);
+    assert.doesNotMatch(t.stdout, /still running/);
+    assert.equal(countByName(slices(out), 'work '), 1, how);
+  }
+});
+
 test("SIGTERM with the program's own handler: the handler decides", async () => {
   const out = outFile();
   let sent = false;

@@ -6,6 +6,7 @@
  * Rule: the traced program must behave as untraced. Any failure here is one line on stderr and
  * the program goes on; exit codes, signals and the program's own output are left alone.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { Recorder } from '../recorder/index.js';
@@ -99,6 +100,7 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
     if (sampler) loadSampling()?.flushWorkerSamples(cfg.dumpDir, rec.pid, live, warn);
   };
   afterExitListeners(dump);
+  const listeners = new Map<string, () => void>();
   for (const sig of FORWARDED_SIGNALS) {
     const onSignal = () => {
       markSignalSeen(cfg.dumpDir);
@@ -109,8 +111,35 @@ function arrangeDumps(rec: Recorder, cfg: PreloadConfig, label: string, sampler?
       // With no listener left Node restores the default action, so the process dies by the signal as untraced.
       process.kill(process.pid, sig);
     };
+    listeners.set(sig, onSignal);
     process.on(sig, onSignal);
   }
+  dieOfOwnSignals(listeners);
+}
+
+/**
+ * A program that signals itself (`process.kill(process.pid)`) dies at once untraced, before its
+ * next line. Our listener would run only at the next turn of the event loop, or never: Node's
+ * signal handles do not keep the loop alive, so a program that ends first exited 0 instead of
+ * dying by the signal. A signal to itself that only our listener would catch runs it at once.
+ */
+function dieOfOwnSignals(listeners: Map<string, () => void>): void {
+  const kill = process.kill;
+  const names = new Map(Object.entries(os.constants.signals).map(([name, no]) => [no as number, name]));
+  process.kill = function kill_(pid: number, signal?: string | number): true {
+    const sig = signal === undefined ? 'SIGTERM' : typeof signal === 'number' ? names.get(signal) : signal;
+    const ours = sig === undefined ? undefined : listeners.get(sig);
+    if (
+      ours &&
+      Number(pid) === process.pid &&
+      process.listeners(sig as NodeJS.Signals).length === 1 &&
+      process.listeners(sig as NodeJS.Signals)[0] === ours
+    ) {
+      ours(); // dumps, removes itself and sends the signal again, now with the default action
+    }
+    return kill.call(process, pid, signal as never);
+  };
+  Object.defineProperty(process.kill, 'name', { value: 'kill' });
 }
 
 /** sampling.js, loaded only with --sample (synchronously: see preload.ts), so a plain trace pays nothing for it. */
