@@ -122,11 +122,17 @@ test('a CommonJS entry run with --import goes through the ESM loader: the hooks 
   assert.ok(t.calls.includes('greet (fixtures/trace-startup/cjs/hello.js:3)'), t.calls.join(', '));
 });
 
-test('a CommonJS program that registers hooks of its own: stackscope hooks still come first in the chain', async () => {
+test('a CommonJS program that registers hooks of its own: stackscope hooks still come first in the chain, and its hooks run in scope', async () => {
   const t = await trace(fx('cjs/own-hooks.js'), ['--exclude', '**/user-hook.mjs']);
   // (the hook's line comes from the hooks thread: its order against the main thread's is not fixed)
   assert.deepEqual(t.stdout.split('\n').sort(), ['', 'esm says 40', 'user hook got instrumented code: true']);
   assert.ok(t.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), t.calls.join(', '));
+  // In scope, the program's hook module is instrumented too and runs in the hooks thread, which is
+  // not traced: it runs there as it would untraced (it used to crash the hooks thread).
+  const inScope = await trace(fx('cjs/own-hooks.js'));
+  assert.deepEqual(inScope.stdout.split('\n').sort(), ['', 'esm says 40', 'user hook got instrumented code: true']);
+  assert.ok(inScope.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), inScope.calls.join(', '));
+  assert.ok(!inScope.calls.some((c) => c.startsWith('load ')), 'the hooks thread is not traced');
 });
 
 test('an entry point with module syntax in a package without "type": run as an ES module, traced', async () => {

@@ -6,4 +6,4 @@
 export * from './config.js';
 export * from './recording.js';
 export * from './signals.js';
-export { RUNTIME_GLOBAL } from './runtime-api.js';
+export { RUNTIME_GLOBAL, inertRuntime } from './runtime-api.js';

@@ -73,3 +73,26 @@ export interface Runtime {
 }
 
 export const RUNTIME_GLOBAL = '__stackscope';
+
+/**
+ * A runtime that records nothing, for a thread stackscope does not trace but where instrumented
+ * code can still run: Node's loader-hooks thread loads the program's own hooks modules through
+ * our load hook, and they are in scope like any module of the program.
+ */
+export function inertRuntime(): Runtime {
+  let base = 0;
+  const frame: Frame = { id: 0, kind: 0, inst: 0, callStart: 0, segStart: 0, depth: 0, suspended: false, seg: 0 };
+  return {
+    reg: (_file, fns) => {
+      const b = base;
+      base += fns.length;
+      return b;
+    },
+    en: () => 0,
+    ex: () => {},
+    fn: () => frame,
+    su: (_frame, v) => v,
+    re: <T>(_frame: Frame, v?: T) => v as T,
+    fx: () => {},
+  };
+}

@@ -10,9 +10,12 @@
  */
 import { createRequire } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { TRACE_ENV } from '../recorder/protocol.js';
+import { RUNTIME_GLOBAL, TRACE_ENV, inertRuntime } from '../recorder/protocol.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
 
 const hooksThread = !isMainThread && process.env[HOOKS_THREAD_ENV] === '1';
+// The program's own loader hooks run in that thread, instrumented like the rest of its modules:
+// they run untraced there, on a runtime that records nothing.
+if (hooksThread) Object.defineProperty(globalThis, RUNTIME_GLOBAL, { value: inertRuntime(), configurable: true, writable: true });
 // No configuration (e.g. a child started with a cleared environment): run untraced, silently.
 if (!hooksThread && process.env[TRACE_ENV]) createRequire(import.meta.url)('./preload-main.js');
