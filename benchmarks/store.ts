@@ -10,11 +10,13 @@
  *   for 25 hours, 10-minute rows for 2 hours, minute rows for 1 hour), written directly, since
  *   ingesting a full day of 1 s rows would take too long for a benchmark.
  *
- *   npx tsc -p . && node --import tsx benchmarks/store.ts [--minutes 20] [--pg postgres://…]
+ *   npx tsc -p . && node --import tsx benchmarks/store.ts [--minutes 20] [--pg postgres://…] [--no-pg] [--no-sqlite] [--keep]
  *
  * Without --pg a throwaway PostgreSQL cluster is started (initdb/pg_ctl) and removed afterwards.
  */
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { rng } from '../src/util/random.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,8 +87,14 @@ interface Result {
   ingestRowsPerS: number;
   rows: number;
   bytesPerRow: number;
+  /** a store's queries after its first (its stack table filled), sorted */
   q15: number[];
   q24: number[];
+  /** the first query of a newly opened store (new connections, nothing read yet), sorted */
+  q15first: number[];
+  q24first: number[];
+  /** the first query of a new process (as `stackscope query` runs it), sorted */
+  q15process: number[];
   samples15: number;
   samples24: number;
 }
@@ -94,7 +102,23 @@ interface Result {
 type FillRows = Record<string, Array<[number, number, number, number]>>;
 type FleetRows = Record<string, Array<[number, number, number]>>;
 
+/** The first query of a new process, ms (the built library, as the CLI runs it); NaN without a build. */
+function processQuery(db: string, fromMs: number, untilMs: number): number {
+  const lib = path.resolve(import.meta.dirname, '../dist/store/index.js');
+  if (!fs.existsSync(lib)) return NaN;
+  const code = `const { openStore, queryProfile } = await import(${JSON.stringify(pathToFileURL(lib).href)});
+const s = await openStore(${JSON.stringify(db)});
+const t0 = performance.now();
+await queryProfile(s, { fromMs: ${fromMs}, untilMs: ${untilMs} });
+console.log(performance.now() - t0);
+await s.close();`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the query process failed: ${r.stderr.trim()}`);
+  return Number(r.stdout.trim());
+}
+
 async function bench(
+  db: string,
   store: Store,
   sizeOf: () => Promise<number>,
   fill: (rows: FillRows, fleet: FleetRows) => Promise<void>,
@@ -182,25 +206,38 @@ async function bench(
   await store.deleteOld('raw', Math.ceil(startMs / 60_000) * 60_000, 1e9);
   for (const level of ['minute', '10min'] as const) await store.deleteOld(level, kept[level]!, 1e9);
 
-  const time = async (fromMs: number): Promise<{ ms: number[]; samples: number }> => {
-    const ms: number[] = [];
+  const time = async (fromMs: number): Promise<{ ms: number[]; first: number[]; samples: number }> => {
+    const first: number[] = [];
     let samples = 0;
+    for (let i = 0; i < 5; i++) {
+      const fresh = await openStore(db);
+      const t0 = performance.now();
+      samples = (await queryProfile(fresh, { fromMs, untilMs: nowMs })).samples;
+      first.push(performance.now() - t0);
+      await fresh.close();
+    }
+    await queryProfile(store, { fromMs, untilMs: nowMs });
+    const ms: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
       const q = await queryProfile(store, { fromMs, untilMs: nowMs });
       ms.push(performance.now() - t0);
-      samples = q.samples;
+      if (q.samples !== samples) throw new Error(`a repeated query answered ${q.samples} samples, the first ${samples}`);
     }
-    return { ms: ms.sort((a, b) => a - b), samples };
+    return { ms: ms.sort((a, b) => a - b), first: first.sort((a, b) => a - b), samples };
   };
   const q15 = await time(nowMs - 15 * 60_000);
   const q24 = await time(nowMs - 24 * hourMs);
+  const q15process = Array.from({ length: 5 }, () => processQuery(db, nowMs - 15 * 60_000, nowMs)).sort((a, b) => a - b);
   return {
     ingestRowsPerS: rows / (writeMs / 1000),
     rows,
     bytesPerRow: bytes / rows,
     q15: q15.ms,
     q24: q24.ms,
+    q15first: q15.first,
+    q24first: q24.first,
+    q15process,
     samples15: q15.samples,
     samples24: q24.samples,
   };
@@ -211,11 +248,12 @@ const nowMs = Math.floor(Date.now() / 1000) * 1000 - 1500; // not on a minute bo
 const results: Array<[string, Result]> = [];
 
 // SQLite
-{
+if (!process.argv.includes('--no-sqlite')) {
   const file = path.join(dir, 'bench.db');
   const store = await openStore(file, { create: true });
   const db = new Database(file);
   const res = await bench(
+    file,
     store,
     async () => {
       db.pragma('wal_checkpoint(TRUNCATE)');
@@ -257,6 +295,7 @@ if (url) {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const res = await bench(
+      url,
       store,
       async () => {
         await client.query('VACUUM');
@@ -313,10 +352,16 @@ console.log(
 console.log(
   `${TARGETS} targets, ${fmt(POOL)} distinct stacks, ${MINUTES} minutes of 1 s rows ingested (${fmt(results[0]?.[1].rows ?? 0)} rows); queries: median of 5\n`,
 );
-console.log('| store | ingest rows/s | bytes/row on disk | last 15 min | last 24 h |');
-console.log('|---|---|---|---|---|');
+console.log(
+  "last 15 min / 24 h: a store's queries after its first; first: the first query of a newly opened store;\nprocess: the first query of a new process (as `stackscope query` runs it)\n",
+);
+console.log('| store | ingest rows/s | bytes/row on disk | last 15 min | first | process | last 24 h | first |');
+console.log('|---|---|---|---|---|---|---|---|');
+const ms = (xs: number[]) => (Number.isNaN(med(xs)) ? 'no build' : `${fmt(med(xs))} ms`);
 for (const [name, x] of results) {
-  console.log(`| ${name} | ${fmt(x.ingestRowsPerS)} | ${fmt(x.bytesPerRow)} | ${fmt(med(x.q15))} ms | ${fmt(med(x.q24))} ms |`);
+  console.log(
+    `| ${name} | ${fmt(x.ingestRowsPerS)} | ${fmt(x.bytesPerRow)} | ${ms(x.q15)} | ${ms(x.q15first)} | ${ms(x.q15process)} | ${ms(x.q24)} | ${ms(x.q24first)} |`,
+  );
 }
 const [a, b] = results;
 if (a && b && (a[1].samples15 !== b[1].samples15 || a[1].samples24 !== b[1].samples24)) {

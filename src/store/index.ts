@@ -134,32 +134,30 @@ export async function queryProfile(store: Store, q: RangeQuery): Promise<Profile
   const targets = hasFilter(q) ? matchTargets(all, q) : all;
   const ids = hasFilter(q) ? targets.map((t) => t.id) : null;
   const plan = planRange(q.fromMs, q.untilMs, await store.watermarks());
-  const counts = await store.stackCounts(plan.pieces, ids);
-  const { stacks, frames } = await store.stacks([...counts.keys()]);
+  const { counts, table } = await store.rangeStacks(plan.pieces, ids);
   const b = new ProfileBuilder('samples');
-  /** store frame id -> the profile's frame id; -1 when the store lacks the frame */
-  const frameIds = new Map<number, number>();
-  const profileFrame = (f: number): number => {
-    let fid = frameIds.get(f);
-    if (fid === undefined) {
-      const frame = frames.get(f);
-      frameIds.set(f, (fid = frame ? b.frame(frame) : -1));
-    }
-    return fid;
-  };
+  /** the table's frame index -> the profile's frame id; -1 when the store lacks the frame, -2 not seen yet */
+  const frameIds = new Int32Array(table.frames.length).fill(-2);
   let samples = 0;
   let missing = 0;
   // No arrays per stack: ~10,000 stacks of 8-30 frames make a 15-minute query of a fleet.
   for (const [id, n] of counts) {
-    const stack = stacks.get(id);
+    const stack = table.stack(id);
     let complete = stack !== undefined;
-    for (let i = 0; complete && i < stack!.length; i++) complete = profileFrame(stack![i]!) >= 0;
+    for (let i = 0; complete && i < stack!.length; i++) {
+      const f = stack![i]!;
+      if (frameIds[f] === -2) {
+        const frame = table.frames[f];
+        frameIds[f] = frame ? b.frame(frame) : -1;
+      }
+      complete = frameIds[f]! >= 0;
+    }
     if (!complete) {
       missing += n;
       continue;
     }
     let s = NO_STACK;
-    for (let i = 0; i < stack!.length; i++) s = b.stack(s, frameIds.get(stack![i]!)!);
+    for (let i = 0; i < stack!.length; i++) s = b.stack(s, frameIds[stack![i]!]!);
     b.sample(s, n);
     samples += n;
   }

@@ -11,6 +11,7 @@
  */
 import type { AgentIdentity } from '../agent/protocol.js';
 import type { Frame } from '../model/index.js';
+import type { StackTable } from './stack-table.js';
 
 /**
  * The levels sample rows are kept at, finest first. `ms` is a row's time span; `fleet` the table of
@@ -110,8 +111,12 @@ export interface Store {
   stackCounts(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<StackCounts>;
   /** counts per row time of `level` rows in [fromMs, untilMs) */
   timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>>;
-  /** frames of the given stacks, and the frames they refer to */
-  stacks(ids: readonly number[]): Promise<{ stacks: Map<number, number[]>; frames: Map<number, Frame> }>;
+  /**
+   * The counts of stackCounts, and a table holding their stacks and the frames they refer to (stacks
+   * not stored are absent from it, frames not stored undefined). The store keeps the table for its
+   * next queries: stored stacks and frames never change, so only the ones it lacks are read.
+   */
+  rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }>;
   /**
    * Deletes rows of `level` (per target and fleet) older than `beforeMs`, at most `limit` of each at a
    * time, and records the level's watermark. Returns the rows deleted (fewer than `limit`: done).

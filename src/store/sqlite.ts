@@ -18,6 +18,7 @@ import {
   type Watermarks,
 } from './protocol.js';
 import { lastCursors, rowsJson, targetLabels } from './rows.js';
+import { StackCache, type StackTable } from './stack-table.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,6 +73,21 @@ const levelOf = (level: LevelName) => LEVELS.find((l) => l.name === level)!;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+
+  private readonly cache = new StackCache({
+    readStacks: async (ids, table) => {
+      for (const part of chunks(ids)) {
+        const rows = this.db
+          .prepare(`SELECT id, frames FROM stacks WHERE id IN (${part.map(() => '?').join(',')})`)
+          .raw()
+          .iterate(...part) as IterableIterator<[number, Buffer | string]>;
+        for (const [id, frames] of rows) table.add(id, decodeFrames(frames));
+      }
+    },
+    readFrames: async (ids, table) => {
+      for (const [id, frame] of await this.knownFrames(ids)) table.setFrame(id, frame);
+    },
+  });
   private constructor(
     private readonly db: Database.Database,
     readonly where: string,
@@ -250,11 +266,9 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  async stacks(ids: readonly number[]): Promise<{ stacks: Map<number, number[]>; frames: Map<number, Frame> }> {
-    const stacks = await this.knownStacks(ids);
-    const frameIds = new Set<number>();
-    for (const f of stacks.values()) for (const id of f) frameIds.add(id);
-    return { stacks, frames: await this.knownFrames([...frameIds]) };
+  async rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
+    const counts = await this.stackCounts(ranges, targets);
+    return { counts, table: await this.cache.stacks([...counts.keys()]) };
   }
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
