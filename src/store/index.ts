@@ -140,12 +140,15 @@ export async function queryProfile(store: Store, q: RangeQuery): Promise<Profile
   const frameIds = new Int32Array(table.frames.length).fill(-2);
   let samples = 0;
   let missing = 0;
+  const pool = table.pool;
   // No arrays per stack: ~10,000 stacks of 8-30 frames make a 15-minute query of a fleet.
   for (const [id, n] of counts) {
-    const stack = table.stack(id);
-    let complete = stack !== undefined;
-    for (let i = 0; complete && i < stack!.length; i++) {
-      const f = stack![i]!;
+    const slot = table.slot(id);
+    const from = slot < 0 ? 0 : table.from(slot);
+    const to = slot < 0 ? 0 : table.to(slot);
+    let complete = slot >= 0;
+    for (let i = from; complete && i < to; i++) {
+      const f = pool[i]!;
       if (frameIds[f] === -2) {
         const frame = table.frames[f];
         frameIds[f] = frame ? b.frame(frame) : -1;
@@ -157,7 +160,7 @@ export async function queryProfile(store: Store, q: RangeQuery): Promise<Profile
       continue;
     }
     let s = NO_STACK;
-    for (let i = 0; i < stack!.length; i++) s = b.stack(s, frameIds[stack![i]!]!);
+    for (let i = from; i < to; i++) s = b.stack(s, frameIds[pool[i]!]!);
     b.sample(s, n);
     samples += n;
   }

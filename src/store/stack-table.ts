@@ -6,109 +6,60 @@
  */
 import type { Frame } from '../model/index.js';
 
-/**
- * Stored id (a whole number below 2^53) -> index, open addressing over typed arrays: a Map keyed by
- * ids beyond 2^31 boxes every key, which made reading 150,000 frame references several times slower.
- */
-class IdIndex {
-  private keys = new Float64Array(1024);
-  private values = new Int32Array(1024).fill(-1);
-  private mask = 1023;
-  size = 0;
-
-  private slot(id: number): number {
-    let h = Math.imul((id >>> 0) ^ Math.floor(id / 4294967296), 0x9e3779b1);
-    h ^= h >>> 15;
-    let i = h & this.mask;
-    while (this.values[i] !== -1 && this.keys[i] !== id) i = (i + 1) & this.mask;
-    return i;
-  }
-
-  /** the index stored for `id`, or -1 */
-  get(id: number): number {
-    return this.values[this.slot(id)]!;
-  }
-
-  /** stores `value` (>= 0) for `id`, which must not be held yet */
-  add(id: number, value: number): void {
-    if ((this.size + 1) * 2 > this.values.length) this.grow();
-    const i = this.slot(id);
-    this.keys[i] = id;
-    this.values[i] = value;
-    this.size++;
-  }
-
-  private grow(): void {
-    const { keys, values } = this;
-    this.keys = new Float64Array(keys.length * 2);
-    this.values = new Int32Array(keys.length * 2).fill(-1);
-    this.mask = keys.length * 2 - 1;
-    for (let i = 0; i < keys.length; i++) {
-      if (values[i] === -1) continue;
-      const j = this.slot(keys[i]!);
-      this.keys[j] = keys[i]!;
-      this.values[j] = values[i]!;
-    }
-  }
-}
-
 /** Stacks by stored id, their frames as indexes into `frames`. */
 export class StackTable {
   /** frames by index; undefined until read (or when the store lacks the frame) */
   readonly frames: Array<Frame | undefined> = [];
   /** stored frame id per frame index */
   private readonly frameIds: number[] = [];
-  private readonly frameIndex = new IdIndex();
-  /** per stack slot: its frame indexes are pool[start[slot]] .. pool[end[slot]] */
-  private pool = new Int32Array(1 << 16);
+  private readonly frameIndex = new Map<number, number>();
+  /** frame indexes of every stack held, one after the other (see slot) */
+  private refsPool = new Int32Array(1 << 16);
   private used = 0;
   private start = new Int32Array(1024);
   private end = new Int32Array(1024);
-  private readonly slots = new IdIndex();
+  private readonly slots = new Map<number, number>();
 
   /** frame references held (the table's size) */
   get refs(): number {
     return this.used;
   }
 
-  /** The frame indexes of stack `id`, root first; undefined when the table does not hold it. */
-  stack(id: number): Int32Array | undefined {
-    const slot = this.slots.get(id);
-    return slot < 0 ? undefined : this.pool.subarray(this.start[slot]!, this.end[slot]!);
+  /**
+   * Where stack `id` is held, -1 when it is not: its frame indexes, root first, are pool[from(slot)]
+   * up to pool[to(slot) - 1] (no object per stack: a query reads ~10,000 of them).
+   */
+  slot(id: number): number {
+    return this.slots.get(id) ?? -1;
+  }
+  from(slot: number): number {
+    return this.start[slot]!;
+  }
+  to(slot: number): number {
+    return this.end[slot]!;
+  }
+  /** the frame indexes of the stacks held (a new array once it grows: read it after the last await) */
+  get pool(): Int32Array {
+    return this.refsPool;
   }
 
   /** Of `ids`, those the table does not hold. */
   missing(ids: Iterable<number>): number[] {
     const out: number[] = [];
-    for (const id of ids) if (this.slots.get(id) < 0) out.push(id);
+    for (const id of ids) if (!this.slots.has(id)) out.push(id);
     return out;
   }
 
-  /** Adds stack `id` with its stored frame ids, root first (a stack held already is kept as it is). */
-  add(id: number, frameIds: ArrayLike<number>): void {
-    if (this.slots.get(id) >= 0) return;
+  /**
+   * Adds stack `id` with its stored frame ids, root first: the first `n` of `frameIds` (a stack held
+   * already is kept as it is).
+   */
+  add(id: number, frameIds: ArrayLike<number>, n = frameIds.length): void {
+    if (this.slots.has(id)) return;
     const from = this.used;
-    this.room(frameIds.length);
-    for (let i = 0; i < frameIds.length; i++) this.pool[this.used++] = this.frameOf(frameIds[i]!);
-    this.close(id, from);
-  }
-
-  /** Adds stack `id` from its stored frame ids as decimal text separated by commas (`12,345,6789`). */
-  addText(id: number, text: string): void {
-    if (this.slots.get(id) >= 0) return;
-    const from = this.used;
-    // Ids are below 2^53: n * 10 + digit is exact all along.
-    let n = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 44) {
-        this.push(n);
-        n = 0;
-      } else {
-        n = n * 10 + (c - 48);
-      }
-    }
-    if (text.length) this.push(n);
+    this.room(n);
+    const pool = this.refsPool;
+    for (let i = 0; i < n; i++) pool[this.used++] = this.frameOf(frameIds[i]!);
     this.close(id, from);
   }
 
@@ -122,33 +73,27 @@ export class StackTable {
   /** Sets the frame stored under `id` (ignored when no stack held refers to it). */
   setFrame(id: number, frame: Frame): void {
     const i = this.frameIndex.get(id);
-    if (i >= 0) this.frames[i] = frame;
-  }
-
-  private push(frameId: number): void {
-    this.room(1);
-    this.pool[this.used++] = this.frameOf(frameId);
+    if (i !== undefined) this.frames[i] = frame;
   }
 
   private frameOf(id: number): number {
     let i = this.frameIndex.get(id);
-    if (i < 0) {
+    if (i === undefined) {
       i = this.frames.length;
       this.frames.push(undefined);
       this.frameIds.push(id);
-      this.frameIndex.add(id, i);
+      this.frameIndex.set(id, i);
     }
     return i;
   }
 
   private room(n: number): void {
-    if (this.used + n <= this.pool.length) return;
-    let size = this.pool.length * 2;
+    if (this.used + n <= this.refsPool.length) return;
+    let size = this.refsPool.length * 2;
     while (size < this.used + n) size *= 2;
-    // Views handed out before keep the old buffer, whose contents never change.
     const pool = new Int32Array(size);
-    pool.set(this.pool.subarray(0, this.used));
-    this.pool = pool;
+    pool.set(this.refsPool.subarray(0, this.used));
+    this.refsPool = pool;
   }
 
   private close(id: number, from: number): void {
@@ -163,7 +108,7 @@ export class StackTable {
     }
     this.start[slot] = from;
     this.end[slot] = this.used;
-    this.slots.add(id, slot);
+    this.slots.set(id, slot);
   }
 }
 
