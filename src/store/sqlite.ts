@@ -273,14 +273,23 @@ export class SqliteStore implements Store {
     return `SELECT ${columns} FROM ${l.table} WHERE ts >= ? AND ts < ?${filter}`;
   }
 
+  /** The statement summing the rows of `ranges` per stack (`stack_id`, `n`) and its parameters; null when it reads none. */
+  private countsSql(ranges: readonly LevelRange[], targets: readonly number[] | null): { text: string; params: number[] } | null {
+    if ((targets && targets.length === 0) || ranges.length === 0) return null;
+    const parts = ranges.map((r) => this.rangeSql(r.level, 'stack_id, count', targets));
+    return {
+      text: `SELECT stack_id, SUM(count) AS n FROM (${parts.join(' UNION ALL ')}) GROUP BY stack_id`,
+      params: ranges.flatMap((r) => [r.fromMs, r.untilMs]),
+    };
+  }
+
   async stackCounts(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<StackCounts> {
     const out: StackCounts = new Map();
-    if ((targets && targets.length === 0) || ranges.length === 0) return out;
+    const q = this.countsSql(ranges, targets);
+    if (!q) return out;
     // One statement: SQLite sums the ranges' rows, and only one row per stack reaches JS.
-    const parts = ranges.map((r) => this.rangeSql(r.level, 'stack_id, count', targets));
-    const stmt = this.db.prepare(`SELECT stack_id, SUM(count) FROM (${parts.join(' UNION ALL ')}) GROUP BY stack_id`).raw();
-    const params = ranges.flatMap((r) => [r.fromMs, r.untilMs]);
-    for (const [stack, count] of stmt.iterate(...params) as IterableIterator<[number, number]>) out.set(stack, count);
+    const stmt = this.db.prepare(q.text).raw();
+    for (const [stack, count] of stmt.iterate(...q.params) as IterableIterator<[number, number]>) out.set(stack, count);
     return out;
   }
 
@@ -293,8 +302,25 @@ export class SqliteStore implements Store {
   }
 
   async rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
-    const counts = await this.stackCounts(ranges, targets);
-    return { counts, table: await this.cache.stacks([...counts.keys()]) };
+    const table = this.cache.empty();
+    if (!table) {
+      const counts = await this.stackCounts(ranges, targets);
+      return { counts, table: await this.cache.stacks([...counts.keys()]) };
+    }
+    // Nothing read yet (a new process): the stacks come with their counts, one statement.
+    const counts: StackCounts = new Map();
+    const q = this.countsSql(ranges, targets);
+    if (q) {
+      const stmt = this.db
+        .prepare(`SELECT x.stack_id, x.n, s.frames FROM (${q.text}) AS x LEFT JOIN stacks AS s ON s.id = x.stack_id`)
+        .raw();
+      const decoder = new FramesDecoder();
+      for (const [id, n, frames] of stmt.iterate(...q.params) as IterableIterator<[number, number, Buffer | string | null]>) {
+        counts.set(id, n);
+        if (frames !== null) decoder.add(table, id, frames);
+      }
+    }
+    return { counts, table: await this.cache.frames(table) };
   }
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {
