@@ -329,30 +329,30 @@ export class PostgresStore implements Store {
     return out;
   }
 
-  async rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
-    const table = this.cache.empty();
-    if (!table) {
-      const counts = await this.stackCounts(ranges, targets);
-      return { counts, table: await this.cache.stacks([...counts.keys()]) };
-    }
-    // Nothing read yet (a new process): the stacks come with their counts, one statement.
-    const counts: StackCounts = new Map();
-    const q = this.countsSql(ranges, targets);
-    if (q) {
-      const r = await this.run(() =>
-        this.pool.query({
-          text: `SELECT x.stack_id::float8, x.n::float8, ${framesJson('s.frames')} FROM (${q.text}) AS x
+  rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
+    return this.cache.forQuery(
+      () => this.stackCounts(ranges, targets),
+      async (table) => {
+        // Nothing read yet (a new process): the stacks come with their counts, one statement.
+        const counts: StackCounts = new Map();
+        const q = this.countsSql(ranges, targets);
+        if (q) {
+          const r = await this.run(() =>
+            this.pool.query({
+              text: `SELECT x.stack_id::float8, x.n::float8, ${framesJson('s.frames')} FROM (${q.text}) AS x
           LEFT JOIN stacks s ON s.id = x.stack_id`,
-          values: q.values,
-          rowMode: 'array',
-        }),
-      );
-      for (const [id, n, frames] of r.rows as Array<[number, number, string | null]>) {
-        counts.set(id, n);
-        if (frames !== null) table.add(id, JSON.parse(frames) as number[]);
-      }
-    }
-    return { counts, table: await this.cache.frames(table) };
+              values: q.values,
+              rowMode: 'array',
+            }),
+          );
+          for (const [id, n, frames] of r.rows as Array<[number, number, string | null]>) {
+            counts.set(id, n);
+            if (frames !== null) table.add(id, JSON.parse(frames) as number[]);
+          }
+        }
+        return counts;
+      },
+    );
   }
 
   async timeCounts(level: LevelName, fromMs: number, untilMs: number, targets: readonly number[] | null): Promise<Map<number, number>> {

@@ -301,26 +301,26 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  async rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
-    const table = this.cache.empty();
-    if (!table) {
-      const counts = await this.stackCounts(ranges, targets);
-      return { counts, table: await this.cache.stacks([...counts.keys()]) };
-    }
-    // Nothing read yet (a new process): the stacks come with their counts, one statement.
-    const counts: StackCounts = new Map();
-    const q = this.countsSql(ranges, targets);
-    if (q) {
-      const stmt = this.db
-        .prepare(`SELECT x.stack_id, x.n, s.frames FROM (${q.text}) AS x LEFT JOIN stacks AS s ON s.id = x.stack_id`)
-        .raw();
-      const decoder = new FramesDecoder();
-      for (const [id, n, frames] of stmt.iterate(...q.params) as IterableIterator<[number, number, Buffer | string | null]>) {
-        counts.set(id, n);
-        if (frames !== null) decoder.add(table, id, frames);
-      }
-    }
-    return { counts, table: await this.cache.frames(table) };
+  rangeStacks(ranges: readonly LevelRange[], targets: readonly number[] | null): Promise<{ counts: StackCounts; table: StackTable }> {
+    return this.cache.forQuery(
+      () => this.stackCounts(ranges, targets),
+      async (table) => {
+        // Nothing read yet (a new process): the stacks come with their counts, one statement.
+        const counts: StackCounts = new Map();
+        const q = this.countsSql(ranges, targets);
+        if (q) {
+          const stmt = this.db
+            .prepare(`SELECT x.stack_id, x.n, s.frames FROM (${q.text}) AS x LEFT JOIN stacks AS s ON s.id = x.stack_id`)
+            .raw();
+          const decoder = new FramesDecoder();
+          for (const [id, n, frames] of stmt.iterate(...q.params) as IterableIterator<[number, number, Buffer | string | null]>) {
+            counts.set(id, n);
+            if (frames !== null) decoder.add(table, id, frames);
+          }
+        }
+        return counts;
+      },
+    );
   }
 
   async deleteOld(level: LevelName, beforeMs: number, limit: number): Promise<number> {

@@ -144,12 +144,22 @@ export class StackCache {
   }
 
   /**
-   * The table to read a query's stacks into together with their counts (one statement instead of
-   * two) when it holds none yet; undefined when it does (then only the stacks it lacks are read).
+   * A query's stack counts and a table holding their stacks. With nothing read yet (a new process)
+   * `readWithStacks` reads the stacks into the table together with their counts, one statement
+   * instead of two; otherwise `readCounts` reads the counts and only the stacks the table lacks
+   * are read.
    */
-  empty(): StackTable | undefined {
+  async forQuery(
+    readCounts: () => Promise<Map<number, number>>,
+    readWithStacks: (table: StackTable) => Promise<Map<number, number>>,
+  ): Promise<{ counts: Map<number, number>; table: StackTable }> {
     const table = this.current();
-    return table.refs === 0 ? table : undefined;
+    if (table.refs > 0) {
+      const counts = await readCounts();
+      return { counts, table: await this.stacks([...counts.keys()]) };
+    }
+    const counts = await readWithStacks(table);
+    return { counts, table: await this.frames(table) };
   }
 
   /** `table` with the stored frames its stacks refer to read. */
