@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readTraceFile } from '../src/formats/trace-event.js';
+import { readTraceFile, type TraceEvent } from '../src/formats/trace-event.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const cli = path.join(root, 'dist/cli/index.js');
@@ -31,6 +31,7 @@ interface Traced {
   instants: string[];
   /** threads other than the main one that Node started (the loader-hooks thread, workers) */
   threads: number;
+  events: TraceEvent[];
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -57,6 +58,7 @@ async function trace(script: string, options: string[] = []): Promise<Traced> {
     calls: events.filter((e) => e.ph === 'X').map((e) => e.name),
     instants: events.filter((e) => e.ph === 'i' || e.ph === 'I').map((e) => e.name),
     threads: fs.existsSync(probeFile) ? fs.readFileSync(probeFile, 'utf8').split('\n').filter(Boolean).length : 0,
+    events,
   };
 }
 
@@ -133,6 +135,20 @@ test('a CommonJS program that registers hooks of its own: stackscope hooks still
   assert.deepEqual(inScope.stdout.split('\n').sort(), ['', 'esm says 40', 'user hook got instrumented code: true']);
   assert.ok(inScope.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), inScope.calls.join(', '));
   assert.ok(!inScope.calls.some((c) => c.startsWith('load ')), 'the hooks thread is not traced');
+});
+
+test("the hooks thread started inside a traced call is drawn as stackscope's span under it, not as the call's own time", async () => {
+  const t = await trace(fx('cjs/lazy-in-call.js'));
+  assert.equal(t.stdout, 'esm says 20\n');
+  const x = t.events.filter((e) => e.ph === 'X');
+  const handler = x.find((e) => e.name === 'handler (fixtures/trace-startup/cjs/lazy-in-call.js:3)');
+  const start = x.find((e) => e.name.startsWith("stackscope: starting Node's loader-hooks thread"));
+  assert.ok(handler && start, x.map((e) => e.name).join(', '));
+  assert.equal(start.tid, handler.tid);
+  assert.ok(start.ts! >= handler.ts! && start.ts! + start.dur! <= handler.ts! + handler.dur!, 'the span lies within the call');
+  // The call itself only compiles a two-line module: most of its time is the hooks thread's start.
+  assert.ok(start.dur! > handler.dur! / 2, `span ${start.dur} µs of the call's ${handler.dur} µs`);
+  assert.ok(t.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), t.calls.join(', '));
 });
 
 test('an entry point with module syntax in a package without "type": run as an ES module, traced', async () => {

@@ -374,6 +374,11 @@ export class Recorder implements Runtime {
     return now() * 1000;
   }
 
+  /** How deep the traced calls running now are nested (0 outside every traced call). */
+  get callDepth(): number {
+    return this.depth;
+  }
+
   /** Id of a span name in spanNames (interned). */
   spanId(name: string): number {
     let id = this.spanIds.get(name);

@@ -34,7 +34,8 @@ function processLabel(cwd: string): string {
   return ['node', script, ...process.argv.slice(2)].filter(Boolean).join(' ');
 }
 
-function installHooksFor(cfg: PreloadConfig): void {
+function installHooksFor(cfg: PreloadConfig, rec: Recorder): void {
+  const startingHooksThread = hooksThreadStart(rec);
   // tsx's register() starts the hooks thread too, inside installHooks
   startingHooksThread(() =>
     installHooks({
@@ -50,20 +51,30 @@ function installHooksFor(cfg: PreloadConfig): void {
   );
 }
 
+/** Name of the span that marks the hooks thread's start inside a traced call: not the program's time. */
+export const HOOKS_START_SPAN = "stackscope: starting Node's loader-hooks thread (not the program's time)";
+
 /**
  * Around the start of Node's loader-hooks thread, now or later from inside the program: the new
  * thread runs our preload too and must know it is not the program's, and the recorder must not
- * take its start for the program's work.
+ * take its start for the program's work. Started inside a traced call (a CommonJS program's first
+ * module that may load an ES module), its ~100 ms would show as that call's own time: a span
+ * under the call says whose time it is.
  */
-function startingHooksThread(start: () => void): void {
-  const had = process.env[HOOKS_THREAD_ENV];
-  process.env[HOOKS_THREAD_ENV] = '1';
-  try {
-    quietly(start);
-  } finally {
-    if (had === undefined) delete process.env[HOOKS_THREAD_ENV];
-    else process.env[HOOKS_THREAD_ENV] = had;
-  }
+function hooksThreadStart(rec: Recorder): (start: () => void) => void {
+  return (start) => {
+    const had = process.env[HOOKS_THREAD_ENV];
+    process.env[HOOKS_THREAD_ENV] = '1';
+    const depth = rec.callDepth;
+    const startUs = rec.nowUs();
+    try {
+      quietly(start);
+    } finally {
+      if (had === undefined) delete process.env[HOOKS_THREAD_ENV];
+      else process.env[HOOKS_THREAD_ENV] = had;
+      if (depth > 0) rec.recordSpan(HOOKS_START_SPAN, startUs, rec.nowUs(), 0, depth);
+    }
+  };
 }
 
 /**
@@ -196,7 +207,7 @@ function main(): void {
     warn('could not arrange saving the trace', err);
   }
   try {
-    installHooksFor(cfg);
+    installHooksFor(cfg, rec);
   } catch (err) {
     warn('could not install the instrumenter, functions will not be traced', err);
   }
