@@ -144,6 +144,12 @@ test('a program that signals itself dies of it at once, as untraced, with its tr
   }
 });
 
+test('a program killed by a signal the recorder does not catch: nothing saved, and the message names the signal', async () => {
+  const t = await traced(['-o', outFile(), fx('rec-self-signal.mjs'), 'usr2']);
+  assert.equal(t.signal, 'SIGUSR2', t.stderr);
+  assert.match(t.stderr, /stackscope: no recording was saved \(the program was killed by SIGUSR2 before it could save it\)/);
+});
+
 test("SIGTERM with the program's own handler: the handler decides", async () => {
   const out = outFile();
   let sent = false;

@@ -146,10 +146,13 @@ export function summaryLines(r: TraceResult): string[] {
   if (r.writeError) return [`stackscope: could not write the trace to ${r.tracePath}: ${r.writeError.split('\n')[0]}`];
   const lines: string[] = [];
   // Nothing is written then (session.ts): an earlier trace at that path is left as it was.
-  if (r.threads === 0)
-    return [
-      `stackscope: no recording was saved (node could not start the program, or it was killed with SIGKILL): nothing written to ${r.tracePath}`,
-    ];
+  if (r.threads === 0) {
+    // A signal the recorder does not catch (SIGKILL, SIGABRT, SIGUSR2...) kills before it can save.
+    const why = r.signal
+      ? `the program was killed by ${r.signal} before it could save it`
+      : 'node could not start the program, or it was killed before it could save it';
+    return [`stackscope: no recording was saved (${why}): nothing written to ${r.tracePath}`];
+  }
   lines.push(
     `stackscope: trace written to ${r.tracePath} (${thousands(r.events)} events, ${binarySize(r.bytes)}, ${r.threads} thread${r.threads === 1 ? '' : 's'})`,
   );
