@@ -151,6 +151,12 @@ test("the hooks thread started inside a traced call is drawn as stackscope's spa
   assert.ok(t.calls.includes('esmWork (fixtures/trace-startup/esm/lib.mjs:1)'), t.calls.join(', '));
 });
 
+test("a CommonJS launcher that runs an ES module entry through Module.runMain(): the module's functions are traced", async () => {
+  const t = await trace(fx('cjs/launcher.js'));
+  assert.equal(t.stdout, 'hello world\n');
+  assert.ok(t.calls.includes('greet (fixtures/trace-startup/esm/hello.mjs:1)'), t.calls.join(', '));
+});
+
 test('an entry point with module syntax in a package without "type": run as an ES module, traced', async () => {
   const t = await trace(fx('cjs/module-main.js'));
   assert.equal(t.stdout, 'MODULE ENTRY\n');

@@ -49,7 +49,7 @@ export function hooksNeededAtStart(): boolean {
       true,
     );
     if (!found) return true;
-    const file = fs.realpathSync(found);
+    const file = nodeFlags().includes('--preserve-symlinks-main') ? found : fs.realpathSync(found);
     if (file.endsWith('.cjs')) return false;
     if (file.endsWith('.mjs')) return true;
     // .js and any other extension: by the nearest package.json, as Node does. A typeless .js that
@@ -90,14 +90,15 @@ function packageType(dir: string): string | undefined {
  * Whether compiling this CommonJS-loader module could reach the ESM loader: an ES module loaded by
  * require() (its own static imports are not visible here and may call import()), any `import`
  * keyword (`import()`; in a typeless .js also import declarations and import.meta, which make Node
- * load it as an ES module), and for the entry point `export` or top-level `await` where it does
+ * load it as an ES module), `runMain` (a launcher running another entry point, which may be an ES
+ * module, through `Module.runMain()`), and for the entry point `export` or top-level `await` where it does
  * not compile as CommonJS, which makes Node run it as an ES module. A word in a comment or a string only costs the hooks' start. Missed:
  * an import() in code put together at run time without the word in any source (eval of
  * 'imp' + 'ort(...)'); the ES modules it loads run untraced.
  */
 export function mayLoadEsm(source: string, format: unknown, isMain: boolean): boolean {
   if (format === 'module') return true;
-  if (/\bimport\b/.test(source)) return true;
+  if (/\b(?:import|runMain)\b/.test(source)) return true;
   return isMain && format !== 'commonjs' && /\b(?:export|await)\b/.test(source) && !compilesAsCommonJs(source);
 }
 
