@@ -92,7 +92,7 @@ test("syntax error: one stackscope line, then Node's own error, same exit code",
   const t = traced('esm/bad.mjs');
   assert.equal(t.status, plain.status);
   const [first, ...rest] = t.stderr.split('\n');
-  assert.match(first!, /^stackscope: cannot instrument \/.*fixtures\/instrument\/esm\/bad\.mjs:3:0: Unexpected token \(loaded untraced\)$/);
+  assert.match(first!, /^stackscope: cannot instrument \/.*fixtures\/instrument\/esm\/bad\.mjs:3:0: Unexpected token \(left untraced\)$/);
   assert.equal(rest.join('\n'), plain.stderr);
 });
 

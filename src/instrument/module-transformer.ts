@@ -47,7 +47,7 @@ export function createModuleTransformer(settings: TransformerSettings): ModuleTr
     if (reported.has(file)) return;
     reported.add(file);
     try {
-      fs.writeSync(2, `stackscope: cannot instrument ${what} (loaded untraced)\n`);
+      fs.writeSync(2, `stackscope: cannot instrument ${what} (left untraced)\n`);
     } catch {
       /* no stderr */
     }
