@@ -22,7 +22,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'acorn';
-import { instrument } from '../src/instrument/transform.ts';
+import { instrument, PROLOGUE_MARK } from '../src/instrument/transform.ts';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -95,20 +95,17 @@ function compiles(code: string, format: Format, file: string): string | undefine
   }
 }
 
-/** Each original line must be what is left of its instrumented line after removing insertions. */
+/**
+ * Each original line must be what is left of its instrumented line after removing insertions; what
+ * the output has after the original's lines is only blank lines, the module's prologue (on a line
+ * of its own) and a map comment (instrument() replaces a trailing one with its own).
+ */
 function linesKept(src: string, out: string): string | undefined {
   const a = src.split('\n');
   const b = out.split('\n');
-  // instrument() may replace a trailing map comment with its own: compare without it
   const mapLine = /^\s*\/\/[#@]\s*sourceMappingURL=/;
-  while (a.length && mapLine.test(a[a.length - 1]!)) a.pop();
-  while (b.length && mapLine.test(b[b.length - 1]!)) b.pop();
-  const trimEnd = (l: string[]) => {
-    while (l.length && l[l.length - 1]!.trim() === '') l.pop();
-  };
-  trimEnd(a);
-  trimEnd(b);
-  if (a.length !== b.length) return `line count ${a.length} -> ${b.length}`;
+  while (a.length && (mapLine.test(a[a.length - 1]!) || a[a.length - 1]!.trim() === '')) a.pop();
+  if (b.length < a.length) return `line count ${a.length} -> ${b.length}`;
   for (let i = 0; i < a.length; i++) {
     const orig = a[i]!;
     const line = b[i]!;
@@ -117,7 +114,8 @@ function linesKept(src: string, out: string): string | undefined {
     for (let c = 0; c < line.length && j < orig.length; c++) if (line[c] === orig[j]) j++;
     if (j !== orig.length) return `line ${i + 1} changed`;
   }
-  return undefined;
+  const extra = b.slice(a.length).filter((l) => l.trim() !== '' && !l.startsWith(PROLOGUE_MARK) && !mapLine.test(l));
+  return extra.length ? `line count ${a.length} -> ${b.length} (${extra.length} added lines of code)` : undefined;
 }
 
 function tableMatches(code: string, fns: { k: number; kind: number }[]): string | undefined {

@@ -393,3 +393,31 @@ test('functions whose text runs elsewhere (page.evaluate, fn.toString()) are lef
     ['page.evaluate', 'page.$eval', 'kept'],
   );
 });
+
+test("an arrow whose body starts on the next line: that line's columns stay, and the value is the body's", () => {
+  const src = [
+    'const where = () =>',
+    "  new Error('x').stack.split('\\n')[1];",
+    'const obj = (a) =>',
+    '  // a comment with => in it',
+    '  ({ a });',
+    'const arr = () =>',
+    '  [1, 2]',
+    'return [where(), obj(3), arr()];',
+  ].join('\n');
+  const { plain, traced, stub, out } = both(src);
+  const col = (frame: string) =>
+    frame
+      .match(/:(\d+):(\d+)\)?$/)!
+      .slice(1)
+      .join(':');
+  const [pw, po, pa] = plain as [string, unknown, unknown];
+  const [tw, to, ta] = traced as [string, unknown, unknown];
+  assert.equal(col(tw), col(pw), 'the column of the body line did not move');
+  assert.deepEqual([to, ta], [po, pa]);
+  assert.equal(stub.calls('where'), 1);
+  assert.equal(stub.calls('obj'), 1);
+  assert.equal(stub.calls('arr'), 1);
+  const bodyLine = src.split('\n')[1]!.replace(/;$/, '');
+  assert.ok(out.code.split('\n')[1]!.startsWith(bodyLine), 'nothing is inserted before the body on its line');
+});

@@ -175,9 +175,17 @@ export function instrument(source: string, opts: InstrumentOptions): InstrumentR
       ms.appendLeft(body.end - 1, ` ${close} `);
     } else {
       // expression-bodied arrow: `x => EXPR` becomes `x => { ...; try { return EXPR; } finally {...} }`.
-      // The opening goes right before EXPR (not after `=>`) so `return` and EXPR share a line.
-      ms.prependRight(body.start, `{ ${open} return `);
-      ms.appendLeft(body.end, `; ${close} }`);
+      // The opening goes right before EXPR, so `return` and EXPR share a line, unless EXPR starts on
+      // a later line than `=>`: then it goes after `=>`, ending in `return (` (no semicolon can be
+      // inserted after a parenthesis), and EXPR's line keeps its columns.
+      const arrow = source.lastIndexOf('=>', body.start) + 2;
+      if (arrow > 1 && source.slice(arrow, body.start).includes('\n') && skipTrivia(source, arrow) === body.start) {
+        ms.appendLeft(arrow, ` { ${open} return (`);
+        ms.appendLeft(body.end, `); ${close} }`);
+      } else {
+        ms.prependRight(body.start, `{ ${open} return `);
+        ms.appendLeft(body.end, `; ${close} }`);
+      }
     }
   }
 
