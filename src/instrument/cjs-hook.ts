@@ -6,7 +6,7 @@
 import Module from 'node:module';
 import type { ModuleTransformer } from './module-transformer.js';
 import { mayLoadEsm } from './esm-need.js';
-import { loadingOwnCode } from './own-code.js';
+import { inOwnWork } from '../util/own-work.js';
 
 interface CompilableModule {
   id: string;
@@ -25,7 +25,7 @@ export function patchCommonJs(transform: ModuleTransformer, beforeEsm?: () => vo
   proto._compile = function _compile(this: CompilableModule, content: string, filename: string, ...rest: unknown[]) {
     if (typeof content !== 'string') return original.call(this, content, filename, ...rest);
     const format = rest[0];
-    if (pending && !loadingOwnCode() && mayLoadEsm(content, format, this.id === '.')) {
+    if (pending && !inOwnWork() && mayLoadEsm(content, format, this.id === '.')) {
       const run = pending;
       pending = undefined;
       run();

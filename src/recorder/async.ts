@@ -24,7 +24,7 @@
 import { createHook, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
 import type { Recorder } from './runtime.js';
 import { RecordKind, recordCode } from './recording.js';
-import { isQuiet } from './quiet.js';
+import { inOwnWork } from '../util/own-work.js';
 
 const CTX = Symbol('stackscope.async');
 
@@ -137,7 +137,7 @@ export class AsyncTracker {
   }
 
   private init(type: string, resource: WithContext): void {
-    if (isQuiet()) return;
+    if (inOwnWork()) return;
     const d = this.rec.innermostRecordedDepth();
     let ctx: AsyncContext | undefined;
     if (d >= 0) {

@@ -12,7 +12,7 @@ import { PerformanceObserver, constants as perfConstants, type PerformanceEntry 
 import type { Recorder } from './runtime.js';
 import { SPAN_CHANNEL, isThenable, type SpanContext } from './span.js';
 import { AsyncTracker } from './async.js';
-import { isQuiet } from './quiet.js';
+import { inOwnWork } from '../util/own-work.js';
 
 type Listener = (message: unknown, name: string | symbol) => void;
 
@@ -40,7 +40,7 @@ export function attachChannels(rec: Recorder, opts: ChannelOptions = {}): () => 
   const undo: Array<() => void> = [];
   const sub = (name: string, fn: Listener) => {
     const g = guard((message: unknown, channel: string | symbol) => {
-      if (!isQuiet()) fn(message, channel);
+      if (!inOwnWork()) fn(message, channel);
     });
     // The module-level subscribe holds the channel strongly (channel objects are weak in Node 20).
     diagnostics_channel.subscribe(name, g);

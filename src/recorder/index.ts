@@ -8,4 +8,3 @@ export { readDumpDir, writeDump } from './dump.js';
 export { announceWorker, workerRegistry } from './workers.js';
 export { groupProcesses } from './group.js';
 export { span } from './span.js';
-export { quietly } from './quiet.js';

@@ -17,7 +17,7 @@ import { afterExitListeners, dumpThread } from '../recorder/index.js';
 import { writeDump } from '../recorder/index.js';
 import { FORWARDED_SIGNALS, markSignalSeen } from '../recorder/protocol.js';
 import { announceWorker, workerRegistry } from '../recorder/index.js';
-import { quietly } from '../recorder/index.js';
+import { ownWork } from '../util/own-work.js';
 import { installHooks, requireOwn } from '../instrument/index.js';
 import { oneLine } from '../util/errors.js';
 import { HOOKS_THREAD_ENV } from './preload-env.js';
@@ -68,7 +68,7 @@ function hooksThreadStart(rec: Recorder): (start: () => void) => void {
     const depth = rec.callDepth;
     const startUs = rec.nowUs();
     try {
-      quietly(start);
+      ownWork(start);
     } finally {
       if (had === undefined) delete process.env[HOOKS_THREAD_ENV];
       else process.env[HOOKS_THREAD_ENV] = had;
@@ -140,13 +140,9 @@ function dieOfOwnSignals(listeners: Map<string, () => void>): void {
   process.kill = function kill_(pid: number, signal?: string | number): true {
     const sig = signal === undefined ? 'SIGTERM' : typeof signal === 'number' ? names.get(signal) : signal;
     const ours = sig === undefined ? undefined : listeners.get(sig);
-    if (
-      ours &&
-      Number(pid) === process.pid &&
-      process.listeners(sig as NodeJS.Signals).length === 1 &&
-      process.listeners(sig as NodeJS.Signals)[0] === ours
-    ) {
-      ours(); // dumps, removes itself and sends the signal again, now with the default action
+    if (ours && Number(pid) === process.pid) {
+      const all = process.listeners(sig as NodeJS.Signals);
+      if (all.length === 1 && all[0] === ours) ours(); // dumps, removes itself and signals again, now with the default action
     }
     return kill.call(process, pid, signal as never);
   };
