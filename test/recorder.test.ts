@@ -175,7 +175,7 @@ test('a full ring raises the minimum duration instead: every long call of the wh
   assert.equal(min, snap.minDurationRaises.at(-1)!.minUs);
   assert.ok(min > 0 && min <= 200, `a minimum below the long calls (${min} µs)`);
   const kept = records(snap);
-  for (const r of kept) assert.ok(r.end - r.start >= min, `call ${r.id} (${r.end - r.start} µs) is shorter than ${min} µs`);
+  for (const r of kept) assert.ok(r.end - r.start >= min - 1e-6, `call ${r.id} (${r.end - r.start} µs) is shorter than ${min} µs`); // µs from ms: float noise
   // The first long call is still there: the trace covers the whole run.
   assert.deepEqual(
     kept.filter((r) => r.id % 8 === 0).map((r) => r.id),
