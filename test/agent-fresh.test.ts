@@ -32,7 +32,12 @@ test('GET / one second after the agent starts already has the hot function', asy
     );
     const stacks = parseFolded(await res.text());
     const all = [...stacks.keys()].join('\n');
-    assert.match(all, /crunchNumbers \(fixtures\/sample\/agent-app\.js:3\)/);
+    // The fixture's hot work: crunchNumbers or hashStrings, or the timer callback that calls them
+    // when V8 has inlined them into it (CI once saw only the callback and hashStrings in the window).
+    assert.match(
+      all,
+      /(crunchNumbers|hashStrings) \(fixtures\/sample\/agent-app\.js:(3|9)\)|\(anonymous\) \(fixtures\/sample\/agent-app\.js:30\)/,
+    );
     assert.ok(answeredAfterMs <= 1500, `answered ${answeredAfterMs} ms after start`);
     assert.equal(
       Number(res.headers.get('x-stackscope-samples')),
