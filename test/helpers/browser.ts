@@ -47,6 +47,10 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--remote-debugging-port=0',
+  // The DevTools frontend, served by this browser from its own random port, connects back to it over
+  // a WebSocket; some Chromium builds (Debian's 150) refuse that handshake (403) unless the origin is
+  // allowed. The port is not known before the start, and the browser listens on loopback only.
+  '--remote-allow-origins=*',
 ];
 
 /** Starts chromium with a fresh profile; the DevTools port is read from DevToolsActivePort. */
