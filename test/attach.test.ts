@@ -201,7 +201,7 @@ test('target ending by itself mid-sample ends on time, prints nothing, and --jso
   // Ends when its event loop is empty: the attach's timer in it must hold nothing up, and Node
   // must not wait for the debugger to disconnect.
   const source = `
-    const busy = setInterval(function crunch() { let s = 0; for (let i = 0; i < 2e5; i++) s += Math.sqrt(i); }, 5);
+    const busy = setInterval(function crunch() { let s = 0; for (let i = 0; i < 1e6; i++) s += Math.sqrt(i); }, 5);
     process.stdin.once('data', () => { clearInterval(busy); process.stdin.destroy(); });
     console.log('ready');`;
   const t = await startTarget(undefined, { source });
