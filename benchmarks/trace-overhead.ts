@@ -95,7 +95,27 @@ function measure(
   return { untraced: median(u), traced: median(t), subscribed: withSubscriber ? median(sub) : undefined, calls };
 }
 
+/**
+ * ns per read of the clock the recorder reads twice per traced call (a bound performance.now, as
+ * in src/recorder/runtime.ts), in a fresh process, minus the same loop without the read: the floor
+ * of what a traced call can cost on this machine.
+ */
+function clockReadNs(): number {
+  const script = `const now = performance.now.bind(performance); const N = 2e6; let s = 0, ns = 0;
+    for (let r = 0; r < 4; r++) {
+      const t0 = process.hrtime.bigint(); for (let i = 0; i < N; i++) s += now(); const t1 = process.hrtime.bigint();
+      for (let i = 0; i < N; i++) s += i; const t2 = process.hrtime.bigint();
+      ns = (Number(t1 - t0) - Number(t2 - t1)) / N;
+    }
+    if (s === 0.5) console.error(s); // s is used: the loops are not optimised away
+    process.stdout.write(String(ns));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the clock measurement failed: ${r.stderr}`);
+  return Number(r.stdout);
+}
+
 const calls = measure('fixtures/trace/rec-bench-calls.mjs', ['25', '7'], true);
+const clockNs = median(Array.from({ length: runs }, clockReadNs));
 const mix = measure('fixtures/trace/rec-bench-mix.mjs', ['20000', '7']);
 const nsPerCall = ((calls.traced - calls.untraced) * 1e6) / calls.calls!;
 
@@ -109,6 +129,8 @@ const result = {
     tracedMs: calls.traced,
     ratio: calls.traced / calls.untraced,
     nsPerCallAdded: nsPerCall,
+    /** two clock reads per call: the part of nsPerCallAdded no recorder change can remove */
+    clockReadNs: clockNs,
   },
   callHeavyWithCallSubscriber: {
     tracedMs: calls.subscribed!,
@@ -156,4 +178,7 @@ if (asJson) {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   console.log(`trace overhead on Node ${process.version}, median of ${runs} interleaved runs each`);
   for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+  console.log(
+    `a clock read (bound performance.now, fresh process): ${f(clockNs, 1)} ns; a traced call reads it twice (${f(2 * clockNs, 1)} ns)`,
+  );
 }

@@ -47,8 +47,9 @@ test('trace mode: the planted reload is a clear share of "batched", drops in "ba
         'benchmarks/mailbox.bench.ts',
         '--mode',
         'trace',
+        // five runs: with three, a loaded machine (load average 4 on 2 cores) once ranked batched first
         '--runs',
-        '3',
+        '5',
         '--warmup',
         '1',
         '--strategy',
