@@ -157,6 +157,33 @@ test('a full ring raises the minimum duration by default: the whole run is drawn
   );
 });
 
+test("the recorder's own work inside a call (enlarging, then pruning the full ring) is a slice of its own, not the call's self time", async () => {
+  const out = path.join(tmp, 'ring-work.json');
+  // 400,000 short calls inside one outer call, into a ring of 100,000: it grows once (from 65,536) and is pruned.
+  const r = await run([CLI, 'trace', '--buffer-size', '100000', '-o', out, 'fixtures/trace/ring-work.mjs']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '159999600000\n');
+  const t = await parseWithDevTools(out);
+  const main = t.tracks.find((x) => x.tid === 0)!;
+  const own = (what: RegExp) => main.entries.filter((e) => e.ph === 'X' && what.test(e.name));
+  const grown = own(/^stackscope: enlarging the call buffer \(not the program's time\)$/);
+  const pruned = own(/^stackscope: call buffer full, removing the shortest calls \(not the program's time\)$/);
+  assert.equal(grown.length, 1);
+  const md = t.metadata.minDuration as { raisedAt: number[] }[];
+  const raises = md[0]!.raisedAt;
+  assert.ok(raises.length >= 1);
+  // One pruning slice per raise, starting when the raise's instant says, and both kinds drawn
+  // under outer (whose self time the panel computes without them).
+  assert.deepEqual(
+    pruned.map((e) => Math.round(e.ts)),
+    raises.map((ts) => Math.round(ts)),
+  );
+  for (const e of [...grown, ...pruned]) {
+    assert.equal(e.depth, 1, `${e.name} at depth ${e.depth}`);
+    assert.match(e.path[0]!, /^outer \(fixtures\/trace\/ring-work\.mjs:6\)$/);
+  }
+});
+
 test('names cannot forge a location; U+2028 lines agree with V8 (Error.stack)', async () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'names-'));
   const LS = '\u2028';

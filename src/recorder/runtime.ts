@@ -62,6 +62,13 @@ export interface TableListener {
 export const DEFAULT_CAPACITY = 500_000;
 /** records a private ring starts with (2.6 MB), and the factor it grows by when they are used */
 const INITIAL_RECORDS = 65_536;
+
+/**
+ * Spans the recorder writes for its own work inside a traced call (see makeRoom): their time is
+ * not the program's, so it must not become the enclosing call's self time.
+ */
+export const GROW_SPAN = 'stackscope: enlarging the call buffer (not the program\'s time)';
+export const THIN_SPAN = 'stackscope: call buffer full, removing the shortest calls (not the program\'s time)';
 const GROWTH = 4;
 export const DEFAULT_NODE_EVENT_CAP = 100_000;
 
@@ -284,20 +291,37 @@ export class Recorder implements Runtime {
     b[w + RecordField.Depth] = depth;
     b[w + RecordField.Inst] = inst;
     w += RECORD_STRIDE;
-    if (w === this.end) w = this.grow();
+    if (w === this.end) return this.makeRoom();
     this.w = w;
     this.ctl[0]!++;
   }
 
   /**
+   * The ring is at its end (push has written its last record): grow or thin it, then say how long
+   * that took. It runs inside whatever traced call is open, and pruning 500,000 records takes tens
+   * of ms: without a slice of its own, that time would show as the running call's self time.
+   */
+  private makeRoom(): void {
+    const t0 = now();
+    const enlarged = this.end < this.fullEnd;
+    const thinned = this.thinned;
+    this.w = this.grow(t0);
+    this.ctl[0]!++;
+    const name = enlarged ? GROW_SPAN : this.thinned !== thinned ? THIN_SPAN : undefined;
+    // Inside a traced call only (depth 0: no slice to take it from); the ring has room again now.
+    if (name !== undefined && this.depth > 0) this.push(recordCode(this.spanId(name), RecordKind.Span), t0, now(), this.depth, 0);
+  }
+
+  /**
    * At the end of the allocated ring: a bigger one with the same records; at full size, thinned
    * (a higher minimum duration, see thinning.ts) or, when that cannot free half of it, wrapped.
+   * Returns where the next record goes.
    */
-  private grow(): number {
+  private grow(nowMs: number): number {
     if (this.end >= this.fullEnd) {
       if (this.thinning) {
         // The record just written is in the ring but not yet counted (push counts it after this).
-        const kept = thinRing(this.buf, this.end / RECORD_STRIDE, this.ctl, now());
+        const kept = thinRing(this.buf, this.end / RECORD_STRIDE, this.ctl, nowMs);
         if (kept >= 0) {
           this.thinned += this.end / RECORD_STRIDE - kept;
           this.minMs = this.ctl[CTL_MIN_US]! / 1000;
