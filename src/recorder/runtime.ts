@@ -67,8 +67,8 @@ const INITIAL_RECORDS = 65_536;
  * Spans the recorder writes for its own work inside a traced call (see makeRoom): their time is
  * not the program's, so it must not become the enclosing call's self time.
  */
-export const GROW_SPAN = 'stackscope: enlarging the call buffer (not the program\'s time)';
-export const THIN_SPAN = 'stackscope: call buffer full, removing the shortest calls (not the program\'s time)';
+export const GROW_SPAN = "stackscope: enlarging the call buffer (not the program's time)";
+export const THIN_SPAN = "stackscope: call buffer full, removing the shortest calls (not the program's time)";
 const GROWTH = 4;
 export const DEFAULT_NODE_EVENT_CAP = 100_000;
 
