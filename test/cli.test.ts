@@ -35,9 +35,9 @@ interface Run {
   stderr: string;
 }
 
-function stackscope(args: string[]): Promise<Run> {
+function stackscope(args: string[], cwd = root): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd: root, timeout: 15_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [cli, ...args], { cwd, timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -173,6 +173,18 @@ test('--help of every command exits 0 and shows an example', async () => {
     assert.equal(r.stderr, '', args.join(' '));
     assert.match(r.stdout, /Examples:/, args.join(' '));
     assert.match(r.stdout, example, args.join(' '));
+  });
+});
+
+test("--version prints stackscope's own version on every command, whatever folder it runs in", async () => {
+  const own = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  // A project of the user's with a package.json of its own: its version is not stackscope's.
+  const project = fs.mkdtempSync(path.join(tmp, 'project-'));
+  fs.writeFileSync(path.join(project, 'package.json'), '{"name":"myapp","version":"9.9.9"}');
+  await all([[], ['trace'], ['sample'], ['collect'], ['compare']], async (command) => {
+    const r = await stackscope([...command, '--version'], project);
+    assert.equal(r.code, 0, `${command.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, `${own}\n`, command.join(' '));
   });
 });
 

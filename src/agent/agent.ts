@@ -10,6 +10,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import inspector from 'node:inspector';
 import { Worker, isMainThread } from 'node:worker_threads';
+import { ownVersion } from '../util/version.js';
 import { resolveAgentConfig, type AgentConfig, type AgentOptions } from './config.js';
 import { watchStalls } from './stalls.js';
 import { answerSourceMapRequest } from './source-maps.js';
@@ -51,13 +52,6 @@ export function exposureWarning(host: string, port: number, token: string | unde
   return `listening on ${host}:${port} without a token: anyone who can reach it can read this process's profiles (set STACKSCOPE_TOKEN)`;
 }
 
-function version(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function identityOf(cfg: AgentConfig): AgentIdentity {
   return {
@@ -68,7 +62,7 @@ function identityOf(cfg: AgentConfig): AgentIdentity {
     pid: process.pid,
     startedMs: Date.now(),
     intervalUs: cfg.intervalUs,
-    version: version(),
+    version: ownVersion(),
   };
 }
 

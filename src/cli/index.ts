@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { hideBin, yargs } from './yargs.js';
 import type { ProgramCommand } from './options.js';
 import { UserError, oneLine } from '../util/errors.js';
+import { ownVersion } from '../util/version.js';
 
 /**
  * Each command's module is loaded only when that command runs (or for the top-level help): the
@@ -98,7 +99,7 @@ async function parseAll(
     .parserConfiguration({ 'populate--': true, 'halt-at-non-option': false })
     .help()
     .alias('h', 'help')
-    .version()
+    .version(ownVersion())
     .wrap(Math.min(120, process.stdout.columns || 120))
     // msg: yargs found the input bad; no msg: a command failed with err
     .fail((msg, err) => fail(msg ? new UserError(msg) : err));

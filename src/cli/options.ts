@@ -5,6 +5,7 @@
 import type { Argv, CommandModule, Options } from 'yargs';
 import { yargs } from './yargs.js';
 import { UserError } from '../util/errors.js';
+import { ownVersion } from '../util/version.js';
 
 /** A repeated option keeps its last value (`-o a.json -o b.json` writes b.json), as in most CLIs. */
 const lastWins = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v);
@@ -70,7 +71,7 @@ export function programParser(tokens: string[], name: string, describe: string):
       'parse-positional-numbers': false,
     })
     .strict()
-    .version(false)
+    .version(ownVersion())
     .help()
     .alias('h', 'help')
     .wrap(Math.min(120, process.stdout.columns || 120))

@@ -18,6 +18,7 @@
  * flags), events are formatted one by one and streamed by TraceEventWriter.
  */
 import fs from 'node:fs';
+import { ownVersion } from '../util/version.js';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
 import { thousands } from '../util/numbers.js';
 import {
@@ -325,7 +326,7 @@ export class BuildContext {
   metadata(extra: Record<string, unknown> = {}): Record<string, unknown> {
     const md: Record<string, unknown> = {
       source: 'stackscope',
-      'stackscope-version': stackscopeVersion(),
+      'stackscope-version': ownVersion(),
       droppedRecords: this.droppedRecords,
       droppedNodeEvents: this.droppedNodeEvents,
       overflowSlices: this.overflowSlices,
@@ -350,19 +351,6 @@ export class BuildContext {
   }
 }
 
-let versionCache: string | undefined;
-function stackscopeVersion(): string {
-  if (versionCache === undefined) {
-    try {
-      // src/trace/build.ts and dist/trace/build.js are both two levels below package.json.
-      const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-      versionCache = pkg.version ?? 'unknown';
-    } catch {
-      versionCache = 'unknown';
-    }
-  }
-  return versionCache;
-}
 
 /**
  * The interned pieces of a thread's slices, per function (or span) id, built on first use: a hot
