@@ -3,7 +3,6 @@
  * heartbeat, and resolves once the HTTP endpoint listens. Nothing here keeps the process alive, and
  * no failure of the agent throws into the application after start: it is reported once on stderr.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';

@@ -17,7 +17,6 @@
  * Memory stays flat in the number of records: only typed arrays proportional to it (indices,
  * flags), events are formatted one by one and streamed by TraceEventWriter.
  */
-import fs from 'node:fs';
 import { ownVersion } from '../util/version.js';
 import { frameLabel, type FunctionInfo } from '../model/frame.js';
 import { thousands } from '../util/numbers.js';
