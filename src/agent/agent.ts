@@ -51,7 +51,6 @@ export function exposureWarning(host: string, port: number, token: string | unde
   return `listening on ${host}:${port} without a token: anyone who can reach it can read this process's profiles (set STACKSCOPE_TOKEN)`;
 }
 
-
 function identityOf(cfg: AgentConfig): AgentIdentity {
   return {
     instance: crypto.randomBytes(8).toString('hex'),

@@ -350,7 +350,6 @@ export class BuildContext {
   }
 }
 
-
 /**
  * The interned pieces of a thread's slices, per function (or span) id, built on first use: a hot
  * loop writes millions of slices naming a few thousand functions.
