@@ -85,6 +85,8 @@ const BAD: Array<[string[], RegExp]> = [
   [['sample', '-o', missingDir, app], /cannot write the profile to .*ENOENT/],
   [['sample', '-o', '', app], /no file name given for the profile/],
   [['sample', '--format', 'svg', app], /bad format "svg": use one of trace, cpuprofile, folded, pprof/],
+  [['sample', '-o', 'out.xyz', app], /cannot tell the output format from "out\.xyz": name it \.cpuprofile, \.folded, \.pb\.gz or \.json/],
+  [['attach', '-o', 'out.xyz', noPid], /cannot tell the output format from "out\.xyz"/],
   [['sample', '--interval', '-5', app], /bad interval "-5"/],
   [['sample', '--interval', '10s', app], /bad interval "10s": must be between 50us and 1s/],
   [['sample', '--duration', '0', app], /bad duration "0"/],

@@ -1,4 +1,5 @@
 /** Parsing of the sampling options shared by the CLI, the agent's environment and the HTTP endpoint. */
+import fs from 'node:fs';
 import { UserError } from '../util/errors.js';
 
 export const FORMATS = ['trace', 'cpuprofile', 'folded', 'pprof'] as const;
@@ -51,6 +52,21 @@ export const DEFAULT_EXTENSION: Record<ProfileFormat, string> = {
 /** Output file and format from -o / --format, defaults `profile.cpuprofile`. */
 export function resolveOutput(output: string | undefined, format: string | undefined): { file: string; format: ProfileFormat } {
   const explicit = format !== undefined ? parseFormat(format) : null;
-  const fmt = explicit ?? (output ? formatFromPath(output) : null) ?? 'cpuprofile';
+  const fromName = output && !explicit ? formatFromPath(output) : null;
+  // (a folder is left to the write, which names it: EISDIR)
+  if (output && !explicit && !fromName && !isFolder(output)) {
+    throw new UserError(
+      `cannot tell the output format from "${output}": name it .cpuprofile, .folded, .pb.gz or .json (a Chrome trace), or give --format (${FORMATS.join(', ')})`,
+    );
+  }
+  const fmt = explicit ?? fromName ?? 'cpuprofile';
   return { file: output ?? `profile${DEFAULT_EXTENSION[fmt]}`, format: fmt };
+}
+
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
