@@ -103,8 +103,18 @@ test('attach profiles a running process, leaves it running and closes its inspec
       timeout: 30_000,
     });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /^stackscope: \d+ samples of PID \d+ over 1 s → .* \(folded\); inspector closed again\n$/);
-    const keys = [...parseFolded(fs.readFileSync(t.out, 'utf8')).keys()].join('\n');
+    const said =
+      /^stackscope: (\d+) samples(?: \((\d+) of them idle, not in the folded file\))? of PID \d+ over 1 s → .* \(folded\); inspector closed again\n$/.exec(
+        r.stderr,
+      );
+    assert.ok(said, r.stderr);
+    const stacks = parseFolded(fs.readFileSync(t.out, 'utf8'));
+    // What the line counts agrees with the file: all samples, less the idle ones it leaves out.
+    assert.equal(
+      [...stacks.values()].reduce((a, b) => a + b, 0),
+      Number(said[1]) - Number(said[2] ?? 0),
+    );
+    const keys = [...stacks.keys()].join('\n');
     assert.match(keys, /crunchNumbers \(fixtures\/sample\/agent-app\.js:3\)/);
     assert.equal(t.app.exitCode, null, 'still running');
     assert.deepEqual([...listeningPorts(t.app.pid!)], [...t.before], 'inspector port closed');

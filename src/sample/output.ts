@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { cpuProfileToModel, cpuProfileToTraceEvents, type CpuProfile } from '../formats/cpuprofile.js';
 import { renderModel } from '../formats/write.js';
+import { frameRole } from '../model/index.js';
 import type { ProfileFormat } from './options.js';
 
 export interface RenderOptions {
@@ -44,6 +45,25 @@ export function renderProfile(profile: CpuProfile, format: ProfileFormat, opts: 
       );
     }
   }
+}
+
+/**
+ * Samples a file of this format leaves out of what the profiler took: folded and pprof hold CPU
+ * time only, so the idle samples (model/frame.ts frameRole) are not in them. The summaries say so.
+ */
+export function idleLeftOut(profile: CpuProfile, format: ProfileFormat): number {
+  if (format !== 'folded' && format !== 'pprof') return 0;
+  const idle = new Set(profile.nodes.filter((n) => frameRole(n.callFrame.functionName, n.callFrame.url) === 'idle').map((n) => n.id));
+  let n = 0;
+  for (const id of profile.samples ?? []) if (idle.has(id)) n++;
+  return n;
+}
+
+/** `N samples`, and how many of them the file leaves out when it does. */
+export function samplesSaid(profile: CpuProfile, format: ProfileFormat): string {
+  const all = profile.samples?.length ?? 0;
+  const idle = idleLeftOut(profile, format);
+  return idle ? `${all} samples (${idle} of them idle, not in the ${format} file)` : `${all} samples`;
 }
 
 export function writeProfile(file: string, profile: CpuProfile, format: ProfileFormat, opts: RenderOptions = {}): void {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { UserError, oneLine } from '../util/errors.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
-import { writeProfile } from './output.js';
+import { samplesSaid, writeProfile } from './output.js';
 import type { ProfileFormat } from './options.js';
 import { SAMPLE_ENV, type SampleJob, type SampledRun } from './protocol.js';
 import { childEnv } from '../util/child-env.js';
@@ -122,6 +122,6 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
     output: opts.output,
     seconds,
     intervalUs,
-    summary: `${samples} samples over ${seconds.toFixed(2)} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})`,
+    summary: `${samplesSaid(profile, opts.format)} over ${seconds.toFixed(2)} s every ${intervalUs / 1000} ms → ${opts.output} (${opts.format})`,
   };
 }

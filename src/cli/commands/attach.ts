@@ -4,7 +4,7 @@ import { UserError } from '../../util/errors.js';
 import { checkWritable, reason, replaceFile } from '../../util/output-file.js';
 import { MAX_TIMER_S, parseInterval, parseSeconds, resolveOutput } from '../../sample/options.js';
 import { attachAndProfile, checkTarget, type AttachResult } from '../../sample/attach.js';
-import { writeProfile } from '../../sample/output.js';
+import { samplesSaid, writeProfile } from '../../sample/output.js';
 import { JSON_SUMMARY, outOption, single } from '../options.js';
 import { statusLine } from '../progress.js';
 
@@ -122,7 +122,9 @@ async function attach(argv: AttachArgs): Promise<void> {
         : `warning: the inspector still listens on port ${r.port}`;
   // A signal stops sampling early (attach.ts): say so, and how long was really sampled.
   const secs = r.interrupted ? `${+seconds.toFixed(1)} s (stopped early by ${r.interrupted})` : `${durationS} s`;
-  process.stderr.write(`stackscope: ${samples} samples of PID ${pid} over ${secs} → ${file} (${format}); ${said}\n`);
+  process.stderr.write(
+    `stackscope: ${profile ? samplesSaid(profile, format) : `${samples} samples`} of PID ${pid} over ${secs} → ${file} (${format}); ${said}\n`,
+  );
 }
 
 /** On a terminal, a line that counts the sampling seconds (attach waits silently otherwise). */
