@@ -93,7 +93,7 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     // The program's own output is untouched: one JSON line, the library's measurement.
     const truth = JSON.parse(r.stdout) as { crunchMs: number; crunchCpuMs: number; handleCpuMs: number; calls: number };
     assert.equal(truth.calls, 60);
-    assert.match(r.stderr, /stackscope: [\d,]+ CPU samples drawn under the slices/);
+    assert.match(r.stderr, /stackscope: [\d,]+ CPU samples in the trace, on each thread's track under the exact slices they fall in/);
 
     const t = JSON.parse(fs.readFileSync(out, 'utf8')) as TraceJson;
     const handles = slicesNamed(t, HANDLE);

@@ -113,7 +113,7 @@ export function formatReport(r: BenchReport, cwd = process.cwd()): string {
     const rest = r.untraced.strategies.filter((s) => s.strategy !== fastest);
     const other = (rest.find((s) => s.vsFastest?.significant) ?? rest[0])?.strategy;
     if (fastest && other && o.traces?.[fastest] && o.traces[other]) {
-      out.push(`Function by function: stackscope compare ${rel(o.traces[fastest]!)} ${rel(o.traces[other]!)}`);
+      out.push(`Function by function: npx stackscope compare ${rel(o.traces[fastest]!)} ${rel(o.traces[other]!)}`);
     }
   }
   if (o.folded) {

@@ -1,5 +1,5 @@
 /** The model written in any output format, as bytes, with what the format could not keep. */
-import type { Profile } from '../model/index.js';
+import type { Profile, WeightUnit } from '../model/index.js';
 import { modelToCpuProfile } from './cpuprofile.js';
 import { formatFolded, modelToFolded } from './folded.js';
 import { modelToPprof } from './pprof.js';
@@ -31,6 +31,8 @@ export function outputFormatFromPath(file: string): OutputFormat | null {
   return null;
 }
 
+const UNIT_SYMBOL: Partial<Record<WeightUnit, string>> = { nanoseconds: 'ns', microseconds: 'µs' };
+
 const hasTimes = (p: Profile) => p.sampleTime.some((t) => Number.isFinite(t));
 
 export function renderModel(p: Profile, format: OutputFormat, opts: WriteOptions = {}): Rendered {
@@ -43,7 +45,7 @@ export function renderModel(p: Profile, format: OutputFormat, opts: WriteOptions
       if (timed) lost.push('sample times and order (stacks are added up)');
       if (p.sampleDurationUs && p.unit === 'samples') lost.push('sample durations (folded counts samples)');
       if (cols) lost.push('columns (frames are name (file:line))');
-      if (p.unit !== 'samples') lost.push(`fractions of a ${p.unit === 'microseconds' ? 'µs' : p.unit} (counts are whole numbers)`);
+      if (p.unit !== 'samples') lost.push(`fractions of a ${UNIT_SYMBOL[p.unit] ?? p.unit} (counts are whole numbers)`);
       return { bytes: Buffer.from(formatFolded(modelToFolded(p, cwd))), lost };
     }
     case 'pprof':

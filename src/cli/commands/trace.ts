@@ -158,7 +158,8 @@ export function summaryLines(r: TraceResult): string[] {
   );
   const nothing = unmatchedLine(r);
   if (nothing) lines.push(nothing);
-  if (r.samples !== undefined) lines.push(`stackscope: ${thousands(r.samples)} CPU samples drawn under the slices`);
+  if (r.samples !== undefined)
+    lines.push(`stackscope: ${thousands(r.samples)} CPU samples in the trace, on each thread's track under the exact slices they fall in`);
   for (const g of r.samplesIncomplete ?? []) {
     const thread = g.thread.replace(/[^\x20-\x7e]/g, '?');
     lines.push(
