@@ -746,7 +746,10 @@ test('the page is served from the package alone, with a policy that runs no inli
   const res = await fetch(ui.url);
   assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'; /);
   const html = await res.text();
-  for (const m of html.matchAll(/(?:src|href)="([^"]+)"/g)) assert.ok(m[1]!.startsWith('/'), `${m[1]} is served by the page itself`);
+  for (const m of html.matchAll(/(?:src|href)="([^"]+)"/g))
+    assert.ok(m[1]!.startsWith('/') || m[1]!.startsWith('data:'), `${m[1]} is served by the page itself`);
+  // its icon is inline: a browser asks for no /favicon.ico (a 404 in the console)
+  assert.match(html, /<link\s+rel="icon"\s+href="data:image\/svg\+xml,/);
   assert.deepEqual(browser.blocked, []);
   // every page above loaded without a console error, a warning or an uncaught exception
   assert.deepEqual(problems, []);
