@@ -2,19 +2,13 @@
  * Source-map plumbing for the instrumenter: reading the map that came with the code (tsx, a
  * bundler, tsc), mapping positions back through it, and writing the map of our own edits.
  */
-import {
-  TraceMap,
-  originalPositionFor,
-  traceSegment,
-  GREATEST_LOWER_BOUND,
-  LEAST_UPPER_BOUND,
-  type SourceMapInput,
-} from '@jridgewell/trace-mapping';
+import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
 import remapping from '@jridgewell/remapping';
 import type MagicString from 'magic-string';
 
 export { findMapComment } from '../util/source-map-ref.js';
 import { dataUrlMapText } from '../util/source-map-ref.js';
+import { mapNameAt } from '../util/map-names.js';
 
 /** A raw (JSON) source map, version 3. */
 export interface RawSourceMap {
@@ -37,8 +31,6 @@ export function decodeDataUrl(url: string): RawSourceMap | undefined {
 export function inlineMapComment(map: object): string {
   return '//# sourceMappingURL=data:application/json;charset=utf-8;base64,' + Buffer.from(JSON.stringify(map)).toString('base64');
 }
-
-const IDENTIFIER = /^[$_\p{ID_Start}][$\u200c\u200d\p{ID_Continue}]{0,199}$/u;
 
 export interface OriginalPosition {
   source: string;
@@ -68,18 +60,9 @@ export class PositionMapper {
     return this.trace !== undefined;
   }
 
-  /**
-   * The original name the map gives the identifier that starts exactly at this generated position
-   * (1-based line, 0-based col): how minifiers keep `escapeHtmlEntities` for their `y`. Only a
-   * plain identifier is taken: the map is the program's input, and a name goes into the function
-   * table as it is.
-   */
+  /** The map's original name for the identifier starting here (1-based line, 0-based col): see mapNameAt. */
   nameAt(line: number, col: number): string | undefined {
-    if (!this.trace) return undefined;
-    const seg = traceSegment(this.trace, line - 1, col);
-    if (!seg || seg[0] !== col || seg.length !== 5) return undefined;
-    const name = this.trace.names[seg[4]];
-    return name !== undefined && IDENTIFIER.test(name) ? name : undefined;
+    return this.trace ? mapNameAt(this.trace, line - 1, col) : undefined;
   }
 
   /** `nearestAfter: false` finds only a segment at or before the position on its line. */

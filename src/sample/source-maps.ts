@@ -1,6 +1,7 @@
 /**
  * Rewrites a V8 profile's call frames from generated positions to original ones (TypeScript, bundles),
- * so every format names frames as the tracer does: the original file and the function's start line.
+ * so every format names frames as the tracer does: the original file and the function's start line,
+ * and for minified code the original name (see `originalName`).
  *
  * Two ways to find a script's map: in the profiled process itself, Node's own cache
  * (`module.findSourceMap`, filled when source maps are enabled, as tsx does for its in-memory output);
@@ -13,6 +14,7 @@ import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND,
 import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
 import { filePathOf } from '../util/paths.js';
 import { dataUrlMapText, findMapComment, mapFilePath } from '../util/source-map-ref.js';
+import { isIdentifier, mapNameAt } from '../util/map-names.js';
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
 
@@ -112,8 +114,77 @@ export function chainSourceMaps(...lookups: SourceMapLookup[]): SourceMapLookup 
   };
 }
 
-/** A call frame at its original position, or unchanged when no map covers it. */
-export function mapCallFrame(frame: CallFrame, lookup: SourceMapLookup): CallFrame {
+/** The lines of a script's generated code, by URL; undefined when unknown. */
+type CodeLines = (url: string) => string[] | undefined;
+
+/**
+ * Reads scripts' code from disk, each once: only files that name a source map, i.e. generated code
+ * as V8 ran it (the `.ts` file of a script tsx compiled in memory is not that code).
+ */
+function diskCodeLines(): CodeLines {
+  const lines = new Map<string, string[] | undefined>();
+  return (url) => {
+    if (!lines.has(url)) {
+      const p = filePathOf(url);
+      let code: string | undefined;
+      try {
+        code = p && fs.statSync(p).size <= MAX_SCRIPT_BYTES ? fs.readFileSync(p, 'utf8') : undefined;
+      } catch {
+        code = undefined;
+      }
+      lines.set(url, code !== undefined && findMapComment(code) ? code.split(/\r\n?|[\n\u2028\u2029]/) : undefined);
+    }
+    return lines.get(url);
+  };
+}
+
+/**
+ * What stands between a function's name and the position V8 reports for it, the start of its
+ * parameters, in minified code: nothing (`function y(e){`, a method `y(e){`: the `(`), `=` (`y=(e)=>`,
+ * `y=e=>`: the `(` or the `e`) or `=function` (`y=function(e){`).
+ */
+const NAME_TO_PARAMS = ['', '=', '=function'];
+const ID_PART = /[$\u200c\u200d\p{ID_Continue}]/u;
+
+/**
+ * originalName's answers per map, by `line:col:name`: the agent maps a profile every second, and a
+ * script's code is read once, not for each.
+ */
+const namesFound = new WeakMap<TraceMap, Map<string, string | null>>();
+
+/**
+ * The original name of a frame of minified code, or undefined to keep V8's. V8 names a function by
+ * its own name or the binding it is assigned to, `y`; where the code just before the frame's
+ * position is that identifier (and one of NAME_TO_PARAMS), the map's name for it is taken, by the
+ * tracer's rule (mapNameAt). Anonymous frames and code the map does not rename keep their names.
+ */
+function originalName(frame: CallFrame, map: TraceMap, code: CodeLines): string | undefined {
+  const { functionName: name, lineNumber: line, columnNumber: col } = frame;
+  if (!isIdentifier(name) || map.names.length === 0) return undefined;
+  let found = namesFound.get(map);
+  if (!found) namesFound.set(map, (found = new Map()));
+  const key = `${line}:${col}:${name}`;
+  let original = found.get(key);
+  if (original === undefined) {
+    original = null;
+    for (const between of NAME_TO_PARAMS) {
+      const at = col - between.length - name.length;
+      const mapped = at >= 0 ? mapNameAt(map, line, at) : undefined;
+      if (mapped === undefined || mapped === name) continue;
+      // the exact evidence: the code there is the name V8 gave, a whole identifier
+      const text = code(frame.url)?.[line];
+      if (text?.slice(at, col) === name + between && !ID_PART.test(text[at - 1] ?? '')) {
+        original = mapped;
+        break;
+      }
+    }
+    found.set(key, original);
+  }
+  return original ?? undefined;
+}
+
+/** A call frame at its original position (and name), or unchanged when no map covers it. */
+export function mapCallFrame(frame: CallFrame, lookup: SourceMapLookup, code: CodeLines = diskCodeLines()): CallFrame {
   if (!frame.url || frame.lineNumber < 0) return frame;
   const map = lookup(frame.url);
   if (!map) return frame;
@@ -128,18 +199,26 @@ export function mapCallFrame(frame: CallFrame, lookup: SourceMapLookup): CallFra
   let pos = originalPositionFor(map, { ...needle, bias: GREATEST_LOWER_BOUND });
   if (pos.source == null || pos.line == null) pos = originalPositionFor(map, { ...needle, bias: LEAST_UPPER_BOUND });
   if (pos.source == null || pos.line == null) return frame;
-  return { ...frame, url: pos.source, lineNumber: pos.line - 1, columnNumber: pos.column ?? 0 };
+  const functionName = originalName(frame, map, code) ?? frame.functionName;
+  return { ...frame, functionName, url: pos.source, lineNumber: pos.line - 1, columnNumber: pos.column ?? 0 };
 }
 
 /** Source-maps every node of a profile in place; returns it. */
 export function sourceMapProfile(profile: CpuProfile, lookup: SourceMapLookup): CpuProfile {
   const seen = new Map<string, CallFrame>();
+  const code = diskCodeLines();
   for (const n of profile.nodes) {
     const f = n.callFrame;
-    const key = `${f.url}:${f.lineNumber}:${f.columnNumber}`;
+    const key = `${f.url}:${f.lineNumber}:${f.columnNumber}:${f.functionName}`;
     let mapped = seen.get(key);
-    if (!mapped) seen.set(key, (mapped = mapCallFrame(f, lookup)));
-    n.callFrame = { ...f, url: mapped.url, lineNumber: mapped.lineNumber, columnNumber: mapped.columnNumber };
+    if (!mapped) seen.set(key, (mapped = mapCallFrame(f, lookup, code)));
+    n.callFrame = {
+      ...f,
+      functionName: mapped.functionName,
+      url: mapped.url,
+      lineNumber: mapped.lineNumber,
+      columnNumber: mapped.columnNumber,
+    };
     // Line ticks are in generated lines: wrong once frames are mapped, so drop them.
     if (mapped !== f) delete n.positionTicks;
   }
