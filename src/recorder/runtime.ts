@@ -62,14 +62,15 @@ export interface TableListener {
 export const DEFAULT_CAPACITY = 500_000;
 /** records a private ring starts with (2.6 MB), and the factor it grows by when they are used */
 const INITIAL_RECORDS = 65_536;
-
 const GROWTH = 4;
+
 /**
  * Spans the recorder writes for its own work inside a traced call (see makeRoom): their time is
  * not the program's, so it must not become the enclosing call's self time.
  */
 export const GROW_SPAN = "stackscope: enlarging the call buffer (not the program's time)";
 export const THIN_SPAN = "stackscope: call buffer full, removing the shortest calls (not the program's time)";
+
 export const DEFAULT_NODE_EVENT_CAP = 100_000;
 
 /**
