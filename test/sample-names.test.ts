@@ -119,3 +119,24 @@ test("a map name is taken only where the code just before V8's position is the f
   // a file that names no map is not the code V8 ran (a .ts compiled in memory)
   assert.equal(nameOf(script('plain.js', code), 'y', 31), 'y');
 });
+
+test("a class constructor takes the map's name of its class, where only field names stand before `constructor`", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-sample-ctor-'));
+  // segments: [0,0,0,0] `class`, [6,0,0,6,0] `l` named names[0]
+  const map = new TraceMap({ version: 3, sources: ['orig.js'], names: ['Lexer'], mappings: 'AAAA,MAAMA' });
+  const nameOf = (code: string, functionName = 'l') => {
+    const file = path.join(dir, `c${fs.readdirSync(dir).length}.js`);
+    fs.writeFileSync(file, `${code}\n//# sourceMappingURL=x.js.map\n`);
+    // V8 reports a constructor at the `(` of `constructor(`
+    const columnNumber = code.indexOf('constructor(') + 'constructor'.length;
+    return mapCallFrame({ functionName, url: pathToFileURL(file).href, scriptId: '1', lineNumber: 0, columnNumber }, () => map)
+      .functionName;
+  };
+  assert.equal(nameOf('class l{constructor(e){}}'), 'Lexer');
+  assert.equal(nameOf('class l{tokens;options;#s;constructor(e){}}'), 'Lexer', 'field names only');
+  assert.equal(nameOf('class l extends B{constructor(e){super()}}'), 'Lexer');
+  // not this class's own header for sure: an initialiser, a method before it, another name
+  assert.equal(nameOf('class l{a=1;constructor(e){}}'), 'l');
+  assert.equal(nameOf('class l{m(){}constructor(e){}}'), 'l');
+  assert.equal(nameOf('class l{constructor(e){}}', 'k'), 'k');
+});

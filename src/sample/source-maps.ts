@@ -147,6 +147,24 @@ const NAME_TO_PARAMS = ['', '=', '=function'];
 const ID_PART = /[$\u200c\u200d\p{ID_Continue}]/u;
 
 /**
+ * A class constructor: V8 names it after the class and reports the `(` of `constructor(`. Taken only
+ * where nothing but field names stands between the class's header and `constructor` (`class l{`,
+ * `class l extends x.Base{tokens;options;constructor(`), so that the header is this class's own.
+ */
+const CONSTRUCTOR_OF =
+  /class[ \t]+([$_\p{ID_Start}][$\u200c\u200d\p{ID_Continue}]*)(?:[ \t]+extends[ \t]+[^{};]*)?\{(?:[ \t]*#?[$_\p{ID_Start}][$\u200c\u200d\p{ID_Continue}]*[ \t]*;)*[ \t]*constructor$/du;
+/** how far before a constructor its class header is looked for, characters */
+const CLASS_HEAD_WINDOW = 2000;
+
+/** The column of the class's name when `col` is its constructor's `(` and V8 names it `name`. */
+function classNameAt(text: string, col: number, name: string): number | undefined {
+  const from = Math.max(0, col - CLASS_HEAD_WINDOW);
+  const m = CONSTRUCTOR_OF.exec(text.slice(from, col));
+  const at = m?.indices?.[1];
+  return m && m[1] === name && at && !ID_PART.test(text[from + m.index - 1] ?? '') ? from + at[0] : undefined;
+}
+
+/**
  * originalName's answers per map, by `line:col:name`: the agent maps a profile every second, and a
  * script's code is read once, not for each.
  */
@@ -155,8 +173,9 @@ const namesFound = new WeakMap<TraceMap, Map<string, string | null>>();
 /**
  * The original name of a frame of minified code, or undefined to keep V8's. V8 names a function by
  * its own name or the binding it is assigned to, `y`; where the code just before the frame's
- * position is that identifier (and one of NAME_TO_PARAMS), the map's name for it is taken, by the
- * tracer's rule (mapNameAt). Anonymous frames and code the map does not rename keep their names.
+ * position is that identifier (and one of NAME_TO_PARAMS), or the header of the class whose
+ * constructor it is (CONSTRUCTOR_OF), the map's name for it is taken, by the tracer's rule
+ * (mapNameAt). Anonymous frames and code the map does not rename keep their names.
  */
 function originalName(frame: CallFrame, map: TraceMap, code: CodeLines): string | undefined {
   const { functionName: name, lineNumber: line, columnNumber: col } = frame;
@@ -177,6 +196,12 @@ function originalName(frame: CallFrame, map: TraceMap, code: CodeLines): string 
         original = mapped;
         break;
       }
+    }
+    if (original === null) {
+      const text = code(frame.url)?.[line];
+      const at = text === undefined ? undefined : classNameAt(text, col, name);
+      const mapped = at === undefined ? undefined : mapNameAt(map, line, at);
+      if (mapped !== undefined && mapped !== name) original = mapped;
     }
     found.set(key, original);
   }
