@@ -221,14 +221,19 @@ describe('trace --sample', { timeout: 120_000 }, () => {
     assert.ok(attributed >= 50, `samples taken in handle: ${attributed}`);
     assert.deepEqual(outside, [], `samples of handle outside every handle slice (± ${intervalUs} µs): µs away from the nearest`);
     // And the converse, so the check above cannot pass by luck: no sample taken outside handle
-    // (the program's start-up, its end) lands deep inside a handle slice.
-    const strays = raw.profile.samples!.filter((id, i) => {
-      if (onStack(id, isHandle)) return false;
-      const s = sliceAt(handles, inTrace[i]!.ts, -intervalUs);
+    // (the program's start-up, its end) lands deep inside a handle slice: more than the edge the
+    // trace itself allows (one interval and at least 1 ms: a sample's time and its stack are not
+    // read at the same instant, and on a loaded machine they were seen over 500 µs apart).
+    const edgeUs = Math.max(intervalUs, 1000);
+    const strays: string[] = [];
+    raw.profile.samples!.forEach((id, i) => {
+      if (onStack(id, isHandle)) return;
+      const s = sliceAt(handles, inTrace[i]!.ts, -edgeUs);
       const leaf = byId.get(id)!.callFrame.functionName;
-      return s !== undefined && !['(garbage collector)', '(program)', '(root)'].includes(leaf);
+      if (s !== undefined && !['(garbage collector)', '(program)', '(root)'].includes(leaf))
+        strays.push(`${leaf} ${Math.round(Math.min(inTrace[i]!.ts - s.ts, s.ts + s.dur! - inTrace[i]!.ts))} µs inside`);
     });
-    assert.ok(strays.length <= 2, `samples without handle on their stack inside handle slices: ${strays.length}`);
+    assert.ok(strays.length <= 2, `samples without handle on their stack inside handle slices: ${strays.join(', ')}`);
   });
 
   test('worker threads are sampled on their own tracks', async () => {
