@@ -100,6 +100,19 @@ test('cpuprofile reader: (root) left out, (idle) dropped, (program) and GC kept;
   assert.deepEqual(hot, { name: 'hot', file: '/app/main.js', line: 10, col: 3 });
 });
 
+test('cpuprofile: a sample V8 wrote a µs before the one preceding it keeps its time through convert', () => {
+  // (a real profile had one timeDelta of -1 among 767; it made the writer synthesize every time)
+  const outOfOrder: CpuProfile = { ...synthetic, timeDeltas: [10, 100, 100, 100, 100, -1, 101] };
+  const p = cpuProfileToModel(outOfOrder);
+  const file = at('out-of-order.cpuprofile');
+  fs.writeFileSync(file, JSON.stringify(outOfOrder));
+  convert(file, at('out-of-order-again.cpuprofile'));
+  const again = read(at('out-of-order-again.cpuprofile'));
+  assert.deepEqual(again.sampleTime, p.sampleTime);
+  assert.deepEqual(again.sampleDurationUs, p.sampleDurationUs);
+  assert.deepEqual(perStack(again), perStack(p));
+});
+
 test("cpuprofile: a real profile through convert to .cpuprofile and pprof keeps every stack's count and duration", () => {
   const p = read(at('hot.cpuprofile'));
   assert.ok(p.sampleStack.length > 100, `samples ${p.sampleStack.length}`);
