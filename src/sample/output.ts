@@ -51,7 +51,7 @@ export function renderProfile(profile: CpuProfile, format: ProfileFormat, opts: 
  * Samples a file of this format leaves out of what the profiler took: folded and pprof hold CPU
  * time only, so the idle samples (model/frame.ts frameRole) are not in them. The summaries say so.
  */
-export function idleLeftOut(profile: CpuProfile, format: ProfileFormat): number {
+function idleLeftOut(profile: CpuProfile, format: ProfileFormat): number {
   if (format !== 'folded' && format !== 'pprof') return 0;
   const idle = new Set(profile.nodes.filter((n) => frameRole(n.callFrame.functionName, n.callFrame.url) === 'idle').map((n) => n.id));
   let n = 0;

@@ -158,6 +158,7 @@ const CLASS_HEAD_WINDOW = 2000;
 
 /** The column of the class's name when `col` is its constructor's `(` and V8 names it `name`. */
 function classNameAt(text: string, col: number, name: string): number | undefined {
+  if (!text.startsWith('constructor', col - 'constructor'.length)) return undefined; // most frames: no regex
   const from = Math.max(0, col - CLASS_HEAD_WINDOW);
   const m = CONSTRUCTOR_OF.exec(text.slice(from, col));
   const at = m?.indices?.[1];
