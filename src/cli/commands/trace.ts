@@ -1,6 +1,7 @@
 import { UserError } from '../../util/errors.js';
 import { formatUs, thousands } from '../../util/numbers.js';
-import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, programCommand, programOf, programParser, single } from '../options.js';
+import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, parseProgramArgs, programCommand, programOf, single } from '../options.js';
+import type { ProgramSpec } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
 import { parseInterval } from '../../sample/options.js';
@@ -27,67 +28,69 @@ export const traceCommand = programCommand('trace', TRACE, async (tokens) => {
   exitAsProgram(result.exitCode, result.signal);
 });
 
-/** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
-export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
-  const argv = (await programParser(tokens, 'trace', TRACE)
-    .epilogue(
-      'Options go before the script; everything after the script is passed to the program.\n' +
-        'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n' +
-        `Open the trace: ${OPEN_HINT}`,
-    )
-    .option('out', {
+/** `trace`'s options, help and examples. */
+export const TRACE_SPEC: ProgramSpec = {
+  name: 'trace',
+  describe: TRACE,
+  epilogue:
+    'Options go before the script; everything after the script is passed to the program.\n' +
+    'stackscope prints its summary on stderr once the program has ended (with --json: one JSON line).\n' +
+    `Open the trace: ${OPEN_HINT}`,
+  options: {
+    out: {
       ...outOption('where to write the trace (an existing file is replaced only once the new trace is complete)'),
       default: 'trace.json',
-    })
-    .option('include', {
+    },
+    include: {
       ...REPEATABLE,
       describe:
         'also trace files matching this glob (repeatable; e.g. "node_modules/lodash/**", which also matches hoisted, pnpm and linked installs)',
-    })
-    .option('include-package', {
+    },
+    'include-package': {
       ...REPEATABLE,
       describe: 'also trace this package, wherever it is installed (repeatable; e.g. lodash, @scope/name)',
-    })
-    .option('exclude', { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' })
-    .option(
-      'buffer-size',
-      single({
-        type: 'number',
-        describe: 'ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it',
-      }),
-    )
-    .option(
-      'on-full',
-      single({
-        type: 'string',
-        describe:
-          "when a thread's buffer fills: raise (default) its minimum duration, so the trace covers the whole run without the shortest calls; drop-oldest: keep every call of the run's end",
-      }),
-    )
-    .option('min-duration', single({ type: 'number', describe: 'drop calls shorter than this many µs' }))
-    .option('max-depth', single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }))
-    .option('node-arg', { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' })
-    .option('sample', {
+    },
+    exclude: { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' },
+    'buffer-size': single({
+      type: 'number',
+      describe: 'ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it',
+    }),
+    'on-full': single({
+      type: 'string',
+      describe:
+        "when a thread's buffer fills: raise (default) its minimum duration, so the trace covers the whole run without the shortest calls; drop-oldest: keep every call of the run's end",
+    }),
+    'min-duration': single({ type: 'number', describe: 'drop calls shorter than this many µs' }),
+    'max-depth': single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }),
+    'node-arg': { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' },
+    sample: {
       type: 'boolean',
       default: false,
       describe: "also sample every traced thread with V8's CPU profiler: library code, builtins and GC under your own calls",
-    })
-    .option('interval', single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }))
-    .option('async', {
+    },
+    interval: single({ type: 'string', describe: 'with --sample: sampling interval, 50us to 1s (default 1ms)' }),
+    async: {
       type: 'boolean',
       default: false,
       describe:
         'link callbacks (timers, promises, I/O, events) to the traced call that scheduled them, and tag slices with the HTTP request they served (async_hooks: see the README for its cost)',
-    })
-    .option('json', JSON_SUMMARY)
-    .example('$0 app.js', 'trace app.js, write trace.json')
-    .example('$0 --sample --interval 200us app.js', 'your calls exact, everything under them sampled every 200 µs')
-    .example('$0 -o run.json server.ts --port 8080', 'a TypeScript entry; --port 8080 is for it')
-    .example('$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more')
-    .example('$0 --exclude "src/gen/**" app.js', 'skip generated code')
-    .example('$0 --include-package marked app.js', 'trace the marked package too')
-    .example('$0 --async server.js', 'arrows from each callback to the call that scheduled it; request ids')
-    .parseAsync()) as ParsedTraceArgs;
+    },
+    json: JSON_SUMMARY,
+  },
+  examples: [
+    ['$0 app.js', 'trace app.js, write trace.json'],
+    ['$0 --sample --interval 200us app.js', 'your calls exact, everything under them sampled every 200 µs'],
+    ['$0 -o run.json server.ts --port 8080', 'a TypeScript entry; --port 8080 is for it'],
+    ['$0 --min-duration 50 -- app.mjs in.txt', 'only calls of 50 µs or more'],
+    ['$0 --exclude "src/gen/**" app.js', 'skip generated code'],
+    ['$0 --include-package marked app.js', 'trace the marked package too'],
+    ['$0 --async server.js', 'arrows from each callback to the call that scheduled it; request ids'],
+  ],
+};
+
+/** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
+export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
+  const argv = await parseProgramArgs<ParsedTraceArgs>(tokens, TRACE_SPEC);
   const { script, args } = programOf(argv, 'trace');
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
   const sampleIntervalUs = argv.sample ? parseInterval(argv.interval ?? '1ms') : undefined;
