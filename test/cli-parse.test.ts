@@ -26,6 +26,8 @@ const TRACE_QUICK: string[][] = [
   ['--sample', '--async', '--json', 'app.mjs', 'a', 'b'],
   ['--min-duration', '50', '--', 'app.mjs', 'in.txt'],
   ['--min-duration', 'abc', 'app.js'],
+  ['--min-duration', ' ', 'app.js'],
+  ['--max-depth', '', '--', 'app.js'],
   ['--buffer-size', '1000', '--max-depth=3', '--on-full', 'drop-oldest', 'app.js'],
   ['--include', 'src/**', '--include=lib/**', '--exclude', 'gen/**', 'app.js'],
   ['--include-package', 'marked', '--include-package', '@scope/name', 'app.js'],
@@ -48,6 +50,10 @@ const TRACE_YARGS: string[][] = [
   ['--minDuration', '5', 'app.js'],
   ['-oj', 'app.js'],
   ['--o', 'x', 'app.js'],
+  ['-o=', 'x.json', 'app.js'],
+  ['--out=', 'app.js'],
+  ['--no-out', 'app.js'],
+  ['--out.x', 'y', 'app.js'],
 ];
 
 test('the quick path gives what yargs gives, for every option of trace', async () => {
@@ -70,6 +76,20 @@ test('the quick path gives what yargs gives, for every option of sample', async 
     assert.ok(quick, `quick path not taken for ${tokens.join(' ')}`);
     assert.deepEqual(seen(quick, SAMPLE_SPEC), seen(await yargsParse(tokens, SAMPLE_SPEC), SAMPLE_SPEC), tokens.join(' '));
   }
+});
+
+test('an empty number is not 0, on both paths', async () => {
+  for (const tokens of [
+    ['--min-duration', ' ', 'app.js'],
+    ['--max-depth', '', '--', 'app.js'],
+  ]) {
+    const key = tokens[0]!.slice(2);
+    assert.ok(Number.isNaN(quickParse(tokens, TRACE_SPEC.options)?.[key]), tokens.join(' '));
+    assert.ok(Number.isNaN((await yargsParse(tokens, TRACE_SPEC))[key]), tokens.join(' '));
+  }
+  // `--max-depth=` (nothing after the =) is left to yargs, which reads it the same way
+  assert.equal(quickParse(['--max-depth=', 'app.js'], TRACE_SPEC.options), undefined);
+  assert.ok(Number.isNaN((await yargsParse(['--max-depth=', 'app.js'], TRACE_SPEC))['max-depth']));
 });
 
 test('help, --version, unknown spellings and missing values are left to yargs', () => {

@@ -16,6 +16,19 @@ export function single<O extends Options>(o: O): O {
   return { requiresArg: true, coerce: lastWins, ...o } as O;
 }
 
+/**
+ * A number option of a program command: one value, read as a number by the command's own check
+ * (`Number.isFinite`). yargs would read an empty value (`--min-duration ''`, `--max-depth=`) as 0;
+ * here it is not a number. A `--no-` form stays `false`, for parseProgramArgs to refuse.
+ */
+export function numberOption(describe: string) {
+  const coerce = (v: unknown): unknown => {
+    const last = lastWins(v);
+    return typeof last === 'string' ? (last.trim() === '' ? NaN : Number(last)) : last;
+  };
+  return { type: 'string', requiresArg: true, coerce, describe } as const;
+}
+
 /** `-o/--out`, also spelled `--output`: the output option has one name on every command. */
 export function outOption(describe: string) {
   return single({ alias: ['o', 'output'], type: 'string', describe } as const);
@@ -69,6 +82,8 @@ export interface ProgramSpec {
 
 const PROGRAM_PARSING = {
   'halt-at-non-option': true,
+  // `--out.x y` is an unknown option, not an object in `out`
+  'dot-notation': false,
   'populate--': true,
   'greedy-arrays': false,
   'parse-numbers': false,
@@ -102,7 +117,15 @@ export async function yargsParse(tokens: string[], spec: ProgramSpec): Promise<R
     .epilogue(spec.epilogue)
     .options(spec.options);
   for (const [command, description] of spec.examples) y = y.example(command, description);
-  return (await y.parseAsync()) as Record<string, unknown> & Passthrough;
+  const argv = (await y.parseAsync()) as Record<string, unknown> & Passthrough;
+  // yargs reads `--no-X` as X = false for every option; only the booleans have that form.
+  for (const [key, o] of Object.entries(spec.options)) {
+    const v = argv[key];
+    if (o.type !== 'boolean' && [v].flat().some((x) => typeof x === 'boolean')) {
+      throw new UserError(`--${key} takes a value: there is no --no-${key}`);
+    }
+  }
+  return argv;
 }
 
 /**
@@ -138,7 +161,11 @@ export function quickParse(tokens: string[], options: Record<string, Options>): 
       if (eq >= 0) return undefined;
       continue;
     }
-    if (eq >= 0) continue;
+    if (eq >= 0) {
+      // `-o=` / `--out=` with nothing after it: yargs says what is wrong
+      if (eq === t.length - 1) return undefined;
+      continue;
+    }
     const value = tokens[i + 1];
     if (value === undefined || value.startsWith('-')) return undefined;
     i++;

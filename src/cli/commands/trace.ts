@@ -1,6 +1,16 @@
 import { UserError } from '../../util/errors.js';
 import { formatUs, thousands } from '../../util/numbers.js';
-import { JSON_SUMMARY, REPEATABLE, exitAsProgram, outOption, parseProgramArgs, programCommand, programOf, single } from '../options.js';
+import {
+  JSON_SUMMARY,
+  REPEATABLE,
+  exitAsProgram,
+  numberOption,
+  outOption,
+  parseProgramArgs,
+  programCommand,
+  programOf,
+  single,
+} from '../options.js';
 import type { ProgramSpec } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
 import { statusLine } from '../progress.js';
@@ -51,17 +61,14 @@ export const TRACE_SPEC: ProgramSpec = {
       describe: 'also trace this package, wherever it is installed (repeatable; e.g. lodash, @scope/name)',
     },
     exclude: { ...REPEATABLE, describe: 'do not trace files matching this glob (repeatable)' },
-    'buffer-size': single({
-      type: 'number',
-      describe: 'ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it',
-    }),
+    'buffer-size': numberOption('ring buffer capacity in calls per thread (default 500000); see --on-full for what happens beyond it'),
     'on-full': single({
       type: 'string',
       describe:
         "when a thread's buffer fills: raise (default) its minimum duration, so the trace covers the whole run without the shortest calls; drop-oldest: keep every call of the run's end",
     }),
-    'min-duration': single({ type: 'number', describe: 'drop calls shorter than this many µs' }),
-    'max-depth': single({ type: 'number', describe: 'drop calls nested deeper than this (1 = top-level calls only)' }),
+    'min-duration': numberOption('drop calls shorter than this many µs'),
+    'max-depth': numberOption('drop calls nested deeper than this (1 = top-level calls only)'),
     'node-arg': { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' },
     sample: {
       type: 'boolean',
