@@ -8,6 +8,9 @@
  *   - the trace writer on the recordings of those traced runs: each run's thread dumps are written
  *     again as trace.json and trace.json.gz by a fresh process (what the CLI does after the
  *     program ends): events/s (wall, and CPU time of the writing process), bytes per event;
+ *   - `stackscope trace --sample` on the same workloads, the whole command (the CLI): the
+ *     workload script's own code traced, the package under it sampled every 1 ms (issue goal for
+ *     "trace own code + sample": under 1.5x the untraced run);
  *   - start-up: a hello-world script traced vs plain `node`.
  * `--baseline DIR` also writes the same dumps with the writer of another stackscope checkout
  * (built), for a before/after on identical recordings.
@@ -118,6 +121,9 @@ interface Row {
   untracedMs: number;
   tracedMs: number;
   ratio: number;
+  /** `stackscope trace --sample` (own code traced, the package sampled), the whole command */
+  sampledMs: number;
+  sampledRatio: number;
   events: number;
   dropped: boolean;
   writer: { eventsPerS: number; eventsPerCpuS: number; bytesPerEvent: number; gzBytesPerEvent: number; gzEventsPerS: number };
@@ -135,7 +141,8 @@ const loadBefore = loadAverage();
 const rows: Row[] = [];
 for (const w of workloads) {
   const u: number[] = [],
-    t: number[] = [];
+    t: number[] = [],
+    sm: number[] = [];
   const writes: WriteFigures[] = [],
     base: WriteFigures[] = [];
   let events = 0,
@@ -149,6 +156,9 @@ for (const w of workloads) {
     const traced = timed(['benchmarks/real/run-traced.mjs', dumpDir, out, w.pkg, w.script, ...w.args]);
     t.push(traced.ms);
     if (traced.stdout !== plain.stdout) throw new Error(`${w.name}: traced output differs from untraced`);
+    const sampled = timed([cli, 'trace', '--sample', '-o', path.join(tmp, 's.json'), w.script, ...w.args]);
+    if (sampled.stdout !== plain.stdout) throw new Error(`${w.name}: output under trace --sample differs from untraced`);
+    sm.push(sampled.ms);
     writes.push(writeWith(root, dumpDir));
     if (baseline) base.push(writeWith(path.resolve(baseline), dumpDir));
     const summary = readSummary(out);
@@ -163,6 +173,8 @@ for (const w of workloads) {
     untracedMs: median(u),
     tracedMs: median(t),
     ratio: median(t) / median(u),
+    sampledMs: median(sm),
+    sampledRatio: median(sm) / median(u),
     events,
     dropped,
     writer: {
@@ -214,6 +226,7 @@ if (asJson) {
     console.log(
       `${r.name}: untraced ${f(r.untracedMs)} ms, traced ${f(r.tracedMs)} ms, ratio ${f(r.ratio, 2)}× (${f(r.events)} events${r.dropped ? ', ring full: oldest calls dropped' : ''})`,
     );
+    console.log(`  trace own code + sample (whole command): ${f(r.sampledMs)} ms, ratio ${f(r.sampledRatio, 2)}×`);
     console.log(
       `  writer: ${f(r.writer.eventsPerS)} events/s (${f(r.writer.eventsPerCpuS)} per CPU-second), ${f(r.writer.bytesPerEvent, 1)} bytes/event; .json.gz ${f(r.writer.gzBytesPerEvent, 1)} bytes/event at ${f(r.writer.gzEventsPerS)} events/s`,
     );
