@@ -18,7 +18,7 @@ import type { CpuProfile } from '../formats/cpuprofile.js';
 import { Cdp } from './attach-cdp.js';
 import { armDeadMan, DEAD_MAN_GRACE_MS, DEAD_MAN_RENEW_MS, releaseDeadMan, renewDeadMan } from './attach-dead-man.js';
 import { joinProfiles } from './profile-chunks.js';
-import { cachedLookup, chainSourceMaps, diskSourceMaps, mapFromComment, sourceMapProfile, type SourceMapLookup } from './source-maps.js';
+import { cachedLookup, chainSourceMaps, diskSourceMaps, mapFromRef, sourceMapProfile, type SourceMapLookup } from './source-maps.js';
 
 export interface AttachOptions {
   pid: number;
@@ -219,7 +219,7 @@ async function remoteSourceMaps(cdp: Cdp): Promise<SourceMapLookup> {
   }
   return cachedLookup((url) => {
     const ref = byUrl.get(url);
-    return ref ? mapFromComment(`//# sourceMappingURL=${ref}`, url) : null;
+    return ref ? mapFromRef(ref, url) : null;
   });
 }
 

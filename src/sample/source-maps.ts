@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { TraceMap, originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, type SourceMapInput } from '@jridgewell/trace-mapping';
 import type { CallFrame, CpuProfile } from '../formats/cpuprofile.js';
 import { filePathOf } from '../util/paths.js';
-import { dataUrlMapText, findMapComment, mapFilePath } from '../util/source-map-ref.js';
+import { dataUrlMapText, findMapComment, mapFilePath, readMapRef } from '../util/source-map-ref.js';
 import { isIdentifier, mapNameAt } from '../util/map-names.js';
 
 export type SourceMapLookup = (url: string) => TraceMap | null;
@@ -74,10 +74,8 @@ export function inProcessSourceMaps(): SourceMapLookup {
 
 const MAX_SCRIPT_BYTES = 64 << 20;
 
-/** Parses a `sourceMappingURL` (inline data: URL or a file next to the script) into a map. */
-export function mapFromComment(source: string, scriptUrl: string): TraceMap | null {
-  const ref = findMapComment(source.slice(-(1 << 20)))?.url ?? findMapComment(source)?.url;
-  if (!ref) return null;
+/** The map a `sourceMappingURL` reference names (an inline data: URL or a file next to the script). */
+export function mapFromRef(ref: string, scriptUrl: string): TraceMap | null {
   const scriptPath = filePathOf(scriptUrl);
   const base = scriptPath ? pathToFileURL(scriptPath).href : scriptUrl;
   try {
@@ -90,13 +88,14 @@ export function mapFromComment(source: string, scriptUrl: string): TraceMap | nu
   }
 }
 
-/** Maps found through the scripts' files on disk. */
+/** Maps found through the scripts' files on disk (their last line's `sourceMappingURL`). */
 export function diskSourceMaps(): SourceMapLookup {
   return cachedLookup((url) => {
     const p = filePathOf(url);
     if (!p) return null;
     try {
-      return fs.statSync(p).size <= MAX_SCRIPT_BYTES ? mapFromComment(fs.readFileSync(p, 'utf8'), url) : null;
+      const ref = readMapRef(p, MAX_SCRIPT_BYTES);
+      return ref ? mapFromRef(ref, url) : null;
     } catch {
       return null; // gone or unreadable: keep generated positions
     }

@@ -4,6 +4,7 @@
  * inline `data:` map's JSON, and the file an external map lives in. Kept free of the source-map
  * libraries so a loader that only looks for the comment loads none of them.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { filePathOf } from './paths.js';
 
@@ -15,6 +16,37 @@ export function findMapComment(source: string): { start: number; url: string } |
   const m = MAP_COMMENT.exec(source);
   if (!m) return undefined;
   return { start: source.indexOf('//', m.index), url: m[1]! };
+}
+
+/** How much of a script's end readMapRef reads first. */
+const TAIL_BYTES = 64 * 1024;
+
+/**
+ * The map reference of a script file on disk (the URL of its `sourceMappingURL` comment), or
+ * undefined. The comment is the file's last line, so only the file's end is read (a 9 MB
+ * `typescript.js` without a map costs a 64 KiB read, not 9 MB and a regex over them), unless that
+ * last line is longer than the part read (an inline map): then the whole file, up to `maxBytes`.
+ * Throws what fs throws.
+ */
+export function readMapRef(file: string, maxBytes: number): string | undefined {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const len = Math.min(size, TAIL_BYTES);
+    const tail = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const n = fs.readSync(fd, tail, got, len - got, size - len + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const text = tail.toString('utf8', 0, got);
+    // Whole in the part read: the file itself, or a last line that begins after a newline in it.
+    if (got === size || text.trimEnd().lastIndexOf('\n') >= 0) return findMapComment(text)?.url;
+    return size <= maxBytes ? findMapComment(fs.readFileSync(file, 'utf8'))?.url : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The JSON text of an inline `data:application/json[;base64],…` map; undefined for other URLs. */
