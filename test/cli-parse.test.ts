@@ -54,6 +54,11 @@ const TRACE_YARGS: string[][] = [
   ['--out=', 'app.js'],
   ['--no-out', 'app.js'],
   ['--out.x', 'y', 'app.js'],
+  // yargs-parser takes a true/false after a boolean as its value and reads on: the options after
+  // it must be checked by yargs
+  ['--sample', 'true', '--bogus', 'x', 'app.js'],
+  ['--json', 'false', '--no-out', 'app.js'],
+  ['--async', 'false', '--version'],
 ];
 
 test('the quick path gives what yargs gives, for every option of trace', async () => {

@@ -86,6 +86,8 @@ const BAD: Array<[string[], RegExp]> = [
   [['trace', '-o=', 'x.json', app], /Unknown argument: =/],
   [['trace', '--out.x', 'y', app], /Unknown argument: out\.x/],
   [['sample', '--no-out', app], /--out takes a value: there is no --no-out/],
+  [['trace', '--sample', 'true', '--no-out', app], /--out takes a value: there is no --no-out/],
+  [['trace', '--sample', 'true', '--bogus', 'x', app], /Unknown argument: bogus/],
 
   [['sample'], /missing script: give the script to run: stackscope sample/],
   [['sample', 'nope.js'], /script not found: nope\.js/],

@@ -44,6 +44,13 @@ test('a script is searched for its map comment from its end, with the answer the
     assert.equal(readMapRef(file, MAX), want, name);
     assert.equal(readMapRef(file, MAX), findMapComment(text)?.url, `${name}: as the whole file says`);
   }
+  // A comment followed by many spaces and then more code is no comment, found in linear time
+  // (the pattern once took time growing with the square of the spaces: minutes for 64 KiB).
+  const spaces = write('spaces.js', `${bulk}//# sourceMappingURL=a.map${' '.repeat(60_000)}x\u0085`);
+  const t0 = performance.now();
+  assert.equal(readMapRef(spaces, MAX), undefined);
+  assert.equal(findMapComment(fs.readFileSync(spaces, 'utf8')), undefined);
+  assert.ok(performance.now() - t0 < 1000, `${(performance.now() - t0).toFixed(0)} ms`);
   // A last line longer than the part read, in a file over the limit: not read at all.
   assert.equal(readMapRef(path.join(tmp, 'inline.js'), 1 << 20), undefined);
   assert.throws(() => readMapRef(path.join(tmp, 'missing.js'), MAX), /ENOENT/);

@@ -134,6 +134,10 @@ export async function yargsParse(tokens: string[], spec: ProgramSpec): Promise<R
  * option that takes a value has one, and yargs-parser finds nothing wrong. Otherwise undefined,
  * and yargs parses (help, --version, negations, unknown options, missing values: its messages).
  * Same result as yargs for the table's keys and aliases (test/cli-parse.test.ts holds both to it).
+ *
+ * The scan below must find the script exactly where yargs-parser stops reading options: it only
+ * checks the tokens before that point, so wherever the two could split the tokens differently
+ * (a boolean followed by `true`/`false`, which yargs-parser takes as its value) it steps aside.
  */
 export function quickParse(tokens: string[], options: Record<string, Options>): (Record<string, unknown> & Passthrough) | undefined {
   const byName = new Map<string, Options>();
@@ -151,14 +155,16 @@ export function quickParse(tokens: string[], options: Record<string, Options>): 
       script = i;
       break;
     }
+    const long = t.startsWith('--');
     const eq = t.indexOf('=');
-    const name = t.slice(t.startsWith('--') ? 2 : 1, eq < 0 ? undefined : eq);
-    // A short option is one letter (`-oj` is two), a long one is more (`--o` is not `-o`).
-    if (t.startsWith('--') === (name.length === 1)) return undefined;
+    const name = t.slice(long ? 2 : 1, eq < 0 ? undefined : eq);
+    // `-o` is one letter and `--out` more: `-oj` (two short options) and `--o` are yargs' to read.
+    if (long ? name.length < 2 : name.length !== 1) return undefined;
     const o = byName.get(name);
     if (!o) return undefined;
     if (o.type === 'boolean') {
-      if (eq >= 0) return undefined;
+      const next = tokens[i + 1];
+      if (eq >= 0 || next === 'true' || next === 'false') return undefined;
       continue;
     }
     if (eq >= 0) {

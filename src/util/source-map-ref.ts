@@ -8,8 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { filePathOf } from './paths.js';
 
-/** `//# sourceMappingURL=...` as the last comment of a file (also the legacy `//@` form). */
-const MAP_COMMENT = /(?:^|\n)[ \t]*\/\/[#@][ \t]*sourceMappingURL=([^\s'"`]+)[ \t]*\r?\n?[\s]*$/;
+/**
+ * `//# sourceMappingURL=...` as the last comment of a file (also the legacy `//@` form), followed by
+ * nothing but whitespace. One `\s*` for all of that whitespace: two overlapping runs of it made a
+ * comment followed by many spaces and then anything else take time growing with the square of the
+ * spaces (a program's file is untrusted input).
+ */
+const MAP_COMMENT = /(?:^|\n)[ \t]*\/\/[#@][ \t]*sourceMappingURL=([^\s'"`]+)\s*$/;
 
 /** Where the map comment starts (offset of the `//`), and its URL; undefined when there is none. */
 export function findMapComment(source: string): { start: number; url: string } | undefined {
@@ -41,9 +46,12 @@ export function readMapRef(file: string, maxBytes: number): string | undefined {
       got += n;
     }
     const text = tail.toString('utf8', 0, got);
-    // Whole in the part read: the file itself, or a last line that begins after a newline in it.
+    // The comment's own line holds no newline: when one is left in the part read once the trailing
+    // whitespace is cut, the last line begins after it, inside the part read, and the answer is
+    // the whole file's (and the pattern's `^` cannot match at the cut start of the part read).
     if (got === size || text.trimEnd().lastIndexOf('\n') >= 0) return findMapComment(text)?.url;
-    return size <= maxBytes ? findMapComment(fs.readFileSync(file, 'utf8'))?.url : undefined;
+    // A last line longer than the part read (an inline map): the whole file, from the same descriptor.
+    return size <= maxBytes ? findMapComment(fs.readFileSync(fd, 'utf8'))?.url : undefined;
   } finally {
     fs.closeSync(fd);
   }
