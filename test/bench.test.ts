@@ -40,8 +40,9 @@ test('5 ms vs 10 ms: ranked right, ratio ~2 and significant; two identical strat
   assert.equal(rows[2]!.strategy, 'ten-ms', 'the 10 ms strategy ranks last');
   assert.ok(['five-ms', 'five-ms-again'].includes(report.untraced.fastest!));
   const ten = byName(rows, 'ten-ms');
-  // ~2 by construction; the margin absorbs preemption on a shared 2-core machine.
-  assert.ok(ten.ratio > 1.7 && ten.ratio < 2.4, `ratio ${ten.ratio}`);
+  // ~2 by construction; the margin absorbs preemption on a shared 2-core machine (1.49 was seen
+  // with a CPU hog on both cores beside the suite: preempted 5 ms runs measure longer).
+  assert.ok(ten.ratio > 1.4 && ten.ratio < 2.6, `ratio ${ten.ratio}`);
   assert.equal(ten.vsFastest!.significant, true);
   // (1.2, not 1.5: under a CPU hog beside the suite, preempted runs widened the interval below 1.5)
   assert.ok(ten.vsFastest!.ci[0] > 1.2, `CI of a 2x gap stays well above 1: ${ten.vsFastest!.ci.join('–')}`);
