@@ -90,6 +90,9 @@ const BAD: Array<[string[], RegExp]> = [
   [['trace', '--sample', 'true', '--bogus', 'x', app], /Unknown argument: bogus/],
 
   [['sample'], /missing script: give the script to run: stackscope sample/],
+  [['trace', '--min-duration', app], /missing script: .*\(--min-duration took ".*app\.js" as its value\)/],
+  [['trace', '--sample', 'true'], /missing script: .*\(--sample took "true" as its value\)/],
+  [['sample', '-o', app], /missing script: .*\(-o took ".*app\.js" as its value\)/],
   [['sample', 'nope.js'], /script not found: nope\.js/],
   [['sample', dir], /script is a folder: /],
   [['sample', '--bogus', app], /Unknown argument: bogus/],

@@ -193,10 +193,26 @@ export function quickParse(tokens: string[], options: Record<string, Options>): 
   return parsed.argv as Record<string, unknown> & Passthrough;
 }
 
-/** The script and its arguments: the first word that is not an option, and all after it. */
-export function programOf(argv: Passthrough, name: string): { script: string; args: string[] } {
+/**
+ * The script and its arguments: the first word that is not an option, and all after it. Without
+ * one, the message says which option took the last word as its value (`--min-duration app.js`,
+ * `--sample true`), the usual way a script goes missing.
+ */
+export function programOf(argv: Passthrough, name: string, tokens: string[] = []): { script: string; args: string[] } {
   const [script, ...args] = (argv['--'] ?? []).map(String);
-  if (!script) throw new UserError(`missing script: give the script to run: stackscope ${name} [options] <script> [args..]`);
+  if (!script) {
+    const [option, last] = tokens.slice(-2);
+    const took =
+      option !== undefined &&
+      last !== undefined &&
+      option.startsWith('-') &&
+      option !== '--' &&
+      !option.includes('=') &&
+      !last.startsWith('-')
+        ? ` (${option} took ${JSON.stringify(last)} as its value)`
+        : '';
+    throw new UserError(`missing script: give the script to run: stackscope ${name} [options] <script> [args..]${took}`);
+  }
   return { script, args };
 }
 

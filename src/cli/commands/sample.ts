@@ -44,7 +44,7 @@ export const SAMPLE_SPEC: ProgramSpec = {
  */
 export const sampleCommand = programCommand('sample', SAMPLE, async (tokens) => {
   const argv = await parseProgramArgs<SampleArgs>(tokens, SAMPLE_SPEC);
-  const { script, args } = programOf(argv, 'sample');
+  const { script, args } = programOf(argv, 'sample', tokens);
   const intervalUs = parseInterval(argv.interval);
   const durationS = argv.duration !== undefined ? parseSeconds(argv.duration, 'duration', MAX_TIMER_S) : undefined;
   const { file, format } = resolveOutput(argv.out, argv.format);

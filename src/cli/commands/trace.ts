@@ -98,7 +98,7 @@ export const TRACE_SPEC: ProgramSpec = {
 /** Parses `[options] <script> [args..]`: options stop at the script; the rest goes to the program. */
 export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & { json: boolean }> {
   const argv = await parseProgramArgs<ParsedTraceArgs>(tokens, TRACE_SPEC);
-  const { script, args } = programOf(argv, 'trace');
+  const { script, args } = programOf(argv, 'trace', tokens);
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
   const sampleIntervalUs = argv.sample ? parseInterval(argv.interval ?? '1ms') : undefined;
   for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
