@@ -50,12 +50,13 @@ function fail(err: unknown): never {
   process.exit(70);
 }
 
-// Before yargs: with no command (`stackscope -- app.js`) it would exit 0 in silence, and it calls an
-// unknown command an "argument".
 // `stackscope help trace` is `stackscope trace --help`
 if (process.argv[2] === 'help' && process.argv.length === 4 && COMMANDS.includes(process.argv[3]!)) {
   process.argv.splice(2, 2, process.argv[3]!, '--help');
 }
+
+// Before yargs: with no command (`stackscope -- app.js`) it would exit 0 in silence, and it calls an
+// unknown command an "argument".
 const given = process.argv.slice(2);
 const first = given.findIndex((a) => !a.startsWith('-') || a === '--');
 const before = first < 0 ? given : given.slice(0, first);

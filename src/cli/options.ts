@@ -26,7 +26,7 @@ export function numberOption(describe: string) {
     const last = lastWins(v);
     return typeof last === 'string' ? (last.trim() === '' ? NaN : Number(last)) : last;
   };
-  return { type: 'string', requiresArg: true, coerce, describe } as const;
+  return single({ type: 'string', coerce, describe } as const);
 }
 
 /** `-o/--out`, also spelled `--output`: the output option has one name on every command. */

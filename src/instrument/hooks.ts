@@ -17,6 +17,7 @@ import { patchCommonJs } from './cjs-hook.js';
 import { defaultCacheDir, openTransformCache } from './cache.js';
 import { hooksNeededAtStart } from './esm-need.js';
 import { oneLine } from '../util/errors.js';
+import { ownVersion } from '../util/version.js';
 
 export interface HooksConfig {
   /** globs that add files to the default scope (see scope.ts for what they are matched against) */
@@ -145,7 +146,7 @@ function registerTsx(): void {
 function stackscopeVersion(): string {
   const h = createHash('sha256');
   try {
-    h.update((JSON.parse(fs.readFileSync(path.join(selfRoot, 'package.json'), 'utf8')) as { version: string }).version);
+    h.update(ownVersion());
     const here = path.dirname(fileURLToPath(import.meta.url));
     for (const f of fs
       .readdirSync(here)
