@@ -289,6 +289,78 @@ test('min-duration and max-depth filters apply at exit', () => {
   );
 });
 
+test('throttling: a leaf whose calls in a row are all under the minimum is no longer timed; branches, recursion and subscribers are not throttled', () => {
+  const rec = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 5 });
+  const base = rec.reg('/w/a.js', ['leaf\t1\t0', 'outer\t2\t0', 'rec\t3\t0']);
+  const [leaf, outer, recur] = [base, base + 1, base + 2];
+  const call = (id: number, body?: () => void) => {
+    const t = rec.en(id);
+    try {
+      body?.();
+    } finally {
+      rec.ex(id, t);
+    }
+  };
+  // outer makes traced calls: never throttled however many short calls it has.
+  for (let i = 0; i < 4; i++) call(outer, () => call(leaf));
+  assert.deepEqual(rec.throttled, []);
+  call(outer, () => call(leaf)); // the leaf's 5th short call in a row
+  assert.deepEqual(
+    rec.throttled.map((t) => t.id),
+    [leaf],
+  );
+  assert.ok(rec.throttled[0]!.atUs > 0);
+  // Throttled: no clock, no depth; its caller still counts as having made a traced call.
+  assert.equal(rec.en(leaf), -1);
+  assert.equal(rec.callDepth, 0);
+  rec.ex(leaf, -1);
+  assert.equal(rec.callDepth, 0);
+  for (let i = 0; i < 10; i++) call(outer, () => call(leaf));
+  assert.deepEqual(
+    rec.throttled.map((t) => t.id),
+    [leaf],
+  );
+  // A recursion's innermost calls run before any outer call of it has ended: not throttled.
+  call(recur, () => {
+    for (let i = 0; i < 10; i++) call(recur);
+  });
+  for (let i = 0; i < 10; i++) call(recur);
+  assert.deepEqual(
+    rec.throttled.map((t) => t.id),
+    [leaf],
+  );
+  // Subscribers see every call, throttled or not.
+  const seen: string[] = [];
+  const handlers = { start: (m: unknown) => seen.push((m as CallMessage).name), end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
+  const ch = diagnostics_channel.tracingChannel(CALL_CHANNEL);
+  ch.subscribe(handlers);
+  try {
+    call(leaf);
+  } finally {
+    ch.unsubscribe(handlers);
+  }
+  assert.deepEqual(seen, ['leaf']);
+  const snap = rec.snapshot();
+  assert.deepEqual(
+    snap.throttled?.map((t) => t.id),
+    [leaf],
+  );
+  assert.equal(snap.throttleAfter, 5);
+  // clear() starts over; throttleAfter 0 never throttles.
+  rec.clear();
+  assert.deepEqual(rec.throttled, []);
+  assert.notEqual(rec.en(leaf), -1);
+  const never = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 0 });
+  const b = never.reg('/w/b.js', ['leaf\t1\t0']);
+  for (let i = 0; i < 20_000; i++) never.ex(b, never.en(b));
+  assert.equal(never.snapshot().throttled, undefined);
+  // Nothing is throttled while every call is kept (no minimum in force).
+  const all = new Recorder({ capacity: 100_000, throttleAfter: 5 });
+  const c = all.reg('/w/c.js', ['leaf\t1\t0']);
+  for (let i = 0; i < 50; i++) all.ex(c, all.en(c));
+  assert.equal(all.snapshot().count, 50);
+});
+
 test('async function: segments around awaits, lifetime, instance numbers, depth', async () => {
   const rec = new Recorder({ capacity: 100 });
   const af = async () => {

@@ -157,6 +157,63 @@ test('a full ring raises the minimum duration by default: the whole run is drawn
   );
 });
 
+test('throttling: hot short leaves stop being timed, the trace, the summary and compare say which; --throttle 0 times every call', async () => {
+  const thr = path.join(tmp, 'throttled.json'),
+    all = path.join(tmp, 'all.json');
+  const fixture = 'fixtures/trace/throttle.mjs';
+  const [plain, a, b] = await Promise.all([
+    run([fixture]),
+    run([CLI, 'trace', '--min-duration', '200', '-o', thr, fixture]),
+    run([CLI, 'trace', '--min-duration', '200', '--throttle', '0', '-o', all, fixture]),
+  ]);
+  for (const r of [a, b]) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, plain.stdout);
+  }
+  const said =
+    /stackscope: (\d+) functions were throttled \((.*)\): after 10,000 calls in a row shorter than 200 µs with no traced call inside, their calls were no longer timed; a longer call after that would show as its caller's self time \(--throttle 0 times every call\)/.exec(
+      a.stderr,
+    );
+  assert.ok(said, a.stderr);
+  const names = said[2]!.split(', ');
+  // tiny, late and Array.from's arrow are hot leaves; visit recursed (its outer call was running).
+  assert.deepEqual([...names].sort(), ['(anonymous)', 'late', 'tiny']);
+  assert.doesNotMatch(b.stderr, /throttled/);
+
+  const [tt, ta] = await Promise.all([parseWithDevTools(thr), parseWithDevTools(all)]);
+  const xs = (t: typeof tt) => t.tracks.find((x) => x.tid === 0)!.entries.filter((e) => e.ph === 'X');
+  const named = (t: typeof tt, fn: string) => xs(t).filter((e) => e.name.startsWith(`${fn} (`));
+  // What throttling hides, and only that: late's one long call (20 ms) after its 50,000 short ones.
+  assert.equal(named(ta, 'late').filter((e) => e.dur >= 20_000).length, 1);
+  assert.equal(named(tt, 'late').filter((e) => e.dur >= 20_000).length, 0);
+  for (const t of [tt, ta]) {
+    const outer = named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('main ('));
+    assert.equal(outer.length, 2, 'both outer visits, in both traces');
+  }
+  // The metadata lists each function with where it was throttled, an instant marks it.
+  const md = tt.metadata.throttled as { after: number; minDurationUs: number; functions: { name: string; line: number; at: number }[] }[];
+  assert.equal(md.length, 1);
+  assert.equal(md[0]!.after, 10_000);
+  assert.equal(md[0]!.minDurationUs, 200);
+  assert.deepEqual(md[0]!.functions.map((f) => f.name).sort(), ['(anonymous)', 'late', 'tiny']);
+  assert.equal(md[0]!.functions.find((f) => f.name === 'late')!.line, 8);
+  assert.match(String(tt.metadata.throttledNote), /shows as its caller's self time/);
+  const instants = tt.tracks.find((x) => x.tid === 0)!.entries.filter((e) => e.ph === 'I' && e.name.startsWith('throttled: '));
+  assert.deepEqual(
+    instants.map((e) => `${e.name}@${e.ts}`).sort(),
+    md[0]!.functions.map((f) => `throttled: ${f.name} (no longer timed)@${f.at}`).sort(),
+  );
+  assert.equal(ta.metadata.throttled, undefined);
+
+  // compare warns about the throttled input only.
+  const cmp = await run([CLI, 'compare', all, thr]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
+  assert.equal(warnings.length, 1, cmp.stderr);
+  assert.ok(warnings[0]!.includes(`${thr} stopped timing 3 functions`), warnings[0]);
+  assert.match(warnings[0]!, /stopped timing 3 functions \(throttled after many calls in a row shorter than its minimum duration\)/);
+});
+
 test("the recorder's own work inside a call (enlarging, then pruning the full ring) is a slice of its own, not the call's self time", async () => {
   const out = path.join(tmp, 'ring-work.json');
   // 400,000 short calls inside one outer call, into a ring of 100,000: it grows once (from 65,536) and is pruned.

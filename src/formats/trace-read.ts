@@ -134,9 +134,21 @@ export function pickProcess(file: string, events: TraceEvent[], want: string): T
  * file's name (`… was cut (ring buffer full): …`), or undefined for a whole trace.
  */
 export function traceCut(metadata: unknown, pid?: number): string | undefined {
-  const cut = ringCut(metadata, pid);
-  const thin = shortCallsOmitted(metadata, pid);
-  return cut && thin ? `${cut}; it also ${thin}` : (cut ?? thin);
+  const said = [ringCut(metadata, pid), shortCallsOmitted(metadata, pid), throttledFunctions(metadata, pid)].filter(
+    (s): s is string => s !== undefined,
+  );
+  return said.length ? said.map((s, k) => (k === 0 ? s : `it also ${s}`)).join('; ') : undefined;
+}
+
+/** Whether the tracer stopped timing some functions (`metadata.throttled`): a sentence, or undefined. */
+function throttledFunctions(metadata: unknown, pid?: number): string | undefined {
+  const md = (metadata ?? {}) as { throttled?: { pid?: number; functions?: unknown[] }[] };
+  const threads = Array.isArray(md.throttled)
+    ? md.throttled.filter((t) => (pid === undefined || t.pid === pid) && Array.isArray(t.functions))
+    : [];
+  const n = threads.reduce((k, t) => k + t.functions!.length, 0);
+  if (n === 0) return undefined;
+  return `stopped timing ${thousands(n)} function${n === 1 ? '' : 's'} (throttled after many calls in a row shorter than its minimum duration): a longer call of one of them after that is counted as its caller's self time`;
 }
 
 /**

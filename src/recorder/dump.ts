@@ -36,6 +36,8 @@ interface DumpHeader {
   nodeEvents: NodeEvent[];
   minDurationUs?: number;
   minDurationRaises?: Array<{ atUs: number; minUs: number }>;
+  throttled?: Array<{ id: number; atUs: number }>;
+  throttleAfter?: number;
 }
 
 /** A dump as read back: the recording plus the label of its process. */
@@ -77,6 +79,8 @@ export function writeDump(dir: string, rec: ThreadRecording, processName: string
     nodeEvents: rec.nodeEvents,
     minDurationUs: rec.minDurationUs,
     minDurationRaises: rec.minDurationRaises,
+    throttled: rec.throttled,
+    throttleAfter: rec.throttleAfter,
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
@@ -141,6 +145,7 @@ export function readDump(file: string): DumpedThread {
       droppedNodeEvents: h.droppedNodeEvents,
       ...(typeof h.minDurationUs === 'number' ? { minDurationUs: h.minDurationUs } : {}),
       ...(Array.isArray(h.minDurationRaises) ? { minDurationRaises: h.minDurationRaises } : {}),
+      ...(Array.isArray(h.throttled) ? { throttled: h.throttled, throttleAfter: h.throttleAfter } : {}),
     },
   };
 }

@@ -121,6 +121,14 @@ export interface ThreadRecording {
    * removed the records already kept that were shorter, so the last minimum holds for the whole run
    */
   minDurationRaises?: Array<{ atUs: number; minUs: number }>;
+  /**
+   * functions throttled (recorder/runtime.ts): from `atUs` on (this thread's clock) their calls
+   * were not timed, after that many calls in a row shorter than minDurationUs with no traced call
+   * inside; id = index in `functions`
+   */
+  throttled?: Array<{ id: number; atUs: number }>;
+  /** the number of such calls in a row that throttled a function */
+  throttleAfter?: number;
 }
 
 /** All threads of one process (or of one bench strategy), as one process row in DevTools. */

@@ -10,6 +10,15 @@
  * `hasSubscribers` check, the shadow stack, the shared ring (workers) and the wrap-around
  * compare (instead of a modulo) each cost under 1 ns. Times are stored as raw
  * `performance.now()` ms and converted to µs only when a snapshot is taken.
+ *
+ * Throttling (after the practice of TAU's throttle): once a minimum duration is in force (set, or
+ * raised by a full ring), a function whose last `throttleAfter` calls were each shorter than it
+ * and made no traced call is switched off: its calls read no clock and record nothing, as none of
+ * them had been kept. That halves the cost of the hottest tiny functions (the clock reads are most
+ * of it). Only leaves, and only functions none of whose calls ever made a traced call: a
+ * recursive function's short innermost calls would otherwise switch off its long outer ones. What
+ * it can hide is a later call of such a function that is longer than the minimum; the trace lists
+ * every throttled function and when (trace/throttled.ts).
  */
 import { performance } from 'node:perf_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
@@ -17,6 +26,7 @@ import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
 import { decodeTableEntry } from '../util/function-table.js';
 import { RECORD_STRIDE, RecordKind, RecordField, recordCode, codeKind, type NodeEvent, type ThreadRecording } from './recording.js';
+import { DEFAULT_THROTTLE_AFTER } from './config.js';
 import { CTL_COUNT, CTL_MIN_US, CTL_SEQ, CTL_SLOTS, initControl, readThinning, thinRing } from './thinning.js';
 
 export interface RecorderOptions {
@@ -32,6 +42,11 @@ export interface RecorderOptions {
   onFull?: 'raise' | 'drop-oldest';
   /** calls at this depth or deeper are not recorded (0 = top level); undefined = no limit */
   maxDepth?: number;
+  /**
+   * consecutive calls shorter than the minimum duration in force, with no traced call inside,
+   * after which a function is throttled (its calls no longer timed); 0 = never. Default 10,000.
+   */
+  throttleAfter?: number;
   /** cap on Node events (diagnostics channels, GC) kept in memory */
   nodeEventCap?: number;
   /** base for display paths (default process.cwd()) */
@@ -52,6 +67,8 @@ export interface TableListener {
   spanAdded(id: number, name: string): void;
   /** `ev` was kept, or (undefined) one more was dropped by the cap */
   nodeEvent?(ev: NodeEvent | undefined): void;
+  /** function `id` was throttled at `atUs` (see Recorder.throttled) */
+  throttled?(id: number, atUs: number): void;
   cleared?(): void;
 }
 
@@ -164,6 +181,21 @@ export class Recorder implements Runtime {
   private readonly openStart = new Float64Array(STACK_MASK + 1);
   /** instance of an open async segment (read only for AsyncSegment codes: sync entries leave it stale) */
   private readonly openInst = new Float64Array(STACK_MASK + 1);
+  /** kid[d + 1] = 1 once the call running at depth d has made a traced call (kid[0]: unused) */
+  private readonly kid = new Uint8Array(STACK_MASK + 2);
+  private readonly throttleAfter: number;
+  /** the number of short leaf calls in a row that throttle a function (Infinity: never) */
+  get throttleLimit(): number {
+    return this.throttleAfter;
+  }
+  /** per function id: short leaf calls in a row (throttling); grown in reg() */
+  private shortRun = new Uint32Array(1024);
+  /** per function id: 1 once a call of it made a traced call (never throttled: see the header) */
+  private branch = new Uint8Array(1024);
+  /** per function id: 1 when throttled */
+  private off = new Uint8Array(1024);
+  /** functions throttled since the last clear, in order, with when (µs on the recording clock) */
+  readonly throttled: Array<{ id: number; atUs: number }> = [];
 
   constructor(opts: RecorderOptions = {}) {
     const capacity = Math.max(1, Math.floor(opts.capacity ?? DEFAULT_CAPACITY));
@@ -181,6 +213,7 @@ export class Recorder implements Runtime {
     this.thinning = this.thinWhenFull = opts.onFull !== 'drop-oldest';
     initControl(this.ctl, this.minMs * 1000);
     this.maxDepth = opts.maxDepth ?? Infinity;
+    this.throttleAfter = Math.max(0, Math.floor(opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER)) || Infinity;
     this.nodeEventCap = opts.nodeEventCap ?? DEFAULT_NODE_EVENT_CAP;
     this.cwd = opts.cwd ?? process.cwd();
     this.pid = opts.pid ?? process.pid;
@@ -192,6 +225,7 @@ export class Recorder implements Runtime {
 
   reg(file: string, fns: string[]): number {
     const base = this.functions.length;
+    if (base + fns.length > this.off.length) this.growPerFunction(base + fns.length);
     const shown = this.display(file);
     for (const entry of fns) {
       const { name, line, col, file } = decodeTableEntry(entry);
@@ -208,8 +242,15 @@ export class Recorder implements Runtime {
   }
 
   en(id?: number): number {
+    // Throttled: no clock, no record; ex() sees the -1. Subscribers still see every call.
+    if (this.off[id as number] === 1 && !this.calls.start.hasSubscribers) {
+      this.kid[this.depth & STACK_MASK] = 1;
+      return -1;
+    }
     const t = now();
     const d = this.depth++ & STACK_MASK;
+    this.kid[d] = 1;
+    this.kid[d + 1] = 0;
     // NaN when the instrumenter passes no id: such frames cannot be named, so are not closed.
     this.openCode[d] = recordCode(id as number, RecordKind.Call);
     this.openStart[d] = t;
@@ -218,17 +259,26 @@ export class Recorder implements Runtime {
   }
 
   ex(id: number, t0: number): void {
+    if (t0 < 0) return;
     const t1 = now();
     const d = --this.depth;
     // Subscribers see every call: the filters shape the trace, not the channel.
     if (this.calls.end.hasSubscribers) this.publishEnd(d & STACK_MASK, id, t0, t1);
-    if (t1 - t0 < this.minMs || d >= this.maxDepth) return;
+    if (t1 - t0 < this.minMs) {
+      if (this.kid[(d & STACK_MASK) + 1] === 1) this.branch[id] = 1;
+      else if (++this.shortRun[id]! >= this.throttleAfter && this.branch[id] === 0) this.throttle(id, t1);
+      return;
+    }
+    this.shortRun[id] = 0;
+    if (this.kid[(d & STACK_MASK) + 1] === 1) this.branch[id] = 1;
+    if (d >= this.maxDepth) return;
     this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0);
   }
 
   fn(id: number, kind: number): Frame {
     const t = now();
     const d = this.depth++;
+    this.kid[d & STACK_MASK] = 1;
     this.openCode[d & STACK_MASK] = recordCode(id, kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
     this.openStart[d & STACK_MASK] = t;
     this.openInst[d & STACK_MASK] = ++this.inst;
@@ -252,6 +302,7 @@ export class Recorder implements Runtime {
       f.suspended = false;
       f.seg++;
       const d = (f.depth = this.depth++);
+      this.kid[d & STACK_MASK] = 1;
       const t = (f.segStart = now());
       this.openCode[d & STACK_MASK] = recordCode(f.id, f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
       this.openStart[d & STACK_MASK] = t;
@@ -275,6 +326,44 @@ export class Recorder implements Runtime {
   }
 
   // ---- helpers ----
+
+  /** Switches function `id` off (see the header): cold, once per function. */
+  private throttle(id: number, t: number): void {
+    if (this.off[id] === 1 || !(id >= 0 && id < this.functions.length)) return;
+    // A call of it is running further up: its short calls are the innermost of a recursion whose
+    // outer call has not ended yet (so has not marked it a branch).
+    const code = recordCode(id, RecordKind.Call);
+    for (let d = Math.min(this.depth, STACK_MASK + 1) - 1; d >= 0; d--) {
+      if (this.openCode[d] === code) {
+        this.branch[id] = 1;
+        return;
+      }
+    }
+    this.off[id] = 1;
+    const atUs = t * 1000;
+    this.throttled.push({ id, atUs });
+    if (this.listener?.throttled) {
+      try {
+        this.listener.throttled(id, atUs);
+      } catch {
+        /* see reg */
+      }
+    }
+  }
+
+  private growPerFunction(atLeast: number): void {
+    let n = this.off.length;
+    while (n < atLeast) n *= 2;
+    const off = new Uint8Array(n);
+    off.set(this.off);
+    this.off = off;
+    const run = new Uint32Array(n);
+    run.set(this.shortRun);
+    this.shortRun = run;
+    const branch = new Uint8Array(n);
+    branch.set(this.branch);
+    this.branch = branch;
+  }
 
   private segment(f: Frame, t: number): void {
     if (t - f.segStart < this.minMs || f.depth >= this.maxDepth) return;
@@ -533,6 +622,7 @@ export class Recorder implements Runtime {
       nodeEvents: this.nodeEvents.slice(),
       droppedNodeEvents: this.droppedNodeEvents,
       ...thinningOf(this.ctl),
+      ...(this.throttled.length > 0 ? { throttled: this.throttled.map((t) => ({ ...t })), throttleAfter: this.throttleLimit } : {}),
     };
   }
 
@@ -557,6 +647,10 @@ export class Recorder implements Runtime {
     this.thinning = this.thinWhenFull;
     this.thinned = 0;
     initControl(this.ctl, this.minMs * 1000);
+    this.off.fill(0);
+    this.shortRun.fill(0);
+    this.branch.fill(0);
+    this.throttled.length = 0;
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;
     if (this.listener?.cleared) {

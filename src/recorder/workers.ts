@@ -25,6 +25,7 @@ type Msg =
   | { type: 'span'; tid: number; id: number; name: string }
   | { type: 'events'; tid: number; events: NodeEvent[]; dropped: number }
   | { type: 'clear'; tid: number }
+  | { type: 'throttled'; tid: number; id: number; atUs: number; after: number }
   | { type: 'done'; tid: number };
 
 interface RemoteThread {
@@ -38,6 +39,8 @@ interface RemoteThread {
   spanNames: string[];
   nodeEvents: NodeEvent[];
   droppedNodeEvents: number;
+  throttled: Array<{ id: number; atUs: number }>;
+  throttleAfter: number;
   /** the worker wrote its own dump */
   done: boolean;
 }
@@ -82,6 +85,7 @@ export function announceWorker(rec: Recorder): { done(): void } {
       }
       if (ev) pending.push(ev);
     },
+    throttled: (id, atUs) => post({ type: 'throttled', tid, id, atUs, after: rec.throttleLimit }),
     cleared: () => {
       pending = [];
       post({ type: 'clear', tid });
@@ -122,6 +126,7 @@ export class WorkerRegistry {
         nodeEvents: t.nodeEvents.slice(),
         droppedNodeEvents: t.droppedNodeEvents,
         ...thinningOf(t.ctl),
+        ...(t.throttled.length > 0 ? { throttled: t.throttled.slice(), throttleAfter: t.throttleAfter } : {}),
       });
     }
     return out;
@@ -147,6 +152,8 @@ export class WorkerRegistry {
           spanNames: [],
           nodeEvents: [],
           droppedNodeEvents: 0,
+          throttled: [],
+          throttleAfter: 0,
           done: false,
         });
         return;
@@ -162,7 +169,11 @@ export class WorkerRegistry {
         // The worker's own cap already bounds what it adds between two clears.
         for (const ev of m.events) t.nodeEvents.push(ev);
         t.droppedNodeEvents = m.dropped;
+      } else if (m.type === 'throttled') {
+        t.throttled.push({ id: m.id, atUs: m.atUs });
+        t.throttleAfter = m.after;
       } else if (m.type === 'clear') {
+        t.throttled = [];
         t.nodeEvents = [];
         t.droppedNodeEvents = 0;
       } else if (m.type === 'done') {

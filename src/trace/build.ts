@@ -47,6 +47,7 @@ import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
 import { MIN_DURATION_NOTE, writeMinDuration, type ThreadMinDuration } from './min-duration.js';
+import { THROTTLED_NOTE, writeThrottled, type ThreadThrottled } from './throttled.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
@@ -79,6 +80,8 @@ export interface WriteTraceResult {
   cuts: ThreadCut[];
   /** threads recorded without their short calls (a full ring raised the minimum, or the user set one) */
   minDurations: ThreadMinDuration[];
+  /** threads with throttled functions (calls no longer timed) */
+  throttled: ThreadThrottled[];
 }
 
 /**
@@ -135,7 +138,14 @@ export function writeTrace(outPath: string, processes: ProcessRecording[], opts:
   } finally {
     if (!closed) writer.close({ error: 'trace writing failed' });
   }
-  return { events: writer.count, slices: ctx.slices, droppedRecords: ctx.droppedRecords, cuts: ctx.cuts, minDurations: ctx.minDurations };
+  return {
+    events: writer.count,
+    slices: ctx.slices,
+    droppedRecords: ctx.droppedRecords,
+    cuts: ctx.cuts,
+    minDurations: ctx.minDurations,
+    throttled: ctx.throttled,
+  };
 }
 
 /**
@@ -251,6 +261,7 @@ export class BuildContext {
   overflowSlices = 0;
   readonly cuts: ThreadCut[] = [];
   readonly minDurations: ThreadMinDuration[] = [];
+  readonly throttled: ThreadThrottled[] = [];
   private drops: DropInfo[] = [];
   private sortIndex = 0;
   private usedTids = new Set<number>();
@@ -342,6 +353,10 @@ export class BuildContext {
     if (this.minDurations.length > 0) {
       md.minDuration = this.minDurations;
       md.minDurationNote = MIN_DURATION_NOTE;
+    }
+    if (this.throttled.length > 0) {
+      md.throttled = this.throttled;
+      md.throttledNote = THROTTLED_NOTE;
     }
     if (this.overflowSlices > 0) {
       md.overflowNote = 'slices that would have crossed others on their track were moved to "overflow" tracks';
@@ -563,6 +578,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const track = trackBytes(pid, tid);
   const minDuration = writeMinDuration(writer, th, pid, base, track);
   if (minDuration) ctx.minDurations.push(minDuration);
+  const throttled = writeThrottled(writer, th, pid, base, track);
+  if (throttled) ctx.throttled.push(throttled);
   if (cut > -Infinity) {
     // Said on the timeline, where the missing beginning would otherwise look like idle time.
     const lost = th.dropped + plan.omitted;

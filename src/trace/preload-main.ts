@@ -184,6 +184,7 @@ function main(): void {
       minDurationUs: cfg.minDurationUs,
       onFull: cfg.onFull,
       maxDepth: cfg.maxDepth,
+      throttleAfter: cfg.throttleAfter,
       cwd: cfg.cwd,
       tid: isMainThread ? 0 : threadId,
       threadName: isMainThread ? 'main' : `worker ${threadId}`,

@@ -12,10 +12,11 @@ import { UserError } from '../util/errors.js';
 import { thousands } from '../util/numbers.js';
 import { isPackageName, transformCacheDir, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
-import { TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
+import { DEFAULT_THROTTLE_AFTER, TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
 import { childEnv } from '../util/child-env.js';
 import type { ThreadMinDuration } from './min-duration.js';
+import type { ThreadThrottled } from './throttled.js';
 
 export interface TraceOptions {
   script: string;
@@ -34,6 +35,11 @@ export interface TraceOptions {
    */
   onFull?: 'raise' | 'drop-oldest';
   maxDepth?: number;
+  /**
+   * a function whose last this-many calls were each shorter than the minimum duration in force,
+   * with no traced call inside, is no longer timed (default 10,000; 0: never); see `throttled`
+   */
+  throttleAfter?: number;
   nodeArgs?: string[];
   cwd?: string;
   /** keep the per-thread dumps here instead of a temp dir that is deleted (tests, debugging) */
@@ -59,6 +65,11 @@ export interface TraceResult {
   completeFromMs?: number;
   /** a full ring raised the minimum duration: the highest one, µs, and when it was first raised */
   minDurationRaised?: { minDurationUs: number; firstAtMs: number; threads: number };
+  /**
+   * functions no longer timed (throttled), over all threads: how many, the first few names, after
+   * how many calls in a row shorter than the minimum duration (the highest of the threads')
+   */
+  throttled?: { functions: number; threads: number; after: number; minDurationUs: number; names: string[] };
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
@@ -99,6 +110,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
       minDurationUs: opts.minDurationUs,
       onFull: opts.onFull,
       maxDepth: opts.maxDepth,
+      throttleAfter: opts.throttleAfter,
       cacheDir: transformCacheDir(cwd) ?? false,
       sampleIntervalUs: opts.sampleIntervalUs,
       async: opts.async === true,
@@ -145,6 +157,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
             minDurationUs: opts.minDurationUs,
             onFull: opts.onFull ?? 'raise',
             maxDepth: opts.maxDepth,
+            throttleAfter: opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER,
             async: opts.async === true,
           },
           onProgress: opts.onProgress,
@@ -158,6 +171,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         bytes: fs.statSync(out).size,
         completeFromMs,
         ...minDurationRaised(summary.minDurations),
+        ...throttledSummary(summary.throttled),
         ...(samples ? { samples: samples.written } : {}),
         ...(samples?.gaps.length
           ? { samplesIncomplete: samples.gaps.map(({ pid, thread, lastSampleTs, why }) => ({ pid, thread, lastSampleTs, why })) }
@@ -205,6 +219,10 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   const { bufferSize, maxDepth } = opts;
   if (bufferSize !== undefined && !(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_BUFFER_SIZE)) {
     throw new UserError(`--buffer-size must be a whole number of calls from 1 to ${thousands(MAX_BUFFER_SIZE)} (got ${bufferSize})`);
+  }
+  const { throttleAfter } = opts;
+  if (throttleAfter !== undefined && !(Number.isInteger(throttleAfter) && throttleAfter >= 0)) {
+    throw new UserError(`--throttle must be a whole number of calls >= 0 (got ${throttleAfter})`);
   }
   // max-depth N keeps depths 0..N-1: 0 would keep nothing.
   if (maxDepth !== undefined && !(Number.isInteger(maxDepth) && maxDepth >= 1)) {
@@ -265,6 +283,21 @@ function runChild(
       resolve({ exitCode, signal: signal === 'SIGKILL' && killedFor ? killedFor : signal });
     });
   });
+}
+
+/** What the summary says about throttled functions; the names are the first few, most threads' first. */
+function throttledSummary(threads: ThreadThrottled[]): Pick<TraceResult, 'throttled'> {
+  if (threads.length === 0) return {};
+  const names = [...new Set(threads.flatMap((t) => t.functions.map((f) => f.name)))];
+  return {
+    throttled: {
+      functions: threads.reduce((n, t) => n + t.functions.length, 0),
+      threads: threads.length,
+      after: Math.max(...threads.map((t) => t.after)),
+      minDurationUs: Math.max(...threads.map((t) => t.minDurationUs)),
+      names: names.slice(0, 5),
+    },
+  };
 }
 
 /** What the summary says about threads whose full ring raised their minimum duration. */

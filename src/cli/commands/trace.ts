@@ -13,6 +13,7 @@ import {
 } from '../options.js';
 import type { ProgramSpec } from '../options.js';
 import { runTrace, type TraceOptions, type TraceResult } from '../../trace/session.js';
+import { DEFAULT_THROTTLE_AFTER } from '../../recorder/protocol.js';
 import { statusLine } from '../progress.js';
 import { parseInterval } from '../../sample/options.js';
 
@@ -69,6 +70,9 @@ export const TRACE_SPEC: ProgramSpec = {
     }),
     'min-duration': numberOption('drop calls shorter than this many µs'),
     'max-depth': numberOption('drop calls nested deeper than this (1 = top-level calls only)'),
+    throttle: numberOption(
+      `stop timing a function after this many calls in a row shorter than the minimum duration, with no traced call inside (default ${thousands(DEFAULT_THROTTLE_AFTER)}; 0 = never)`,
+    ),
     'node-arg': { ...REPEATABLE, describe: 'extra option for node itself (repeatable), e.g. --node-arg=--enable-source-maps' },
     sample: {
       type: 'boolean',
@@ -101,7 +105,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
   const { script, args } = programOf(argv, 'trace', tokens);
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
   const sampleIntervalUs = argv.sample ? parseInterval(argv.interval ?? '1ms') : undefined;
-  for (const k of ['buffer-size', 'min-duration', 'max-depth'] as const) {
+  for (const k of ['buffer-size', 'min-duration', 'max-depth', 'throttle'] as const) {
     if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
   }
   return {
@@ -116,6 +120,7 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
     minDurationUs: argv['min-duration'],
     onFull: argv['on-full'] as TraceOptions['onFull'],
     maxDepth: argv['max-depth'],
+    throttleAfter: argv.throttle,
     nodeArgs: argv['node-arg'],
     json: argv.json,
     sampleIntervalUs,
@@ -132,6 +137,7 @@ interface ParsedTraceArgs {
   'min-duration'?: number;
   'on-full'?: string;
   'max-depth'?: number;
+  throttle?: number;
   'node-arg'?: string[];
   sample: boolean;
   async: boolean;
@@ -185,6 +191,14 @@ export function summaryLines(r: TraceResult): string[] {
         "their time shows as their callers' self time (raise --buffer-size to keep more, or --on-full drop-oldest to keep every call of the run's end)",
     );
   }
+  const th = r.throttled;
+  if (th) {
+    const names = th.names.map(printable).join(', ') + (th.functions > th.names.length ? ', …' : '');
+    lines.push(
+      `stackscope: ${thousands(th.functions)} function${th.functions === 1 ? ' was' : 's were'} throttled (${names}): after ${thousands(th.after)} calls in a row shorter than ${formatUs(th.minDurationUs)} µs with no traced call inside, ` +
+        "their calls were no longer timed; a longer call after that would show as its caller's self time (--throttle 0 times every call)",
+    );
+  }
   if (r.dropped > 0) {
     const from =
       r.completeFromMs === undefined
@@ -217,6 +231,11 @@ export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undef
   );
 }
 
+/** A name from the program, safe to print on a terminal (no control characters). */
+function printable(name: string): string {
+  return name.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+}
+
 /** Sizes in binary units, named as such (1 MiB = 1,048,576 bytes). */
 function binarySize(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
@@ -233,6 +252,7 @@ function report(r: TraceResult, json: boolean): void {
         dropped: r.dropped,
         completeFromMs: r.completeFromMs,
         minDurationRaised: r.minDurationRaised,
+        throttled: r.throttled,
         threads: r.threads,
         unmatched: r.unmatched,
         ...(r.samples !== undefined ? { samples: r.samples } : {}),
