@@ -15,6 +15,7 @@ import { span } from '../src/recorder/span.js';
 import { readDump, readDumpDir, writeDump } from '../src/recorder/dump.js';
 import { CTL_SLOTS, initControl, readThinning, thinRing } from '../src/recorder/thinning.js';
 import { groupProcesses } from '../src/recorder/group.js';
+import { WorkerRegistry, announceWorker } from '../src/recorder/workers.js';
 
 interface Rec {
   kind: number;
@@ -359,6 +360,22 @@ test('throttling: a leaf whose calls in a row are all under the minimum is no lo
   const c = all.reg('/w/c.js', ['leaf\t1\t0']);
   for (let i = 0; i < 50; i++) all.ex(c, all.en(c));
   assert.equal(all.snapshot().count, 50);
+});
+
+test("a worker's throttled functions reach the main thread, which reads the worker's shared ring", async () => {
+  const registry = new WorkerRegistry();
+  const rec = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 3, shared: true, tid: 7, threadName: 'worker 7' });
+  const base = rec.reg('/w/w.js', ['hot\t1\t0']);
+  announceWorker(rec);
+  for (let i = 0; i < 3; i++) rec.ex(base, rec.en(base));
+  await new Promise((r) => setTimeout(r, 20));
+  const seen = registry.snapshots().find((t) => t.tid === 7);
+  assert.ok(seen, 'the registry saw the worker');
+  assert.deepEqual(
+    seen.throttled?.map((t) => seen.functions[t.id]?.name),
+    ['hot'],
+  );
+  assert.equal(seen.throttleAfter, 3);
 });
 
 test('async function: segments around awaits, lifetime, instance numbers, depth', async () => {
