@@ -4,7 +4,8 @@
  *   - marked rendering a large Markdown document, prettier formatting a large file, tsc
  *     type-checking a small project (benchmarks/real/), each run as `node workload.mjs` and
  *     traced with `--include-package PKG` and default settings (runTrace, what the CLI runs:
- *     the program, then writing the trace), interleaved; medians of the wall times, their ratio;
+ *     the program, then writing the trace), and with `--throttle 0` (every call timed, as before
+ *     throttling), interleaved; medians of the wall times, their ratios;
  *   - the trace writer on the recordings of those traced runs: each run's thread dumps are written
  *     again as trace.json and trace.json.gz by a fresh process (what the CLI does after the
  *     program ends): events/s (wall, and CPU time of the writing process), bytes per event;
@@ -121,6 +122,11 @@ interface Row {
   untracedMs: number;
   tracedMs: number;
   ratio: number;
+  /** traced with `--throttle 0` */
+  unthrottledMs: number;
+  unthrottledRatio: number;
+  /** functions throttled (default settings) */
+  throttled: number;
   /** `stackscope trace --sample` (own code traced, the package sampled), the whole command */
   sampledMs: number;
   sampledRatio: number;
@@ -142,20 +148,27 @@ const rows: Row[] = [];
 for (const w of workloads) {
   const u: number[] = [],
     t: number[] = [],
+    t0: number[] = [],
     sm: number[] = [];
   const writes: WriteFigures[] = [],
     base: WriteFigures[] = [];
   let events = 0,
-    dropped = false;
+    dropped = false,
+    throttled = 0;
   for (let i = 0; i < runs; i++) {
     const plain = timed([w.script, ...w.args]);
     u.push(plain.ms);
     const dumpDir = path.join(tmp, `dumps-${i}`);
     const out = path.join(tmp, 't.json');
     // End to end as the CLI runs it (program, then writing the trace); the dumps are kept for the writer.
-    const traced = timed(['benchmarks/real/run-traced.mjs', dumpDir, out, w.pkg, w.script, ...w.args]);
+    const traced = timed(['benchmarks/real/run-traced.mjs', dumpDir, out, w.pkg, 'default', w.script, ...w.args]);
     t.push(traced.ms);
     if (traced.stdout !== plain.stdout) throw new Error(`${w.name}: traced output differs from untraced`);
+    const dumpDir0 = path.join(tmp, `dumps0-${i}`);
+    const all = timed(['benchmarks/real/run-traced.mjs', dumpDir0, path.join(tmp, 't0.json'), w.pkg, '0', w.script, ...w.args]);
+    fs.rmSync(dumpDir0, { recursive: true, force: true });
+    if (all.stdout !== plain.stdout) throw new Error(`${w.name}: traced output differs from untraced`);
+    t0.push(all.ms);
     const sampled = timed([cli, 'trace', '--sample', '-o', path.join(tmp, 's.json'), w.script, ...w.args]);
     if (sampled.stdout !== plain.stdout) throw new Error(`${w.name}: output under trace --sample differs from untraced`);
     sm.push(sampled.ms);
@@ -164,6 +177,7 @@ for (const w of workloads) {
     const summary = readSummary(out);
     events = summary.events;
     dropped ||= summary.dropped;
+    throttled = summary.throttled;
     fs.rmSync(dumpDir, { recursive: true, force: true });
   }
   const perS = (f: WriteFigures[], key: 'ms' | 'cpuMs' | 'gzMs') => median(f.map((x) => x.events / (x[key] / 1000)));
@@ -173,6 +187,9 @@ for (const w of workloads) {
     untracedMs: median(u),
     tracedMs: median(t),
     ratio: median(t) / median(u),
+    unthrottledMs: median(t0),
+    unthrottledRatio: median(t0) / median(u),
+    throttled,
     sampledMs: median(sm),
     sampledRatio: median(sm) / median(u),
     events,
@@ -190,10 +207,17 @@ for (const w of workloads) {
   });
 }
 
-/** events and whether the ring overflowed, from the trace's metadata */
-function readSummary(file: string): { events: number; dropped: boolean } {
-  const data = JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: unknown[]; metadata?: { droppedRecords?: number } };
-  return { events: data.traceEvents.length, dropped: (data.metadata?.droppedRecords ?? 0) > 0 };
+/** events, whether the ring overflowed and how many functions were throttled, from the trace's metadata */
+function readSummary(file: string): { events: number; dropped: boolean; throttled: number } {
+  const data = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    traceEvents: unknown[];
+    metadata?: { droppedRecords?: number; throttled?: { functions: unknown[] }[] };
+  };
+  return {
+    events: data.traceEvents.length,
+    dropped: (data.metadata?.droppedRecords ?? 0) > 0,
+    throttled: (data.metadata?.throttled ?? []).reduce((n, t) => n + t.functions.length, 0),
+  };
 }
 
 // Start-up: what `stackscope trace` adds to a script that does nothing.
@@ -224,8 +248,9 @@ if (asJson) {
   );
   for (const r of rows) {
     console.log(
-      `${r.name}: untraced ${f(r.untracedMs)} ms, traced ${f(r.tracedMs)} ms, ratio ${f(r.ratio, 2)}× (${f(r.events)} events${r.dropped ? ', ring full: oldest calls dropped' : ''})`,
+      `${r.name}: untraced ${f(r.untracedMs)} ms, traced ${f(r.tracedMs)} ms, ratio ${f(r.ratio, 2)}× (${f(r.events)} events${r.dropped ? ', ring full: oldest calls dropped' : ''}, ${f(r.throttled)} functions throttled)`,
     );
+    console.log(`  traced with --throttle 0 (every call timed): ${f(r.unthrottledMs)} ms, ratio ${f(r.unthrottledRatio, 2)}×`);
     console.log(`  trace own code + sample (whole command): ${f(r.sampledMs)} ms, ratio ${f(r.sampledRatio, 2)}×`);
     console.log(
       `  writer: ${f(r.writer.eventsPerS)} events/s (${f(r.writer.eventsPerCpuS)} per CPU-second), ${f(r.writer.bytesPerEvent, 1)} bytes/event; .json.gz ${f(r.writer.gzBytesPerEvent, 1)} bytes/event at ${f(r.writer.gzEventsPerS)} events/s`,
