@@ -311,11 +311,25 @@ test('throttling: a leaf whose calls in a row are all under the minimum is no lo
     [leaf],
   );
   assert.ok(rec.throttled[0]!.atUs > 0);
-  // Throttled: no clock, no depth; its caller still counts as having made a traced call.
+  // Throttled: no clock, no record, but a frame (depth), and its caller's record says it ran one.
   assert.equal(rec.en(leaf), -1);
-  assert.equal(rec.callDepth, 0);
+  assert.equal(rec.callDepth, 1);
   rec.ex(leaf, -1);
   assert.equal(rec.callDepth, 0);
+  const kept = new Recorder({ capacity: 100, minDurationUs: 0, throttleAfter: 5 });
+  kept.reg('/w/k.js', ['leaf\t1\t0', 'outer\t2\t0', 'plain\t3\t0']);
+  (kept as unknown as { off: Uint8Array }).off[0] = 1; // as if throttled
+  const t0 = kept.en(1);
+  kept.ex(0, kept.en(0));
+  kept.ex(1, t0);
+  kept.ex(2, kept.en(2));
+  assert.deepEqual(
+    records(kept.snapshot()).map((r) => [r.id, r.inst]),
+    [
+      [1, -1],
+      [2, 0],
+    ],
+  );
   for (let i = 0; i < 10; i++) call(outer, () => call(leaf));
   assert.deepEqual(
     rec.throttled.map((t) => t.id),
@@ -330,31 +344,46 @@ test('throttling: a leaf whose calls in a row are all under the minimum is no lo
     rec.throttled.map((t) => t.id),
     [leaf],
   );
-  // Subscribers see every call, throttled or not.
-  const seen: string[] = [];
-  const handlers = { start: (m: unknown) => seen.push((m as CallMessage).name), end() {}, asyncStart() {}, asyncEnd() {}, error() {} };
-  const ch = diagnostics_channel.tracingChannel(CALL_CHANNEL);
-  ch.subscribe(handlers);
-  try {
-    call(leaf);
-  } finally {
-    ch.unsubscribe(handlers);
+  // Subscribers see every call, throttled or not, whichever events they listen to.
+  for (const only of ['start', 'end'] as const) {
+    const seen: string[] = [];
+    const ch = diagnostics_channel.channel(`tracing:${CALL_CHANNEL}:${only}`);
+    const onMessage = (m: unknown) => seen.push((m as CallMessage).name);
+    ch.subscribe(onMessage);
+    try {
+      call(leaf);
+    } finally {
+      ch.unsubscribe(onMessage);
+    }
+    assert.deepEqual(seen, ['leaf'], only);
   }
-  assert.deepEqual(seen, ['leaf']);
+  // A throttled function whose call makes a traced call is no leaf: timed again from then on.
+  call(leaf, () => call(outer));
+  const again = rec.throttled.find((t) => t.id === leaf)!;
+  assert.ok(again.untilUs! >= again.atUs);
+  assert.notEqual(rec.en(leaf), -1);
+  rec.ex(leaf, 0);
   const snap = rec.snapshot();
   assert.deepEqual(
-    snap.throttled?.map((t) => t.id),
-    [leaf],
+    snap.throttled?.map((t) => [t.id, t.minUs, t.untilUs !== undefined]),
+    [[leaf, 1e9, true]],
   );
   assert.equal(snap.throttleAfter, 5);
   // clear() starts over; throttleAfter 0 never throttles.
   rec.clear();
   assert.deepEqual(rec.throttled, []);
-  assert.notEqual(rec.en(leaf), -1);
   const never = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 0 });
   const b = never.reg('/w/b.js', ['leaf\t1\t0']);
   for (let i = 0; i < 20_000; i++) never.ex(b, never.en(b));
   assert.equal(never.snapshot().throttled, undefined);
+  // 65,536 calls deep the per-depth flags wrap: from then on nothing is throttled.
+  const deep = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 5 });
+  const d0 = deep.reg('/w/d.js', ['nest\t1\t0', 'leaf\t2\t0']);
+  const tokens: number[] = [];
+  for (let i = 0; i < 65_537; i++) tokens.push(deep.en(d0));
+  while (tokens.length) deep.ex(d0, tokens.pop()!);
+  for (let i = 0; i < 20; i++) deep.ex(d0 + 1, deep.en(d0 + 1));
+  assert.equal(deep.snapshot().throttled, undefined);
   // Nothing is throttled while every call is kept (no minimum in force).
   const all = new Recorder({ capacity: 100_000, throttleAfter: 5 });
   const c = all.reg('/w/c.js', ['leaf\t1\t0']);

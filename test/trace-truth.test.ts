@@ -171,37 +171,52 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
     assert.equal(r.stdout, plain.stdout);
   }
   const said =
-    /stackscope: (\d+) functions were throttled \((.*)\): after 10,000 calls in a row shorter than 200 µs with no traced call inside, their calls were no longer timed; a longer call after that would show as its caller's self time \(--throttle 0 times every call\)/.exec(
+    /stackscope: 4 functions were throttled: (.*)\. After 10,000 calls in a row, each under the minimum duration and calling no traced function, their calls were no longer timed; any longer call after that is part of its caller's self time \(the caller's slice says so in args\.untimed; --throttle 0 times every call\)\. One of them made a traced call later and was timed again from then on/.exec(
       a.stderr,
     );
   assert.ok(said, a.stderr);
-  const names = said[2]!.split(', ');
-  // tiny, late and Array.from's arrow are hot leaves; visit recursed (its outer call was running).
-  assert.deepEqual([...names].sort(), ['(anonymous)', 'late', 'tiny']);
+  const F = 'fixtures/trace/throttle.mjs';
+  // tiny, late, Array.from's arrow and fmt (until it called visit) are hot leaves; visit recursed
+  // (its outer call was running).
+  const expected = [`(anonymous) (${F}:31)`, `fmt (${F}:22)`, `late (${F}:9)`, `tiny (${F}:5)`];
+  assert.deepEqual(said[1]!.split(', ').sort(), expected);
   assert.doesNotMatch(b.stderr, /throttled/);
 
   const [tt, ta] = await Promise.all([parseWithDevTools(thr), parseWithDevTools(all)]);
-  const xs = (t: typeof tt) => t.tracks.find((x) => x.tid === 0)!.entries.filter((e) => e.ph === 'X');
+  const entries = (t: typeof tt) => t.tracks.find((x) => x.tid === 0)!.entries;
+  const xs = (t: typeof tt) => entries(t).filter((e) => e.ph === 'X');
   const named = (t: typeof tt, fn: string) => xs(t).filter((e) => e.name.startsWith(`${fn} (`));
-  // What throttling hides, and only that: late's one long call (20 ms) after its 50,000 short ones.
+  // What throttling hides: late's one long call (20 ms) after its 50,000 short ones; main's slice,
+  // whose self time it becomes, says that it ran untimed calls.
   assert.equal(named(ta, 'late').filter((e) => e.dur >= 20_000).length, 1);
   assert.equal(named(tt, 'late').filter((e) => e.dur >= 20_000).length, 0);
-  for (const t of [tt, ta]) {
-    const outer = named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('main ('));
-    assert.equal(outer.length, 2, 'both outer visits, in both traces');
-  }
-  // The metadata lists each function with where it was throttled, an instant marks it.
-  const md = tt.metadata.throttled as { after: number; minDurationUs: number; functions: { name: string; line: number; at: number }[] }[];
+  assert.match(String(named(tt, 'main')[0]!.args?.untimed), /ran calls of throttled functions, which were not timed/);
+  assert.equal(named(ta, 'main')[0]!.args?.untimed, undefined);
+  // fmt's first call that made a traced call is missing (its visit is drawn under main); from then on it is timed.
+  const fmtOver = (t: typeof tt) => named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('fmt ('));
+  const mainOver = (t: typeof tt) => named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('main ('));
+  assert.equal(fmtOver(ta).length, 2);
+  assert.equal(mainOver(ta).length, 2);
+  assert.equal(fmtOver(tt).length, 1);
+  assert.equal(mainOver(tt).length, 3);
+
+  // The metadata lists each function with where it was throttled (and timed again), instants mark it.
+  type Md = { after: number; functions: { name: string; line: number; at: number; minDurationUs: number; until?: number }[] }[];
+  const md = tt.metadata.throttled as Md;
   assert.equal(md.length, 1);
   assert.equal(md[0]!.after, 10_000);
-  assert.equal(md[0]!.minDurationUs, 200);
-  assert.deepEqual(md[0]!.functions.map((f) => f.name).sort(), ['(anonymous)', 'late', 'tiny']);
-  assert.equal(md[0]!.functions.find((f) => f.name === 'late')!.line, 8);
-  assert.match(String(tt.metadata.throttledNote), /shows as its caller's self time/);
-  const instants = tt.tracks.find((x) => x.tid === 0)!.entries.filter((e) => e.ph === 'I' && e.name.startsWith('throttled: '));
+  const fns = md[0]!.functions;
+  assert.deepEqual(fns.map((f) => f.name).sort(), ['(anonymous)', 'fmt', 'late', 'tiny']);
+  assert.ok(fns.every((f) => f.minDurationUs === 200));
+  assert.equal(fns.find((f) => f.name === 'late')!.line, 9);
+  const fmt = fns.find((f) => f.name === 'fmt')!;
+  assert.ok(fmt.until! > fmt.at);
+  assert.ok(fns.filter((f) => f !== fmt).every((f) => f.until === undefined));
+  assert.match(String(tt.metadata.throttledNote), /shows as that slice's self time/);
+  const instants = entries(tt).filter((e) => e.ph === 'I' && /^(throttled|timed again): /.test(e.name));
   assert.deepEqual(
     instants.map((e) => `${e.name}@${e.ts}`).sort(),
-    md[0]!.functions.map((f) => `throttled: ${f.name} (no longer timed)@${f.at}`).sort(),
+    [...fns.map((f) => `throttled: ${f.name} (${F}:${f.line})@${f.at}`), `timed again: fmt (${F}:22)@${fmt.until}`].sort(),
   );
   assert.equal(ta.metadata.throttled, undefined);
 
@@ -210,8 +225,12 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
   assert.equal(cmp.code, 0, cmp.stderr);
   const warnings = cmp.stderr.split('\n').filter((l) => l.startsWith('stackscope: warning:'));
   assert.equal(warnings.length, 1, cmp.stderr);
-  assert.ok(warnings[0]!.includes(`${thr} stopped timing 3 functions`), warnings[0]);
-  assert.match(warnings[0]!, /stopped timing 3 functions \(throttled after many calls in a row shorter than its minimum duration\)/);
+  assert.ok(
+    warnings[0]!.includes(
+      `${thr} stopped timing 4 functions (throttled after many short calls in a row): a longer call of one of them after that is counted as its caller's self time`,
+    ),
+    warnings[0],
+  );
 });
 
 test("the recorder's own work inside a call (enlarging, then pruning the full ring) is a slice of its own, not the call's self time", async () => {

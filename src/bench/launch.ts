@@ -23,7 +23,9 @@ export function tracerLaunch(benchFile: string, cwd = process.cwd()): TracerLaun
   const rel = path.relative(cwd, path.dirname(benchFile));
   // A bench file outside the working directory is still the user's code: trace its folder too.
   const include = rel.startsWith('..') || path.isAbsolute(rel) ? [`${path.dirname(benchFile).split(path.sep).join('/')}/**`] : [];
-  const cfg: PreloadConfig = { dumpDir, cwd, include, exclude: [], includePackages: [], typescript: true };
+  // Every call timed (no throttling): strategies are compared call for call, and which functions
+  // a run would throttle varies from run to run.
+  const cfg: PreloadConfig = { dumpDir, cwd, include, exclude: [], includePackages: [], typescript: true, throttleAfter: 0 };
   return {
     execArgv: ['--import', pathToFileURL(PRELOAD_PATH).href],
     env: childEnv(TRACE_ENV, cfg),

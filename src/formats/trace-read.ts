@@ -142,13 +142,16 @@ export function traceCut(metadata: unknown, pid?: number): string | undefined {
 
 /** Whether the tracer stopped timing some functions (`metadata.throttled`): a sentence, or undefined. */
 function throttledFunctions(metadata: unknown, pid?: number): string | undefined {
-  const md = (metadata ?? {}) as { throttled?: { pid?: number; functions?: unknown[] }[] };
+  const md = (metadata ?? {}) as { throttled?: { pid?: number; functions?: { name?: unknown; file?: unknown; line?: unknown }[] }[] };
   const threads = Array.isArray(md.throttled)
     ? md.throttled.filter((t) => (pid === undefined || t.pid === pid) && Array.isArray(t.functions))
     : [];
-  const n = threads.reduce((k, t) => k + t.functions!.length, 0);
+  // One function throttled in several threads is one function.
+  const n = new Set(threads.flatMap((t) => t.functions!.map((f) => JSON.stringify([f.name, f.file, f.line])))).size;
   if (n === 0) return undefined;
-  return `stopped timing ${thousands(n)} function${n === 1 ? '' : 's'} (throttled after many calls in a row shorter than its minimum duration): a longer call of one of them after that is counted as its caller's self time`;
+  return n === 1
+    ? "stopped timing a function (throttled after many short calls in a row): a longer call of it after that is counted as its caller's self time"
+    : `stopped timing ${thousands(n)} functions (throttled after many short calls in a row): a longer call of one of them after that is counted as its caller's self time`;
 }
 
 /**

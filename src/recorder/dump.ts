@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RECORD_STRIDE, type NodeEvent, type ThreadRecording } from './recording.js';
+import { RECORD_STRIDE, type NodeEvent, type ThreadRecording, type ThrottledFunction } from './recording.js';
 import type { FunctionInfo } from '../model/frame.js';
 import { replaceFile } from '../util/output-file.js';
 
@@ -36,7 +36,7 @@ interface DumpHeader {
   nodeEvents: NodeEvent[];
   minDurationUs?: number;
   minDurationRaises?: Array<{ atUs: number; minUs: number }>;
-  throttled?: Array<{ id: number; atUs: number }>;
+  throttled?: ThrottledFunction[];
   throttleAfter?: number;
 }
 
@@ -145,7 +145,9 @@ export function readDump(file: string): DumpedThread {
       droppedNodeEvents: h.droppedNodeEvents,
       ...(typeof h.minDurationUs === 'number' ? { minDurationUs: h.minDurationUs } : {}),
       ...(Array.isArray(h.minDurationRaises) ? { minDurationRaises: h.minDurationRaises } : {}),
-      ...(Array.isArray(h.throttled) ? { throttled: h.throttled, throttleAfter: h.throttleAfter } : {}),
+      ...(Array.isArray(h.throttled) && typeof h.throttleAfter === 'number'
+        ? { throttled: h.throttled, throttleAfter: h.throttleAfter }
+        : {}),
     },
   };
 }

@@ -121,14 +121,24 @@ export interface ThreadRecording {
    * removed the records already kept that were shorter, so the last minimum holds for the whole run
    */
   minDurationRaises?: Array<{ atUs: number; minUs: number }>;
-  /**
-   * functions throttled (recorder/runtime.ts): from `atUs` on (this thread's clock) their calls
-   * were not timed, after that many calls in a row shorter than minDurationUs with no traced call
-   * inside; id = index in `functions`
-   */
-  throttled?: Array<{ id: number; atUs: number }>;
+  /** functions throttled (recorder/runtime.ts), in the order they were */
+  throttled?: ThrottledFunction[];
   /** the number of such calls in a row that throttled a function */
   throttleAfter?: number;
+}
+
+/**
+ * A throttled function: from `atUs` on (µs, the thread's clock) its calls were not timed, after
+ * throttleAfter calls in a row each shorter than `minUs` (the minimum then in force) and with no
+ * traced call inside. `untilUs`: a call of it made a traced call, so it was timed again from then
+ * on; that call is not in the trace.
+ */
+export interface ThrottledFunction {
+  /** index in the thread's `functions` */
+  id: number;
+  atUs: number;
+  minUs: number;
+  untilUs?: number;
 }
 
 /** All threads of one process (or of one bench strategy), as one process row in DevTools. */

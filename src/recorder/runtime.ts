@@ -25,7 +25,16 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { displayPath, type FunctionInfo } from '../model/frame.js';
 import type { Frame, Runtime } from './runtime-api.js';
 import { decodeTableEntry } from '../util/function-table.js';
-import { RECORD_STRIDE, RecordKind, RecordField, recordCode, codeKind, type NodeEvent, type ThreadRecording } from './recording.js';
+import {
+  RECORD_STRIDE,
+  RecordKind,
+  RecordField,
+  recordCode,
+  codeKind,
+  type NodeEvent,
+  type ThreadRecording,
+  type ThrottledFunction,
+} from './recording.js';
 import { DEFAULT_THROTTLE_AFTER } from './config.js';
 import { CTL_COUNT, CTL_MIN_US, CTL_SEQ, CTL_SLOTS, initControl, readThinning, thinRing } from './thinning.js';
 
@@ -67,8 +76,8 @@ export interface TableListener {
   spanAdded(id: number, name: string): void;
   /** `ev` was kept, or (undefined) one more was dropped by the cap */
   nodeEvent?(ev: NodeEvent | undefined): void;
-  /** function `id` was throttled at `atUs` (see Recorder.throttled) */
-  throttled?(id: number, atUs: number): void;
+  /** a function was throttled, or (untilUs set) timed again (see Recorder.throttled) */
+  throttled?(entry: ThrottledFunction): void;
   cleared?(): void;
 }
 
@@ -183,10 +192,13 @@ export class Recorder implements Runtime {
   private readonly openInst = new Float64Array(STACK_MASK + 1);
   /** kid[d + 1] = 1 once the call running at depth d has made a traced call (kid[0]: unused) */
   private readonly kid = new Uint8Array(STACK_MASK + 2);
-  private readonly throttleAfter: number;
+  /** untimed[d + 1] = 1 once the call running at depth d has run a throttled call */
+  private readonly untimed = new Uint8Array(STACK_MASK + 2);
+  private throttleAfter: number;
+  private readonly throttleSetting: number;
   /** the number of short leaf calls in a row that throttle a function (Infinity: never) */
   get throttleLimit(): number {
-    return this.throttleAfter;
+    return this.throttleSetting;
   }
   /** per function id: short leaf calls in a row (throttling); grown in reg() */
   private shortRun = new Uint32Array(1024);
@@ -194,8 +206,8 @@ export class Recorder implements Runtime {
   private branch = new Uint8Array(1024);
   /** per function id: 1 when throttled */
   private off = new Uint8Array(1024);
-  /** functions throttled since the last clear, in order, with when (µs on the recording clock) */
-  readonly throttled: Array<{ id: number; atUs: number }> = [];
+  /** functions throttled since the last clear, in order (ThreadRecording.throttled) */
+  readonly throttled: ThrottledFunction[] = [];
 
   constructor(opts: RecorderOptions = {}) {
     const capacity = Math.max(1, Math.floor(opts.capacity ?? DEFAULT_CAPACITY));
@@ -213,7 +225,7 @@ export class Recorder implements Runtime {
     this.thinning = this.thinWhenFull = opts.onFull !== 'drop-oldest';
     initControl(this.ctl, this.minMs * 1000);
     this.maxDepth = opts.maxDepth ?? Infinity;
-    this.throttleAfter = Math.max(0, Math.floor(opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER)) || Infinity;
+    this.throttleAfter = this.throttleSetting = Math.max(0, Math.floor(opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER)) || Infinity;
     this.nodeEventCap = opts.nodeEventCap ?? DEFAULT_NODE_EVENT_CAP;
     this.cwd = opts.cwd ?? process.cwd();
     this.pid = opts.pid ?? process.pid;
@@ -242,15 +254,19 @@ export class Recorder implements Runtime {
   }
 
   en(id?: number): number {
-    // Throttled: no clock, no record; ex() sees the -1. Subscribers still see every call.
-    if (this.off[id as number] === 1 && !this.calls.start.hasSubscribers) {
-      this.kid[this.depth & STACK_MASK] = 1;
+    const d = this.depth++ & STACK_MASK;
+    if (d === STACK_MASK) this.tooDeep();
+    this.kid[d] = 1; // the caller has made a traced call
+    this.kid[d + 1] = 0; // this call has made none yet
+    // Throttled: no clock, no record (ex() sees the -1), but a frame: what it calls stays beneath
+    // it, and it marks its caller's slice. Subscribers still see every call.
+    if (this.off[id as number] === 1 && !this.calls.start.hasSubscribers && !this.calls.end.hasSubscribers) {
+      this.untimed[d] = 1;
+      this.openCode[d] = NaN;
       return -1;
     }
     const t = now();
-    const d = this.depth++ & STACK_MASK;
-    this.kid[d] = 1;
-    this.kid[d + 1] = 0;
+    this.untimed[d + 1] = 0;
     // NaN when the instrumenter passes no id: such frames cannot be named, so are not closed.
     this.openCode[d] = recordCode(id as number, RecordKind.Call);
     this.openStart[d] = t;
@@ -259,7 +275,7 @@ export class Recorder implements Runtime {
   }
 
   ex(id: number, t0: number): void {
-    if (t0 < 0) return;
+    if (t0 < 0) return this.exThrottled(id);
     const t1 = now();
     const d = --this.depth;
     // Subscribers see every call: the filters shape the trace, not the channel.
@@ -272,7 +288,15 @@ export class Recorder implements Runtime {
     this.shortRun[id] = 0;
     if (this.kid[(d & STACK_MASK) + 1] === 1) this.branch[id] = 1;
     if (d >= this.maxDepth) return;
-    this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0);
+    // Inst -1: this call ran calls of throttled functions (their time is its self time). 0 - 0 is
+    // +0, where -0 would not be.
+    this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0 - this.untimed[(d & STACK_MASK) + 1]!);
+  }
+
+  /** The end of a throttled call: one that made a traced call is no leaf after all (see unthrottle). */
+  private exThrottled(id: number): void {
+    const d = --this.depth;
+    if (this.kid[(d & STACK_MASK) + 1] === 1) this.unthrottle(id);
   }
 
   fn(id: number, kind: number): Frame {
@@ -328,6 +352,39 @@ export class Recorder implements Runtime {
   // ---- helpers ----
 
   /** Switches function `id` off (see the header): cold, once per function. */
+  /**
+   * A call of a throttled function made a traced call: it is no leaf, so it is timed again from
+   * now on and never throttled again. That one call is not in the trace (its start was not read):
+   * its traced calls show under its caller, and the trace says so (`untilUs`).
+   */
+  private unthrottle(id: number): void {
+    this.off[id] = 0;
+    this.branch[id] = 1;
+    this.shortRun[id] = 0;
+    const entry = this.throttled.find((e) => e.id === id);
+    if (!entry) return;
+    entry.untilUs = now() * 1000;
+    this.tellThrottled(entry);
+  }
+
+  /**
+   * 65,536 calls deep, the per-depth flags wrap around: whether a call made traced calls is no
+   * longer known, so from here on no function is throttled (those already throttled stay so).
+   */
+  private tooDeep(): void {
+    this.throttleAfter = Infinity;
+  }
+
+  private tellThrottled(entry: ThrottledFunction): void {
+    if (this.listener?.throttled) {
+      try {
+        this.listener.throttled({ ...entry });
+      } catch {
+        /* see reg */
+      }
+    }
+  }
+
   private throttle(id: number, t: number): void {
     if (this.off[id] === 1 || !(id >= 0 && id < this.functions.length)) return;
     // A call of it is running further up: its short calls are the innermost of a recursion whose
@@ -340,15 +397,9 @@ export class Recorder implements Runtime {
       }
     }
     this.off[id] = 1;
-    const atUs = t * 1000;
-    this.throttled.push({ id, atUs });
-    if (this.listener?.throttled) {
-      try {
-        this.listener.throttled(id, atUs);
-      } catch {
-        /* see reg */
-      }
-    }
+    const entry: ThrottledFunction = { id, atUs: t * 1000, minUs: this.minMs * 1000 };
+    this.throttled.push(entry);
+    this.tellThrottled(entry);
   }
 
   private growPerFunction(atLeast: number): void {
@@ -650,6 +701,7 @@ export class Recorder implements Runtime {
     this.off.fill(0);
     this.shortRun.fill(0);
     this.branch.fill(0);
+    this.throttleAfter = this.throttleSetting;
     this.throttled.length = 0;
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;

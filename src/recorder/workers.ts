@@ -15,7 +15,7 @@
 import { BroadcastChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { FunctionInfo } from '../model/frame.js';
 import { copyLiveRing, copyRing, thinningOf, type Recorder } from './runtime.js';
-import type { NodeEvent, ThreadRecording } from './recording.js';
+import type { NodeEvent, ThreadRecording, ThrottledFunction } from './recording.js';
 
 const BUS = 'stackscope:workers';
 
@@ -25,7 +25,7 @@ type Msg =
   | { type: 'span'; tid: number; id: number; name: string }
   | { type: 'events'; tid: number; events: NodeEvent[]; dropped: number }
   | { type: 'clear'; tid: number }
-  | { type: 'throttled'; tid: number; id: number; atUs: number; after: number }
+  | { type: 'throttled'; tid: number; entry: ThrottledFunction; after: number }
   | { type: 'done'; tid: number };
 
 interface RemoteThread {
@@ -39,7 +39,7 @@ interface RemoteThread {
   spanNames: string[];
   nodeEvents: NodeEvent[];
   droppedNodeEvents: number;
-  throttled: Array<{ id: number; atUs: number }>;
+  throttled: ThrottledFunction[];
   throttleAfter: number;
   /** the worker wrote its own dump */
   done: boolean;
@@ -85,7 +85,7 @@ export function announceWorker(rec: Recorder): { done(): void } {
       }
       if (ev) pending.push(ev);
     },
-    throttled: (id, atUs) => post({ type: 'throttled', tid, id, atUs, after: rec.throttleLimit }),
+    throttled: (entry) => post({ type: 'throttled', tid, entry, after: rec.throttleLimit }),
     cleared: () => {
       pending = [];
       post({ type: 'clear', tid });
@@ -170,7 +170,10 @@ export class WorkerRegistry {
         for (const ev of m.events) t.nodeEvents.push(ev);
         t.droppedNodeEvents = m.dropped;
       } else if (m.type === 'throttled') {
-        t.throttled.push({ id: m.id, atUs: m.atUs });
+        // Timed again (untilUs): the same function's entry, updated.
+        const k = t.throttled.findIndex((e) => e.id === m.entry.id);
+        if (k >= 0) t.throttled[k] = m.entry;
+        else t.throttled.push(m.entry);
         t.throttleAfter = m.after;
       } else if (m.type === 'clear') {
         t.throttled = [];

@@ -47,7 +47,7 @@ import { writeSegmentFlows } from './flows.js';
 import { writeNodeTracks, writeRequestFlows } from './node-tracks.js';
 import { ThreadCausality } from './causality.js';
 import { MIN_DURATION_NOTE, writeMinDuration, type ThreadMinDuration } from './min-duration.js';
-import { THROTTLED_NOTE, writeThrottled, type ThreadThrottled } from './throttled.js';
+import { THROTTLED_NOTE, UNTIMED_ARG, writeThrottled, type ThreadThrottled } from './throttled.js';
 import type { TraceSamples } from './samples.js';
 
 export interface WriteTraceOptions {
@@ -376,6 +376,7 @@ class Names {
   private span: (Uint8Array | undefined)[] = [];
   private request = new Map<number, Uint8Array>();
   private args: (Uint8Array | null | undefined)[] = [];
+  private untimedArgs: (Uint8Array | undefined)[] = [];
   /** how many functions of the table share each label */
   private labelCount: Map<string, number> | undefined;
 
@@ -414,7 +415,8 @@ class Names {
    * function of the table has the same name, file and line: two arrows on one line, minified
    * code); otherwise nothing, since the label already says the file and line.
    */
-  argsOf(id: number): Uint8Array | undefined {
+  argsOf(id: number, untimed = false): Uint8Array | undefined {
+    if (untimed) return (this.untimedArgs[id] ??= argsBytes(JSON.stringify({ src: this.src(id), untimed: UNTIMED_ARG })));
     let a = this.args[id];
     if (a === undefined) {
       const src = this.src(id);
@@ -473,7 +475,7 @@ function writeCalls(
     if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
     const id = codeId(code);
     const tsUs = Math.floor(tsNs / 1000);
-    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id));
+    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id, rec[o + F.Inst] === -1));
   }
   return m;
 }
@@ -598,13 +600,15 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const span = kindOf(i) === RecordKind.Span;
     const request = requests ? requests.requestAt(at(i, F.Start)) : 0;
     const isClipped = clipped(i);
-    if (!isClipped && request === 0) return span ? undefined : names.argsOf(id);
+    // A sync call that ran calls of throttled functions (Inst -1; recorder/runtime.ts).
+    const untimed = kindOf(i) === RecordKind.Call && at(i, F.Inst) === -1;
+    if (!isClipped && request === 0) return span ? undefined : names.argsOf(id, untimed);
     const src = span ? undefined : names.src(id);
     if (!isClipped && src === undefined) return names.requestArgs(request);
     const truncated = isClipped
       ? `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`
       : undefined;
-    return argsBytes(JSON.stringify({ src, truncated, request: request || undefined }));
+    return argsBytes(JSON.stringify({ src, truncated, request: request || undefined, untimed: untimed ? UNTIMED_ARG : undefined }));
   };
   /** head of a slice on the thread's own track (or an overflow lane) */
   const headOf = (i: number): Uint8Array => {

@@ -17,6 +17,7 @@ import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
 import { childEnv } from '../util/child-env.js';
 import type { ThreadMinDuration } from './min-duration.js';
 import type { ThreadThrottled } from './throttled.js';
+import { frameLabel } from '../model/frame.js';
 
 export interface TraceOptions {
   script: string;
@@ -66,10 +67,11 @@ export interface TraceResult {
   /** a full ring raised the minimum duration: the highest one, µs, and when it was first raised */
   minDurationRaised?: { minDurationUs: number; firstAtMs: number; threads: number };
   /**
-   * functions no longer timed (throttled), over all threads: how many, the first few names, after
-   * how many calls in a row shorter than the minimum duration (the highest of the threads')
+   * functions no longer timed (throttled): how many distinct ones (a function throttled in two
+   * threads counts once), in how many threads, the first few labels, after how many calls in a
+   * row shorter than the minimum (the highest of the threads'), and how many were timed again
    */
-  throttled?: { functions: number; threads: number; after: number; minDurationUs: number; names: string[] };
+  throttled?: { functions: number; threads: number; after: number; labels: string[]; timedAgain: number };
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
@@ -288,14 +290,15 @@ function runChild(
 /** What the summary says about throttled functions; the names are the first few, most threads' first. */
 function throttledSummary(threads: ThreadThrottled[]): Pick<TraceResult, 'throttled'> {
   if (threads.length === 0) return {};
-  const names = [...new Set(threads.flatMap((t) => t.functions.map((f) => f.name)))];
+  const labels = [...new Set(threads.flatMap((t) => t.functions.map(frameLabel)))];
+  const again = new Set(threads.flatMap((t) => t.functions.filter((f) => f.until !== undefined).map(frameLabel)));
   return {
     throttled: {
-      functions: threads.reduce((n, t) => n + t.functions.length, 0),
+      functions: labels.length,
       threads: threads.length,
       after: Math.max(...threads.map((t) => t.after)),
-      minDurationUs: Math.max(...threads.map((t) => t.minDurationUs)),
-      names: names.slice(0, 5),
+      labels: labels.slice(0, 4),
+      timedAgain: again.size,
     },
   };
 }

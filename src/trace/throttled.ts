@@ -1,12 +1,15 @@
 /**
  * Saying in the trace which functions were throttled (recorder/runtime.ts): after that many calls
- * in a row, each shorter than the minimum duration in force and with no traced call inside, a
+ * in a row, each shorter than the minimum duration then in force and with no traced call inside, a
  * function's calls were no longer timed. None of those calls would have been kept (they were
  * shorter than the minimum), but a later, longer call of the function is missing too: its time is
- * inside its caller's slice and shows as the caller's self time. An instant on the thread's track
- * where each function was throttled, and the metadata, say so.
+ * inside its caller's slice, which says so (`args.untimed`, written by the builder), and shows as
+ * the caller's self time. A throttled function whose call later made a traced call is timed again
+ * from then on; that one call is missing, and its traced calls are drawn under its caller. An
+ * instant on the thread's track at each of these moments, and the metadata, say so.
  */
 import { argsBytes, instantHead } from '../formats/trace-event.js';
+import { frameLabel } from '../model/frame.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
 import { formatUs, thousands } from '../util/numbers.js';
 
@@ -15,21 +18,30 @@ export interface ThreadThrottled {
   pid: number;
   tid: number;
   thread: string;
-  /** calls in a row shorter than minDurationUs (no traced call inside) that throttled a function */
+  /** calls in a row, each shorter than the minimum (no traced call inside), that throttled a function */
   after: number;
-  minDurationUs: number;
-  /** in the order they were throttled; at: trace µs */
-  functions: Array<{ name: string; file: string; line: number; at: number }>;
+  /**
+   * in the order they were throttled; at: trace µs; minDurationUs: the minimum then; until: trace
+   * µs at which a call of it made a traced call, so it was timed again from then on
+   */
+  functions: Array<{ name: string; file: string; line: number; at: number; minDurationUs: number; until?: number }>;
 }
 
 export const THROTTLED_NOTE =
-  "functions whose last `after` calls were each shorter than the thread's minimum duration (and made no traced call) were throttled: from `at` (trace µs) on, their calls were not timed; a later call longer than the minimum is missing too, and its time shows as its caller's self time (`stackscope trace --throttle 0` times every call)";
+  'functions whose last `after` calls were each shorter than the minimum duration then in force (minDurationUs) and made no traced call ' +
+  'were throttled: from `at` (trace µs) on their calls were not timed. A longer call after that is missing too: its time is part of ' +
+  "its caller's slice (marked args.untimed) and shows as that slice's self time. `until`: a call of the function made a traced call, " +
+  'so it was timed again from then on; that call is missing and its calls are drawn under its caller. ' +
+  '`stackscope trace --throttle 0` times every call';
+
+/** What a slice that ran calls of throttled functions carries in its args. */
+export const UNTIMED_ARG = "ran calls of throttled functions, which were not timed: their time is part of this slice's self time";
 
 interface Writer {
   instant(head: Uint8Array, ts: number, track: Uint8Array, args?: Uint8Array): void;
 }
 
-/** Instants where the thread's functions were throttled; the metadata entry, or undefined when none was. */
+/** Instants where the thread's functions were throttled (and timed again); the metadata entry, or undefined when none was. */
 export function writeThrottled(
   writer: Writer,
   th: ThreadRecording,
@@ -39,21 +51,22 @@ export function writeThrottled(
 ): ThreadThrottled | undefined {
   if (!th.throttled?.length) return undefined;
   const after = th.throttleAfter ?? 0;
-  const minUs = th.minDurationUs ?? 0;
   const functions: ThreadThrottled['functions'] = [];
-  for (const { id, atUs } of th.throttled) {
+  const ts = (us: number) => Math.round((base + us) * 1000) / 1000;
+  for (const { id, atUs, minUs, untilUs } of th.throttled) {
     const fi = th.functions[id];
     if (!fi) continue;
-    const at = Math.round((base + atUs) * 1000) / 1000;
-    functions.push({ name: fi.name, file: fi.file, line: fi.line, at });
-    const name = `throttled: ${fi.name} (no longer timed)`;
-    const args = {
-      function: fi.name,
-      file: fi.file,
-      line: fi.line,
-      note: `its last ${thousands(after)} calls were each shorter than ${formatUs(minUs)} µs and made no traced call; from here on its calls are not timed, and a longer one would show as its caller's self time`,
-    };
-    writer.instant(instantHead(JSON.stringify(name)), at, track, argsBytes(JSON.stringify(args)));
+    const label = frameLabel(fi);
+    const at = ts(atUs);
+    const until = untilUs === undefined ? undefined : ts(untilUs);
+    functions.push({ name: fi.name, file: fi.file, line: fi.line, at, minDurationUs: minUs, ...(until === undefined ? {} : { until }) });
+    const note = `its last ${thousands(after)} calls were each shorter than ${formatUs(minUs)} µs and made no traced call: from here on its calls are not timed, and a longer one is part of its caller's self time (the caller's slice says so in args.untimed)`;
+    writer.instant(instantHead(JSON.stringify(`throttled: ${label}`)), at, track, argsBytes(JSON.stringify({ note })));
+    if (until !== undefined) {
+      const again =
+        'a call of it made a traced call, so it is timed again from here on; that call is not in the trace, and what it called is drawn under its caller';
+      writer.instant(instantHead(JSON.stringify(`timed again: ${label}`)), until, track, argsBytes(JSON.stringify({ note: again })));
+    }
   }
-  return { pid, tid: th.tid, thread: th.threadName, after, minDurationUs: minUs, functions };
+  return { pid, tid: th.tid, thread: th.threadName, after, functions };
 }

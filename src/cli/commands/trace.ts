@@ -193,10 +193,16 @@ export function summaryLines(r: TraceResult): string[] {
   }
   const th = r.throttled;
   if (th) {
-    const names = th.names.map(printable).join(', ') + (th.functions > th.names.length ? ', …' : '');
+    const more = th.functions - th.labels.length;
+    const which = th.labels.map(printable).join(', ') + (more > 0 ? ` and ${thousands(more)} more` : '');
+    const one = th.functions === 1;
     lines.push(
-      `stackscope: ${thousands(th.functions)} function${th.functions === 1 ? ' was' : 's were'} throttled (${names}): after ${thousands(th.after)} calls in a row shorter than ${formatUs(th.minDurationUs)} µs with no traced call inside, ` +
-        "their calls were no longer timed; a longer call after that would show as its caller's self time (--throttle 0 times every call)",
+      `stackscope: ${one ? 'a function was' : `${thousands(th.functions)} functions were`} throttled${th.threads > 1 ? ` (in ${th.threads} threads)` : ''}: ${which}. ` +
+        `After ${thousands(th.after)} calls in a row, each under the minimum duration and calling no traced function, ${one ? 'its' : 'their'} calls were no longer timed; ` +
+        `any longer call after that is part of its caller's self time (the caller's slice says so in args.untimed; --throttle 0 times every call)` +
+        (th.timedAgain > 0
+          ? `. ${th.timedAgain === 1 ? 'One' : thousands(th.timedAgain)} of them made a traced call later and ${th.timedAgain === 1 ? 'was' : 'were'} timed again from then on (an instant marks it; that one call is not in the trace)`
+          : ''),
     );
   }
   if (r.dropped > 0) {
@@ -231,9 +237,13 @@ export function unmatchedLine(r: Pick<TraceResult, 'unmatched'>): string | undef
   );
 }
 
-/** A name from the program, safe to print on a terminal (no control characters). */
+/**
+ * A name from the program, safe to print on a terminal: no control, line-separator or
+ * direction-changing characters, at most 100 characters.
+ */
 function printable(name: string): string {
-  return name.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  const safe = name.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
+  return safe.length > 100 ? `${safe.slice(0, 99)}…` : safe;
 }
 
 /** Sizes in binary units, named as such (1 MiB = 1,048,576 bytes). */
