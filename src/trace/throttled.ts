@@ -30,12 +30,15 @@ export interface ThreadThrottled {
 export const THROTTLED_NOTE =
   'functions whose last `after` calls were each shorter than the minimum duration then in force (minDurationUs) and made no traced call ' +
   'were throttled: from `at` (trace µs) on their calls were not timed. A longer call after that is missing too: its time is part of ' +
-  "its caller's slice (marked args.untimed) and shows as that slice's self time. `until`: a call of the function made a traced call, " +
+  'its caller\'s slice (whose args say untimed: "throttled calls") and shows as that slice\'s self time. `until`: a call of the function made a traced call, ' +
   'so it was timed again from then on; that call is missing and its calls are drawn under its caller. ' +
   '`stackscope trace --throttle 0` times every call';
 
-/** What a slice that ran calls of throttled functions carries in its args. */
-export const UNTIMED_ARG = "ran calls of throttled functions, which were not timed: their time is part of this slice's self time";
+/**
+ * What a slice that ran calls of throttled functions carries in its args (`untimed`): short, as a
+ * third of a real package's slices can carry it; THROTTLED_NOTE says what it means.
+ */
+export const UNTIMED_ARG = 'throttled calls';
 
 interface Writer {
   instant(head: Uint8Array, ts: number, track: Uint8Array, args?: Uint8Array): void;
