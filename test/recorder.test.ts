@@ -517,6 +517,30 @@ test('calls are published on the stackscope:call tracing channel, only while sub
   assert.equal(rec.count, 0, 'the min-duration filter kept them out of the trace');
 });
 
+test("a subscriber's own traced calls are recorded, not published again (no endless recursion)", () => {
+  const rec = new Recorder({ capacity: 100 });
+  rec.reg('/w/s.js', ['work\t1\t0', 'onStart\t2\t0']);
+  const seen: string[] = [];
+  const ch = diagnostics_channel.channel(`tracing:${CALL_CHANNEL}:start`);
+  // The handler is itself traced code: it enters and leaves a traced function.
+  const onStart = (m: unknown) => {
+    const t = rec.en(1);
+    seen.push((m as CallMessage).name);
+    rec.ex(1, t);
+  };
+  ch.subscribe(onStart);
+  try {
+    for (let i = 0; i < 3; i++) rec.ex(0, rec.en(0));
+  } finally {
+    ch.unsubscribe(onStart);
+  }
+  assert.deepEqual(seen, ['work', 'work', 'work']);
+  assert.deepEqual(
+    records(rec.snapshot()).map((r) => r.id),
+    [1, 0, 1, 0, 1, 0],
+  );
+});
+
 test('our own subscribers swallow malformed messages (one stderr line, no throw)', () => {
   const rec = new Recorder({ capacity: 10 });
   const detach = attachChannels(rec);

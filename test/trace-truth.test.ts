@@ -231,6 +231,12 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
     ),
     warnings[0],
   );
+  // --json carries it where machines read it.
+  const js = await run([CLI, 'compare', '--json', all, thr]);
+  assert.equal(js.code, 0, js.stderr);
+  const doc = JSON.parse(js.stdout) as { a: { warning?: string }; b: { warning?: string } };
+  assert.equal(doc.a.warning, undefined);
+  assert.equal(`stackscope: warning: ${doc.b.warning}`, warnings[0]);
 });
 
 test("the recorder's own work inside a call (enlarging, then pruning the full ring) is a slice of its own, not the call's self time", async () => {

@@ -14,7 +14,7 @@ export interface FunctionDiff {
   selfShareB: number;
 }
 
-type ProfileHead = Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal' | 'process' | 'processes'>;
+type ProfileHead = Pick<ProfileTimes, 'file' | 'kind' | 'unit' | 'grandTotal' | 'process' | 'processes' | 'warning'>;
 
 export interface ProfileDiff {
   a: ProfileHead;

@@ -46,6 +46,7 @@ export function loadProfile(file: string, opts: LoadOptions = {}): ProfileTimes 
   // A trace cut by its ring buffer: every time compared from it is a time of the part it kept.
   if (r.cut) (opts.warn ?? ((line) => process.stderr.write(line + '\n')))(`stackscope: warning: ${file} ${r.cut}`);
   const t = timesOf(file, r.format, r.profile, opts.cwd ?? process.cwd());
+  if (r.cut) t.warning = `${file} ${r.cut}`;
   if (r.processes) {
     t.processes = r.processes.map((p) => p.label);
     if (r.processChosen) t.process = r.processes[0]?.label;

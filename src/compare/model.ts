@@ -23,6 +23,8 @@ export interface ProfileTimes {
   process?: string;
   /** traces: the processes whose times were added up (all of the file's, unless one was chosen) */
   processes?: string[];
+  /** traces that cover their run only in part (ring buffer cut, short calls omitted, throttled functions): what the warning says */
+  warning?: string;
   /** per function, labelled relative to the working directory */
   functions: Map<string, FunctionTimes>;
   /** the profile in the model, weighted in `unit` */

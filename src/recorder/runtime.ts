@@ -185,6 +185,8 @@ export class Recorder implements Runtime {
   private readonly calls = diagnostics_channel.tracingChannel<unknown, CallMessage>(CALL_CHANNEL);
   /** channel contexts of running sync calls, by depth; filled only while `start` has subscribers */
   private readonly openMsg: (CallMessage | undefined)[] = [];
+  /** a subscriber is handling a message (see emit) */
+  private publishing = false;
   /** shadow stack of running calls (code, start), indexed by depth: closes them at a snapshot */
   private readonly openCode = new Float64Array(STACK_MASK + 1).fill(NaN);
   private readonly openStart = new Float64Array(STACK_MASK + 1);
@@ -491,19 +493,35 @@ export class Recorder implements Runtime {
     return { name: fi?.name ?? '', file: fi?.file ?? '', line: fi?.line ?? 0, kind: KIND_NAMES[kind] ?? 'sync', start: start * 1000 };
   }
 
-  private publishStart(id: number, kind: number, t: number): CallMessage {
+  /**
+   * Publishes `m` on `ch`. A subscriber's own functions can be traced (it lives in the program):
+   * the calls it makes while it handles a message are recorded but not published, or each would
+   * publish the next, without end.
+   */
+  private emit(ch: diagnostics_channel.Channel, m: CallMessage): void {
+    this.publishing = true;
+    try {
+      ch.publish(m);
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private publishStart(id: number, kind: number, t: number): CallMessage | undefined {
+    if (this.publishing) return undefined;
     const m = this.message(id, kind, t);
-    this.calls.start.publish(m);
+    this.emit(this.calls.start, m);
     return m;
   }
 
   private publishEnd(slot: number, id: number, t0: number, t1: number): void {
     let m = this.openMsg[slot];
     this.openMsg[slot] = undefined;
+    if (this.publishing) return;
     // No context of this call (subscribed while it ran): end events still carry the whole call.
     if (!m || m.start !== t0 * 1000) m = this.message(id, 0, t0);
     m.end = t1 * 1000;
-    this.calls.end.publish(m);
+    this.emit(this.calls.end, m);
   }
 
   /** The first suspension (or the completion) of an async call or generator returns to its caller. */
@@ -511,15 +529,15 @@ export class Recorder implements Runtime {
     const m = f.msg!;
     if (m.end !== undefined) return;
     m.end = t * 1000;
-    this.calls.end.publish(m);
+    this.emit(this.calls.end, m);
   }
 
   private publishSettled(f: AsyncFrame, t: number): void {
     this.publishReturn(f, t);
     const m = f.msg!;
     m.settled = t * 1000;
-    this.calls.asyncStart.publish(m);
-    this.calls.asyncEnd.publish(m);
+    this.emit(this.calls.asyncStart, m);
+    this.emit(this.calls.asyncEnd, m);
     f.msg = undefined;
   }
 

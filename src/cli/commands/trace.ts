@@ -105,8 +105,14 @@ export async function parseTraceArgs(tokens: string[]): Promise<TraceOptions & {
   const { script, args } = programOf(argv, 'trace', tokens);
   if (argv.interval !== undefined && !argv.sample) throw new UserError('--interval needs --sample');
   const sampleIntervalUs = argv.sample ? parseInterval(argv.interval ?? '1ms') : undefined;
-  for (const k of ['buffer-size', 'min-duration', 'max-depth', 'throttle'] as const) {
-    if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be a number`);
+  const expected = {
+    'buffer-size': 'a whole number of calls',
+    'min-duration': 'a number of µs',
+    'max-depth': 'a whole number >= 1',
+    throttle: 'a whole number of calls (0: never throttle)',
+  } as const;
+  for (const [k, what] of Object.entries(expected) as [keyof typeof expected, string][]) {
+    if (argv[k] !== undefined && !Number.isFinite(argv[k])) throw new UserError(`--${k} must be ${what}`);
   }
   return {
     script,
