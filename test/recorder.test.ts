@@ -541,6 +541,58 @@ test("a subscriber's own traced calls are recorded, not published again (no endl
   );
 });
 
+test('the re-entrancy guard survives a nested publish; while subscribed nothing is reported throttled; a running call at a snapshot keeps its untimed mark', () => {
+  const rec = new Recorder({ capacity: 100 });
+  rec.reg('/w/r.js', ['trigger\t1\t0', 'gen\t2\t0', 'helper\t3\t0']);
+  const seen: string[] = [];
+  const start = diagnostics_channel.channel(`tracing:${CALL_CHANNEL}:start`);
+  const end = diagnostics_channel.channel(`tracing:${CALL_CHANNEL}:end`);
+  let g: ReturnType<Recorder['fn']> | undefined;
+  const onStart = (m: unknown) => {
+    const name = (m as CallMessage).name;
+    seen.push(`start ${name}`);
+    if (name !== 'trigger') return;
+    // Inside the handler: a generator started outside finishes (a nested publish), then the
+    // handler's own traced call, which must not be published.
+    rec.re(g!);
+    rec.fx(g!);
+    rec.ex(2, rec.en(2));
+  };
+  const onEnd = (m: unknown) => seen.push(`end ${(m as CallMessage).name}`);
+  start.subscribe(onStart);
+  end.subscribe(onEnd);
+  try {
+    g = rec.fn(1, 2);
+    rec.su(g, 0);
+    rec.ex(0, rec.en(0));
+  } finally {
+    start.unsubscribe(onStart);
+    end.unsubscribe(onEnd);
+  }
+  assert.deepEqual(seen, ['start gen', 'end gen', 'start trigger', 'end trigger']);
+
+  const sub = new Recorder({ capacity: 100, minDurationUs: 1e9, throttleAfter: 5 });
+  const leaf = sub.reg('/w/s.js', ['leaf\t1\t0']);
+  const noop = () => {};
+  start.subscribe(noop);
+  try {
+    for (let i = 0; i < 20; i++) sub.ex(leaf, sub.en(leaf));
+  } finally {
+    start.unsubscribe(noop);
+  }
+  assert.equal(sub.snapshot().throttled, undefined, 'every call was timed: none is reported throttled');
+
+  const open = new Recorder({ capacity: 100, throttleAfter: 5 });
+  open.reg('/w/o.js', ['leaf\t1\t0', 'outer\t2\t0']);
+  (open as unknown as { off: Uint8Array }).off[0] = 1; // as if throttled
+  open.en(1);
+  open.ex(0, open.en(0));
+  assert.deepEqual(
+    records(open.snapshot()).map((r) => [r.id, r.inst]),
+    [[1, -1]],
+  );
+});
+
 test('our own subscribers swallow malformed messages (one stderr line, no throw)', () => {
   const rec = new Recorder({ capacity: 10 });
   const detach = attachChannels(rec);

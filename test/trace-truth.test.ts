@@ -174,7 +174,7 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
     assert.equal(r.stdout, plain.stdout);
   }
   const said =
-    /stackscope: 4 functions were throttled: (.*)\. After 10,000 calls in a row, each under the minimum duration and calling no traced function, their calls were no longer timed; any longer call after that is part of its caller's self time \(the caller's slice says so in args\.untimed; --throttle 0 times every call\)\. One of them made a traced call later and was timed again from then on/.exec(
+    /stackscope: 4 functions were throttled: (.*)\. After 10,000 calls in a row, each under the minimum duration and calling no traced function, their calls were no longer timed; any longer call after that is part of its caller's self time \(a synchronous caller's slice says so in args\.untimed; --throttle 0 times every call\)\. One of them was timed again later, having made a traced call/.exec(
       a.stderr,
     );
   assert.ok(said, a.stderr);

@@ -305,6 +305,7 @@ export class Recorder implements Runtime {
     const t = now();
     const d = this.depth++;
     this.kid[d & STACK_MASK] = 1;
+    this.untimed[(d & STACK_MASK) + 1] = 0;
     this.openCode[d & STACK_MASK] = recordCode(id, kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
     this.openStart[d & STACK_MASK] = t;
     this.openInst[d & STACK_MASK] = ++this.inst;
@@ -329,6 +330,7 @@ export class Recorder implements Runtime {
       f.seg++;
       const d = (f.depth = this.depth++);
       this.kid[d & STACK_MASK] = 1;
+      this.untimed[(d & STACK_MASK) + 1] = 0;
       const t = (f.segStart = now());
       this.openCode[d & STACK_MASK] = recordCode(f.id, f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment);
       this.openStart[d & STACK_MASK] = t;
@@ -374,7 +376,17 @@ export class Recorder implements Runtime {
    * longer known, so from here on no function is throttled (those already throttled stay so).
    */
   private tooDeep(): void {
+    if (this.throttleAfter === Infinity && !this.throttled.some((e) => e.untilUs === undefined)) return;
     this.throttleAfter = Infinity;
+    // Those already throttled are timed again: a throttled call at a wrapped depth would mark
+    // an unrelated shallow call's flags.
+    const t = now() * 1000;
+    this.off.fill(0);
+    for (const e of this.throttled) {
+      if (e.untilUs !== undefined) continue;
+      e.untilUs = t;
+      this.tellThrottled(e);
+    }
   }
 
   private tellThrottled(entry: ThrottledFunction): void {
@@ -389,6 +401,8 @@ export class Recorder implements Runtime {
 
   private throttle(id: number, t: number): void {
     if (this.off[id] === 1 || !(id >= 0 && id < this.functions.length)) return;
+    // While something subscribes, every call is timed (see en): none would be throttled in fact.
+    if (this.calls.start.hasSubscribers || this.calls.end.hasSubscribers) return;
     // A call of it is running further up: its short calls are the innermost of a recursion whose
     // outer call has not ended yet (so has not marked it a branch).
     const code = recordCode(id, RecordKind.Call);
@@ -499,11 +513,12 @@ export class Recorder implements Runtime {
    * publish the next, without end.
    */
   private emit(ch: diagnostics_channel.Channel, m: CallMessage): void {
+    const was = this.publishing;
     this.publishing = true;
     try {
       ch.publish(m);
     } finally {
-      this.publishing = false;
+      this.publishing = was;
     }
   }
 
@@ -704,7 +719,9 @@ export class Recorder implements Runtime {
       const code = this.openCode[d]!;
       const start = this.openStart[d]!;
       if (Number.isNaN(code) || d >= this.maxDepth || t - start < this.minMs) continue;
-      out.push(code, start * 1000, t * 1000, d, codeKind(code) === RecordKind.AsyncSegment ? this.openInst[d]! : 0);
+      // A plain call's Inst says whether it ran throttled calls, as in ex().
+      const inst = codeKind(code) === RecordKind.AsyncSegment ? this.openInst[d]! : 0 - this.untimed[d + 1]!;
+      out.push(code, start * 1000, t * 1000, d, inst);
     }
     return Float64Array.from(out);
   }

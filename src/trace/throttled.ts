@@ -22,17 +22,18 @@ export interface ThreadThrottled {
   after: number;
   /**
    * in the order they were throttled; at: trace µs; minDurationUs: the minimum then; until: trace
-   * µs at which a call of it made a traced call, so it was timed again from then on
+   * µs from which it was timed again (a call of it made a traced call, or the stack grew too deep)
    */
   functions: Array<{ name: string; file: string; line: number; at: number; minDurationUs: number; until?: number }>;
 }
 
 export const THROTTLED_NOTE =
-  'functions whose last `after` calls were each shorter than the minimum duration then in force (minDurationUs) and made no traced call ' +
-  'were throttled: from `at` (trace µs) on their calls were not timed. A longer call after that is missing too: its time is part of ' +
-  'its caller\'s slice (whose args say untimed: "throttled calls") and shows as that slice\'s self time. `until`: a call of the function made a traced call, ' +
-  'so it was timed again from then on; that call is missing and its calls are drawn under its caller. ' +
-  '`stackscope trace --throttle 0` times every call';
+  'functions whose last `after` calls were each shorter than the minimum duration then in force (minDurationUs) and made no ' +
+  'traced call were throttled: from `at` (trace µs) on their calls were not timed. A longer call after that is missing too: its ' +
+  "time is part of its caller's slice and shows as that slice's self time; a synchronous caller's slice says so (args.untimed: " +
+  '"throttled calls"), an async function\'s or generator\'s segment does not. `until`: timed again from then on, because a call ' +
+  'of the function made a traced call (that call is missing, and its calls are drawn under its caller) or the stack grew deeper ' +
+  'than 65,535 calls. `stackscope trace --throttle 0` times every call';
 
 /**
  * What a slice that ran calls of throttled functions carries in its args (`untimed`): short, as a
@@ -67,7 +68,7 @@ export function writeThrottled(
     writer.instant(instantHead(JSON.stringify(`throttled: ${label}`)), at, track, argsBytes(JSON.stringify({ note })));
     if (until !== undefined) {
       const again =
-        'a call of it made a traced call, so it is timed again from here on; that call is not in the trace, and what it called is drawn under its caller';
+        'timed again from here on: a call of it made a traced call (that call is not in the trace, and what it called is drawn under its caller), or the stack grew deeper than 65,535 calls';
       writer.instant(instantHead(JSON.stringify(`timed again: ${label}`)), until, track, argsBytes(JSON.stringify({ note: again })));
     }
   }
