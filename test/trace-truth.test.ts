@@ -69,7 +69,11 @@ test('ring overflow (--on-full drop-oldest): no slice gets more self time than i
   assert.equal(trueSelf.size, 3, [...trueSelf.keys()].join());
   const shown = selfTimes(mainOf(tc));
   assert.ok(shown.length > 100 && shown.length <= 500, `${shown.length} slices kept`);
+  // Made-up self time comes from dropped children: a leaf's self time is its own duration, which
+  // a loaded machine stretches in either run (a preempted 20 µs spin measured 4 ms), so leaves
+  // are not compared.
   for (const { e, self } of shown) {
+    if (e.name.startsWith('leaf (')) continue;
     assert.ok(
       self <= trueSelf.get(e.name)! + 1000,
       `${e.name}: ${self} µs self in the cut trace, at most ${trueSelf.get(e.name)} µs in the full run`,
