@@ -60,7 +60,11 @@ const BAD: Array<[string[], RegExp]> = [
   [['bogus'], /unknown command "bogus"/],
 
   [['trace'], /missing script: give the script to run: stackscope trace/],
-  [['trace', 'nope.js'], /script not found: nope\.js/],
+  [['trace', 'nope.js'], /script not found: nope\.js$/],
+  [
+    ['trace', 'node', app],
+    /script not found: node \(give the script itself: stackscope trace app\.js; options for node go in --node-arg\)/,
+  ],
   [['trace', dir], /script is a folder: /],
   [['trace', '--bogus', app], /Unknown argument: bogus/],
   [['trace', '-o'], /-o needs a value/],
@@ -96,7 +100,8 @@ const BAD: Array<[string[], RegExp]> = [
   [['trace', '--min-duration', app], /missing script: .*\(--min-duration took ".*app\.js" as its value\)/],
   [['trace', '--sample', 'true'], /missing script: .*\(--sample took "true" as its value\)/],
   [['sample', '-o', app], /missing script: .*\(-o took ".*app\.js" as its value\)/],
-  [['sample', 'nope.js'], /script not found: nope\.js/],
+  [['sample', 'nope.js'], /script not found: nope\.js$/],
+  [['sample', 'tsx', app], /script not found: tsx \(give the script itself: stackscope sample app\.js;/],
   [['sample', dir], /script is a folder: /],
   [['sample', '--bogus', app], /Unknown argument: bogus/],
   [['sample', '--output', dir, app], /cannot write the profile to .*EISDIR/],

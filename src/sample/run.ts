@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { UserError, oneLine } from '../util/errors.js';
+import { UserError, oneLine, scriptNotFound } from '../util/errors.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
 import { samplesSaid, writeProfile } from './output.js';
 import type { ProfileFormat } from './options.js';
@@ -45,7 +45,7 @@ export async function runSampled(opts: SampleRunOptions): Promise<SampleRunResul
   const cwd = opts.cwd ?? process.cwd();
   const scriptPath = path.resolve(cwd, opts.script);
   const st = fs.statSync(scriptPath, { throwIfNoEntry: false });
-  if (!st) throw new UserError(`script not found: ${opts.script}`);
+  if (!st) throw scriptNotFound('sample', opts.script);
   if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
   // Found out now, not after the program has run and its profile has nowhere to go.
   const output = path.resolve(cwd, opts.output);

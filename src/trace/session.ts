@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../util/errors.js';
+import { UserError, scriptNotFound } from '../util/errors.js';
 import { thousands } from '../util/numbers.js';
 import { isPackageName, transformCacheDir, unmatchedScope } from '../instrument/protocol.js';
 import { checkWritable, replaceFile } from '../util/output-file.js';
@@ -200,7 +200,7 @@ function validate(opts: TraceOptions, script: string, out: string): void {
   try {
     st = fs.statSync(script);
   } catch {
-    throw new UserError(`script not found: ${opts.script}`);
+    throw scriptNotFound('trace', opts.script);
   }
   if (!st.isFile()) throw new UserError(`script is ${st.isDirectory() ? 'a folder' : 'not a file'}: ${opts.script}`);
   checkWritable(out, 'trace', opts.out);
