@@ -11,7 +11,14 @@ export class Cdp {
   collect = false;
   /** Resolves once the connection is gone, whoever closed it. */
   readonly closed: Promise<void>;
-  isClosed = false;
+  private gone = false;
+  /**
+   * The connection is closing or closed. Closing counts: a send then fails ("inspector connection
+   * closed") before the close event has arrived, and callers tell a lost target by this.
+   */
+  get isClosed(): boolean {
+    return this.gone || this.ws.readyState !== WebSocket.OPEN;
+  }
 
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data) => {
@@ -35,7 +42,7 @@ export class Cdp {
     ws.on('error', () => undefined); // a reset connection ends in 'close' too
     this.closed = new Promise((resolve) =>
       ws.once('close', () => {
-        this.isClosed = true;
+        this.gone = true;
         for (const p of this.pending.values()) p.reject(new Error('inspector connection closed'));
         this.pending.clear();
         resolve();
@@ -57,7 +64,7 @@ export class Cdp {
   }
 
   send<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    if (this.isClosed || this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error('inspector connection closed'));
+    if (this.isClosed) return Promise.reject(new Error('inspector connection closed'));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
