@@ -8,10 +8,10 @@ export const TRACE_ENV = 'STACKSCOPE_TRACE';
 
 /**
  * Calls in a row, each shorter than the minimum in force and with no traced call inside, after
- * which a function is throttled. Measured on tsc and prettier (benchmarks/real-packages.ts; the recorder's header says what throttling is): 10,000
- * gives most of what 1,000 gives (tsc 3.4 s traced → 2.7 s; 1,000: 2.6 s) and hides less: the
- * later calls of throttled functions that would have been kept were a few hundred, almost all
- * stretched by a GC pause or by the machine (tiny leaves such as isLineBreak measuring 5 ms).
+ * which a function is throttled (src/recorder/runtime.ts says what that is). Measured on tsc
+ * (benchmarks/real-packages.ts): after 10,000 calls the traced run took 2.7 s instead of 3.4 s,
+ * after 1,000 2.6 s; 10,000 hid fewer calls that would have been kept (tsc: 866-1,155, almost all
+ * tiny leaves stretched by a GC pause or by the machine; docs/design.md).
  */
 export const DEFAULT_THROTTLE_AFTER = 10_000;
 

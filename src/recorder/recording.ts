@@ -130,8 +130,8 @@ export interface ThreadRecording {
 /**
  * A throttled function: from `atUs` on (µs, the thread's clock) its calls were not timed, after
  * throttleAfter calls in a row each shorter than `minUs` (the minimum then in force) and with no
- * traced call inside. `untilUs`: a call of it made a traced call, so it was timed again from then
- * on; that call is not in the trace.
+ * traced call inside. `untilUs`: timed again from then on, because a call of it made a traced call
+ * (that call is not in the trace) or the stack grew deeper than 65,535 calls.
  */
 export interface ThrottledFunction {
   /** index in the thread's `functions` */

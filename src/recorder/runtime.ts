@@ -196,12 +196,10 @@ export class Recorder implements Runtime {
   private readonly kid = new Uint8Array(STACK_MASK + 2);
   /** untimed[d + 1] = 1 once the call running at depth d has run a throttled call */
   private readonly untimed = new Uint8Array(STACK_MASK + 2);
-  private throttleAfter: number;
-  private readonly throttleSetting: number;
   /** the number of short leaf calls in a row that throttle a function (Infinity: never) */
-  get throttleLimit(): number {
-    return this.throttleSetting;
-  }
+  readonly throttleLimit: number;
+  /** throttleLimit, or Infinity once the stack went too deep (tooDeep) */
+  private throttleAfter: number;
   /** per function id: short leaf calls in a row (throttling); grown in reg() */
   private shortRun = new Uint32Array(1024);
   /** per function id: 1 once a call of it made a traced call (never throttled: see the header) */
@@ -227,7 +225,7 @@ export class Recorder implements Runtime {
     this.thinning = this.thinWhenFull = opts.onFull !== 'drop-oldest';
     initControl(this.ctl, this.minMs * 1000);
     this.maxDepth = opts.maxDepth ?? Infinity;
-    this.throttleAfter = this.throttleSetting = Math.max(0, Math.floor(opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER)) || Infinity;
+    this.throttleAfter = this.throttleLimit = Math.max(0, Math.floor(opts.throttleAfter ?? DEFAULT_THROTTLE_AFTER)) || Infinity;
     this.nodeEventCap = opts.nodeEventCap ?? DEFAULT_NODE_EVENT_CAP;
     this.cwd = opts.cwd ?? process.cwd();
     this.pid = opts.pid ?? process.pid;
@@ -355,7 +353,6 @@ export class Recorder implements Runtime {
 
   // ---- helpers ----
 
-  /** Switches function `id` off (see the header): cold, once per function. */
   /**
    * A call of a throttled function made a traced call: it is no leaf, so it is timed again from
    * now on and never throttled again. That one call is not in the trace (its start was not read):
@@ -373,7 +370,8 @@ export class Recorder implements Runtime {
 
   /**
    * 65,536 calls deep, the per-depth flags wrap around: whether a call made traced calls is no
-   * longer known, so from here on no function is throttled (those already throttled stay so).
+   * longer known, so from here on no function is throttled, and those already throttled are
+   * timed again.
    */
   private tooDeep(): void {
     if (this.throttleAfter === Infinity && !this.throttled.some((e) => e.untilUs === undefined)) return;
@@ -399,6 +397,7 @@ export class Recorder implements Runtime {
     }
   }
 
+  /** Switches function `id` off (see the header): cold, once per function. */
   private throttle(id: number, t: number): void {
     if (this.off[id] === 1 || !(id >= 0 && id < this.functions.length)) return;
     // While something subscribes, every call is timed (see en): none would be throttled in fact.
@@ -421,15 +420,10 @@ export class Recorder implements Runtime {
   private growPerFunction(atLeast: number): void {
     let n = this.off.length;
     while (n < atLeast) n *= 2;
-    const off = new Uint8Array(n);
-    off.set(this.off);
-    this.off = off;
-    const run = new Uint32Array(n);
-    run.set(this.shortRun);
-    this.shortRun = run;
-    const branch = new Uint8Array(n);
-    branch.set(this.branch);
-    this.branch = branch;
+    const grown = <A extends Uint8Array | Uint32Array>(a: A, to: A): A => (to.set(a), to);
+    this.off = grown(this.off, new Uint8Array(n));
+    this.branch = grown(this.branch, new Uint8Array(n));
+    this.shortRun = grown(this.shortRun, new Uint32Array(n));
   }
 
   private segment(f: Frame, t: number): void {
@@ -736,7 +730,7 @@ export class Recorder implements Runtime {
     this.off.fill(0);
     this.shortRun.fill(0);
     this.branch.fill(0);
-    this.throttleAfter = this.throttleSetting;
+    this.throttleAfter = this.throttleLimit;
     this.throttled.length = 0;
     this.nodeEvents.length = 0;
     this.droppedNodeEvents = 0;

@@ -5,7 +5,7 @@
  * caller, so its time is still inside the caller's slice, and DevTools (self = dur − children)
  * counts it as the caller's self time: the metadata and an instant at each raise say so.
  */
-import { argsBytes, instantHead } from '../formats/trace-event.js';
+import { argsBytes, instantHead, round3 } from '../formats/trace-event.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
 import { formatUs } from '../util/numbers.js';
 
@@ -43,7 +43,7 @@ export function writeMinDuration(
   const raisedAt: number[] = [];
   let previous = th.minDurationRaises?.length ? -1 : minUs;
   for (const r of th.minDurationRaises ?? []) {
-    const ts = Math.round((base + r.atUs) * 1000) / 1000;
+    const ts = round3(base + r.atUs);
     raisedAt.push(ts);
     const name = `ring buffer full: minimum duration raised to ${formatUs(r.minUs)} µs (calls shorter than ${formatUs(minUs)} µs are not in this trace)`;
     const args = {

@@ -287,7 +287,7 @@ function runChild(
   });
 }
 
-/** What the summary says about throttled functions; the names are the first few, most threads' first. */
+/** What the summary says about throttled functions: distinct ones by label, the first few named. */
 function throttledSummary(threads: ThreadThrottled[]): Pick<TraceResult, 'throttled'> {
   if (threads.length === 0) return {};
   const labels = [...new Set(threads.flatMap((t) => t.functions.map(frameLabel)))];

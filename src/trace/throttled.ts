@@ -8,7 +8,7 @@
  * from then on; that one call is missing, and its traced calls are drawn under its caller. An
  * instant on the thread's track at each of these moments, and the metadata, say so.
  */
-import { argsBytes, instantHead } from '../formats/trace-event.js';
+import { argsBytes, instantHead, round3 } from '../formats/trace-event.js';
 import { frameLabel } from '../model/frame.js';
 import type { ThreadRecording } from '../recorder/protocol.js';
 import { formatUs, thousands } from '../util/numbers.js';
@@ -56,13 +56,12 @@ export function writeThrottled(
   if (!th.throttled?.length) return undefined;
   const after = th.throttleAfter ?? 0;
   const functions: ThreadThrottled['functions'] = [];
-  const ts = (us: number) => Math.round((base + us) * 1000) / 1000;
   for (const { id, atUs, minUs, untilUs } of th.throttled) {
     const fi = th.functions[id];
     if (!fi) continue;
     const label = frameLabel(fi);
-    const at = ts(atUs);
-    const until = untilUs === undefined ? undefined : ts(untilUs);
+    const at = round3(base + atUs);
+    const until = untilUs === undefined ? undefined : round3(base + untilUs);
     functions.push({ name: fi.name, file: fi.file, line: fi.line, at, minDurationUs: minUs, ...(until === undefined ? {} : { until }) });
     const note = `its last ${thousands(after)} calls were each shorter than ${formatUs(minUs)} µs and made no traced call: from here on its calls are not timed, and a longer one is part of its caller's self time (the caller's slice says so in args.untimed)`;
     writer.instant(instantHead(JSON.stringify(`throttled: ${label}`)), at, track, argsBytes(JSON.stringify({ note })));
