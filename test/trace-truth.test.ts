@@ -185,14 +185,14 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
     assert.equal(r.stdout, plain.stdout);
   }
   const said =
-    /stackscope: 4 functions were throttled: (.*)\. After 10,000 calls in a row, each under the minimum duration and calling no traced function, their calls were no longer timed; any longer call after that is part of its caller's self time \(a synchronous caller's slice says so in args\.untimed; --throttle 0 times every call\)\. One of them was timed again later, having made a traced call/.exec(
+    /stackscope: 4 functions were throttled: (.*)\. After 10,000 calls in a row, each under the minimum duration and calling no traced function, their calls were no longer timed; any longer call after that is part of its caller's self time \(the caller's slice says so in args\.untimed; --throttle 0 times every call\)\. One of them was timed again later, having made a traced call/.exec(
       a.stderr,
     );
   assert.ok(said, a.stderr);
   const F = 'fixtures/trace/throttle.mjs';
   // tiny, late, Array.from's arrow and fmt (until it called visit) are hot leaves; visit recursed
   // (its outer call was running).
-  const expected = [`(anonymous) (${F}:31)`, `fmt (${F}:22)`, `late (${F}:9)`, `tiny (${F}:5)`];
+  const expected = [`(anonymous) (${F}:51)`, `fmt (${F}:23)`, `late (${F}:10)`, `tiny (${F}:6)`];
   assert.deepEqual(said[1]!.split(', ').sort(), expected);
   assert.doesNotMatch(b.stderr, /throttled/);
 
@@ -206,6 +206,21 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
   assert.equal(named(tt, 'late').filter((e) => e.dur >= 20_000).length, 0);
   assert.equal(named(tt, 'main')[0]!.args?.untimed, 'throttled calls');
   assert.equal(named(ta, 'main')[0]!.args?.untimed, undefined);
+  // So do a generator's and an async function's segments that called the throttled tiny.
+  for (const fn of ['gen', 'pump', 'resumed: pump']) {
+    const [segs, timed] = [named(tt, fn), named(ta, fn)];
+    assert.equal(segs.length, fn === 'pump' ? 1 : fn === 'gen' ? 3 : 2, fn);
+    assert.equal(timed.length, segs.length, fn);
+    assert.deepEqual(
+      segs.map((e) => e.args?.untimed),
+      segs.map(() => 'throttled calls'),
+      fn,
+    );
+    assert.ok(
+      timed.every((e) => e.args?.untimed === undefined),
+      fn,
+    );
+  }
   // fmt's first call that made a traced call is missing (its visit is drawn under main); from then on it is timed.
   const fmtOver = (t: typeof tt) => named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('fmt ('));
   const mainOver = (t: typeof tt) => named(t, 'visit').filter((e) => e.path.at(-1)?.startsWith('main ('));
@@ -222,7 +237,7 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
   const fns = md[0]!.functions;
   assert.deepEqual(fns.map((f) => f.name).sort(), ['(anonymous)', 'fmt', 'late', 'tiny']);
   assert.ok(fns.every((f) => f.minDurationUs === 200));
-  assert.equal(fns.find((f) => f.name === 'late')!.line, 9);
+  assert.equal(fns.find((f) => f.name === 'late')!.line, 10);
   const fmt = fns.find((f) => f.name === 'fmt')!;
   assert.ok(fmt.until! > fmt.at);
   assert.ok(fns.filter((f) => f !== fmt).every((f) => f.until === undefined));
@@ -230,7 +245,7 @@ test('throttling: hot short leaves stop being timed, the trace, the summary and 
   const instants = entries(tt).filter((e) => e.ph === 'I' && /^(throttled|timed again): /.test(e.name));
   assert.deepEqual(
     instants.map((e) => `${e.name}@${e.ts}`).sort(),
-    [...fns.map((f) => `throttled: ${f.name} (${F}:${f.line})@${f.at}`), `timed again: fmt (${F}:22)@${fmt.until}`].sort(),
+    [...fns.map((f) => `throttled: ${f.name} (${F}:${f.line})@${f.at}`), `timed again: fmt (${F}:23)@${fmt.until}`].sort(),
   );
   assert.equal(ta.metadata.throttled, undefined);
 

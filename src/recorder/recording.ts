@@ -50,7 +50,10 @@ export const enum RecordField {
   Start = 1,
   End = 2,
   Depth = 3,
-  /** instance number of an async call (shared by its segments and lifetime), or 0 */
+  /**
+   * instance number of an async call (shared by its segments and lifetime), or 0; for a call or a
+   * segment, stored as -inst - 1 when it ran calls of throttled functions (markedInst, recordInst)
+   */
   Inst = 4,
 }
 
@@ -74,6 +77,25 @@ export function codeId(code: number): number {
 /** The kind of a record code. */
 export function codeKind(code: number): RecordKind {
   return code - Math.floor(code / 8) * 8;
+}
+
+/**
+ * The Inst of a call's or a segment's record: its instance number (0 for a plain call), or, when it
+ * ran calls of throttled functions (1), -inst - 1: their time is its self time, and the trace says
+ * so on its slice. A plain call's is then -1.
+ */
+export function markedInst(inst: number, ranThrottled: number): number {
+  return ranThrottled === 1 ? -inst - 1 : inst;
+}
+
+/** The instance number of a record's Inst (see markedInst). */
+export function recordInst(inst: number): number {
+  return inst < 0 ? -inst - 1 : inst;
+}
+
+/** Whether a call or segment ran calls of throttled functions, from its record's Inst (see markedInst). */
+export function ranThrottled(inst: number): boolean {
+  return inst < 0;
 }
 
 /** True for the kinds drawn as slices (calls, segments, lifetimes, spans); false for async bookkeeping. */

@@ -30,6 +30,7 @@ import {
   RecordKind,
   RecordField,
   recordCode,
+  markedInst,
   codeKind,
   type NodeEvent,
   type ThreadRecording,
@@ -288,9 +289,8 @@ export class Recorder implements Runtime {
     this.shortRun[id] = 0;
     if (this.kid[(d & STACK_MASK) + 1] === 1) this.branch[id] = 1;
     if (d >= this.maxDepth) return;
-    // Inst -1: this call ran calls of throttled functions (their time is its self time). 0 - 0 is
-    // +0, where -0 would not be.
-    this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0 - this.untimed[(d & STACK_MASK) + 1]!);
+    // Whether this call ran calls of throttled functions (their time is its self time).
+    this.push(recordCode(id, RecordKind.Call), t0, t1, d, markedInst(0, this.untimed[(d & STACK_MASK) + 1]!));
   }
 
   /** The end of a throttled call: one that made a traced call is no leaf after all (see unthrottle). */
@@ -429,7 +429,7 @@ export class Recorder implements Runtime {
   private segment(f: Frame, t: number): void {
     if (t - f.segStart < this.minMs || f.depth >= this.maxDepth) return;
     const kind = f.kind === 2 ? RecordKind.Call : RecordKind.AsyncSegment;
-    this.push(recordCode(f.id, kind), f.segStart, t, f.depth, f.inst);
+    this.push(recordCode(f.id, kind), f.segStart, t, f.depth, markedInst(f.inst, this.untimed[(f.depth & STACK_MASK) + 1]!));
   }
 
   /** Appends one record; on overflow overwrites the oldest (no modulo: one compare per record). */
@@ -713,8 +713,8 @@ export class Recorder implements Runtime {
       const code = this.openCode[d]!;
       const start = this.openStart[d]!;
       if (Number.isNaN(code) || d >= this.maxDepth || t - start < this.minMs) continue;
-      // A plain call's Inst says whether it ran throttled calls, as in ex().
-      const inst = codeKind(code) === RecordKind.AsyncSegment ? this.openInst[d]! : 0 - this.untimed[d + 1]!;
+      // Whether it ran throttled calls, as in ex() and segment().
+      const inst = markedInst(codeKind(code) === RecordKind.AsyncSegment ? this.openInst[d]! : 0, this.untimed[d + 1]!);
       out.push(code, start * 1000, t * 1000, d, inst);
     }
     return Float64Array.from(out);

@@ -27,6 +27,8 @@ import {
   codeId,
   codeKind,
   isSliceKind,
+  ranThrottled,
+  recordInst,
   type ProcessRecording,
   type ThreadRecording,
 } from '../recorder/protocol.js';
@@ -475,7 +477,7 @@ function writeCalls(
     if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
     const id = codeId(code);
     const tsUs = Math.floor(tsNs / 1000);
-    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id, rec[o + F.Inst] === -1));
+    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id, ranThrottled(rec[o + F.Inst]!)));
   }
   return m;
 }
@@ -492,6 +494,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const at = (i: number, f: F): number => rec[i * RECORD_STRIDE + f]!;
   const kindOf = (i: number): number => codeKind(at(i, F.Code));
   const idOf = (i: number): number => codeId(at(i, F.Code));
+  /** the async call a record belongs to (its Inst also says whether it ran throttled calls) */
+  const instOf = (i: number): number => recordInst(at(i, F.Inst));
 
   // Ring overflow: records that ended at or before the cut are not written (planThread), and what
   // began before it is drawn from the cut on (startOf).
@@ -526,8 +530,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     return x < y ? -1 : x > y ? 1 : 0;
   };
   const byInst = (x: number, y: number): number => {
-    const ix = at(x, F.Inst),
-      iy = at(y, F.Inst);
+    const ix = instOf(x),
+      iy = instOf(y);
     return ix !== iy ? (ix < iy ? -1 : 1) : byStart(x, y);
   };
   seg.sort(byInst);
@@ -539,7 +543,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       hi = nLife - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const v = at(life[mid]!, F.Inst);
+      const v = instOf(life[mid]!);
       if (v === inst) return mid;
       if (v < inst) lo = mid + 1;
       else hi = mid - 1;
@@ -553,9 +557,9 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   // kept segment is taken as the first.
   const resumed = new Uint8Array(nSeg > 0 ? n : 0);
   for (let g = 0; g < nSeg;) {
-    const inst = at(seg[g]!, F.Inst);
+    const inst = instOf(seg[g]!);
     let e = g + 1;
-    while (e < nSeg && at(seg[e]!, F.Inst) === inst) e++;
+    while (e < nSeg && instOf(seg[e]!) === inst) e++;
     const lp = lifeOf(inst);
     const firstKept = lp < 0 || at(seg[g]!, F.Start) <= at(life[lp]!, F.Start);
     for (let k = firstKept ? g + 1 : g; k < e; k++) resumed[seg[k]!] = 1;
@@ -600,8 +604,8 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const span = kindOf(i) === RecordKind.Span;
     const request = requests ? requests.requestAt(at(i, F.Start)) : 0;
     const isClipped = clipped(i);
-    // A sync call that ran calls of throttled functions (Inst -1; recorder/runtime.ts).
-    const untimed = kindOf(i) === RecordKind.Call && at(i, F.Inst) === -1;
+    // A call or a segment that ran calls of throttled functions (recorder/runtime.ts).
+    const untimed = (kindOf(i) === RecordKind.Call || kindOf(i) === RecordKind.AsyncSegment) && ranThrottled(at(i, F.Inst));
     if (!isClipped && request === 0) return span ? undefined : names.argsOf(id, untimed);
     const src = span ? undefined : names.src(id);
     if (!isClipped && src === undefined) return names.requestArgs(request);
@@ -631,7 +635,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const kind = codeKind(rec[o + F.Code]!);
     const ts = round3(base + startOf(i));
     const isSeg = kind === RecordKind.AsyncSegment;
-    const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? rec[o + F.Inst]! : -1);
+    const dur = check.accept(ts, engineDur(ts, base + rec[o + F.End]!), isSeg ? instOf(i) : -1);
     if (dur < 0) {
       overflow.push(i);
       continue;
@@ -639,7 +643,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     ctx.complete(headOf(i), ts, dur, track, argsOf(i));
     if (isSeg && resumed[i] === 0) {
       const parent = check.enclosingTag();
-      const lp = parent >= 0 ? lifeOf(rec[o + F.Inst]!) : -1;
+      const lp = parent >= 0 ? lifeOf(instOf(i)) : -1;
       if (lp >= 0) parentInst[lp] = parent;
     }
   }
@@ -658,7 +662,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
       const ts = round3(base + startOf(i));
       const dur = engineDur(ts, base + at(i, F.End));
       // An async span knows its parent (the span it began in, or none): it never nests by time alone.
-      const lane = packer.place(ts, ts + dur, at(i, F.Inst), parentInst[p]!, kindOf(i) === RecordKind.Span);
+      const lane = packer.place(ts, ts + dur, instOf(i), parentInst[p]!, kindOf(i) === RecordKind.Span);
       while (laneTracks.length <= lane) laneTracks.push(trackBytes(pid, ctx.newTrack(`${prefix}async ${laneTracks.length + 1}`)));
       ctx.complete(headOf(i), ts, dur, laneTracks[lane]!, argsOf(i));
     }

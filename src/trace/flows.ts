@@ -8,7 +8,7 @@
  * keys flows by id alone).
  */
 import { round3 } from '../formats/trace-event.js';
-import { RECORD_STRIDE, RecordField } from '../recorder/protocol.js';
+import { RECORD_STRIDE, RecordField, recordInst } from '../recorder/protocol.js';
 import type { BuildContext } from './build.js';
 
 /**
@@ -27,9 +27,9 @@ export function writeSegmentFlows(
 ): void {
   const n = seg.length;
   for (let g = 0; g < n;) {
-    const inst = rec[seg[g]! * RECORD_STRIDE + RecordField.Inst]!;
+    const inst = recordInst(rec[seg[g]! * RECORD_STRIDE + RecordField.Inst]!);
     let e = g + 1;
-    while (e < n && rec[seg[e]! * RECORD_STRIDE + RecordField.Inst] === inst) e++;
+    while (e < n && recordInst(rec[seg[e]! * RECORD_STRIDE + RecordField.Inst]!) === inst) e++;
     if (e - g >= 2) {
       const id = ctx.flowId();
       for (let k = g; k < e; k++) {

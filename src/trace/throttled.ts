@@ -30,8 +30,8 @@ export interface ThreadThrottled {
 export const THROTTLED_NOTE =
   'functions whose last `after` calls were each shorter than the minimum duration then in force (minDurationUs) and made no ' +
   'traced call were throttled: from `at` (trace µs) on their calls were not timed. A longer call after that is missing too: its ' +
-  "time is part of its caller's slice and shows as that slice's self time; a synchronous caller's slice says so (args.untimed: " +
-  '"throttled calls"), an async function\'s or generator\'s segment does not. `until`: timed again from then on, because a call ' +
+  "time is part of its caller's slice and shows as that slice's self time, and that slice says so (args.untimed: " +
+  '"throttled calls"; for an async function or a generator, the running segment that made the call). `until`: timed again from then on, because a call ' +
   'of the function made a traced call (that call is missing, and its calls are drawn under its caller) or the stack grew deeper ' +
   'than 65,535 calls. `stackscope trace --throttle 0` times every call';
 

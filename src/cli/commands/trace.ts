@@ -205,7 +205,7 @@ export function summaryLines(r: TraceResult): string[] {
     lines.push(
       `stackscope: ${one ? 'a function was' : `${thousands(th.functions)} functions were`} throttled${th.threads > 1 ? ` (in ${th.threads} threads)` : ''}: ${which}. ` +
         `After ${thousands(th.after)} calls in a row, each under the minimum duration and calling no traced function, ${one ? 'its' : 'their'} calls were no longer timed; ` +
-        `any longer call after that is part of its caller's self time (a synchronous caller's slice says so in args.untimed; --throttle 0 times every call)` +
+        `any longer call after that is part of its caller's self time (the caller's slice says so in args.untimed; --throttle 0 times every call)` +
         (th.timedAgain > 0
           ? `. ${th.timedAgain === 1 ? 'One' : thousands(th.timedAgain)} of them ${th.timedAgain === 1 ? 'was' : 'were'} timed again later, having made a traced call (an instant marks it; that one call is not in the trace)`
           : ''),
