@@ -326,6 +326,17 @@ test('saveTrace on demand includes live workers; getRecorder snapshot and clear'
   );
 });
 
+test("saveTrace()'s result names the throttled functions, as the summary does", async () => {
+  const saved = outFile();
+  const t = await traced(['--min-duration', '50', '-o', outFile(), fx('save-throttled.mjs'), saved]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.deepEqual(JSON.parse(t.stdout), {
+    sum: 30000,
+    throttled: { functions: 1, threads: 1, after: 10_000, labels: ['tiny (fixtures/trace/save-throttled.mjs:4)'], timedAgain: 0 },
+  });
+  assert.match(t.stderr, /stackscope: a function was throttled: tiny \(fixtures\/trace\/save-throttled\.mjs:4\)/);
+});
+
 test('-o *.json.gz and saveTrace("*.json.gz") write gzip that the DevTools engine reads: the same tracks and slices as plain JSON', async () => {
   const plain = outFile(),
     plainSaved = outFile();

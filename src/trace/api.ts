@@ -15,6 +15,7 @@ import { replaceFile } from '../util/output-file.js';
 import { oneLine } from '../util/errors.js';
 import { liveSampler } from './sampling.js';
 import { TraceSamples } from './samples.js';
+import { omittedSummary, type MinDurationRaised, type ThrottledSummary } from './summary.js';
 
 export { span } from '../recorder/index.js';
 
@@ -48,6 +49,10 @@ export interface SaveTraceResult {
   events: number;
   threads: number;
   dropped: number;
+  /** functions no longer timed (throttled), as in `stackscope trace`'s summary */
+  throttled?: ThrottledSummary;
+  /** a full ring raised the minimum duration, as in `stackscope trace`'s summary */
+  minDurationRaised?: MinDurationRaised;
   /** `--sample`: CPU samples written (the calling thread's only) */
   samples?: number;
   /** `--sample`: threads of the trace without samples, and why */
@@ -89,6 +94,7 @@ export function saveTrace(outPath: string): SaveTraceResult {
     events: summary.events,
     threads: threads.length,
     dropped,
+    ...omittedSummary(summary.throttled, summary.minDurations),
     ...(samples ? { samples: samples.written, samplesIncomplete: samples.gaps.map(({ thread, why }) => ({ thread, why })) } : {}),
   };
 }

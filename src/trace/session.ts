@@ -15,9 +15,7 @@ import { checkWritable, replaceFile } from '../util/output-file.js';
 import { DEFAULT_THROTTLE_AFTER, TRACE_ENV, type PreloadConfig } from '../recorder/protocol.js';
 import { FORWARDED_SIGNALS, signalSeen } from '../recorder/protocol.js';
 import { childEnv } from '../util/child-env.js';
-import type { ThreadMinDuration } from './min-duration.js';
-import type { ThreadThrottled } from './throttled.js';
-import { frameLabel } from '../model/frame.js';
+import { omittedSummary, type MinDurationRaised, type ThrottledSummary } from './summary.js';
 
 export interface TraceOptions {
   script: string;
@@ -64,14 +62,10 @@ export interface TraceResult {
   dropped: number;
   /** ring overflow: ms into the trace from which every thread's calls are complete */
   completeFromMs?: number;
-  /** a full ring raised the minimum duration: the highest one, µs, and when it was first raised */
-  minDurationRaised?: { minDurationUs: number; firstAtMs: number; threads: number };
-  /**
-   * functions no longer timed (throttled): how many distinct ones (a function throttled in two
-   * threads counts once), in how many threads, the first few labels, after how many calls in a
-   * row shorter than the minimum (the highest of the threads'), and how many were timed again
-   */
-  throttled?: { functions: number; threads: number; after: number; labels: string[]; timedAgain: number };
+  /** a full ring raised the minimum duration */
+  minDurationRaised?: MinDurationRaised;
+  /** functions no longer timed (throttled) */
+  throttled?: ThrottledSummary;
   /** number of thread recordings found (0: the program was killed before any could be saved) */
   threads: number;
   /** `--sample`: CPU samples written, over all threads */
@@ -172,8 +166,7 @@ export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
         events: summary.events,
         bytes: fs.statSync(out).size,
         completeFromMs,
-        ...minDurationRaised(summary.minDurations),
-        ...throttledSummary(summary.throttled),
+        ...omittedSummary(summary.throttled, summary.minDurations),
         ...(samples ? { samples: samples.written } : {}),
         ...(samples?.gaps.length
           ? { samplesIncomplete: samples.gaps.map(({ pid, thread, lastSampleTs, why }) => ({ pid, thread, lastSampleTs, why })) }
@@ -285,33 +278,4 @@ function runChild(
       resolve({ exitCode, signal: signal === 'SIGKILL' && killedFor ? killedFor : signal });
     });
   });
-}
-
-/** What the summary says about throttled functions: distinct ones by label, the first few named. */
-function throttledSummary(threads: ThreadThrottled[]): Pick<TraceResult, 'throttled'> {
-  if (threads.length === 0) return {};
-  const labels = [...new Set(threads.flatMap((t) => t.functions.map(frameLabel)))];
-  const again = new Set(threads.flatMap((t) => t.functions.filter((f) => f.until !== undefined).map(frameLabel)));
-  return {
-    throttled: {
-      functions: labels.length,
-      threads: threads.length,
-      after: Math.max(...threads.map((t) => t.after)),
-      labels: labels.slice(0, 4),
-      timedAgain: again.size,
-    },
-  };
-}
-
-/** What the summary says about threads whose full ring raised their minimum duration. */
-function minDurationRaised(threads: ThreadMinDuration[]): Pick<TraceResult, 'minDurationRaised'> {
-  const raised = threads.filter((t) => t.raisedAt.length > 0);
-  if (raised.length === 0) return {};
-  return {
-    minDurationRaised: {
-      minDurationUs: Math.max(...raised.map((t) => t.minDurationUs)),
-      firstAtMs: Math.min(...raised.map((t) => t.raisedAt[0]!)) / 1000,
-      threads: raised.length,
-    },
-  };
 }
