@@ -64,6 +64,14 @@ export function completeHead(nameJson: string, catJson?: string): Uint8Array {
 export function instantHead(nameJson: string, catJson?: string): Uint8Array {
   return enc(`{"ph":"I","s":"t","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":`);
 }
+/**
+ * `{"ph":"X","name":NAME,"pid":P,"tid":T[,"args":ARGS],"ts":` for TraceEventWriter.completePrefixed:
+ * everything of a slice but its times, in one piece (JSON texts in). The keys' order means nothing
+ * to readers of the format; the times last let a hot producer copy one piece per event.
+ */
+export function completePrefix(nameJson: string, pid: number, tid: number, argsJson?: string): Uint8Array {
+  return enc(`{"ph":"X","name":${nameJson},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''},"ts":`);
+}
 /** `,"pid":P,"tid":T`: the track of an event. */
 export function trackBytes(pid: number, tid: number): Uint8Array {
   return enc(`,"pid":${pid},"tid":${tid}`);
@@ -138,25 +146,27 @@ export class TraceEventWriter {
     let p = this.room(head.length + track.length + (args === undefined ? 0 : args.length));
     const b = this.buf;
     b.set(head, p);
-    p =
-      tsUs >= 0 && tsUs <= 0x7fffffff
-        ? frac3(b, tsFracNs, digits(b, tsUs, p + head.length))
-        : ns3(b, tsUs * 1000 + tsFracNs, p + head.length);
-    // ,"dur":
-    b[p] = 0x2c;
-    b[p + 1] = 0x22;
-    b[p + 2] = 0x64;
-    b[p + 3] = 0x75;
-    b[p + 4] = 0x72;
-    b[p + 5] = 0x22;
-    b[p + 6] = 0x3a;
-    p = ns3(b, durNs, p + 7);
+    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + head.length)));
     b.set(track, p);
     p += track.length;
     if (args !== undefined) {
       b.set(args, p);
       p += args.length;
     }
+    b[p] = 0x7d; // }
+    this.pos = p + 1;
+    this.count++;
+  }
+
+  /**
+   * Appends an `X` event from completePrefix's piece: ts as whole µs plus ns (0-999), as in
+   * completeUsNs, then dur in ns. The writer of the bulk of a trace's slices (build.ts writeCalls).
+   */
+  completePrefixed(prefix: Uint8Array, tsUs: number, tsFracNs: number, durNs: number): void {
+    let p = this.room(prefix.length);
+    const b = this.buf;
+    b.set(prefix, p);
+    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + prefix.length)));
     b[p] = 0x7d; // }
     this.pos = p + 1;
     this.count++;
@@ -224,6 +234,23 @@ export class TraceEventWriter {
     let off = 0;
     while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
   }
+}
+
+/** A time given as whole µs plus ns (0-999), printed at `p` as ns3 prints it; returns the position after it. */
+function usNs(b: Uint8Array, us: number, fracNs: number, p: number): number {
+  return us >= 0 && us <= 0x7fffffff ? frac3(b, fracNs, digits(b, us, p)) : ns3(b, us * 1000 + fracNs, p);
+}
+
+/** `,"dur":` at `p`; returns the position after it. */
+function durField(b: Uint8Array, p: number): number {
+  b[p] = 0x2c;
+  b[p + 1] = 0x22;
+  b[p + 2] = 0x64;
+  b[p + 3] = 0x75;
+  b[p + 4] = 0x72;
+  b[p + 5] = 0x22;
+  b[p + 6] = 0x3a;
+  return p + 7;
 }
 
 /** Copies `src` into `b` at `p`; returns the position after it. */

@@ -36,6 +36,7 @@ import {
   TraceEventWriter,
   argsBytes,
   completeHead,
+  completePrefix,
   instantHead,
   isGzipPath,
   round3,
@@ -315,9 +316,9 @@ export class BuildContext {
     this.sliceDone();
   }
 
-  /** As `complete`, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completeUsNs). */
-  completeUsNs(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
-    this.writer.completeUsNs(head, tsUs, tsFracNs, durNs, track, args);
+  /** An `X` slice from completePrefix's piece, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completePrefixed). */
+  completePrefixed(prefix: Uint8Array, tsUs: number, tsFracNs: number, durNs: number): void {
+    this.writer.completePrefixed(prefix, tsUs, tsFracNs, durNs);
     this.sliceDone();
   }
 
@@ -379,12 +380,19 @@ class Names {
   private request = new Map<number, Uint8Array>();
   private args: (Uint8Array | null | undefined)[] = [];
   private untimedArgs: (Uint8Array | undefined)[] = [];
-  /** how many functions of the table share each label */
-  private labelCount: Map<string, number> | undefined;
+  private prefix: (Uint8Array | undefined)[] = [];
+  private untimedPrefix: (Uint8Array | undefined)[] = [];
+  /** function ids by line (-1: no file), for ambiguous */
+  private byLine: Map<number, number[]> | undefined;
+  /** how many functions of the line share each label, for the lines asked about */
+  private readonly labelsOnLine = new Map<number, Map<string, number>>();
 
   constructor(
     private readonly functions: FunctionInfo[],
     private readonly spanNames: string[],
+    /** the thread's own track, where callPrefix's slices go */
+    private readonly pid: number,
+    private readonly tid: number,
   ) {}
 
   label(id: number): string {
@@ -394,6 +402,16 @@ class Names {
   /** head of a call's (or a lifetime's) slice */
   callHead(id: number): Uint8Array {
     return (this.call[id] ??= completeHead(JSON.stringify(this.label(id))));
+  }
+  /**
+   * Everything of a plain call's slice on the thread's own track but its times (completePrefix):
+   * its name, the track, and its args (argsOf), one piece per function and mark.
+   */
+  callPrefix(id: number, untimed: boolean): Uint8Array {
+    const cache = untimed ? this.untimedPrefix : this.prefix;
+    let p = cache[id];
+    if (p === undefined) p = cache[id] = completePrefix(JSON.stringify(this.label(id)), this.pid, this.tid, this.argsJson(id, untimed));
+    return p;
   }
   /** head of an async call's first segment */
   segmentHead(id: number): Uint8Array {
@@ -418,13 +436,19 @@ class Names {
    * code); otherwise nothing, since the label already says the file and line.
    */
   argsOf(id: number, untimed = false): Uint8Array | undefined {
-    if (untimed) return (this.untimedArgs[id] ??= argsBytes(JSON.stringify({ src: this.src(id), untimed: UNTIMED_ARG })));
+    if (untimed) return (this.untimedArgs[id] ??= argsBytes(this.argsJson(id, true)!));
     let a = this.args[id];
     if (a === undefined) {
-      const src = this.src(id);
-      a = this.args[id] = src === undefined ? null : argsBytes(JSON.stringify({ src }));
+      const json = this.argsJson(id, false);
+      a = this.args[id] = json === undefined ? null : argsBytes(json);
     }
     return a ?? undefined;
+  }
+  /** The JSON of argsOf's args, or undefined for none; `untimed`: the call ran calls of throttled functions. */
+  private argsJson(id: number, untimed: boolean): string | undefined {
+    const src = this.src(id);
+    if (untimed) return JSON.stringify({ src, untimed: UNTIMED_ARG });
+    return src === undefined ? undefined : JSON.stringify({ src });
   }
   /** `file:line:col` of a function whose label is ambiguous (see argsOf), else undefined */
   src(id: number): string | undefined {
@@ -432,14 +456,29 @@ class Names {
     return fn?.file && this.ambiguous(id) ? `${fn.file}:${fn.line}:${fn.col}` : undefined;
   }
   private ambiguous(id: number): boolean {
-    if (!this.labelCount) {
-      this.labelCount = new Map();
-      for (const fn of this.functions) {
-        const l = frameLabel(fn);
-        this.labelCount.set(l, (this.labelCount.get(l) ?? 0) + 1);
-      }
+    // Functions that share a label share its line (or have no file: then the name is the label).
+    // Grouped by line once, labels are made only on lines that hold two functions or more, once
+    // per line: a large package's table has tens of thousands of functions, a minified file
+    // thousands on one line.
+    const lineOf = (fn: FunctionInfo | undefined): number => (fn?.file ? fn.line : -1);
+    if (!this.byLine) {
+      this.byLine = new Map();
+      this.functions.forEach((fn, j) => {
+        const ids = this.byLine!.get(lineOf(fn));
+        if (ids) ids.push(j);
+        else this.byLine!.set(lineOf(fn), [j]);
+      });
     }
-    return (this.labelCount.get(this.label(id)) ?? 0) > 1;
+    const line = lineOf(this.functions[id]);
+    const ids = this.byLine.get(line);
+    if (!ids || ids.length < 2) return false;
+    let counts = this.labelsOnLine.get(line);
+    if (!counts) {
+      counts = new Map();
+      for (const j of ids) counts.set(this.label(j), (counts.get(this.label(j)) ?? 0) + 1);
+      this.labelsOnLine.set(line, counts);
+    }
+    return (counts.get(this.label(id)) ?? 0) > 1;
   }
 }
 
@@ -457,7 +496,6 @@ function writeCalls(
   cut: number,
   check: NestingCheck,
   names: Names,
-  track: Uint8Array,
   overflow: number[],
 ): number {
   for (; m < main.length; m++) {
@@ -477,7 +515,7 @@ function writeCalls(
     if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
     const id = codeId(code);
     const tsUs = Math.floor(tsNs / 1000);
-    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id, ranThrottled(rec[o + F.Inst]!)));
+    ctx.completePrefixed(names.callPrefix(id, ranThrottled(rec[o + F.Inst]!)), tsUs, tsNs - tsUs * 1000, durNs);
   }
   return m;
 }
@@ -486,7 +524,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const rec = th.records;
   const n = Math.min(th.count, Math.floor(rec.length / RECORD_STRIDE));
   const tid = th.tid;
-  const names = new Names(th.functions, th.spanNames);
+  const names = new Names(th.functions, th.spanNames, pid, th.tid);
   const prefix = tid === 0 ? '' : `${th.threadName} `;
   ctx.noteDrops(pid, th);
   ctx.nameTrack(tid, th.threadName);
@@ -628,7 +666,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   };
   for (let m = 0; m < nMain; m++) {
     // The bulk (plain calls) in a loop of its own, which V8 optimizes early; the rest one by one.
-    if (!requests) m = writeCalls(ctx, rec, main, m, base, cut, check, names, track, overflow);
+    if (!requests) m = writeCalls(ctx, rec, main, m, base, cut, check, names, overflow);
     if (m >= nMain) break;
     const i = main[m]!;
     const o = i * RECORD_STRIDE;
