@@ -195,3 +195,21 @@ test('what the program prints of its promises and timers: unchanged by default, 
   assert.match(withAsync.stdout, /^stackscope shown: false$/m);
   assert.match(withAsync.stdout, /^keys: 0$/m);
 });
+
+test('with requests, a slice that ran calls of throttled functions says so as well as which request it served', async () => {
+  const { file } = traceOf('throttled.mjs', ['--min-duration', '20'], ['40']);
+  const main = track(await parseWithDevTools(file), 'main');
+  const named = (fn: string) => main.entries.filter((e) => new RegExp(`^${fn} \\(throttled\\.mjs:\\d+\\)$`).test(e.name));
+  // tiny is throttled within the first requests: from then on each request's `work` and the
+  // handler's segment after its await ran throttled calls.
+  for (const fn of ['work', 'resumed: handle']) {
+    const slices = named(fn);
+    assert.ok(slices.length >= 30, `${fn}: ${slices.length} slices`);
+    const marked = slices.filter((e) => e.args?.untimed === 'throttled calls');
+    assert.ok(marked.length >= slices.length - 5, `${fn}: ${marked.length} of ${slices.length} say untimed`);
+    assert.ok(
+      marked.every((e) => typeof e.args?.request === 'number'),
+      `${fn}: each says which request it served`,
+    );
+  }
+});

@@ -326,15 +326,24 @@ test('saveTrace on demand includes live workers; getRecorder snapshot and clear'
   );
 });
 
-test("saveTrace()'s result names the throttled functions, as the summary does", async () => {
-  const saved = outFile();
-  const t = await traced(['--min-duration', '50', '-o', outFile(), fx('save-throttled.mjs'), saved]);
+test("saveTrace()'s result names the throttled functions, as the summary does; its own time is a slice of its own", async () => {
+  const saved = outFile(),
+    out = outFile();
+  const t = await traced(['--min-duration', '50', '-o', out, fx('save-throttled.mjs'), saved]);
   assert.equal(t.code, 0, t.stderr);
   assert.deepEqual(JSON.parse(t.stdout), {
     sum: 30000,
     throttled: { functions: 1, threads: 1, after: 10_000, labels: ['tiny (fixtures/trace/save-throttled.mjs:4)'], timedAgain: 0 },
   });
   assert.match(t.stderr, /stackscope: a function was throttled: tiny \(fixtures\/trace\/save-throttled\.mjs:4\)/);
+  // In the final trace, saveTrace()'s writing is drawn inside main, not as main's self time.
+  const all = slices(out);
+  const main = all.filter((e) => e.name.startsWith('main ('));
+  const own = all.filter((e) => e.name === "stackscope: saveTrace() writing a trace (not the program's time)");
+  assert.equal(main.length, 1);
+  assert.equal(own.length, 1);
+  assert.ok(own[0]!.ts >= main[0]!.ts && own[0]!.ts + own[0]!.dur! <= main[0]!.ts + main[0]!.dur!, 'inside main');
+  assert.ok(own[0]!.dur! > 0);
 });
 
 test('-o *.json.gz and saveTrace("*.json.gz") write gzip that the DevTools engine reads: the same tracks and slices as plain JSON', async () => {

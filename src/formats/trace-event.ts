@@ -65,12 +65,13 @@ export function instantHead(nameJson: string, catJson?: string): Uint8Array {
   return enc(`{"ph":"I","s":"t","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":`);
 }
 /**
- * `{"ph":"X","name":NAME,"pid":P,"tid":T[,"args":ARGS],"ts":` for TraceEventWriter.completePrefixed:
- * everything of a slice but its times, in one piece (JSON texts in). The keys' order means nothing
- * to readers of the format; the times last let a hot producer copy one piece per event.
+ * `,"pid":P,"tid":T[,"args":ARGS]}`: what follows a slice's times, in one piece, for
+ * TraceEventWriter.completeTail (JSON text of the args in). Every event keeps the order of keys
+ * `ph, name, ts, …`: the DevTools trace engine parses a trace whose slices put `ts` last ~20 %
+ * slower (its handlers see objects of more shapes).
  */
-export function completePrefix(nameJson: string, pid: number, tid: number, argsJson?: string): Uint8Array {
-  return enc(`{"ph":"X","name":${nameJson},"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''},"ts":`);
+export function completeTail(pid: number, tid: number, argsJson?: string): Uint8Array {
+  return enc(`,"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`);
 }
 /** `,"pid":P,"tid":T`: the track of an event. */
 export function trackBytes(pid: number, tid: number): Uint8Array {
@@ -159,16 +160,16 @@ export class TraceEventWriter {
   }
 
   /**
-   * Appends an `X` event from completePrefix's piece: ts as whole µs plus ns (0-999), as in
-   * completeUsNs, then dur in ns. The writer of the bulk of a trace's slices (build.ts writeCalls).
+   * As completeUsNs, with the track, the args and the closing brace in one piece from
+   * completeTail: two copies per event. The writer of the bulk of a trace's slices (build.ts writeCalls).
    */
-  completePrefixed(prefix: Uint8Array, tsUs: number, tsFracNs: number, durNs: number): void {
-    let p = this.room(prefix.length);
+  completeTail(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, tail: Uint8Array): void {
+    let p = this.room(head.length + tail.length);
     const b = this.buf;
-    b.set(prefix, p);
-    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + prefix.length)));
-    b[p] = 0x7d; // }
-    this.pos = p + 1;
+    b.set(head, p);
+    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + head.length)));
+    b.set(tail, p);
+    this.pos = p + tail.length;
     this.count++;
   }
 

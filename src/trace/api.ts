@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
-import { currentRecorder } from '../recorder/index.js';
+import { currentRecorder, type Recorder } from '../recorder/index.js';
 import { flushGc } from '../recorder/index.js';
 import { groupProcesses } from '../recorder/index.js';
 import { workerRegistry } from '../recorder/index.js';
@@ -72,6 +72,20 @@ export const OTHER_THREADS_UNSAMPLED =
 export function saveTrace(outPath: string): SaveTraceResult {
   const rec = currentRecorder();
   if (!rec) throw new Error('stackscope: not tracing (run the program with `stackscope trace`)');
+  const startUs = rec.nowUs();
+  try {
+    return saveTraceOf(rec, outPath);
+  } finally {
+    // Called inside a traced call: its time writing is stackscope's, drawn as a slice of its own
+    // under that call (in the traces written later) instead of as the call's self time.
+    if (rec.callDepth > 0) rec.recordSpan(SAVE_TRACE_SPAN, startUs, rec.nowUs(), 0, rec.callDepth);
+  }
+}
+
+/** Name of the span that marks saveTrace()'s own work inside a traced call. */
+export const SAVE_TRACE_SPAN = "stackscope: saveTrace() writing a trace (not the program's time)";
+
+function saveTraceOf(rec: Recorder, outPath: string): SaveTraceResult {
   flushGc();
   const own = rec.snapshot();
   const others = isMainThread ? (workerRegistry()?.snapshots() ?? []) : [];

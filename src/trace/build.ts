@@ -36,7 +36,7 @@ import {
   TraceEventWriter,
   argsBytes,
   completeHead,
-  completePrefix,
+  completeTail,
   instantHead,
   isGzipPath,
   round3,
@@ -316,9 +316,9 @@ export class BuildContext {
     this.sliceDone();
   }
 
-  /** An `X` slice from completePrefix's piece, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completePrefixed). */
-  completePrefixed(prefix: Uint8Array, tsUs: number, tsFracNs: number, durNs: number): void {
-    this.writer.completePrefixed(prefix, tsUs, tsFracNs, durNs);
+  /** An `X` slice: ts in whole µs plus ns, dur in ns, `tail` from completeTail (see TraceEventWriter.completeTail). */
+  completeTail(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, tail: Uint8Array): void {
+    this.writer.completeTail(head, tsUs, tsFracNs, durNs, tail);
     this.sliceDone();
   }
 
@@ -380,8 +380,8 @@ class Names {
   private request = new Map<number, Uint8Array>();
   private args: (Uint8Array | null | undefined)[] = [];
   private untimedArgs: (Uint8Array | undefined)[] = [];
-  private prefix: (Uint8Array | undefined)[] = [];
-  private untimedPrefix: (Uint8Array | undefined)[] = [];
+  private tail: (Uint8Array | undefined)[] = [];
+  private untimedTail: (Uint8Array | undefined)[] = [];
   /** function ids by line (-1: no file), for ambiguous */
   private byLine: Map<number, number[]> | undefined;
   /** how many functions of the line share each label, for the lines asked about */
@@ -390,7 +390,7 @@ class Names {
   constructor(
     private readonly functions: FunctionInfo[],
     private readonly spanNames: string[],
-    /** the thread's own track, where callPrefix's slices go */
+    /** the thread's own track, where callTail's slices go */
     private readonly pid: number,
     private readonly tid: number,
   ) {}
@@ -403,15 +403,10 @@ class Names {
   callHead(id: number): Uint8Array {
     return (this.call[id] ??= completeHead(JSON.stringify(this.label(id))));
   }
-  /**
-   * Everything of a plain call's slice on the thread's own track but its times (completePrefix):
-   * its name, the track, and its args (argsOf), one piece per function and mark.
-   */
-  callPrefix(id: number, untimed: boolean): Uint8Array {
-    const cache = untimed ? this.untimedPrefix : this.prefix;
-    let p = cache[id];
-    if (p === undefined) p = cache[id] = completePrefix(JSON.stringify(this.label(id)), this.pid, this.tid, this.argsJson(id, untimed));
-    return p;
+  /** What follows a plain call's times on the thread's own track (completeTail): the track and its args (argsOf), one piece per function and mark. */
+  callTail(id: number, untimed: boolean): Uint8Array {
+    const cache = untimed ? this.untimedTail : this.tail;
+    return (cache[id] ??= completeTail(this.pid, this.tid, this.argsJson(id, untimed)));
   }
   /** head of an async call's first segment */
   segmentHead(id: number): Uint8Array {
@@ -475,7 +470,10 @@ class Names {
     let counts = this.labelsOnLine.get(line);
     if (!counts) {
       counts = new Map();
-      for (const j of ids) counts.set(this.label(j), (counts.get(this.label(j)) ?? 0) + 1);
+      for (const j of ids) {
+        const label = this.label(j);
+        counts.set(label, (counts.get(label) ?? 0) + 1);
+      }
       this.labelsOnLine.set(line, counts);
     }
     return (counts.get(this.label(id)) ?? 0) > 1;
@@ -515,7 +513,7 @@ function writeCalls(
     if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
     const id = codeId(code);
     const tsUs = Math.floor(tsNs / 1000);
-    ctx.completePrefixed(names.callPrefix(id, ranThrottled(rec[o + F.Inst]!)), tsUs, tsNs - tsUs * 1000, durNs);
+    ctx.completeTail(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, names.callTail(id, ranThrottled(rec[o + F.Inst]!)));
   }
   return m;
 }
@@ -646,7 +644,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
     const untimed = (kindOf(i) === RecordKind.Call || kindOf(i) === RecordKind.AsyncSegment) && ranThrottled(at(i, F.Inst));
     if (!isClipped && request === 0) return span ? undefined : names.argsOf(id, untimed);
     const src = span ? undefined : names.src(id);
-    if (!isClipped && src === undefined) return names.requestArgs(request);
+    if (!isClipped && src === undefined && !untimed) return names.requestArgs(request);
     const truncated = isClipped
       ? `began ${((cut - at(i, F.Start)) / 1000).toFixed(3)} ms before the ring-buffer cut; only the part after it is shown (its earlier calls were dropped)`
       : undefined;
