@@ -47,8 +47,8 @@ function pair(fixture: string, ...args: string[]): Promise<Pair> {
   if (!p) {
     p = (async () => {
       const script = `fixtures/trace/${fixture}`;
-      const out = path.join(tmp, `${fixture}.json`);
-      const tsx = fixture.endsWith('.ts') ? ['--import', 'tsx'] : [];
+      const out = path.join(tmp, `${fixture.replaceAll('/', '-')}.json`);
+      const tsx = /\.[cm]?ts$/.test(fixture) ? ['--import', 'tsx'] : [];
       const plainArgs = args.map((a) => a.replace('{run}', 'plain'));
       const tracedArgs = args.map((a) => a.replace('{run}', 'traced'));
       const [plain, traced] = await Promise.all([
@@ -86,7 +86,7 @@ async function checked(fixture: string, ...args: string[]): Promise<Pair> {
   return p;
 }
 
-const F = (s: string): string => s.replace(/\(([\w.-]+):(\d+)\)/g, '(fixtures/trace/$1:$2)');
+const F = (s: string): string => s.replace(/\(([\w./-]+):(\d+)\)/g, '(fixtures/trace/$1:$2)');
 const count = (t: DtTrack, name: string): number => t.entries.filter((e) => e.name === F(name)).length;
 const main0 = (p: Pair): DtTrack => p.trace.tracks.find((t) => t.tid === 0)!;
 
@@ -102,6 +102,8 @@ before(async () => {
     'async.mjs',
     'errors.mjs',
     'uncaught.mjs',
+    'commonjs/ts-async-throw.ts',
+    'cts-entry.cts',
     'exit.mjs',
     'worker.mjs',
     'http.mjs',
@@ -238,6 +240,24 @@ test('uncaught error: same report and exit code, trace still written', async () 
   const p = await checked('uncaught.mjs');
   assert.equal(p.plain.code, 1);
   assert.equal(treeText(main0(p)), F('compute (uncaught.mjs:2)\nexplode (uncaught.mjs:5)'));
+});
+
+test('TypeScript: an uncaught error after an await, the same report as under tsx (no extra frame)', async () => {
+  const p = await checked('commonjs/ts-async-throw.ts');
+  assert.equal(p.plain.code, 1);
+  assert.match(p.plain.stderr, /Error: ts async boom 42\n {4}at main \(.*ts-async-throw\.ts:11:9\)\n\nNode\.js/);
+  assert.equal(
+    treeText(main0(p)),
+    F(
+      'main (commonjs/ts-async-throw.ts:8)\n  load (commonjs/ts-async-throw.ts:3)\nresumed: load (commonjs/ts-async-throw.ts:3)\nresumed: main (commonjs/ts-async-throw.ts:8)',
+    ),
+  );
+});
+
+test('TypeScript: a .cts entry and the .cts it requires are traced', async () => {
+  const p = await checked('cts-entry.cts');
+  assert.equal(p.plain.stdout, 'cts 42\n');
+  assert.equal(treeText(main0(p)), F('twice (cts-entry.cts:5)\n  triple (cts-lib.cts:2)'));
 });
 
 test('early process.exit(n) with async work pending', async () => {

@@ -3,8 +3,10 @@
  * settings arrive through `initialize(data)`. It sits before tsx in the chain (registered after
  * it), so for TypeScript it receives tsx's JavaScript with its inline source map.
  *
- * CommonJS is not handled here: on Node 20 `nextLoad` returns `source: null` for CommonJS, and
- * the main-thread `_compile` patch (cjs-hook.ts) instruments it instead.
+ * CommonJS mostly is not handled here: on Node 20 `nextLoad` returns `source: null` for it, and
+ * Node's CommonJS loader compiles it through the main-thread `_compile` patch (cjs-hook.ts), which
+ * instruments it. But when a hook before ours hands over CommonJS source (tsx does for `.cts`),
+ * Node compiles that source itself, past `_compile`: it is instrumented here.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -50,10 +52,11 @@ type NextLoad = (url: string, context?: object) => Promise<LoadResult>;
 
 export async function load(url: string, context: object, nextLoad: NextLoad): Promise<LoadResult> {
   const result = await nextLoad(url, context);
-  if (result.format !== 'module' || result.source == null || !url.startsWith('file:')) return result;
+  const format = result.format;
+  if ((format !== 'module' && format !== 'commonjs') || result.source == null || !url.startsWith('file:')) return result;
   const transform = transformer();
   if (!transform) return result;
   const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8');
-  const code = transform(source, url, 'module');
+  const code = transform(source, url, format);
   return code === source ? result : { ...result, source: code };
 }

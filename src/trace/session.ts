@@ -82,6 +82,8 @@ const STUCK_AFTER_MS = 500;
 const TS_ENTRY = /\.(ts|mts|cts|tsx)$/i;
 
 export const PRELOAD_PATH = fileURLToPath(new URL('./preload.js', import.meta.url));
+/** What a TypeScript entry is run with besides the preload (see ts-entry.ts). */
+const TS_ENTRY_IMPORT = new URL('./ts-entry.js', import.meta.url).href;
 
 export async function runTrace(opts: TraceOptions): Promise<TraceResult> {
   const cwd = path.resolve(opts.cwd ?? process.cwd());
@@ -232,7 +234,8 @@ function runChild(
   cfg: PreloadConfig,
 ): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--require', PRELOAD_PATH, script, ...opts.args], {
+    const tsEntry = cfg.typescript ? ['--import', TS_ENTRY_IMPORT] : [];
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--require', PRELOAD_PATH, ...tsEntry, script, ...opts.args], {
       cwd,
       stdio: 'inherit',
       env: { ...process.env, ...childEnv(TRACE_ENV, cfg) },
