@@ -61,6 +61,24 @@ test('trace: async segments count, continuations join their function, lifetimes 
   assert.equal(p.functions.get('other')!.self, 4);
 });
 
+test("trace: an async function's calls are its lifetimes, where a short first segment is missing", () => {
+  const p = traceTimes('t', [
+    { ph: 'M', name: 'thread_name', pid: 1, tid: 7, args: { name: 'async 1' } },
+    // call 1: first segment recorded; call 2: only its continuation lasted the minimum duration
+    X('load (a.ts:2)', 1, 10, { cat: 'async' }),
+    X('resumed: load (a.ts:2)', 50, 5, { cat: 'async' }),
+    X('resumed: load (a.ts:2)', 80, 7, { cat: 'async' }),
+    X('load (a.ts:2)', 1, 60, { tid: 7 }),
+    X('load (a.ts:2)', 70, 20, { tid: 7 }),
+    // an async span on the lanes: not a function, its calls are counted as before (none here)
+    X('my span', 2, 30, { tid: 7 }),
+  ]);
+  const f = p.functions.get('load (a.ts:2)')!;
+  assert.equal(f.calls, 2);
+  assert.equal(f.self, 22);
+  assert.equal(p.functions.has('my span'), false);
+});
+
 test('cpuprofile and folded: sample weights to leaf self and to every frame total', () => {
   const prof: CpuProfile = {
     nodes: [

@@ -9,6 +9,8 @@
  * async 1", call-to-settle spans), the request lanes ("requests", "requests 2": HTTP requests
  * served, written without a category) and slices that are not calls (Node's other events, such as
  * http clients or gc, carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
+ * An async function's calls are counted from its lifetimes (one per call that lasted the minimum
+ * duration, where its first running segment may be missing), not from its segments.
  * A trace with samples under its exact slices (`trace --sample`, marked on its `Profile` events) is
  * read by its slices: they are exact, and the samples only fill in below them.
  */
@@ -40,6 +42,8 @@ export const REQUESTS_TRACK = 'requests';
  * request lanes ("requests", "requests 2"), whose slices carry no cat either.
  */
 const ASYNC_LANE = new RegExp(`(^|\\s)(async \\d+|${REQUESTS_TRACK}( \\d+)?)$`);
+/** The async lanes proper ("async 2", "worker 1 · async 3"): an async call's lifetime each, from call to settle. */
+const LIFETIME_LANE = /(^|\s)async \d+$/;
 
 /**
  * The tracer writes calls and async running segments without a category (before async tracing,
@@ -210,9 +214,13 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
   }
   // Tracks named as async lanes hold call lifetimes that overlap the segments on the main track;
   // request lanes hold requests, not calls.
-  const asyncTracks = new Set<string>();
+  const asyncTracks = new Set<string>(),
+    lifetimeTracks = new Set<string>();
   for (const e of mine) {
-    if (e.ph === 'M' && e.name === 'thread_name' && ASYNC_LANE.test(String(e.args?.name ?? ''))) asyncTracks.add(`${e.pid}:${e.tid}`);
+    if (e.ph !== 'M' || e.name !== 'thread_name') continue;
+    const name = String(e.args?.name ?? '');
+    if (ASYNC_LANE.test(name)) asyncTracks.add(`${e.pid}:${e.tid}`);
+    if (LIFETIME_LANE.test(name)) lifetimeTracks.add(`${e.pid}:${e.tid}`);
   }
   const frames = new Map<string, Frame>();
   const frameOf = (label: string) => {
@@ -220,6 +228,14 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!f) frames.set(label, (f = parseFrameLabel(label)));
     return f;
   };
+  // An async function's calls are its lifetimes, one per call that lasted the minimum duration:
+  // its first running segment can be shorter and missing. Such a function's segments add time only.
+  // (Async spans share the lanes: named by the user, with no file, they are left as they were.)
+  const lifetimes = new Map<string, number>();
+  for (const e of mine) {
+    if (isCallSlice(e) && lifetimeTracks.has(`${e.pid}:${e.tid ?? 0}`) && frameOf(e.name).file)
+      lifetimes.set(e.name, (lifetimes.get(e.name) ?? 0) + 1);
+  }
   const tracks = new Map<string, Slice[]>();
   for (const e of mine) {
     if (!isCallSlice(e)) continue;
@@ -229,9 +245,11 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!list) tracks.set(key, (list = []));
     const continuation = e.name.startsWith(RESUMED_PREFIX);
     const label = continuation ? e.name.slice(RESUMED_PREFIX.length) : e.name;
-    list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(continuation ? { continuation } : {}) });
+    const counted = !continuation && !lifetimes.has(label);
+    list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(counted ? {} : { continuation: true }) });
   }
   const b = new ProfileBuilder('microseconds');
+  for (const [label, n] of lifetimes) b.countCalls(b.frame(frameOf(label)), n);
   let crossing = 0;
   let start = Infinity;
   let end = -Infinity;
