@@ -61,7 +61,7 @@ test('trace: async segments count, continuations join their function, lifetimes 
   assert.equal(p.functions.get('other')!.self, 4);
 });
 
-test("trace: an async function's calls are its lifetimes, where a short first segment is missing", () => {
+test('trace: an async call whose short first segment is missing is counted by its lifetime; calls that never settled by their first segment', () => {
   const p = traceTimes('t', [
     { ph: 'M', name: 'thread_name', pid: 1, tid: 7, args: { name: 'async 1' } },
     // call 1: first segment recorded; call 2: only its continuation lasted the minimum duration
@@ -72,10 +72,13 @@ test("trace: an async function's calls are its lifetimes, where a short first se
     X('load (a.ts:2)', 70, 20, { tid: 7 }),
     // an async span on the lanes: not a function, its calls are counted as before (none here)
     X('my span', 2, 30, { tid: 7 }),
+    // a call that never settled (no lifetime), and a sync function of the same label (two arrows on one line)
+    X('load (a.ts:2)', 100, 3, { cat: 'async' }),
+    X('load (a.ts:2)', 110, 4),
   ]);
   const f = p.functions.get('load (a.ts:2)')!;
-  assert.equal(f.calls, 2);
-  assert.equal(f.self, 22);
+  assert.equal(f.calls, 4);
+  assert.equal(f.self, 29);
   assert.equal(p.functions.has('my span'), false);
 });
 

@@ -9,8 +9,8 @@
  * async 1", call-to-settle spans), the request lanes ("requests", "requests 2": HTTP requests
  * served, written without a category) and slices that are not calls (Node's other events, such as
  * http clients or gc, carry a category of their own). A continuation (`resumed: fn`) adds time to its call, not a call.
- * An async function's calls are counted from its lifetimes (one per call that lasted the minimum
- * duration, where its first running segment may be missing), not from its segments.
+ * A call whose first running segment is missing (shorter than the minimum duration) is counted by
+ * its lifetime, when that lasted the minimum.
  * A trace with samples under its exact slices (`trace --sample`, marked on its `Profile` events) is
  * read by its slices: they are exact, and the samples only fill in below them.
  */
@@ -228,14 +228,6 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!f) frames.set(label, (f = parseFrameLabel(label)));
     return f;
   };
-  // An async function's calls are its lifetimes, one per call that lasted the minimum duration:
-  // its first running segment can be shorter and missing. Such a function's segments add time only.
-  // (Async spans share the lanes: named by the user, with no file, they are left as they were.)
-  const lifetimes = new Map<string, number>();
-  for (const e of mine) {
-    if (isCallSlice(e) && lifetimeTracks.has(`${e.pid}:${e.tid ?? 0}`) && frameOf(e.name).file)
-      lifetimes.set(e.name, (lifetimes.get(e.name) ?? 0) + 1);
-  }
   const tracks = new Map<string, Slice[]>();
   for (const e of mine) {
     if (!isCallSlice(e)) continue;
@@ -245,11 +237,21 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!list) tracks.set(key, (list = []));
     const continuation = e.name.startsWith(RESUMED_PREFIX);
     const label = continuation ? e.name.slice(RESUMED_PREFIX.length) : e.name;
-    const counted = !continuation && !lifetimes.has(label);
-    list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(counted ? {} : { continuation: true }) });
+    list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(continuation ? { continuation } : {}) });
   }
   const b = new ProfileBuilder('microseconds');
-  for (const [label, n] of lifetimes) b.countCalls(b.frame(frameOf(label)), n);
+  // A call is counted by its first running segment; an async call whose first segment was shorter
+  // than the minimum duration (so is missing) is counted by its lifetime, which begins at the same
+  // ts. (Async spans share the lanes: named by the user, with no file, they are left out.)
+  const firsts = new Set<string>();
+  for (const e of mine) {
+    if (isCallSlice(e) && !asyncTracks.has(`${e.pid}:${e.tid ?? 0}`) && !e.name.startsWith(RESUMED_PREFIX))
+      firsts.add(`${e.pid}\n${e.ts}\n${e.name}`);
+  }
+  for (const e of mine) {
+    if (!isCallSlice(e) || !lifetimeTracks.has(`${e.pid}:${e.tid ?? 0}`) || !frameOf(e.name).file) continue;
+    if (!firsts.has(`${e.pid}\n${e.ts}\n${e.name}`)) b.countCalls(b.frame(frameOf(e.name)));
+  }
   let crossing = 0;
   let start = Infinity;
   let end = -Infinity;
