@@ -289,8 +289,9 @@ export class Recorder implements Runtime {
     this.shortRun[id] = 0;
     if (this.kid[(d & STACK_MASK) + 1] === 1) this.branch[id] = 1;
     if (d >= this.maxDepth) return;
-    // Whether this call ran calls of throttled functions (their time is its self time).
-    this.push(recordCode(id, RecordKind.Call), t0, t1, d, markedInst(0, this.untimed[(d & STACK_MASK) + 1]!));
+    // Whether this call ran calls of throttled functions (their time is its self time): markedInst(0, u)
+    // written out for the hot path, 0 - u (+0 or -1; 0 - 0 is +0, where -0 would not be).
+    this.push(recordCode(id, RecordKind.Call), t0, t1, d, 0 - this.untimed[(d & STACK_MASK) + 1]!);
   }
 
   /** The end of a throttled call: one that made a traced call is no leaf after all (see unthrottle). */
