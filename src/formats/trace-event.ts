@@ -64,15 +64,6 @@ export function completeHead(nameJson: string, catJson?: string): Uint8Array {
 export function instantHead(nameJson: string, catJson?: string): Uint8Array {
   return enc(`{"ph":"I","s":"t","name":${nameJson},${catJson ? `"cat":${catJson},` : ''}"ts":`);
 }
-/**
- * `,"pid":P,"tid":T[,"args":ARGS]}`: what follows a slice's times, in one piece, for
- * TraceEventWriter.completeTail (JSON text of the args in). Every event keeps the order of keys
- * `ph, name, ts, …`: the DevTools trace engine parses a trace whose slices put `ts` last ~20 %
- * slower (its handlers see objects of more shapes).
- */
-export function completeTail(pid: number, tid: number, argsJson?: string): Uint8Array {
-  return enc(`,"pid":${pid},"tid":${tid}${argsJson ? `,"args":${argsJson}` : ''}}`);
-}
 /** `,"pid":P,"tid":T`: the track of an event. */
 export function trackBytes(pid: number, tid: number): Uint8Array {
   return enc(`,"pid":${pid},"tid":${tid}`);
@@ -147,7 +138,19 @@ export class TraceEventWriter {
     let p = this.room(head.length + track.length + (args === undefined ? 0 : args.length));
     const b = this.buf;
     b.set(head, p);
-    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + head.length)));
+    p =
+      tsUs >= 0 && tsUs <= 0x7fffffff
+        ? frac3(b, tsFracNs, digits(b, tsUs, p + head.length))
+        : ns3(b, tsUs * 1000 + tsFracNs, p + head.length);
+    // ,"dur":
+    b[p] = 0x2c;
+    b[p + 1] = 0x22;
+    b[p + 2] = 0x64;
+    b[p + 3] = 0x75;
+    b[p + 4] = 0x72;
+    b[p + 5] = 0x22;
+    b[p + 6] = 0x3a;
+    p = ns3(b, durNs, p + 7);
     b.set(track, p);
     p += track.length;
     if (args !== undefined) {
@@ -156,20 +159,6 @@ export class TraceEventWriter {
     }
     b[p] = 0x7d; // }
     this.pos = p + 1;
-    this.count++;
-  }
-
-  /**
-   * As completeUsNs, with the track, the args and the closing brace in one piece from
-   * completeTail: two copies per event. The writer of the bulk of a trace's slices (build.ts writeCalls).
-   */
-  completeTail(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, tail: Uint8Array): void {
-    let p = this.room(head.length + tail.length);
-    const b = this.buf;
-    b.set(head, p);
-    p = ns3(b, durNs, durField(b, usNs(b, tsUs, tsFracNs, p + head.length)));
-    b.set(tail, p);
-    this.pos = p + tail.length;
     this.count++;
   }
 
@@ -235,23 +224,6 @@ export class TraceEventWriter {
     let off = 0;
     while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
   }
-}
-
-/** A time given as whole µs plus ns (0-999), printed at `p` as ns3 prints it; returns the position after it. */
-function usNs(b: Uint8Array, us: number, fracNs: number, p: number): number {
-  return us >= 0 && us <= 0x7fffffff ? frac3(b, fracNs, digits(b, us, p)) : ns3(b, us * 1000 + fracNs, p);
-}
-
-/** `,"dur":` at `p`; returns the position after it. */
-function durField(b: Uint8Array, p: number): number {
-  b[p] = 0x2c;
-  b[p + 1] = 0x22;
-  b[p + 2] = 0x64;
-  b[p + 3] = 0x75;
-  b[p + 4] = 0x72;
-  b[p + 5] = 0x22;
-  b[p + 6] = 0x3a;
-  return p + 7;
 }
 
 /** Copies `src` into `b` at `p`; returns the position after it. */

@@ -36,7 +36,6 @@ import {
   TraceEventWriter,
   argsBytes,
   completeHead,
-  completeTail,
   instantHead,
   isGzipPath,
   round3,
@@ -316,9 +315,9 @@ export class BuildContext {
     this.sliceDone();
   }
 
-  /** An `X` slice: ts in whole µs plus ns, dur in ns, `tail` from completeTail (see TraceEventWriter.completeTail). */
-  completeTail(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, tail: Uint8Array): void {
-    this.writer.completeTail(head, tsUs, tsFracNs, durNs, tail);
+  /** As `complete`, ts in whole µs plus ns, dur in ns (see TraceEventWriter.completeUsNs). */
+  completeUsNs(head: Uint8Array, tsUs: number, tsFracNs: number, durNs: number, track: Uint8Array, args?: Uint8Array): void {
+    this.writer.completeUsNs(head, tsUs, tsFracNs, durNs, track, args);
     this.sliceDone();
   }
 
@@ -380,8 +379,6 @@ class Names {
   private request = new Map<number, Uint8Array>();
   private args: (Uint8Array | null | undefined)[] = [];
   private untimedArgs: (Uint8Array | undefined)[] = [];
-  private tail: (Uint8Array | undefined)[] = [];
-  private untimedTail: (Uint8Array | undefined)[] = [];
   /** function ids by line (-1: no file), for ambiguous */
   private byLine: Map<number, number[]> | undefined;
   /** how many functions of the line share each label, for the lines asked about */
@@ -390,9 +387,6 @@ class Names {
   constructor(
     private readonly functions: FunctionInfo[],
     private readonly spanNames: string[],
-    /** the thread's own track, where callTail's slices go */
-    private readonly pid: number,
-    private readonly tid: number,
   ) {}
 
   label(id: number): string {
@@ -402,11 +396,6 @@ class Names {
   /** head of a call's (or a lifetime's) slice */
   callHead(id: number): Uint8Array {
     return (this.call[id] ??= completeHead(JSON.stringify(this.label(id))));
-  }
-  /** What follows a plain call's times on the thread's own track (completeTail): the track and its args (argsOf), one piece per function and mark. */
-  callTail(id: number, untimed: boolean): Uint8Array {
-    const cache = untimed ? this.untimedTail : this.tail;
-    return (cache[id] ??= completeTail(this.pid, this.tid, this.argsJson(id, untimed)));
   }
   /** head of an async call's first segment */
   segmentHead(id: number): Uint8Array {
@@ -494,6 +483,7 @@ function writeCalls(
   cut: number,
   check: NestingCheck,
   names: Names,
+  track: Uint8Array,
   overflow: number[],
 ): number {
   for (; m < main.length; m++) {
@@ -513,7 +503,7 @@ function writeCalls(
     if (dur !== durNs / 1000) durNs = Math.round(dur * 1000);
     const id = codeId(code);
     const tsUs = Math.floor(tsNs / 1000);
-    ctx.completeTail(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, names.callTail(id, ranThrottled(rec[o + F.Inst]!)));
+    ctx.completeUsNs(names.callHead(id), tsUs, tsNs - tsUs * 1000, durNs, track, names.argsOf(id, ranThrottled(rec[o + F.Inst]!)));
   }
   return m;
 }
@@ -522,7 +512,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   const rec = th.records;
   const n = Math.min(th.count, Math.floor(rec.length / RECORD_STRIDE));
   const tid = th.tid;
-  const names = new Names(th.functions, th.spanNames, pid, th.tid);
+  const names = new Names(th.functions, th.spanNames);
   const prefix = tid === 0 ? '' : `${th.threadName} `;
   ctx.noteDrops(pid, th);
   ctx.nameTrack(tid, th.threadName);
@@ -664,7 +654,7 @@ function writeThread(ctx: BuildContext, pid: number, th: ThreadRecording, base: 
   };
   for (let m = 0; m < nMain; m++) {
     // The bulk (plain calls) in a loop of its own, which V8 optimizes early; the rest one by one.
-    if (!requests) m = writeCalls(ctx, rec, main, m, base, cut, check, names, overflow);
+    if (!requests) m = writeCalls(ctx, rec, main, m, base, cut, check, names, track, overflow);
     if (m >= nMain) break;
     const i = main[m]!;
     const o = i * RECORD_STRIDE;
