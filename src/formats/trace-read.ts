@@ -228,6 +228,12 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!f) frames.set(label, (f = parseFrameLabel(label)));
     return f;
   };
+  // A call is counted by its first running segment; an async call whose first segment was shorter
+  // than the minimum duration (so is missing) is counted by its lifetime, which begins at the same
+  // ts. (Async spans share the lanes: named by the user, with no file, they are left out.)
+  const lifetimes = mine.filter((e) => isCallSlice(e) && lifetimeTracks.has(`${e.pid}:${e.tid ?? 0}`) && frameOf(e.name).file);
+  const lifetimeLabels = new Set(lifetimes.map((e) => e.name));
+  const firsts = new Set<string>();
   const tracks = new Map<string, Slice[]>();
   for (const e of mine) {
     if (!isCallSlice(e)) continue;
@@ -237,21 +243,11 @@ export function traceToModel(events: TraceEvent[], opts: { file?: string; proces
     if (!list) tracks.set(key, (list = []));
     const continuation = e.name.startsWith(RESUMED_PREFIX);
     const label = continuation ? e.name.slice(RESUMED_PREFIX.length) : e.name;
+    if (!continuation && lifetimeLabels.has(label)) firsts.add(`${e.pid}\n${e.ts}\n${label}`);
     list.push({ frame: frameOf(label), ts: e.ts!, dur: e.dur!, ...(continuation ? { continuation } : {}) });
   }
   const b = new ProfileBuilder('microseconds');
-  // A call is counted by its first running segment; an async call whose first segment was shorter
-  // than the minimum duration (so is missing) is counted by its lifetime, which begins at the same
-  // ts. (Async spans share the lanes: named by the user, with no file, they are left out.)
-  const firsts = new Set<string>();
-  for (const e of mine) {
-    if (isCallSlice(e) && !asyncTracks.has(`${e.pid}:${e.tid ?? 0}`) && !e.name.startsWith(RESUMED_PREFIX))
-      firsts.add(`${e.pid}\n${e.ts}\n${e.name}`);
-  }
-  for (const e of mine) {
-    if (!isCallSlice(e) || !lifetimeTracks.has(`${e.pid}:${e.tid ?? 0}`) || !frameOf(e.name).file) continue;
-    if (!firsts.has(`${e.pid}\n${e.ts}\n${e.name}`)) b.countCalls(b.frame(frameOf(e.name)));
-  }
+  for (const e of lifetimes) if (!firsts.has(`${e.pid}\n${e.ts}\n${e.name}`)) b.countCalls(b.frame(frameOf(e.name)));
   let crossing = 0;
   let start = Infinity;
   let end = -Infinity;
