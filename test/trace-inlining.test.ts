@@ -1,6 +1,6 @@
 /**
  * The recorder's entry and exit are called from traced functions, never inlined into them
- * (recorder/runtime.ts, "Called, never inlined": inlined, they made real programs 6-13 % slower).
+ * (recorder/runtime.ts, "Called, never inlined": inlined, they made traced tsc and prettier 10-13 % slower).
  * V8 reports its inlining decisions with --trace-turbo-inlining; the fixture's own small function
  * being inlined shows that the report was read right.
  */

@@ -24,10 +24,11 @@
  * (--max-inlined-bytecode-size) into its caller. Inlined, en() and ex() (with the clock and its
  * brand check) were copied into every traced function of the program, each then several times
  * bigger, slower to compile and with less of its own inlining budget left for its own callees:
- * traced tsc ran 13 % longer, prettier 11 %, marked 6 % (end to end, medians of 5 interleaved runs),
- * while a call each costs nothing measurable (fib: 90-98 ns per call either way). So each holds a
- * statement that never runs (under `outline`, always false) and keeps its bytecode over the
- * limit; the optimized code of en() and ex() themselves has no trace of it.
+ * traced tsc ran 10-13 % longer, prettier 11 % (end to end, medians of 5-7 interleaved runs; marked,
+ * shorter, within the noise), while a call each costs nothing measurable (fib: 90-98 ns per call
+ * either way). So each holds a statement that never runs (under `outline`, always false) and
+ * keeps its bytecode over the limit; the optimized code of en() and ex() themselves has no trace
+ * of it.
  * test/trace-inlining.test.ts checks that V8 inlines neither into a traced function.
  */
 import { performance } from 'node:perf_hooks';
