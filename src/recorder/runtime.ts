@@ -21,16 +21,18 @@
  * every throttled function and when (trace/throttled.ts).
  *
  * Called, never inlined: V8's optimizing compiler may copy a hot callee of up to 460 bytes of
- * bytecode (--max-inlined-bytecode-size) into its caller. It did so with en() and ex() (and with
- * the clock and its brand check, which they inline), into every synchronous traced function it
- * optimized, each then several times bigger, slower to compile and with less of its own inlining
- * budget left for its own callees. Kept out of line, traced tsc took 10-13 % less time and
- * prettier 11 % (end to end, medians of 5-7 interleaved runs; marked, shorter, within the noise),
- * while a call each costs nothing measurable (fib: 90-98 ns per call either way). So each holds a
- * statement that never runs (under `outline`, always false) and takes its bytecode over the limit
- * (597 and 663 bytes; 250 and 316 without it); their optimized code keeps only the never-taken
- * branch. test/trace-inlining.test.ts checks that V8 inlines neither into a traced function: run
- * it after making en() or ex() smaller.
+ * bytecode (--max-inlined-bytecode-size) into its caller. It did so with the hooks (and with the
+ * clock and its brand check, which they inline), into every traced function it optimized, each
+ * then several times bigger, slower to compile and with less of its own inlining budget left for
+ * its own callees. Kept out of line (end to end, medians of 5-7 interleaved runs), traced tsc took
+ * 10-13 % less time and prettier 11 % (en/ex; marked, shorter, within the noise), a program of
+ * 300 async functions 7-10 % (fn/su/re/fx: benchmarks/async-functions.ts), while a call each
+ * costs nothing measurable (fib: 90-98 ns per call either way; the await loop of
+ * benchmarks/async-tracing.ts the same within the noise). So each hook holds a statement that
+ * never runs (under `outline`, always false) and takes its bytecode over the limit (en 683, ex
+ * 749, fn 674, su 492, re 627, fx 585 bytes; 250, 316, 241, 59, 194 and 152 without it); their
+ * optimized code keeps only the never-taken branch. test/trace-inlining.test.ts checks that V8
+ * inlines none into a traced function: run it after making a hook smaller (su has the least room).
  */
 import { performance } from 'node:perf_hooks';
 import diagnostics_channel from 'node:diagnostics_channel';
@@ -197,7 +199,7 @@ export class Recorder implements Runtime {
   private readonly spanIds = new Map<string, number>();
   private readonly pathCache = new Map<string, string>();
   /**
-   * Always false: en() and ex() hold a statement under it that keeps them out of line (see the
+   * Always false: each hook holds a statement under it that keeps it out of line (see the
    * header). Not to be removed: it is what keeps V8 from inlining them.
    */
   private readonly outline = false;
@@ -275,7 +277,7 @@ export class Recorder implements Runtime {
   }
 
   en(id?: number): number {
-    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     const d = this.depth++ & STACK_MASK;
     if (d === STACK_MASK) this.tooDeep();
     this.kid[d] = 1; // the caller has made a traced call
@@ -297,7 +299,7 @@ export class Recorder implements Runtime {
   }
 
   ex(id: number, t0: number): void {
-    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     if (t0 < 0) return this.exThrottled(id);
     const t1 = now();
     const d = --this.depth;
@@ -323,6 +325,7 @@ export class Recorder implements Runtime {
   }
 
   fn(id: number, kind: number): Frame {
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     const t = now();
     const d = this.depth++;
     this.kid[d & STACK_MASK] = 1;
@@ -335,6 +338,7 @@ export class Recorder implements Runtime {
   }
 
   su<T>(f: Frame, v: T): T {
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     if (!f.suspended) {
       const t = now();
       f.suspended = true;
@@ -346,6 +350,7 @@ export class Recorder implements Runtime {
   }
 
   re<T>(f: Frame, v?: T): T {
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     if (f.suspended) {
       f.suspended = false;
       f.seg++;
@@ -361,6 +366,7 @@ export class Recorder implements Runtime {
   }
 
   fx(f: Frame): void {
+    if (this.outline) [this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink, this.sink] = this.buf;
     const t = now();
     if (!f.suspended) {
       f.suspended = true;
