@@ -15,8 +15,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median, timed as timedIn } from './lib/timed.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -69,20 +69,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-async-fns-'));
 const script = path.join(tmp, 'work.mjs');
 fs.writeFileSync(script, workload(7));
 
-/** Wall ms and stdout of one run (from the program's folder); throws when it fails. */
-function timed(args: string[]): { ms: number; stdout: string } {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: tmp, encoding: 'utf8' });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** Wall ms and stdout of `node ARGS` run from the program's folder. */
+const timed = (args: string[]) => timedIn(args, tmp);
 
 const load = () =>
   os

@@ -21,8 +21,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, timed as timedIn } from './lib/timed.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const argv = process.argv.slice(2);
@@ -56,20 +56,8 @@ const workloads: Workload[] = [
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ss-real-'));
 
-/** Wall ms of one run; throws when the program fails (a benchmark of a failing run means nothing). */
-function timed(args: string[]): { ms: number; stdout: string } {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** Wall ms and stdout of `node ARGS` run from the repository. */
+const timed = (args: string[]) => timedIn(args, root);
 
 interface WriteFigures {
   ms: number;

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from './lib/timed.js';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const preload = path.join(root, 'dist/trace/preload.js');
@@ -68,12 +69,6 @@ function runOnce(fixture: string, args: string[], traced: boolean, subscribed = 
   } finally {
     fs.rmSync(dumpDir, { recursive: true, force: true });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function measure(
